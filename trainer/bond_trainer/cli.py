@@ -1,0 +1,94 @@
+"""Command line: `python -m bond_trainer {train,check,pretrain,demo}`.
+
+Exit codes: 0 finished or stopped on request; 2 bad config or arguments; 1 anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+from .config import ConfigError, load_config
+from .console import Console
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"error: {message}\n")
+        sys.exit(2)
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="python -m bond_trainer", description="BOND Studio trainer")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
+
+    train = commands.add_parser("train", help="train a policy with BOND, J-BOND or REINFORCE")
+    train.add_argument("--config", required=True, type=Path, help="a *.bond.json run config")
+    train.add_argument("--run-dir", required=True, type=Path, help="the run folder to write (created)")
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a config field, e.g. --set train.steps=5 (repeatable)")
+    train.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its latest checkpoint")
+
+    commands.add_parser("check", help="print Python, torch, devices and optional extras as JSON")
+
+    pre = commands.add_parser("pretrain", help="train the built-in byte-level GPT on a text corpus")
+    pre.add_argument("--corpus", type=Path, help="text file, one document per line (default: generate the demo corpus)")
+    pre.add_argument("--out", required=True, type=Path, help="model file to write (model.pt)")
+    for name, default, kind in (("steps", 600, int), ("batch-size", 32, int), ("lr", 3e-3, float), ("seed", 0, int),
+                                ("layers", 2, int), ("heads", 4, int), ("width", 128, int), ("context", 128, int)):
+        pre.add_argument(f"--{name}", type=kind, default=default)
+    pre.add_argument("--device", default="cpu", choices=["cpu", "cuda", "mps"])
+
+    demo = commands.add_parser("demo", help="the built-in demo: corpus → pretrain → J-BOND, with a summary")
+    demo.add_argument("--runs-dir", type=Path, default=Path(".bond/runs"), help="where the demo's run folder goes")
+    demo.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a demo config field")
+    demo.add_argument("--retrain-reference", action="store_true", help="pretrain the reference model again")
+    return parser
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    console = Console()
+    if args.command == "check":
+        from .check import environment_report
+        print(json.dumps(environment_report(), indent=2))
+        return 0
+    if args.command == "train":
+        try:
+            cfg = load_config(args.config, args.set)
+        except ConfigError as error:
+            console.error(str(error))
+            return 2
+        from .train import run_training
+        return run_training(cfg, args.run_dir, args.resume, args.config, console)
+    if args.command == "pretrain":
+        return _pretrain(args, console)
+    from .demo import run_demo
+    return run_demo(args.runs_dir, args.set, args.retrain_reference, console)
+
+
+def _pretrain(args: argparse.Namespace, console: Console) -> int:
+    from .demo import demo_corpus
+    from .pretrain import PretrainSettings, pretrain, read_corpus
+    try:
+        documents = read_corpus(args.corpus) if args.corpus else demo_corpus()
+    except (OSError, ValueError) as error:
+        console.error(f"--corpus: {error}")
+        return 2
+    if args.width % args.heads:
+        console.error(f"--heads: must divide --width ({args.width} % {args.heads} != 0)")
+        return 2
+    settings = PretrainSettings(args.steps, args.batch_size, args.lr, args.seed, args.layers, args.heads,
+                                args.width, args.context, args.device)
+
+    def report(step: int, loss: float) -> None:
+        if step % 50 == 0 or step == settings.steps:
+            console.line(f"pretrain step {step}/{settings.steps}  loss {loss:.3f} nats/byte")
+
+    loss = pretrain(documents, settings, args.out, report)
+    console.line(f"wrote {args.out} (final loss {loss:.3f})")
+    return 0

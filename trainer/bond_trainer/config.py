@@ -1,0 +1,299 @@
+"""Run config: JSON (comments allowed) validated by contracts/schemas/config.schema.json, then
+checked for the invariants the schema cannot express, then turned into typed dataclasses.
+
+The schema is the one source of defaults, bounds and descriptions (the editor uses the same file);
+the dataclasses mirror it field for field, and a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+from .schema import JsoncError, SchemaIssue, Validator, load_schema, parse_jsonc
+
+
+class ConfigError(Exception):
+    """A config the trainer cannot run. Exit code 2; the message names the file and the field."""
+
+    def __init__(self, source: str, problems: list[str]):
+        self.source = source
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"invalid config {source}:\n{lines}")
+
+
+@dataclass
+class GPTSpec:
+    layers: int = 2
+    heads: int = 4
+    width: int = 128
+    context: int = 128
+    dropout: float = 0.0
+
+
+@dataclass
+class PolicyConfig:
+    checkpoint: Optional[str] = None
+    gpt: GPTSpec = field(default_factory=GPTSpec)
+
+
+@dataclass
+class RewardConfig:
+    type: Literal["sentiment", "length", "keyword", "python"] = "sentiment"
+    target_length: int = 40
+    keywords: list[str] = field(default_factory=list)
+    pattern: Optional[str] = None
+    function: Optional[str] = None
+
+
+@dataclass
+class DataConfig:
+    train: list[str] = field(default_factory=list)
+    eval: list[str] = field(default_factory=list)
+    eval_fraction: float = 0.1
+    field: str = "prompt"
+
+
+@dataclass
+class BondConfig:
+    n: int = 4
+    beta: float = 0.5
+    k: int = 16
+    quantile_floor: Literal["add_one", "clamp"] = "add_one"
+    anchor: Literal["fixed", "hard", "ema"] = "ema"
+    anchor_period: int = 50
+    ema_eta: float = 0.02
+    gamma: float = 0.0
+    tie_rule: Literal["strict", "inclusive"] = "strict"
+    policy_samples: int = 1
+    backward_scale: Literal["n_minus_1", "one"] = "n_minus_1"
+
+
+@dataclass
+class ReinforceConfig:
+    beta_kl: float = 0.01
+    samples_per_prompt: int = 2
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 100
+    batch_size: int = 16
+    lr: float = 3e-4
+    warmup_steps: int = 10
+    lr_schedule: Literal["constant", "cosine"] = "constant"
+    weight_decay: float = 0.0
+    grad_clip: Optional[float] = 1.0
+    seed: int = 0
+    device: Literal["auto", "cuda", "mps", "cpu"] = "auto"
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+
+
+@dataclass
+class SamplingConfig:
+    max_new_tokens: int = 32
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+
+
+@dataclass
+class EvalConfig:
+    every: int = 50
+    prompts: int = 32
+    policy_samples: int = 4
+    mc_samples: int = 32
+    n_max: int = 32
+    bon_n: int = 16
+
+
+@dataclass
+class SamplesConfig:
+    every: int = 10
+    prompts: int = 8
+    mc_samples: int = 16
+
+
+@dataclass
+class CheckpointConfig:
+    every: int = 50
+    keep_last: int = 2
+
+
+@dataclass
+class RunConfig:
+    data: DataConfig
+    name: str = "bond-run"
+    algorithm: Literal["bond", "jbond", "reinforce"] = "jbond"
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)
+    bond: BondConfig = field(default_factory=BondConfig)
+    reinforce: ReinforceConfig = field(default_factory=ReinforceConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    samples: SamplesConfig = field(default_factory=SamplesConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    # Not part of the file: the folder relative paths are resolved against.
+    base_dir: Path = field(default=Path("."), compare=False)
+
+    def resolve_path(self, value: str) -> Path:
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else (self.base_dir / path).resolve()
+
+    def to_json(self) -> dict[str, Any]:
+        return _to_json(self)
+
+
+def _to_json(obj: Any) -> Any:
+    if is_dataclass(obj):
+        return {f.name: _to_json(getattr(obj, f.name)) for f in fields(obj) if f.name != "base_dir"}
+    if isinstance(obj, list):
+        return [_to_json(v) for v in obj]
+    return obj
+
+
+def _build(cls: Any, data: dict[str, Any]) -> Any:
+    kwargs: dict[str, Any] = {}
+    for f in fields(cls):
+        if f.name not in data:
+            continue
+        value = data[f.name]
+        sub = _dataclass_of(f.type)
+        if sub is not None:
+            value = _build(sub, value)
+        elif f.type in ("int", int) and isinstance(value, float):
+            value = int(value)  # JSON 2.0 counts as an integer (draft-07); store it as one
+        kwargs[f.name] = value
+    return cls(**kwargs)
+
+
+_DATACLASSES = {c.__name__: c for c in (GPTSpec, PolicyConfig, RewardConfig, DataConfig, BondConfig,
+                                        ReinforceConfig, TrainConfig, SamplingConfig, EvalConfig,
+                                        SamplesConfig, CheckpointConfig)}
+
+
+def _dataclass_of(annotation: Any) -> Any:
+    return _DATACLASSES.get(annotation if isinstance(annotation, str) else getattr(annotation, "__name__", ""))
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """`dotted.key=value`; the value is JSON when it parses as JSON, else a plain string."""
+    if "=" not in text:
+        raise ValueError(f"--set {text!r}: expected dotted.key=value, e.g. --set train.steps=5")
+    key, raw = text.split("=", 1)
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", key):
+        raise ValueError(f"--set {text!r}: {key!r} is not a dotted field name such as train.steps")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return key.split("."), value
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> None:
+    for text in overrides:
+        keys, value = parse_override(text)
+        node = raw
+        for key in keys[:-1]:
+            child = node.setdefault(key, {})
+            if not isinstance(child, dict):
+                raise ValueError(f"--set {text!r}: {key} is not a section")
+            node = child
+        node[keys[-1]] = value
+
+
+_validator: Optional[Validator] = None
+
+
+def config_validator() -> Validator:
+    global _validator
+    if _validator is None:
+        _validator = Validator(load_schema("config"))
+    return _validator
+
+
+def semantic_problems(cfg: RunConfig) -> list[str]:
+    """Invariants the JSON Schema cannot express. Each message names the field and the rule."""
+    problems: list[str] = []
+    if cfg.policy.checkpoint is None and cfg.policy.gpt.width % cfg.policy.gpt.heads != 0:
+        problems.append(f"policy.gpt.heads: must divide policy.gpt.width ({cfg.policy.gpt.width} is not "
+                        f"divisible by {cfg.policy.gpt.heads})")
+    if cfg.policy.checkpoint is not None and not cfg.resolve_path(cfg.policy.checkpoint).exists():
+        problems.append(f"policy.checkpoint: {cfg.resolve_path(cfg.policy.checkpoint)} does not exist "
+                        "(create it with `python -m bond_trainer pretrain`, or set it to null for a random model)")
+    for key in ("train", "eval"):
+        for index, name in enumerate(getattr(cfg.data, key)):
+            path = cfg.resolve_path(name)
+            if not path.is_file():
+                problems.append(f"data.{key}[{index}]: prompt file {path} does not exist")
+    if cfg.eval.n_max > cfg.eval.mc_samples:
+        problems.append(f"eval.n_max: the Best-of-N curve up to N={cfg.eval.n_max} needs at least that many "
+                        f"reference samples, but eval.mc_samples is {cfg.eval.mc_samples}")
+    if cfg.eval.bon_n > cfg.eval.n_max:
+        problems.append(f"eval.bon_n: must be ≤ eval.n_max ({cfg.eval.bon_n} > {cfg.eval.n_max})")
+    if cfg.samples.every > 0 and cfg.eval.bon_n > cfg.samples.mc_samples:
+        problems.append(f"samples.mc_samples: the Best-of-{cfg.eval.bon_n} candidates shown in samples are drawn "
+                        f"from these, so it must be ≥ eval.bon_n ({cfg.samples.mc_samples} < {cfg.eval.bon_n})")
+    single_sample_baseline = (cfg.algorithm in ("bond", "jbond") and cfg.bond.policy_samples == 1)
+    if single_sample_baseline and cfg.train.batch_size < 2:
+        problems.append("train.batch_size: with bond.policy_samples = 1 the leave-one-out baseline averages the "
+                        "other prompts of the batch, so at least 2 prompts per step are needed")
+    if cfg.reward.type == "python":
+        if not cfg.reward.function:
+            problems.append("reward.function: required when reward.type is python (e.g. \"rewards.py:score\")")
+        else:
+            file_part = cfg.reward.function.rsplit(":", 1)[0]
+            if not cfg.resolve_path(file_part).is_file():
+                problems.append(f"reward.function: file {cfg.resolve_path(file_part)} does not exist")
+    if cfg.reward.type == "keyword" and not cfg.reward.keywords and not cfg.reward.pattern:
+        problems.append("reward.keywords: type keyword needs keywords or a pattern")
+    if cfg.reward.pattern is not None:
+        try:
+            re.compile(cfg.reward.pattern)
+        except re.error as error:
+            problems.append(f"reward.pattern: not a valid regular expression ({error})")
+    return problems
+
+
+def load_config(path: str | Path, overrides: Optional[list[str]] = None) -> RunConfig:
+    """Read, override, validate and type a config. Raises ConfigError naming every problem."""
+    path = Path(path)
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(source, ["the config file does not exist"]) from None
+    except OSError as error:
+        raise ConfigError(source, [f"cannot read the file: {error.strerror}"]) from None
+    try:
+        raw = parse_jsonc(text)
+    except JsoncError as error:
+        raise ConfigError(source, [f"not valid JSON: {error}"]) from None
+    return config_from_dict(raw, base_dir=path.resolve().parent, source=source, overrides=overrides)
+
+
+def config_from_dict(raw: Any, base_dir: Path, source: str = "<config>",
+                     overrides: Optional[list[str]] = None) -> RunConfig:
+    raw = copy.deepcopy(raw)
+    if not isinstance(raw, dict):
+        raise ConfigError(source, ["the top level must be a JSON object"])
+    try:
+        apply_overrides(raw, overrides or [])
+    except ValueError as error:
+        raise ConfigError(source, [str(error)]) from None
+    issues: list[SchemaIssue] = config_validator().validate(raw, fill_defaults=True)
+    if issues:
+        raise ConfigError(source, [str(i) for i in issues])
+    raw.pop("$schema", None)
+    cfg: RunConfig = _build(RunConfig, raw)
+    cfg.base_dir = base_dir
+    problems = semantic_problems(cfg)
+    if problems:
+        raise ConfigError(source, problems)
+    return cfg

@@ -1,0 +1,173 @@
+"""The built-in byte-level GPT: UTF-8 bytes are tokens 0..255, then EOS and PAD.
+
+A nanoGPT-style pre-LayerNorm transformer with learned positions and a KV cache for sampling.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+EOS_ID = 256
+PAD_ID = 257
+VOCAB_SIZE = 258
+FORMAT = "bond-byte-gpt/1"
+
+
+class ByteTokenizer:
+    eos_id = EOS_ID
+    pad_id = PAD_ID
+    vocab_size = VOCAB_SIZE
+
+    def encode(self, text: str) -> list[int]:
+        return list(text.encode("utf-8"))
+
+    def decode(self, ids: list[int]) -> str:
+        # A completion cut at max_new_tokens can end inside a multi-byte character: replace, never fail.
+        return bytes(i for i in ids if i < 256).decode("utf-8", errors="replace")
+
+
+@dataclass(frozen=True)
+class GPTModelSpec:
+    layers: int = 2
+    heads: int = 4
+    width: int = 128
+    context: int = 128
+    dropout: float = 0.0
+    vocab_size: int = VOCAB_SIZE
+
+    def __post_init__(self) -> None:
+        if self.width % self.heads:
+            raise ValueError(f"width ({self.width}) must be divisible by heads ({self.heads})")
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, spec: GPTModelSpec):
+        super().__init__()
+        self.heads = spec.heads
+        self.qkv = nn.Linear(spec.width, 3 * spec.width)
+        self.proj = nn.Linear(spec.width, spec.width)
+        self.dropout = spec.dropout
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor,
+                past: Optional[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        batch, length, width = x.shape
+        q, k, v = self.qkv(x).split(width, dim=2)
+        # [B, T, W] -> [B, H, T, W/H]
+        q, k, v = (t.view(batch, length, self.heads, width // self.heads).transpose(1, 2) for t in (q, k, v))
+        if past is not None:
+            k = torch.cat([past[0], k], dim=2)
+            v = torch.cat([past[1], v], dim=2)
+        # mask: [B, 1, T, S] boolean, True where the query may attend to the key.
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
+                                           dropout_p=self.dropout if self.training else 0.0)
+        y = y.transpose(1, 2).contiguous().view(batch, length, width)
+        return self.proj(y), (k, v)
+
+
+class Block(nn.Module):
+    def __init__(self, spec: GPTModelSpec):
+        super().__init__()
+        self.ln1 = nn.LayerNorm(spec.width)
+        self.attn = SelfAttention(spec)
+        self.ln2 = nn.LayerNorm(spec.width)
+        self.mlp = nn.Sequential(nn.Linear(spec.width, 4 * spec.width), nn.GELU(),
+                                 nn.Linear(4 * spec.width, spec.width), nn.Dropout(spec.dropout))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor,
+                past: Optional[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        attended, present = self.attn(self.ln1(x), mask, past)
+        x = x + attended
+        return x + self.mlp(self.ln2(x)), present
+
+
+class GPTModule(nn.Module):
+    def __init__(self, spec: GPTModelSpec):
+        super().__init__()
+        self.spec = spec
+        self.token_embedding = nn.Embedding(spec.vocab_size, spec.width)
+        self.position_embedding = nn.Embedding(spec.context, spec.width)
+        self.blocks = nn.ModuleList(Block(spec) for _ in range(spec.layers))
+        self.ln_f = nn.LayerNorm(spec.width)
+        self.head = nn.Linear(spec.width, spec.vocab_size, bias=False)
+        self.head.weight = self.token_embedding.weight  # weight tying
+        self.apply(self._init)
+        for name, param in self.named_parameters():
+            if name.endswith("proj.weight") or name.endswith("mlp.2.weight"):
+                nn.init.normal_(param, 0.0, 0.02 / math.sqrt(2 * spec.layers))
+
+    @staticmethod
+    def _init(module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, 0.0, 0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, 0.0, 0.02)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                cache: Optional[list[tuple[torch.Tensor, torch.Tensor]]] = None
+                ) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
+        batch, new = input_ids.shape
+        total = attention_mask.shape[1]
+        past = total - new
+        keys_valid = attention_mask.bool()  # [B, S]
+        # Positions count real tokens only, so left padding does not shift them.
+        positions = (attention_mask.long().cumsum(dim=1) - 1).clamp(min=0)[:, past:]
+        if int(positions.max()) >= self.spec.context:
+            raise ValueError(f"sequence of {int(positions.max()) + 1} tokens exceeds the model's context "
+                             f"of {self.spec.context}")
+        query_index = torch.arange(past, total, device=input_ids.device)
+        key_index = torch.arange(total, device=input_ids.device)
+        causal = key_index[None, :] <= query_index[:, None]  # [T, S]
+        mask = causal[None, :, :] & keys_valid[:, None, :]
+        # A padding query would see no key at all (NaN in softmax): let it see itself.
+        mask = mask | (key_index[None, None, :] == query_index[None, :, None])
+        mask = mask[:, None, :, :]
+        x = self.token_embedding(input_ids) + self.position_embedding(positions)
+        presents: list[tuple[torch.Tensor, torch.Tensor]] = []
+        for index, block in enumerate(self.blocks):
+            x, present = block(x, mask, cache[index] if cache is not None else None)
+            presents.append(present)
+        return self.head(self.ln_f(x)), presents
+
+
+class ByteGPT:
+    """CausalLM adapter around GPTModule."""
+
+    def __init__(self, module: GPTModule):
+        self.module = module
+        self.tokenizer = ByteTokenizer()
+        self.context_length = module.spec.context
+
+    @property
+    def spec(self) -> GPTModelSpec:
+        return self.module.spec
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                cache: Optional[Any] = None) -> tuple[torch.Tensor, Any]:
+        return self.module(input_ids, attention_mask, cache)
+
+
+def save_byte_gpt(module: GPTModule, path: Path, extra: Optional[dict[str, Any]] = None) -> None:
+    """Save weights and spec in one file that `policy.checkpoint` can load (caller makes it atomic)."""
+    torch.save({"format": FORMAT, "spec": asdict(module.spec), "state_dict": module.state_dict(),
+                "extra": json.dumps(extra or {})}, path)
+
+
+def load_byte_gpt(path: Path, map_location: str | torch.device = "cpu") -> GPTModule:
+    if path.is_dir():
+        path = path / "model.pt"
+    payload = torch.load(path, map_location=map_location, weights_only=True)
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a BOND Studio byte-GPT model file (expected format {FORMAT})")
+    module = GPTModule(GPTModelSpec(**payload["spec"]))
+    module.load_state_dict(payload["state_dict"])
+    return module

@@ -1,0 +1,130 @@
+"""Rewards r(prompt, completion), batched. Built-ins are pure functions of the text so that the
+TypeScript playground can implement the same ones and prove equality on shared fixtures.
+
+Any exception or non-finite value fails the run with the reward's name and the offending input.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+from .config import RunConfig
+
+RewardFn = Callable[[list[str], list[str]], list[float]]
+
+# Word lists for the demo's sentiment reward. Lower-case; matched as whole words.
+POSITIVE_WORDS = frozenset("""
+amazing awesome beautiful best brilliant charming cheerful clean cozy delicious delightful enjoy enjoyed
+excellent fantastic fine fresh friendly fun generous glad good gorgeous great happy helpful impressive
+kind love loved lovely magnificent marvelous nice perfect pleasant polite recommend remarkable satisfying
+smooth splendid stunning superb sweet tasty terrific thrilling warm wonderful
+""".split())
+NEGATIVE_WORDS = frozenset("""
+annoying awful bad bland boring broken cold dirty disappointing disgusting dreadful dull hate hated
+horrible lousy mediocre mess messy nasty noisy poor rude sad slow stale terrible tired ugly unpleasant
+upset waste weak worse worst wrong
+""".split())
+
+WORD = re.compile(r"[a-z']+")
+
+
+def sentiment_score(completion: str) -> float:
+    words = WORD.findall(completion.lower())
+    return float(sum(w in POSITIVE_WORDS for w in words) - sum(w in NEGATIVE_WORDS for w in words))
+
+
+def length_score(completion: str, target_length: int) -> float:
+    return -abs(len(completion) - target_length) / target_length
+
+
+def keyword_score(completion: str, keywords: Sequence[str], pattern: re.Pattern[str] | None) -> float:
+    total = 0
+    if keywords:
+        words = WORD.findall(completion.lower())
+        wanted = {k.lower() for k in keywords}
+        total += sum(w in wanted for w in words)
+    if pattern is not None:
+        total += sum(1 for _ in pattern.finditer(completion))
+    return float(total)
+
+
+class RewardError(Exception):
+    """A reward raised, returned the wrong shape, or returned a non-finite value. Fails the run."""
+
+
+@dataclass
+class Reward:
+    name: str
+    fn: RewardFn
+
+    def __call__(self, prompts: list[str], completions: list[str]) -> list[float]:
+        if not completions:
+            return []
+        try:
+            values = list(self.fn(prompts, completions))
+        except Exception as error:  # noqa: BLE001 - user code: report which input broke it
+            raise RewardError(self._locate_failure(prompts, completions, error)) from error
+        if len(values) != len(completions):
+            raise RewardError(f"reward {self.name} returned {len(values)} values for {len(completions)} completions")
+        out: list[float] = []
+        for index, value in enumerate(values):
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                raise RewardError(f"reward {self.name} returned {value!r} (not a number) for "
+                                  f"{_show(prompts[index], completions[index])}") from None
+            if not math.isfinite(number):
+                raise RewardError(f"reward {self.name} returned {number} for {_show(prompts[index], completions[index])}")
+            out.append(number)
+        return out
+
+    def _locate_failure(self, prompts: list[str], completions: list[str], error: Exception) -> str:
+        # Rerun one at a time to name the input that breaks it.
+        for prompt, completion in zip(prompts, completions):
+            try:
+                self.fn([prompt], [completion])
+            except Exception as single:  # noqa: BLE001
+                return f"reward {self.name} raised {type(single).__name__}: {single} for {_show(prompt, completion)}"
+        return f"reward {self.name} raised {type(error).__name__}: {error} on a batch of {len(completions)}"
+
+
+def _show(prompt: str, completion: str) -> str:
+    return f"prompt {prompt[:80]!r} and completion {completion[:120]!r}"
+
+
+def load_user_function(spec: str, base_dir: Path) -> RewardFn:
+    file_part, function_name = spec.rsplit(":", 1)
+    path = Path(file_part)
+    path = path if path.is_absolute() else (base_dir / path).resolve()
+    module_spec = importlib.util.spec_from_file_location(f"bond_user_reward_{abs(hash(str(path)))}", path)
+    if module_spec is None or module_spec.loader is None:
+        raise RewardError(f"reward.function: cannot import {path}")
+    module = importlib.util.module_from_spec(module_spec)
+    try:
+        module_spec.loader.exec_module(module)
+    except Exception as error:  # noqa: BLE001
+        raise RewardError(f"reward.function: importing {path} raised {type(error).__name__}: {error}") from error
+    fn = getattr(module, function_name, None)
+    if not callable(fn):
+        raise RewardError(f"reward.function: {path} has no function {function_name!r}")
+    return fn  # type: ignore[no-any-return]
+
+
+def build_reward(cfg: RunConfig) -> Reward:
+    rc = cfg.reward
+    if rc.type == "sentiment":
+        return Reward("sentiment", lambda _p, cs: [sentiment_score(c) for c in cs])
+    if rc.type == "length":
+        target = rc.target_length
+        return Reward(f"length(target={target})", lambda _p, cs: [length_score(c, target) for c in cs])
+    if rc.type == "keyword":
+        pattern = re.compile(rc.pattern) if rc.pattern else None
+        keywords = list(rc.keywords)
+        return Reward("keyword", lambda _p, cs: [keyword_score(c, keywords, pattern) for c in cs])
+    assert rc.function is not None  # enforced by config validation
+    return Reward(rc.function, load_user_function(rc.function, cfg.base_dir))

@@ -1,0 +1,177 @@
+"""The run directory: the one seam between trainer and UI (contracts/schemas/*.schema.json).
+
+run.json is replaced atomically (temp file, fsync, rename). metrics.jsonl and samples.jsonl are
+append-only, one complete line per write. Checkpoints are written into a temporary folder and
+renamed into place, so a folder named step-N is always complete.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+
+from . import __version__
+
+FORMAT_VERSION = 1
+RUN_FILE = "run.json"
+METRICS_FILE = "metrics.jsonl"
+SAMPLES_FILE = "samples.jsonl"
+LOG_FILE = "trainer.log"
+CHECKPOINTS = "checkpoints"
+HEARTBEAT_SECONDS = 5.0
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def finite_or_none(value: float) -> Optional[float]:
+    return value if math.isfinite(value) else None
+
+
+class RunDirectory:
+    def __init__(self, path: Path):
+        self.path = path
+        # Re-entrant: a stop signal handled on the main thread may arrive while it holds the lock.
+        self._lock = threading.RLock()
+        self._meta: dict[str, Any] = {}
+        self._heartbeat: Optional[threading.Thread] = None
+        self._stop_heartbeat = threading.Event()
+
+    # --- run.json -------------------------------------------------------------------------------
+    def read_meta(self) -> dict[str, Any]:
+        with open(self.path / RUN_FILE, encoding="utf-8") as handle:
+            meta: dict[str, Any] = json.load(handle)
+        return meta
+
+    def create(self, name: str, algorithm: str, config: dict[str, Any], config_path: Optional[str],
+               total_steps: int) -> None:
+        now = time.time()
+        self._meta = {
+            "format_version": FORMAT_VERSION, "run_id": self.path.name, "name": name, "algorithm": algorithm,
+            "status": "starting", "config": config, "config_path": config_path, "pid": os.getpid(),
+            "host": socket.gethostname(), "device": "unknown", "created_at": now, "updated_at": now,
+            "heartbeat_at": now, "started_at": None, "ended_at": None, "step": 0, "total_steps": total_steps,
+            "resume_count": 0, "error": None, "summary": None, "checkpoints": [],
+            "trainer_version": __version__, "torch_version": torch.__version__,
+        }
+        self.write_meta()
+
+    def adopt(self, meta: dict[str, Any]) -> None:
+        """Continue an existing run (resume): keep its identity, take this process as its owner."""
+        self._meta = meta
+        self.update(pid=os.getpid(), host=socket.gethostname(), status="starting", error=None, ended_at=None)
+
+    def update(self, **fields: Any) -> None:
+        with self._lock:
+            self._meta.update(fields)
+            self._write_locked()
+
+    def write_meta(self) -> None:
+        with self._lock:
+            self._write_locked()
+
+    def _write_locked(self) -> None:
+        now = time.time()
+        self._meta["updated_at"] = now
+        self._meta["heartbeat_at"] = now
+        atomic_write_text(self.path / RUN_FILE, json.dumps(self._meta, indent=2, allow_nan=False) + "\n")
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        return self._meta
+
+    def start_heartbeat(self) -> None:
+        def beat() -> None:
+            while not self._stop_heartbeat.wait(HEARTBEAT_SECONDS):
+                self.write_meta()
+
+        self._stop_heartbeat.clear()
+        self._heartbeat = threading.Thread(target=beat, name="bond-heartbeat", daemon=True)
+        self._heartbeat.start()
+
+    def stop_heartbeat(self) -> None:
+        self._stop_heartbeat.set()
+        if self._heartbeat is not None:
+            self._heartbeat.join(timeout=2 * HEARTBEAT_SECONDS)
+
+    # --- append-only records --------------------------------------------------------------------
+    def append(self, file_name: str, record: dict[str, Any]) -> None:
+        # One write call per line; allow_nan=False makes a non-finite number an error, never bad JSON.
+        line = json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n"
+        with open(self.path / file_name, "a", encoding="utf-8") as handle:
+            handle.write(line)
+
+    def file_size(self, file_name: str) -> int:
+        try:
+            return (self.path / file_name).stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def truncate(self, file_name: str, size: int) -> None:
+        """Cut a record file back to a checkpoint's size (resume): later records are replayed."""
+        target = self.path / file_name
+        if target.exists() and target.stat().st_size > size:
+            with open(target, "r+b") as handle:
+                handle.truncate(size)
+
+    # --- checkpoints ----------------------------------------------------------------------------
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.path / CHECKPOINTS
+
+    def clean_partial_checkpoints(self) -> None:
+        if self.checkpoints_dir.exists():
+            for child in self.checkpoints_dir.iterdir():
+                if child.name.startswith(".tmp-"):
+                    shutil.rmtree(child, ignore_errors=True)
+
+    def write_checkpoint(self, step: int, payloads: dict[str, Any], info: dict[str, Any], keep_last: int) -> Path:
+        self.checkpoints_dir.mkdir(exist_ok=True)
+        final = self.checkpoints_dir / f"step-{step}"
+        tmp = self.checkpoints_dir / f".tmp-step-{step}-{os.getpid()}"
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir()
+        for file_name, payload in payloads.items():
+            if callable(payload):
+                payload(tmp / file_name)
+            else:
+                torch.save(payload, tmp / file_name)
+        atomic_write_text(tmp / "checkpoint.json", json.dumps({"step": step, **info}, indent=2) + "\n")
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        kept = self.list_checkpoints()
+        for old_step, old_path in kept[:-keep_last]:
+            shutil.rmtree(old_path, ignore_errors=True)
+        entries = [{"step": s, "path": f"{CHECKPOINTS}/{p.name}"} for s, p in self.list_checkpoints()]
+        self.update(checkpoints=entries)
+        return final
+
+    def list_checkpoints(self) -> list[tuple[int, Path]]:
+        """Complete checkpoints, oldest first."""
+        if not self.checkpoints_dir.exists():
+            return []
+        found = []
+        for child in self.checkpoints_dir.iterdir():
+            if child.name.startswith("step-") and (child / "checkpoint.json").exists():
+                try:
+                    found.append((int(child.name[5:]), child))
+                except ValueError:
+                    continue
+        return sorted(found)

@@ -1,0 +1,158 @@
+"""Sampling with a KV cache and sequence log-probabilities, for any `CausalLM`.
+
+Layout of a scored batch: the prompt left-padded to a common length, then the completion
+right-padded. Only completion tokens count in log-probs; a completion ends with EOS unless it was
+cut at max_new_tokens (then it is `truncated` and carries no EOS).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+
+from .models.base import CausalLM
+
+
+@dataclass
+class Completions:
+    """Completions of a batch of prompts; row i continues prompt_ids[i]."""
+    prompt_ids: list[list[int]]
+    completion_ids: list[list[int]]  # includes the final EOS when the model produced one
+    truncated: list[bool]
+    texts: list[str]
+
+    def __len__(self) -> int:
+        return len(self.completion_ids)
+
+    @property
+    def generated_tokens(self) -> int:
+        return sum(len(c) for c in self.completion_ids)
+
+    def select(self, rows: list[int]) -> "Completions":
+        return Completions([self.prompt_ids[r] for r in rows], [self.completion_ids[r] for r in rows],
+                           [self.truncated[r] for r in rows], [self.texts[r] for r in rows])
+
+    @staticmethod
+    def concat(parts: list["Completions"]) -> "Completions":
+        return Completions([p for c in parts for p in c.prompt_ids], [p for c in parts for p in c.completion_ids],
+                           [t for c in parts for t in c.truncated], [t for c in parts for t in c.texts])
+
+
+def encode_prompts(model: CausalLM, prompts: list[str], max_new_tokens: int) -> list[list[int]]:
+    """Tokenise prompts, keeping the last tokens of a prompt too long to leave room for the completion."""
+    room = model.context_length - max_new_tokens
+    if room < 1:
+        raise ValueError(f"sampling.max_new_tokens ({max_new_tokens}) leaves no room for a prompt in the "
+                         f"model's context of {model.context_length} tokens")
+    return [model.tokenizer.encode(p)[-room:] or [model.tokenizer.eos_id] for p in prompts]
+
+
+def left_pad(rows: list[list[int]], pad_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        if row:
+            ids[i, width - len(row):] = torch.tensor(row, dtype=torch.long)
+            mask[i, width - len(row):] = 1
+    return ids.to(device), mask.to(device)
+
+
+def filter_logits(logits: torch.Tensor, temperature: float, top_k: int, top_p: float) -> torch.Tensor:
+    """Temperature, top-k and nucleus filtering of next-token logits [B, V]."""
+    logits = logits.float() / temperature
+    if 0 < top_k < logits.shape[-1]:
+        kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+        cumulative = sorted_logits.softmax(dim=-1).cumsum(dim=-1)
+        # Drop a token when the tokens ranked above it already hold top_p; the first always stays.
+        drop_sorted = (cumulative - sorted_logits.softmax(dim=-1)) >= top_p
+        drop = torch.zeros_like(drop_sorted).scatter(1, order, drop_sorted)
+        logits = logits.masked_fill(drop, float("-inf"))
+    return logits
+
+
+@torch.no_grad()
+def sample(model: CausalLM, prompt_ids: list[list[int]], max_new_tokens: int, generator: torch.Generator,
+           temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
+           autocast_dtype: Optional[torch.dtype] = None) -> Completions:
+    """Sample one completion per row of prompt_ids, all rows in one batch, reusing the KV cache."""
+    module = model.module
+    was_training = module.training
+    module.eval()
+    device = next(module.parameters()).device
+    eos, pad = model.tokenizer.eos_id, model.tokenizer.pad_id
+    ids, mask = left_pad(prompt_ids, pad, device)
+    batch = ids.shape[0]
+    finished = torch.zeros(batch, dtype=torch.bool, device=device)
+    generated = torch.full((batch, max_new_tokens), pad, dtype=torch.long, device=device)
+    lengths = torch.zeros(batch, dtype=torch.long, device=device)
+    cache = None
+    step_input = ids
+    try:
+        for position in range(max_new_tokens):
+            with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+                logits, cache = model.forward(step_input, mask, cache)
+            probs = filter_logits(logits[:, -1, :], temperature, top_k, top_p).softmax(dim=-1)
+            token = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+            token = torch.where(finished, torch.full_like(token, pad), token)
+            generated[:, position] = token
+            lengths += (~finished).long()
+            finished |= token == eos
+            if bool(finished.all()):
+                break
+            step_input = token[:, None]
+            mask = torch.cat([mask, (~finished | (token == eos)).long()[:, None]], dim=1)
+    finally:
+        module.train(was_training)
+    completion_ids: list[list[int]] = []
+    truncated: list[bool] = []
+    for row, length in zip(generated.tolist(), lengths.tolist()):
+        tokens = row[:length]
+        completion_ids.append(tokens)
+        truncated.append(not tokens or tokens[-1] != eos)
+    texts = [model.tokenizer.decode([t for t in c if t != eos]) for c in completion_ids]
+    return Completions(prompt_ids, completion_ids, truncated, texts)
+
+
+@dataclass
+class SequenceScores:
+    logp: torch.Tensor       # [B] sum of completion-token log-probs (differentiable when grad is on)
+    entropy: torch.Tensor    # [B] mean per-token entropy of the model's next-token distribution (detached)
+    tokens: torch.Tensor     # [B] completion length in tokens
+
+
+def score(model: CausalLM, completions: Completions, autocast_dtype: Optional[torch.dtype] = None) -> SequenceScores:
+    """Sequence log-probs of completions given prompts; gradient flows when enabled by the caller."""
+    device = next(model.module.parameters()).device
+    pad = model.tokenizer.pad_id
+    prompt_ids, prompt_mask = left_pad(completions.prompt_ids, pad, device)
+    width = max(1, max(len(c) for c in completions.completion_ids))
+    batch = len(completions)
+    completion = torch.full((batch, width), pad, dtype=torch.long)
+    completion_mask = torch.zeros((batch, width), dtype=torch.long)
+    for i, row in enumerate(completions.completion_ids):
+        if row:
+            completion[i, :len(row)] = torch.tensor(row, dtype=torch.long)
+            completion_mask[i, :len(row)] = 1
+    completion, completion_mask = completion.to(device), completion_mask.to(device)
+    ids = torch.cat([prompt_ids, completion], dim=1)
+    mask = torch.cat([prompt_mask, completion_mask], dim=1)
+    with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+        logits, _ = model.forward(ids, mask)
+    # Position t predicts token t+1: the completion tokens are predicted from P-1 .. P+C-2.
+    start = prompt_ids.shape[1] - 1
+    predicting = logits[:, start:start + width, :].float()
+    log_probs = F.log_softmax(predicting, dim=-1)
+    token_logp = log_probs.gather(2, completion[:, :, None]).squeeze(2)
+    weights = completion_mask.float()
+    logp = (token_logp * weights).sum(dim=1)
+    with torch.no_grad():
+        token_entropy = -(log_probs.exp() * log_probs).sum(dim=-1)
+        entropy = (token_entropy * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1)
+    return SequenceScores(logp=logp, entropy=entropy, tokens=completion_mask.sum(dim=1))

@@ -1,0 +1,565 @@
+"""The training loop: one linear loop over steps, each step = sample → score → update.
+
+Writes the run directory (rundir.py); stops cleanly on SIGINT/SIGTERM with a checkpoint; resumes
+from the latest checkpoint so that, on CPU with the same seed, the metrics equal those of an
+uninterrupted run (eval and sample snapshots use their own per-step generators for that reason).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import os
+import random
+import signal
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any, Optional
+
+import torch
+
+from . import bon
+from .config import ConfigError, RunConfig
+from .console import Console
+from .data import DataError, PromptStream, load_prompt_sets
+from .models import ByteGPT, CausalLM, GPTModelSpec, load_byte_gpt, save_byte_gpt
+from .models.byte_gpt import GPTModule
+from .objectives import LossTerms, bond_loss, jbond_loss, reinforce_loss
+from .rewards import Reward, RewardError, build_reward
+from .rundir import LOG_FILE, METRICS_FILE, SAMPLES_FILE, RunDirectory
+from .sequences import Completions, encode_prompts, sample, score
+
+log = logging.getLogger("bond_trainer")
+MAX_ROWS_PER_BATCH = 512  # sampling/scoring chunk: bounds memory for large eval draws
+
+
+class NumericError(Exception):
+    pass
+
+
+def select_device(preference: str) -> torch.device:
+    if preference == "cuda" or (preference == "auto" and torch.cuda.is_available()):
+        if not torch.cuda.is_available():
+            raise ConfigError("train.device", ["train.device: cuda was requested but torch sees no CUDA device "
+                                               f"(torch {torch.__version__}); use auto or cpu"])
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    mps_available = bool(mps and mps.is_available())
+    if preference == "mps" or (preference == "auto" and mps_available):
+        if not mps_available:
+            raise ConfigError("train.device", ["train.device: mps was requested but is not available; use auto or cpu"])
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def select_autocast(precision: str, device: torch.device) -> Optional[torch.dtype]:
+    if precision == "fp32":
+        return None
+    bf16_ok = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    if precision == "bf16":
+        if device.type != "cuda":
+            raise ConfigError("train.precision", [f"train.precision: bf16 autocast needs a CUDA device, the run is on "
+                                                  f"{device.type}; use auto or fp32"])
+        if not bf16_ok:
+            raise ConfigError("train.precision", ["train.precision: this GPU does not support bf16; use auto or fp32"])
+        return torch.bfloat16
+    return torch.bfloat16 if bf16_ok else None
+
+
+def describe_device(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda:{torch.cuda.current_device()} ({torch.cuda.get_device_name()})"
+    return device.type
+
+
+@dataclass
+class Draw:
+    """Completions of G prompts, `per_prompt` each, rows prompt-major, with their rewards [G, per_prompt]."""
+    completions: Completions
+    rewards: torch.Tensor
+    per_prompt: int
+
+
+class Trainer:
+    def __init__(self, cfg: RunConfig, run_dir: RunDirectory, console: Console):
+        self.cfg = cfg
+        self.rd = run_dir
+        self.console = console
+        self.stop_requested = False
+        self.step = 0
+
+    # --- setup ----------------------------------------------------------------------------------
+    def build(self) -> None:
+        cfg = self.cfg
+        torch.manual_seed(cfg.train.seed)
+        random.seed(cfg.train.seed)
+        self.device = select_device(cfg.train.device)
+        self.autocast = select_autocast(cfg.train.precision, self.device)
+        if cfg.policy.checkpoint is not None:
+            module = load_byte_gpt(cfg.resolve_path(cfg.policy.checkpoint))
+        else:
+            g = cfg.policy.gpt
+            module = GPTModule(GPTModelSpec(g.layers, g.heads, g.width, g.context, g.dropout))
+        module.to(self.device)
+        self.ref: CausalLM = ByteGPT(module)
+        self.ref.module.eval().requires_grad_(False)
+        self.policy: CausalLM = ByteGPT(copy.deepcopy(module).requires_grad_(True).train())
+        if cfg.bond.anchor == "fixed" or cfg.algorithm == "reinforce":
+            self.anchor: CausalLM = self.ref  # plain BOND and REINFORCE: the anchor is π_ref itself
+        else:
+            self.anchor = ByteGPT(copy.deepcopy(module).eval().requires_grad_(False))
+        self.reward: Reward = build_reward(cfg)
+        self.prompts = load_prompt_sets(cfg)
+        self.stream = PromptStream(self.prompts.train, cfg.train.seed)
+        self.generator = torch.Generator(device=self.device).manual_seed(cfg.train.seed)
+        self.optimizer = torch.optim.AdamW(self.policy.module.parameters(), lr=cfg.train.lr,
+                                           weight_decay=cfg.train.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
+        params = sum(p.numel() for p in self.policy.module.parameters())
+        log.info("model: byte GPT %s, %.2fM parameters; device %s; autocast %s", module.spec, params / 1e6,
+                 describe_device(self.device), self.autocast)
+        log.info("prompts: %d train, %d held out", len(self.prompts.train), len(self.prompts.eval))
+
+    def _lr_factor(self, step: int) -> float:
+        t = self.cfg.train
+        if t.warmup_steps and step < t.warmup_steps:
+            return (step + 1) / t.warmup_steps
+        if t.lr_schedule == "cosine":
+            span = max(1, t.steps - t.warmup_steps)
+            progress = min(1.0, (step - t.warmup_steps) / span)
+            return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
+        return 1.0
+
+    # --- sampling and scoring helpers -----------------------------------------------------------
+    def _draw(self, model: CausalLM, prompt_ids: list[list[int]], prompts: list[str], per_prompt: int,
+              generator: torch.Generator) -> Draw:
+        rows = [ids for ids in prompt_ids for _ in range(per_prompt)]
+        s = self.cfg.sampling
+        parts = [sample(model, rows[i:i + MAX_ROWS_PER_BATCH], s.max_new_tokens, generator, s.temperature,
+                        s.top_k, s.top_p, self.autocast) for i in range(0, len(rows), MAX_ROWS_PER_BATCH)]
+        completions = Completions.concat(parts)
+        row_prompts = [p for p in prompts for _ in range(per_prompt)]
+        rewards = torch.tensor(self.reward(row_prompts, completions.texts), dtype=torch.float64)
+        return Draw(completions, rewards.view(len(prompts), per_prompt), per_prompt)
+
+    @torch.no_grad()
+    def _logp(self, model: CausalLM, completions: Completions) -> torch.Tensor:
+        parts = [score(model, completions.select(list(range(i, min(i + MAX_ROWS_PER_BATCH, len(completions))))),
+                       self.autocast).logp for i in range(0, len(completions), MAX_ROWS_PER_BATCH)]
+        return torch.cat(parts).double().cpu()
+
+    def _encode(self, prompts: list[str]) -> list[list[int]]:
+        return encode_prompts(self.policy, prompts, self.cfg.sampling.max_new_tokens)
+
+    def _side_generator(self, salt: int) -> torch.Generator:
+        # Eval and sample snapshots draw from their own generator, seeded by step, so that doing or
+        # skipping them never changes the training samples (exact resume).
+        return torch.Generator(device=self.device).manual_seed(self.cfg.train.seed * 1_000_003 + self.step * 7919 + salt)
+
+    # --- one optimizer step ---------------------------------------------------------------------
+    def train_step(self, prompts: list[str]) -> dict[str, float]:
+        cfg, b = self.cfg, self.cfg.bond
+        groups = len(prompts)
+        t_start = time.perf_counter()
+        prompt_ids = self._encode(prompts)
+        if cfg.algorithm == "reinforce":
+            per_prompt, anchor_per_prompt = cfg.reinforce.samples_per_prompt, 0
+        elif cfg.algorithm == "jbond":
+            per_prompt, anchor_per_prompt = b.policy_samples, 2
+        else:
+            per_prompt, anchor_per_prompt = b.policy_samples, max(b.n, b.k)
+        policy_draw = self._draw(self.policy, prompt_ids, prompts, per_prompt, self.generator)
+        anchor_draw = (self._draw(self.anchor, prompt_ids, prompts, anchor_per_prompt, self.generator)
+                       if anchor_per_prompt else None)
+        t_sampled = time.perf_counter()
+
+        metrics: dict[str, float] = {}
+        logp_anchor = self._logp(self.anchor, policy_draw.completions).view(groups, per_prompt)
+        logp_ref = logp_anchor if self.anchor is self.ref else self._logp(self.ref, policy_draw.completions).view(groups, per_prompt)
+        update_rows = policy_draw.completions
+        best_rewards: Optional[torch.Tensor] = None
+        log_q: Optional[torch.Tensor] = None
+        if anchor_draw is not None:
+            candidates = 2 if cfg.algorithm == "jbond" else b.n
+            candidate_rewards = anchor_draw.rewards[:, :candidates]
+            winners = bon.best_index(candidate_rewards)
+            best_rows = [g * anchor_per_prompt + int(w) for g, w in enumerate(winners)]
+            update_rows = Completions.concat([policy_draw.completions, anchor_draw.completions.select(best_rows)])
+            best_rewards = candidate_rewards.gather(1, winners[:, None]).squeeze(1)
+            # Quantiles against the k reference samples (bond) or the two anchor samples (jbond; a coarse
+            # per-step view, evaluation uses eval.mc_samples).
+            reference = anchor_draw.rewards[:, :b.k] if cfg.algorithm == "bond" else anchor_draw.rewards
+            log_q = bon.log_quantile(policy_draw.rewards, reference, b.quantile_floor,
+                                     b.n if cfg.algorithm == "bond" else 2)
+        t_scored = time.perf_counter()
+
+        self.policy.module.train()
+        scores = score(self.policy, update_rows, self.autocast)
+        rows = groups * per_prompt
+        logp_policy = scores.logp[:rows].view(groups, per_prompt)
+        logp_best = scores.logp[rows:]
+        device = logp_policy.device
+        terms = self._loss(logp_policy, logp_anchor.to(device, logp_policy.dtype), logp_ref.to(device, logp_policy.dtype),
+                           policy_draw.rewards.to(device), anchor_draw.rewards.to(device) if anchor_draw else None,
+                           log_q.to(device) if log_q is not None else None, logp_best)
+        if not torch.isfinite(terms.total):
+            raise NumericError(f"the loss became {terms.total.item()} at step {self.step + 1} "
+                               f"(forward {terms.forward.item()}, backward {terms.backward.item()}); "
+                               "lower train.lr or check the reward's scale")
+        lr = self.scheduler.get_last_lr()[0]
+        self.optimizer.zero_grad(set_to_none=True)
+        terms.total.backward()
+        clip = cfg.train.grad_clip if cfg.train.grad_clip is not None else float("inf")
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(self.policy.module.parameters(), clip))
+        self.optimizer.step()
+        self.scheduler.step()
+        self._update_anchor(self.step + 1)
+        t_updated = time.perf_counter()
+
+        with torch.no_grad():
+            logp_pol = logp_policy.detach().double().cpu()
+            metrics.update({
+                "loss/total": terms.total.item(), "loss/forward": terms.forward.item(),
+                "loss/backward": terms.backward.item(), "loss/regulariser": terms.regulariser.item(),
+                "reward/policy": policy_draw.rewards.mean().item(),
+                "kl/policy_ref": (logp_pol - logp_ref).mean().item(),
+                "kl/policy_anchor": (logp_pol - logp_anchor).mean().item(),
+                "entropy": scores.entropy[:rows].mean().item(),
+                "length": scores.tokens[:rows].float().mean().item(),
+                "return/mean": terms.returns.float().mean().item(),
+                "grad_norm": grad_norm if math.isfinite(grad_norm) else 0.0,
+                "lr": lr,
+            })
+            if anchor_draw is not None and best_rewards is not None and log_q is not None:
+                metrics["reward/anchor"] = anchor_draw.rewards.mean().item()
+                metrics["reward/bon"] = best_rewards.mean().item()
+                metrics["quantile/log_policy"] = log_q.mean().item()
+        elapsed = t_updated - t_start
+        generated = policy_draw.completions.generated_tokens + (anchor_draw.completions.generated_tokens if anchor_draw else 0)
+        metrics.update({
+            "perf/samples_per_s": rows / elapsed, "perf/tokens_per_s": generated / elapsed,
+            "time/sample_s": t_sampled - t_start, "time/score_s": t_scored - t_sampled, "time/update_s": t_updated - t_scored,
+        })
+        return metrics
+
+    def _loss(self, logp_policy: torch.Tensor, logp_anchor: torch.Tensor, logp_ref: torch.Tensor,
+              rewards_policy: torch.Tensor, rewards_anchor: Optional[torch.Tensor], log_q: Optional[torch.Tensor],
+              logp_best: torch.Tensor) -> LossTerms:
+        cfg, b = self.cfg, self.cfg.bond
+        if cfg.algorithm == "reinforce":
+            return reinforce_loss(logp_policy, logp_ref, rewards_policy, cfg.reinforce.beta_kl)
+        assert rewards_anchor is not None and log_q is not None
+        if cfg.algorithm == "jbond":
+            return jbond_loss(logp_policy, logp_anchor, rewards_policy, rewards_anchor, logp_best,
+                              b.beta, b.gamma, b.tie_rule)
+        return bond_loss(logp_policy, logp_anchor, log_q.to(logp_policy.dtype), logp_best, b.n, b.beta,
+                         b.backward_scale)
+
+    @torch.no_grad()
+    def _update_anchor(self, completed_steps: int) -> None:
+        b = self.cfg.bond
+        if self.anchor is self.ref:
+            return
+        if b.anchor == "hard":
+            if completed_steps % b.anchor_period == 0:
+                self.anchor.module.load_state_dict(self.policy.module.state_dict())
+                log.info("step %d: hard anchor update (anchor ← policy)", completed_steps)
+        else:
+            ema_update(self.anchor.module, self.policy.module, b.ema_eta)
+
+    # --- evaluation and sample snapshots ---------------------------------------------------------
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, Any]:
+        cfg, e = self.cfg, self.cfg.eval
+        prompts = self.prompts.eval[:e.prompts]
+        prompt_ids = self._encode(prompts)
+        generator = self._side_generator(1)
+        policy = self._draw(self.policy, prompt_ids, prompts, e.policy_samples, generator)
+        ref = self._draw(self.ref, prompt_ids, prompts, e.mc_samples, generator)
+        anchor = ref if self.anchor is self.ref else self._draw(self.anchor, prompt_ids, prompts, e.mc_samples, generator)
+        shape = (len(prompts), e.policy_samples)
+        logp_policy = self._logp(self.policy, policy.completions).view(shape)
+        logp_ref = self._logp(self.ref, policy.completions).view(shape)
+        logp_anchor = logp_ref if self.anchor is self.ref else self._logp(self.anchor, policy.completions).view(shape)
+        curve = bon.bon_reward_curve(ref.rewards, e.n_max)
+        policy_reward = policy.rewards.mean().item()
+        floor = cfg.bond.quantile_floor
+        record: dict[str, Any] = {
+            "eval/reward/policy": policy_reward,
+            "eval/reward/ref": curve[0].item(),
+            "eval/reward/bon": curve[e.bon_n - 1].item(),
+            "eval/reward/anchor": anchor.rewards.mean().item(),
+            "eval/kl/policy_ref": (logp_policy - logp_ref).mean().item(),
+            "eval/kl/policy_anchor": (logp_policy - logp_anchor).mean().item(),
+            "eval/kl/bon_bound": bon.kl_bon_bound(e.bon_n),
+            "eval/quantile/log_policy": bon.log_quantile(policy.rewards, anchor.rewards, floor, e.bon_n).mean().item(),
+            "eval/quantile/log_policy_ref": bon.log_quantile(policy.rewards, ref.rewards, floor, e.bon_n).mean().item(),
+            "eval/effective_n": bon.effective_n(policy_reward, curve),
+            "eval/win_rate_vs_bon": bon.win_rate_vs_bon(policy.rewards, ref.rewards, e.bon_n).item(),
+            "bon_curve": [round(v, 6) for v in curve.tolist()],
+        }
+        return record
+
+    @torch.no_grad()
+    def snapshot_samples(self) -> list[dict[str, Any]]:
+        cfg, s = self.cfg, self.cfg.samples
+        prompts = self.prompts.eval[:s.prompts]
+        prompt_ids = self._encode(prompts)
+        generator = self._side_generator(2)
+        policy = self._draw(self.policy, prompt_ids, prompts, 2, generator)
+        anchor = self._draw(self.anchor, prompt_ids, prompts, s.mc_samples, generator)
+        n = cfg.eval.bon_n
+        winners = bon.best_index(anchor.rewards[:, :n])
+        shown_rows: list[int] = []
+        for g in range(len(prompts)):
+            shown_rows += [g * 2, g * 2 + 1]
+        anchor_rows = [g * s.mc_samples + i for g in range(len(prompts)) for i in (0, 1, int(winners[g]))]
+        shown = Completions.concat([policy.completions.select(shown_rows), anchor.completions.select(anchor_rows)])
+        shown_rewards = torch.cat([policy.rewards.view(-1), anchor.rewards.view(-1)[anchor_rows]])
+        lp_policy = self._logp(self.policy, shown)
+        lp_anchor = self._logp(self.anchor, shown)
+        lp_ref = lp_anchor if self.anchor is self.ref else self._logp(self.ref, shown)
+        records = []
+        now = time.time()
+        for g, prompt in enumerate(prompts):
+            def scored(row: int) -> dict[str, Any]:
+                reward = shown_rewards[row].item()
+                lq = bon.log_quantile(shown_rewards[row].view(1, 1), anchor.rewards[g:g + 1], cfg.bond.quantile_floor, n)
+                return {"text": shown.texts[row], "reward": reward, "log_quantile": lq.item(),
+                        "logp_policy": lp_policy[row].item(), "logp_anchor": lp_anchor[row].item(),
+                        "logp_ref": lp_ref[row].item(), "truncated": shown.truncated[row]}
+            base = 2 * len(prompts) + 3 * g
+            candidates = [{"text": anchor.completions.texts[g * s.mc_samples + i], "reward": anchor.rewards[g, i].item()}
+                          for i in range(n)]
+            records.append({"step": self.step, "time": now, "prompt_id": g, "prompt": prompt,
+                            "policy": [scored(2 * g), scored(2 * g + 1)],
+                            "anchor": [scored(base), scored(base + 1)],
+                            "bon": {"n": n, "winner": int(winners[g]), "best": scored(base + 2), "candidates": candidates}})
+        return records
+
+    # --- checkpoints ------------------------------------------------------------------------------
+    def save_checkpoint(self) -> Path:
+        def save_policy(path: Path) -> None:
+            save_byte_gpt(self.policy.module, path, {"step": self.step, "run_id": self.rd.path.name})
+
+        state = {
+            "step": self.step,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "generator": self.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "python_rng": list(random.getstate()[1]),
+            "python_rng_version": random.getstate()[0],
+            "stream": self.stream.state(),
+            "metrics_bytes": self.rd.file_size(METRICS_FILE),
+            "samples_bytes": self.rd.file_size(SAMPLES_FILE),
+        }
+        payloads: dict[str, Any] = {"model.pt": save_policy, "trainer_state.pt": state}
+        if self.anchor is not self.ref:
+            payloads["anchor.pt"] = self.anchor.module.state_dict()
+        path = self.rd.write_checkpoint(self.step, payloads, {"format": "bond-checkpoint/1"},
+                                        self.cfg.checkpoint.keep_last)
+        log.info("checkpoint written: %s", path)
+        return path
+
+    def load_checkpoint(self, path: Path) -> None:
+        self.policy.module.load_state_dict(load_byte_gpt(path / "model.pt", self.device).state_dict())
+        if self.anchor is not self.ref:
+            self.anchor.module.load_state_dict(torch.load(path / "anchor.pt", map_location=self.device, weights_only=True))
+        state = torch.load(path / "trainer_state.pt", map_location="cpu", weights_only=True)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        if state["cuda_rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        random.setstate((state["python_rng_version"], tuple(state["python_rng"]), None))
+        self.stream.restore(state["stream"])
+        self.step = int(state["step"])
+        self.rd.truncate(METRICS_FILE, int(state["metrics_bytes"]))
+        self.rd.truncate(SAMPLES_FILE, int(state["samples_bytes"]))
+
+    # --- the loop -------------------------------------------------------------------------------
+    def run(self) -> str:
+        """Train to the end or to a stop request. Returns the final status."""
+        cfg = self.cfg
+        total = cfg.train.steps
+        last_checkpoint = self.step
+        self.rd.update(status="running", started_at=time.time(), device=describe_device(self.device),
+                       precision="bf16" if self.autocast else "fp32", step=self.step)
+        self.rd.start_heartbeat()
+        self.console.start(self.step, total)
+        final_eval: Optional[dict[str, Any]] = None
+        while self.step < total and not self.stop_requested:
+            metrics = self.train_step(self.stream.next_batch(cfg.train.batch_size))
+            self.step += 1
+            self.rd.append(METRICS_FILE, {"kind": "train", "step": self.step, "time": time.time(), **metrics})
+            last = self.step == total
+            if cfg.samples.every and (self.step % cfg.samples.every == 0 or last):
+                for record in self.snapshot_samples():
+                    self.rd.append(SAMPLES_FILE, record)
+            if (cfg.eval.every and self.step % cfg.eval.every == 0) or last:
+                evaluation = self.evaluate()
+                self.rd.append(METRICS_FILE, {"kind": "eval", "step": self.step, "time": time.time(), **evaluation})
+                self.console.evaluation(self.step, evaluation)
+                final_eval = evaluation if last else None
+            self.rd.update(step=self.step)
+            self.console.progress(self.step, metrics)
+            due = cfg.checkpoint.every and self.step % cfg.checkpoint.every == 0
+            if due or last or self.stop_requested:
+                self.save_checkpoint()
+                last_checkpoint = self.step
+        if self.stop_requested and last_checkpoint != self.step:
+            self.save_checkpoint()
+        self.rd.stop_heartbeat()
+        if self.step >= total:
+            summary = self.summary(final_eval) if final_eval else None
+            self.rd.update(status="completed", ended_at=time.time(), summary=summary)
+            self.console.summary(summary, self.rd.path)
+            return "completed"
+        self.rd.update(status="stopped", ended_at=time.time())
+        self.console.line(f"stopped at step {self.step}/{total}; checkpoint written. Resume with --resume.")
+        return "stopped"
+
+    def summary(self, evaluation: dict[str, Any]) -> dict[str, Any]:
+        return {"step": self.step, "reward_ref": evaluation["eval/reward/ref"], "reward_bon": evaluation["eval/reward/bon"],
+                "reward_policy": evaluation["eval/reward/policy"], "bon_n": self.cfg.eval.bon_n,
+                "kl_policy_ref": evaluation["eval/kl/policy_ref"], "kl_bon_bound": evaluation["eval/kl/bon_bound"],
+                "effective_n": evaluation["eval/effective_n"], "win_rate_vs_bon": evaluation["eval/win_rate_vs_bon"]}
+
+
+@torch.no_grad()
+def ema_update(anchor: torch.nn.Module, policy: torch.nn.Module, eta: float) -> None:
+    """θ_anchor ← (1−η)·θ_anchor + η·θ_policy, parameters and floating buffers alike."""
+    for a, p in zip(anchor.parameters(), policy.parameters()):
+        a.lerp_(p, eta)
+    for a, p in zip(anchor.buffers(), policy.buffers()):
+        if a.is_floating_point():
+            a.lerp_(p, eta)
+        else:
+            a.copy_(p)
+
+
+def _setup_logging(run_dir: Path) -> logging.Handler:
+    handler = logging.FileHandler(run_dir / LOG_FILE, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    return handler
+
+
+def run_training(cfg: RunConfig, run_path: Path, resume: bool, config_path: Optional[Path],
+                 console: Console) -> int:
+    """The `train` command. Exit code: 0 completed or stopped, 2 bad input, 1 anything else."""
+    rd = RunDirectory(run_path)
+    existing = (run_path / "run.json").exists()
+    if resume and not existing:
+        console.error(f"--resume: {run_path} holds no run (no run.json); start a new run without --resume")
+        return 2
+    if not resume and existing:
+        console.error(f"--run-dir {run_path} already holds a run; pass --resume to continue it or choose a new folder")
+        return 2
+    if resume:
+        meta = rd.read_meta()
+        if meta.get("status") == "completed":
+            console.error(f"{run_path}: the run already completed all {meta.get('total_steps')} steps; nothing to resume")
+            return 2
+        if meta.get("status") == "running" and _pid_alive(int(meta.get("pid", 0))) and meta.get("pid") != os.getpid():
+            console.error(f"{run_path}: the run is still running (pid {meta['pid']}); stop it before resuming")
+            return 2
+    run_path.mkdir(parents=True, exist_ok=True)
+    handler = _setup_logging(run_path)
+    trainer = Trainer(cfg, rd, console)
+    previous_handlers = _install_stop_handlers(trainer, rd, console)
+    try:
+        if resume:
+            rd.adopt(meta)
+            rd.update(config=cfg.to_json(), total_steps=cfg.train.steps, resume_count=int(meta.get("resume_count", 0)) + 1)
+        else:
+            rd.create(cfg.name, cfg.algorithm, cfg.to_json(), str(config_path.resolve()) if config_path else None,
+                      cfg.train.steps)
+        log.info("run %s: %s, config %s", run_path.name, "resuming" if resume else "starting", config_path)
+        trainer.build()
+        rd.clean_partial_checkpoints()
+        if resume:
+            checkpoints = rd.list_checkpoints()
+            if checkpoints:
+                trainer.load_checkpoint(checkpoints[-1][1])
+                log.info("resumed from %s at step %d", checkpoints[-1][1].name, trainer.step)
+                console.line(f"resuming from step {trainer.step}")
+            else:
+                rd.truncate(METRICS_FILE, 0)
+                rd.truncate(SAMPLES_FILE, 0)
+                console.line("no checkpoint yet: starting from step 0")
+        trainer.run()
+        return 0
+    except (ConfigError, DataError) as error:
+        _fail(rd, trainer, console, "config" if isinstance(error, ConfigError) else "data", str(error))
+        return 2
+    except RewardError as error:
+        _fail(rd, trainer, console, "reward", str(error))
+        return 1
+    except NumericError as error:
+        _fail(rd, trainer, console, "numeric", str(error))
+        return 1
+    except Exception as error:  # noqa: BLE001 - the run must end as failed with the reason
+        _fail(rd, trainer, console, "internal", f"{type(error).__name__}: {error}")
+        return 1
+    finally:
+        rd.stop_heartbeat()
+        for sig, previous in previous_handlers.items():
+            signal.signal(sig, previous)
+        log.removeHandler(handler)
+        handler.close()
+
+
+def _fail(rd: RunDirectory, trainer: Trainer, console: Console, kind: str, message: str) -> None:
+    tb = traceback.format_exc()
+    log.error("run failed (%s): %s\n%s", kind, message, tb)
+    rd.stop_heartbeat()
+    if rd.meta:
+        rd.update(status="failed", ended_at=time.time(),
+                  error={"message": message, "type": kind, "step": trainer.step, "traceback": tb})
+    console.error(message)
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _install_stop_handlers(trainer: Trainer, rd: RunDirectory, console: Console) -> dict[int, Any]:
+    def handle(signum: int, _frame: Optional[FrameType]) -> None:
+        if not trainer.stop_requested:
+            trainer.stop_requested = True
+            log.info("signal %d: stopping after the current step", signum)
+            console.line(f"stop requested (signal {signum}): finishing step {trainer.step + 1}, then checkpointing")
+            return
+        # Second signal: leave now. Everything on disk is complete: checkpoints are renamed into place
+        # only when whole, and record lines are written in one call.
+        log.info("second signal %d: exiting without a new checkpoint", signum)
+        rd.stop_heartbeat()
+        if rd.meta:
+            rd.update(status="stopped", ended_at=time.time())
+        sys.stdout.flush()
+        os._exit(0)
+
+    previous: dict[int, Any] = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous[sig] = signal.signal(sig, handle)
+    return previous
+

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+TRAINER_DIR = Path(__file__).resolve().parents[1]
+REPO_ROOT = TRAINER_DIR.parent
+CONTRACTS = REPO_ROOT / "contracts"
+sys.path.insert(0, str(TRAINER_DIR))
+
+import torch  # noqa: E402
+
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+# An easy reward for fast tests: completions full of 'a' score high. Prompts are short so the
+# tiny random model has room to move.
+TINY_PROMPTS = [f"p{i}:" for i in range(24)]
+
+
+def tiny_config(tmp: Path, **sections: Any) -> dict[str, Any]:
+    prompts = tmp / "prompts.jsonl"
+    if not prompts.exists():
+        prompts.write_text("".join(json.dumps({"prompt": p}) + "\n" for p in TINY_PROMPTS), encoding="utf-8")
+    cfg: dict[str, Any] = {
+        "name": "tiny",
+        "algorithm": "jbond",
+        "policy": {"gpt": {"layers": 1, "heads": 2, "width": 32, "context": 32}},
+        "reward": {"type": "keyword", "pattern": "a"},
+        "data": {"train": ["prompts.jsonl"], "eval_fraction": 0.25},
+        "bond": {"n": 4, "k": 8},
+        "train": {"steps": 6, "batch_size": 8, "lr": 0.003, "warmup_steps": 0, "seed": 1, "device": "cpu"},
+        "sampling": {"max_new_tokens": 8},
+        "eval": {"every": 3, "prompts": 4, "policy_samples": 2, "mc_samples": 8, "n_max": 8, "bon_n": 4},
+        "samples": {"every": 3, "prompts": 2, "mc_samples": 4},
+        "checkpoint": {"every": 3, "keep_last": 2},
+    }
+    for key, value in sections.items():
+        if isinstance(value, dict) and isinstance(cfg.get(key), dict):
+            cfg[key] = {**cfg[key], **value}
+        else:
+            cfg[key] = value
+    return cfg
+
+
+@pytest.fixture
+def write_config(tmp_path: Path) -> Callable[..., Path]:
+    def write(name: str = "tiny.bond.json", **sections: Any) -> Path:
+        path = tmp_path / name
+        path.write_text(json.dumps(tiny_config(tmp_path, **sections), indent=2), encoding="utf-8")
+        return path
+    return write
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def schema_validator(name: str) -> Any:
+    import jsonschema
+    schema = json.loads((CONTRACTS / "schemas" / f"{name}.schema.json").read_text(encoding="utf-8"))
+    return jsonschema.Draft7Validator(schema)
+
+
+def assert_run_dir_valid(run_dir: Path) -> None:
+    """Every file of a run folder against the shared schemas, with the reference validator."""
+    run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    errors = [e.message for e in schema_validator("run").iter_errors(run)]
+    assert not errors, errors
+    metric_validator = schema_validator("metrics")
+    for line in read_jsonl(run_dir / "metrics.jsonl"):
+        errors = [f"{e.json_path}: {e.message}" for e in metric_validator.iter_errors(line)]
+        assert not errors, (line, errors)
+    sample_validator = schema_validator("sample")
+    samples = run_dir / "samples.jsonl"
+    if samples.exists():
+        for line in read_jsonl(samples):
+            errors = [f"{e.json_path}: {e.message}" for e in sample_validator.iter_errors(line)]
+            assert not errors, errors
