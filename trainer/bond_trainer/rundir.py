@@ -69,6 +69,9 @@ class RunDirectory:
             "resume_count": 0, "error": None, "summary": None, "checkpoints": [],
             "trainer_version": __version__, "torch_version": torch.__version__,
         }
+        # The record files exist from the start, so a watcher can tail them before the first step.
+        for name in (METRICS_FILE, SAMPLES_FILE):
+            (self.path / name).touch()
         self.write_meta()
 
     def adopt(self, meta: dict[str, Any]) -> None:

@@ -547,7 +547,7 @@ def _install_stop_handlers(trainer: Trainer, rd: RunDirectory, console: Console)
         if not trainer.stop_requested:
             trainer.stop_requested = True
             log.info("signal %d: stopping after the current step", signum)
-            console.line(f"stop requested (signal {signum}): finishing step {trainer.step + 1}, then checkpointing")
+            console.line(f"stop requested (signal {signum}): finishing the current step, then checkpointing")
             return
         # Second signal: leave now. Everything on disk is complete: checkpoints are renamed into place
         # only when whole, and record lines are written in one call.

@@ -1,0 +1,228 @@
+"""The command line as the extension uses it: real child processes, real signals, real files."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from conftest import TRAINER_DIR, assert_run_dir_valid, read_jsonl
+
+# Fields that legitimately differ between two runs of the same seed: wall-clock time and speed.
+VOLATILE_PREFIXES = ("time", "perf/")
+
+
+def trainer_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "bond_trainer", *args]
+
+
+def environment() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(TRAINER_DIR)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(trainer_command(*args), capture_output=True, text=True, env=environment(), timeout=timeout)
+
+
+def start(*args: str, **kwargs: Any) -> subprocess.Popen[str]:
+    kwargs.setdefault("stdout", subprocess.PIPE)
+    kwargs.setdefault("stderr", subprocess.PIPE)
+    return subprocess.Popen(trainer_command(*args), text=True, env=environment(), **kwargs)
+
+
+def stable(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in r.items() if not k.startswith(VOLATILE_PREFIXES)} for r in records]
+
+
+def wait_for_steps(run_dir: Path, steps: int, process: subprocess.Popen[str], timeout: float = 120) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        metrics = run_dir / "metrics.jsonl"
+        if metrics.exists() and sum(1 for line in metrics.read_text().splitlines() if '"train"' in line) >= steps:
+            return
+        assert process.poll() is None, f"trainer exited early: {process.communicate()}"
+        time.sleep(0.05)
+    raise AssertionError(f"no {steps} steps within {timeout} s")
+
+
+def test_check_reports_python_torch_and_devices() -> None:
+    result = run_cli("check")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["torch"]["meets_minimum"] is True
+    assert report["python"]["version"].startswith("3.")
+    assert any(d["type"] == "cpu" for d in report["devices"])
+    assert set(report["extras"]) >= {"transformers", "safetensors", "onnx"}
+
+
+def test_stop_and_resume_reproduce_an_uninterrupted_run(write_config: Callable[..., Path], tmp_path: Path) -> None:
+    config = write_config(train={"steps": 14}, checkpoint={"every": 5, "keep_last": 3})
+    straight = tmp_path / "straight"
+    result = run_cli("train", "--config", str(config), "--run-dir", str(straight))
+    assert result.returncode == 0, result.stderr
+
+    interrupted = tmp_path / "interrupted"
+    process = start("train", "--config", str(config), "--run-dir", str(interrupted))
+    wait_for_steps(interrupted, 2, process)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    meta = json.loads((interrupted / "run.json").read_text())
+    assert meta["status"] == "stopped", meta
+    stopped_at = meta["step"]
+    assert 2 <= stopped_at < 14
+    assert (interrupted / "checkpoints" / f"step-{stopped_at}" / "checkpoint.json").exists()
+    assert "stop requested" in out
+    assert_run_dir_valid(interrupted)
+
+    resumed = run_cli("train", "--config", str(config), "--run-dir", str(interrupted), "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming from step {stopped_at}" in resumed.stdout
+    meta = json.loads((interrupted / "run.json").read_text())
+    assert meta["status"] == "completed" and meta["resume_count"] == 1
+    assert stable(read_jsonl(interrupted / "metrics.jsonl")) == stable(read_jsonl(straight / "metrics.jsonl"))
+    assert stable(read_jsonl(interrupted / "samples.jsonl")) == stable(read_jsonl(straight / "samples.jsonl"))
+    assert_run_dir_valid(interrupted)
+
+
+def test_a_crash_resumes_from_the_last_checkpoint_and_replays_later_steps(
+        write_config: Callable[..., Path], tmp_path: Path) -> None:
+    config = write_config(train={"steps": 10}, checkpoint={"every": 3, "keep_last": 2})
+    straight = tmp_path / "straight"
+    assert run_cli("train", "--config", str(config), "--run-dir", str(straight)).returncode == 0
+    crashed = tmp_path / "crashed"
+    process = start("train", "--config", str(config), "--run-dir", str(crashed))
+    wait_for_steps(crashed, 5, process)
+    process.kill()  # SIGKILL: no handler runs
+    process.communicate()
+    assert json.loads((crashed / "run.json").read_text())["status"] == "running"  # lost, as the UI will say
+    resumed = run_cli("train", "--config", str(config), "--run-dir", str(crashed), "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert stable(read_jsonl(crashed / "metrics.jsonl")) == stable(read_jsonl(straight / "metrics.jsonl"))
+
+
+def test_a_second_signal_exits_at_once_and_leaves_only_complete_files(
+        write_config: Callable[..., Path], tmp_path: Path) -> None:
+    config = write_config(train={"steps": 400}, checkpoint={"every": 1, "keep_last": 2})
+    run_dir = tmp_path / "run"
+    process = start("train", "--config", str(config), "--run-dir", str(run_dir))
+    wait_for_steps(run_dir, 3, process)
+    process.send_signal(signal.SIGINT)
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=60)
+    assert process.returncode == 0
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["status"] == "stopped"
+    for checkpoint in (run_dir / "checkpoints").glob("step-*"):
+        assert (checkpoint / "checkpoint.json").exists() and (checkpoint / "model.pt").exists()
+    assert_run_dir_valid(run_dir)
+    resumed = run_cli("train", "--config", str(config), "--run-dir", str(run_dir), "--resume", "--set", "train.steps=6")
+    assert resumed.returncode == 0, resumed.stderr
+    assert not list((run_dir / "checkpoints").glob(".tmp-*"))
+
+
+def test_a_closed_stdout_does_not_stop_training(write_config: Callable[..., Path], tmp_path: Path) -> None:
+    config = write_config(train={"steps": 12})
+    run_dir = tmp_path / "run"
+    process = start("train", "--config", str(config), "--run-dir", str(run_dir))
+    assert process.stdout is not None and process.stderr is not None
+    wait_for_steps(run_dir, 1, process)
+    process.stdout.close()  # the editor that started it went away
+    process.stderr.close()
+    assert process.wait(timeout=120) == 0
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "completed"
+
+
+def test_sigterm_stops_like_sigint(write_config: Callable[..., Path], tmp_path: Path) -> None:
+    config = write_config(train={"steps": 400})
+    run_dir = tmp_path / "run"
+    process = start("train", "--config", str(config), "--run-dir", str(run_dir))
+    wait_for_steps(run_dir, 1, process)
+    process.terminate()
+    process.communicate(timeout=120)
+    assert process.returncode == 0
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["status"] == "stopped" and meta["checkpoints"][-1]["step"] == meta["step"]
+
+
+@pytest.mark.parametrize("mutation, field, phrase", [
+    ({"bond": {"n": 4, "betta": 0.5}}, "bond.betta", "did you mean 'beta'"),
+    ({"bond": {"beta": 2}}, "bond.beta", "must be ≤ 1"),
+    ({"data": {"train": ["missing.jsonl"]}}, "data.train[0]", "does not exist"),
+])
+def test_bad_config_exits_2_naming_the_field_and_creates_nothing(
+        mutation: dict[str, Any], field: str, phrase: str, write_config: Callable[..., Path], tmp_path: Path) -> None:
+    config = write_config(**mutation)
+    run_dir = tmp_path / "run"
+    result = run_cli("train", "--config", str(config), "--run-dir", str(run_dir))
+    assert result.returncode == 2
+    assert str(config) in result.stderr and field in result.stderr and phrase in result.stderr, result.stderr
+    assert not run_dir.exists()
+
+
+def test_bad_override_and_bad_arguments_exit_2(write_config: Callable[..., Path], tmp_path: Path) -> None:
+    config = write_config()
+    result = run_cli("train", "--config", str(config), "--run-dir", str(tmp_path / "r"), "--set", "train.steps=-1")
+    assert result.returncode == 2 and "train.steps: must be ≥ 1" in result.stderr
+    result = run_cli("train", "--config", str(config))
+    assert result.returncode == 2 and "--run-dir" in result.stderr
+    result = run_cli("train", "--config", str(tmp_path / "nope.bond.json"), "--run-dir", str(tmp_path / "r"))
+    assert result.returncode == 2 and "does not exist" in result.stderr
+
+
+def test_a_bad_prompt_line_exits_2_with_file_and_line(write_config: Callable[..., Path], tmp_path: Path) -> None:
+    (tmp_path / "broken.jsonl").write_text('{"prompt": "ok"}\n{"text": "wrong key"}\n')
+    config = write_config(data={"train": ["broken.jsonl"], "eval_fraction": 0.5})
+    result = run_cli("train", "--config", str(config), "--run-dir", str(tmp_path / "run"))
+    assert result.returncode == 2
+    assert "broken.jsonl:2" in result.stderr and "'prompt'" in result.stderr
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["error"]["type"] == "data"
+
+
+def test_an_existing_run_is_never_overwritten_or_resumed_by_accident(
+        write_config: Callable[..., Path], tmp_path: Path) -> None:
+    config = write_config(train={"steps": 2})
+    run_dir = tmp_path / "run"
+    assert run_cli("train", "--config", str(config), "--run-dir", str(run_dir)).returncode == 0
+    before = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()}
+    again = run_cli("train", "--config", str(config), "--run-dir", str(run_dir))
+    assert again.returncode == 2 and "--resume" in again.stderr
+    completed = run_cli("train", "--config", str(config), "--run-dir", str(run_dir), "--resume")
+    assert completed.returncode == 2 and "already completed" in completed.stderr
+    after = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()}
+    assert before == after
+    missing = run_cli("train", "--config", str(config), "--run-dir", str(tmp_path / "none"), "--resume")
+    assert missing.returncode == 2 and "no run" in missing.stderr
+
+
+def test_a_failing_user_reward_exits_1_and_keeps_earlier_checkpoints(
+        write_config: Callable[..., Path], tmp_path: Path) -> None:
+    (tmp_path / "late.py").write_text(
+        "import os\nCALLS = [0]\n"
+        "def score(prompts, completions):\n"
+        "    CALLS[0] += 1\n"
+        "    if CALLS[0] > 40:\n"
+        "        raise RuntimeError('reward server went away')\n"
+        "    return [float(len(c)) for c in completions]\n")
+    config = write_config(reward={"type": "python", "function": "late.py:score"}, train={"steps": 30},
+                          checkpoint={"every": 2, "keep_last": 5}, samples={"every": 0}, eval={"every": 0})
+    run_dir = tmp_path / "run"
+    result = run_cli("train", "--config", str(config), "--run-dir", str(run_dir))
+    assert result.returncode == 1
+    assert "late.py:score raised RuntimeError: reward server went away" in result.stderr
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["status"] == "failed" and meta["error"]["step"] >= 2
+    assert "Traceback" in (run_dir / "trainer.log").read_text()
+    steps = [c["step"] for c in meta["checkpoints"]]
+    assert steps and all((run_dir / c["path"] / "checkpoint.json").exists() for c in meta["checkpoints"])
+    assert_run_dir_valid(run_dir)
