@@ -16,7 +16,7 @@ import signal
 import sys
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any, Optional
@@ -103,8 +103,7 @@ class Trainer:
         if cfg.policy.checkpoint is not None:
             module = load_byte_gpt(cfg.resolve_path(cfg.policy.checkpoint))
         else:
-            g = cfg.policy.gpt
-            module = GPTModule(GPTModelSpec(g.layers, g.heads, g.width, g.context, g.dropout))
+            module = GPTModule(GPTModelSpec(**asdict(cfg.policy.gpt)))
         module.to(self.device)
         self.ref: CausalLM = ByteGPT(module)
         self.ref.module.eval().requires_grad_(False)
@@ -203,10 +202,13 @@ class Trainer:
         rows = groups * per_prompt
         logp_policy = scores.logp[:rows].view(groups, per_prompt)
         logp_best = scores.logp[rows:]
-        device = logp_policy.device
-        terms = self._loss(logp_policy, logp_anchor.to(device, logp_policy.dtype), logp_ref.to(device, logp_policy.dtype),
-                           policy_draw.rewards.to(device), anchor_draw.rewards.to(device) if anchor_draw else None,
-                           log_q.to(device) if log_q is not None else None, logp_best)
+        # Statistics are float64 on the CPU; on the device they take the log-probs' dtype (MPS has no float64).
+        def on_device(t: torch.Tensor) -> torch.Tensor:
+            return t.to(logp_policy.device, logp_policy.dtype)
+
+        terms = self._loss(logp_policy, on_device(logp_anchor), on_device(logp_ref), on_device(policy_draw.rewards),
+                           on_device(anchor_draw.rewards) if anchor_draw else None,
+                           on_device(log_q) if log_q is not None else None, logp_best)
         if not torch.isfinite(terms.total):
             raise NumericError(f"the loss became {terms.total.item()} at step {self.step + 1} "
                                f"(forward {terms.forward.item()}, backward {terms.backward.item()}); "
@@ -257,7 +259,7 @@ class Trainer:
         if cfg.algorithm == "jbond":
             return jbond_loss(logp_policy, logp_anchor, rewards_policy, rewards_anchor, logp_best,
                               b.beta, b.gamma, b.tie_rule)
-        return bond_loss(logp_policy, logp_anchor, log_q.to(logp_policy.dtype), logp_best, b.n, b.beta,
+        return bond_loss(logp_policy, logp_anchor, log_q, logp_best, b.n, b.beta,
                          b.backward_scale)
 
     @torch.no_grad()
