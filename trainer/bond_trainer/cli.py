@@ -35,6 +35,10 @@ def build_parser() -> ArgumentParser:
 
     commands.add_parser("check", help="print Python, torch, devices and optional extras as JSON")
 
+    validate = commands.add_parser("validate", help="check a config; print its problems as JSON (exit 2 if any)")
+    validate.add_argument("--config", required=True, type=Path)
+    validate.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+
     pre = commands.add_parser("pretrain", help="train the built-in byte-level GPT on a text corpus")
     pre.add_argument("--corpus", type=Path, help="text file, one document per line (default: generate the demo corpus)")
     pre.add_argument("--out", required=True, type=Path, help="model file to write (model.pt)")
@@ -56,6 +60,15 @@ def main(argv: Optional[list[str]] = None) -> int:
     if args.command == "check":
         from .check import environment_report
         print(json.dumps(environment_report(), indent=2))
+        return 0
+    if args.command == "validate":
+        # One set of rules for the trainer and the editor: the extension shows these as Diagnostics.
+        try:
+            load_config(args.config, args.set)
+        except ConfigError as error:
+            print(json.dumps({"ok": False, "config": str(args.config), "problems": [p.to_json() for p in error.problems]}))
+            return 2
+        print(json.dumps({"ok": True, "config": str(args.config), "problems": []}))
         return 0
     if args.command == "train":
         try:

@@ -17,10 +17,31 @@ from typing import Any, Literal, Optional
 from .schema import JsoncError, SchemaIssue, Validator, load_schema, parse_jsonc
 
 
+ProblemCheck = Literal["syntax", "schema", "semantic", "override", "file"]
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One thing wrong with a config: the dotted field ("" for the whole file), what is wrong and
+    what to do, and which rules caught it (schema: the JSON Schema; semantic: the rules beyond it)."""
+    field: str
+    message: str
+    check: ProblemCheck
+    line: Optional[int] = None    # 1-based, for syntax errors
+    column: Optional[int] = None
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}" if self.field else self.message
+
+    def to_json(self) -> dict[str, Any]:
+        return {"field": self.field, "message": self.message, "check": self.check, "line": self.line,
+                "column": self.column}
+
+
 class ConfigError(Exception):
     """A config the trainer cannot run. Exit code 2; the message names the file and the field."""
 
-    def __init__(self, source: str, problems: list[str]):
+    def __init__(self, source: str, problems: list[ConfigProblem]):
         self.source = source
         self.problems = problems
         lines = "\n".join(f"  - {p}" for p in problems)
@@ -139,8 +160,9 @@ class RunConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     samples: SamplesConfig = field(default_factory=SamplesConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
-    # Not part of the file: the folder relative paths are resolved against.
+    # Not part of the file: the folder relative paths are resolved against, and the file's name.
     base_dir: Path = field(default=Path("."), compare=False)
+    source: str = field(default="<config>", compare=False)
 
     def resolve_path(self, value: str) -> Path:
         path = Path(value).expanduser()
@@ -150,9 +172,12 @@ class RunConfig:
         return _to_json(self)
 
 
+_NOT_IN_FILE = ("base_dir", "source")
+
+
 def _to_json(obj: Any) -> Any:
     if is_dataclass(obj):
-        return {f.name: _to_json(getattr(obj, f.name)) for f in fields(obj) if f.name != "base_dir"}
+        return {f.name: _to_json(getattr(obj, f.name)) for f in fields(obj) if f.name not in _NOT_IN_FILE}
     if isinstance(obj, list):
         return [_to_json(v) for v in obj]
     return obj
@@ -218,46 +243,50 @@ def config_validator() -> Validator:
     return _validator
 
 
-def semantic_problems(cfg: RunConfig) -> list[str]:
+def semantic_problems(cfg: RunConfig) -> list[ConfigProblem]:
     """Invariants the JSON Schema cannot express. Each message names the field and the rule."""
-    problems: list[str] = []
+    problems: list[ConfigProblem] = []
+
+    def add(field_name: str, message: str) -> None:
+        problems.append(ConfigProblem(field_name, message, "semantic"))
+
     if cfg.policy.checkpoint is None and cfg.policy.gpt.width % cfg.policy.gpt.heads != 0:
-        problems.append(f"policy.gpt.heads: must divide policy.gpt.width ({cfg.policy.gpt.width} is not "
-                        f"divisible by {cfg.policy.gpt.heads})")
+        add("policy.gpt.heads", f"must divide policy.gpt.width ({cfg.policy.gpt.width} is not "
+            f"divisible by {cfg.policy.gpt.heads})")
     if cfg.policy.checkpoint is not None and not cfg.resolve_path(cfg.policy.checkpoint).exists():
-        problems.append(f"policy.checkpoint: {cfg.resolve_path(cfg.policy.checkpoint)} does not exist "
-                        "(create it with `python -m bond_trainer pretrain`, or set it to null for a random model)")
+        add("policy.checkpoint", f"{cfg.resolve_path(cfg.policy.checkpoint)} does not exist "
+            "(create it with `python -m bond_trainer pretrain`, or set it to null for a random model)")
     for key in ("train", "eval"):
         for index, name in enumerate(getattr(cfg.data, key)):
             path = cfg.resolve_path(name)
             if not path.is_file():
-                problems.append(f"data.{key}[{index}]: prompt file {path} does not exist")
+                add(f"data.{key}[{index}]", f"prompt file {path} does not exist")
     if cfg.eval.n_max > cfg.eval.mc_samples:
-        problems.append(f"eval.n_max: the Best-of-N curve up to N={cfg.eval.n_max} needs at least that many "
-                        f"reference samples, but eval.mc_samples is {cfg.eval.mc_samples}")
+        add("eval.n_max", f"the Best-of-N curve up to N={cfg.eval.n_max} needs at least that many "
+            f"reference samples, but eval.mc_samples is {cfg.eval.mc_samples}")
     if cfg.eval.bon_n > cfg.eval.n_max:
-        problems.append(f"eval.bon_n: must be ≤ eval.n_max ({cfg.eval.bon_n} > {cfg.eval.n_max})")
+        add("eval.bon_n", f"must be ≤ eval.n_max ({cfg.eval.bon_n} > {cfg.eval.n_max})")
     if cfg.samples.every > 0 and cfg.eval.bon_n > cfg.samples.mc_samples:
-        problems.append(f"samples.mc_samples: the Best-of-{cfg.eval.bon_n} candidates shown in samples are drawn "
-                        f"from these, so it must be ≥ eval.bon_n ({cfg.samples.mc_samples} < {cfg.eval.bon_n})")
+        add("samples.mc_samples", f"the Best-of-{cfg.eval.bon_n} candidates shown in samples are drawn "
+            f"from these, so it must be ≥ eval.bon_n ({cfg.samples.mc_samples} < {cfg.eval.bon_n})")
     single_sample_baseline = (cfg.algorithm in ("bond", "jbond") and cfg.bond.policy_samples == 1)
     if single_sample_baseline and cfg.train.batch_size < 2:
-        problems.append("train.batch_size: with bond.policy_samples = 1 the leave-one-out baseline averages the "
-                        "other prompts of the batch, so at least 2 prompts per step are needed")
+        add("train.batch_size", "with bond.policy_samples = 1 the leave-one-out baseline averages the "
+            "other prompts of the batch, so at least 2 prompts per step are needed")
     if cfg.reward.type == "python":
         if not cfg.reward.function:
-            problems.append("reward.function: required when reward.type is python (e.g. \"rewards.py:score\")")
+            add("reward.function", "required when reward.type is python (e.g. \"rewards.py:score\")")
         else:
             file_part = cfg.reward.function.rsplit(":", 1)[0]
             if not cfg.resolve_path(file_part).is_file():
-                problems.append(f"reward.function: file {cfg.resolve_path(file_part)} does not exist")
+                add("reward.function", f"file {cfg.resolve_path(file_part)} does not exist")
     if cfg.reward.type == "keyword" and not cfg.reward.keywords and not cfg.reward.pattern:
-        problems.append("reward.keywords: type keyword needs keywords or a pattern")
+        add("reward.keywords", "type keyword needs keywords or a pattern")
     if cfg.reward.pattern is not None:
         try:
             re.compile(cfg.reward.pattern)
         except re.error as error:
-            problems.append(f"reward.pattern: not a valid regular expression ({error})")
+            add("reward.pattern", f"not a valid regular expression ({error})")
     return problems
 
 
@@ -268,13 +297,13 @@ def load_config(path: str | Path, overrides: Optional[list[str]] = None) -> RunC
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(source, ["the config file does not exist"]) from None
+        raise ConfigError(source, [ConfigProblem("", "the config file does not exist", "file")]) from None
     except OSError as error:
-        raise ConfigError(source, [f"cannot read the file: {error.strerror}"]) from None
+        raise ConfigError(source, [ConfigProblem("", f"cannot read the file: {error.strerror}", "file")]) from None
     try:
         raw = parse_jsonc(text)
     except JsoncError as error:
-        raise ConfigError(source, [f"not valid JSON: {error}"]) from None
+        raise ConfigError(source, [ConfigProblem("", f"not valid JSON: {error}", "syntax", error.line, error.column)]) from None
     return config_from_dict(raw, base_dir=path.resolve().parent, source=source, overrides=overrides)
 
 
@@ -282,17 +311,18 @@ def config_from_dict(raw: Any, base_dir: Path, source: str = "<config>",
                      overrides: Optional[list[str]] = None) -> RunConfig:
     raw = copy.deepcopy(raw)
     if not isinstance(raw, dict):
-        raise ConfigError(source, ["the top level must be a JSON object"])
+        raise ConfigError(source, [ConfigProblem("", "the top level must be a JSON object", "schema")])
     try:
         apply_overrides(raw, overrides or [])
     except ValueError as error:
-        raise ConfigError(source, [str(error)]) from None
+        raise ConfigError(source, [ConfigProblem("", str(error), "override")]) from None
     issues: list[SchemaIssue] = config_validator().validate(raw, fill_defaults=True)
     if issues:
-        raise ConfigError(source, [str(i) for i in issues])
+        raise ConfigError(source, [ConfigProblem(i.path, i.message, "schema") for i in issues])
     raw.pop("$schema", None)
     cfg: RunConfig = _build(RunConfig, raw)
     cfg.base_dir = base_dir
+    cfg.source = source
     problems = semantic_problems(cfg)
     if problems:
         raise ConfigError(source, problems)

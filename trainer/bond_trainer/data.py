@@ -7,7 +7,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import ConfigError, RunConfig
+from .config import ConfigError, ConfigProblem, RunConfig
 
 
 class DataError(Exception):
@@ -48,8 +48,9 @@ def load_prompt_sets(cfg: RunConfig) -> PromptSets:
     random.Random(cfg.train.seed).shuffle(order)
     count = max(1, round(len(train) * cfg.data.eval_fraction)) if cfg.data.eval_fraction > 0 else 0
     if count == 0 or len(train) - count < 1:
-        raise ConfigError("data", [f"data.eval: no held-out prompts; give eval files or an eval_fraction that "
-                                   f"leaves both sets non-empty ({len(train)} training prompts)"])
+        raise ConfigError(cfg.source, [ConfigProblem(
+            "data.eval_fraction", f"no held-out prompts: give data.eval files or an eval_fraction that leaves both "
+            f"sets non-empty ({len(train)} training prompts)", "semantic")])
     held = set(order[:count])
     return PromptSets([p for i, p in enumerate(train) if i not in held], [train[i] for i in order[:count]])
 

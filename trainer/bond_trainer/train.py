@@ -24,7 +24,7 @@ from typing import Any, Optional
 import torch
 
 from . import bon
-from .config import ConfigError, RunConfig
+from .config import ConfigError, ConfigProblem, RunConfig
 from .console import Console
 from .data import DataError, PromptStream, load_prompt_sets
 from .models import ByteGPT, CausalLM, GPTModelSpec, load_byte_gpt, save_byte_gpt
@@ -42,31 +42,33 @@ class NumericError(Exception):
     pass
 
 
-def select_device(preference: str) -> torch.device:
+def select_device(preference: str, source: str = "<config>") -> torch.device:
+    def unavailable(message: str) -> ConfigError:
+        return ConfigError(source, [ConfigProblem("train.device", message, "semantic")])
+
     if preference == "cuda" or (preference == "auto" and torch.cuda.is_available()):
         if not torch.cuda.is_available():
-            raise ConfigError("train.device", ["train.device: cuda was requested but torch sees no CUDA device "
-                                               f"(torch {torch.__version__}); use auto or cpu"])
+            raise unavailable(f"cuda was requested but torch {torch.__version__} sees no CUDA device; use auto or cpu")
         return torch.device("cuda")
     mps = getattr(torch.backends, "mps", None)
     mps_available = bool(mps and mps.is_available())
     if preference == "mps" or (preference == "auto" and mps_available):
         if not mps_available:
-            raise ConfigError("train.device", ["train.device: mps was requested but is not available; use auto or cpu"])
+            raise unavailable("mps was requested but is not available; use auto or cpu")
         return torch.device("mps")
     return torch.device("cpu")
 
 
-def select_autocast(precision: str, device: torch.device) -> Optional[torch.dtype]:
+def select_autocast(precision: str, device: torch.device, source: str = "<config>") -> Optional[torch.dtype]:
     if precision == "fp32":
         return None
     bf16_ok = device.type == "cuda" and torch.cuda.is_bf16_supported()
     if precision == "bf16":
-        if device.type != "cuda":
-            raise ConfigError("train.precision", [f"train.precision: bf16 autocast needs a CUDA device, the run is on "
-                                                  f"{device.type}; use auto or fp32"])
         if not bf16_ok:
-            raise ConfigError("train.precision", ["train.precision: this GPU does not support bf16; use auto or fp32"])
+            where = "this GPU does not support it" if device.type == "cuda" else f"the run is on {device.type}"
+            raise ConfigError(source, [ConfigProblem(
+                "train.precision", f"bf16 autocast needs a CUDA device with bf16; {where}. Use auto or fp32",
+                "semantic")])
         return torch.bfloat16
     return torch.bfloat16 if bf16_ok else None
 
@@ -98,8 +100,8 @@ class Trainer:
         cfg = self.cfg
         torch.manual_seed(cfg.train.seed)
         random.seed(cfg.train.seed)
-        self.device = select_device(cfg.train.device)
-        self.autocast = select_autocast(cfg.train.precision, self.device)
+        self.device = select_device(cfg.train.device, cfg.source)
+        self.autocast = select_autocast(cfg.train.precision, self.device, cfg.source)
         if cfg.policy.checkpoint is not None:
             module = load_byte_gpt(cfg.resolve_path(cfg.policy.checkpoint))
         else:

@@ -65,6 +65,18 @@ def test_check_reports_python_torch_and_devices() -> None:
     assert set(report["extras"]) >= {"transformers", "safetensors", "onnx"}
 
 
+def test_validate_prints_problems_as_json(write_config: Callable[..., Path]) -> None:
+    good = run_cli("validate", "--config", str(write_config()))
+    assert good.returncode == 0 and json.loads(good.stdout) == {"ok": True, "config": str(write_config()), "problems": []}
+    bad = run_cli("validate", "--config", str(write_config(eval={"n_max": 64, "mc_samples": 8})), "--set", "bond.n=1")
+    assert bad.returncode == 2
+    report = json.loads(bad.stdout)
+    assert report["ok"] is False
+    assert report["problems"][0]["field"] == "bond.n" and report["problems"][0]["check"] == "schema"
+    semantic = json.loads(run_cli("validate", "--config", str(write_config(eval={"n_max": 64, "mc_samples": 8}))).stdout)
+    assert [(p["field"], p["check"]) for p in semantic["problems"]] == [("eval.n_max", "semantic")]
+
+
 def test_stop_and_resume_reproduce_an_uninterrupted_run(write_config: Callable[..., Path], tmp_path: Path) -> None:
     config = write_config(train={"steps": 14}, checkpoint={"every": 5, "keep_last": 3})
     straight = tmp_path / "straight"
