@@ -51,6 +51,7 @@ def build_parser() -> ArgumentParser:
     demo.add_argument("--runs-dir", type=Path, default=Path(".bond/runs"), help="where the demo's run folder goes")
     demo.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a demo config field")
     demo.add_argument("--retrain-reference", action="store_true", help="pretrain the reference model again")
+    demo.add_argument("--prepare-only", action="store_true", help="only make sure the reference model exists")
     return parser
 
 
@@ -81,7 +82,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     if args.command == "pretrain":
         return _pretrain(args, console)
     from .demo import run_demo
-    return run_demo(args.runs_dir, args.set, args.retrain_reference, console)
+    return run_demo(args.runs_dir, args.set, args.retrain_reference, console, prepare_only=args.prepare_only)
 
 
 def _pretrain(args: argparse.Namespace, console: Console) -> int:

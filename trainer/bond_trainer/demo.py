@@ -70,7 +70,7 @@ def write_demo_prompts(folder: Path) -> None:
                 handle.write(json.dumps({"prompt": prompt}) + "\n")
 
 
-def run_demo(runs_dir: Path, overrides: list[str], retrain: bool, console: Console) -> int:
+def run_demo(runs_dir: Path, overrides: list[str], retrain: bool, console: Console, prepare_only: bool = False) -> int:
     config_path = DEMO_DIR / "demo.bond.json"
     reference = DEMO_DIR / "build" / "reference.pt"
     if not config_path.exists():
@@ -88,6 +88,8 @@ def run_demo(runs_dir: Path, overrides: list[str], retrain: bool, console: Conso
         console.line(f"  done in {time.time() - started:.0f} s")
     else:
         console.line(f"[1/2] reference model π_ref: {reference} (cached; --retrain-reference to rebuild)")
+    if prepare_only:
+        return 0
     try:
         cfg = load_config(config_path, overrides)
     except ConfigError as error:

@@ -1,0 +1,60 @@
+/**
+ * What the trainer's command line prints for the extension to read (stdout JSON), with guards:
+ * output from another process is validated before it is trusted.
+ */
+
+export interface DeviceInfo {
+  type: 'cuda' | 'mps' | 'cpu';
+  index: number;
+  name: string;
+  memory_bytes: number | null;
+  bf16: boolean;
+}
+
+/** `python -m bond_trainer check` */
+export interface EnvironmentReport {
+  ok: boolean;
+  trainer_version: string;
+  python: { version: string; executable: string };
+  torch: { version: string; cuda: string | null; meets_minimum: boolean };
+  platform: string;
+  devices: DeviceInfo[];
+  default_device: string;
+  extras: Record<string, boolean>;
+}
+
+export interface ConfigProblem {
+  /** dotted field, e.g. "bond.n" or "data.train[0]"; "" for the whole file */
+  field: string;
+  message: string;
+  check: 'syntax' | 'schema' | 'semantic' | 'override' | 'file';
+  line: number | null;
+  column: number | null;
+}
+
+/** `python -m bond_trainer validate --config FILE` */
+export interface ValidateReport {
+  ok: boolean;
+  config: string;
+  problems: ConfigProblem[];
+}
+
+/** Exit codes of `train`: 0 finished or stopped, 2 bad config or arguments, 1 anything else. */
+export const EXIT_BAD_INPUT = 2;
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+export function isEnvironmentReport(value: unknown): value is EnvironmentReport {
+  if (!isObject(value) || !isObject(value.python) || !isObject(value.torch) || !Array.isArray(value.devices)) return false;
+  return typeof value.python.version === 'string' && typeof value.torch.version === 'string'
+    && typeof value.torch.meets_minimum === 'boolean'
+    && value.devices.every((d) => isObject(d) && typeof d.type === 'string' && typeof d.name === 'string');
+}
+
+export function isValidateReport(value: unknown): value is ValidateReport {
+  return isObject(value) && typeof value.ok === 'boolean' && Array.isArray(value.problems)
+    && value.problems.every((p) => isObject(p) && typeof p.field === 'string' && typeof p.message === 'string'
+      && typeof p.check === 'string');
+}

@@ -1,0 +1,190 @@
+/**
+ * Every BOND command, one code path each: the palette, the CodeLens, the runs view and (later)
+ * webview buttons all call these. Arguments are a config Uri or a RunState from the tree; with none,
+ * the command asks.
+ */
+import { basename, dirname, isAbsolute, join } from 'node:path';
+import * as vscode from 'vscode';
+import { EXIT_BAD_INPUT } from '../contracts/trainer-cli';
+import { type RunProcess, type RunManager } from './core/runManager';
+import type { RunState, RunStore } from './core/runStore';
+import { findConfigs, isConfigDocument, newConfig } from './configs';
+import type { PythonEnvironment } from './environment';
+
+export interface Services {
+  context: vscode.ExtensionContext;
+  store: RunStore;
+  manager: RunManager;
+  python: PythonEnvironment;
+  output: vscode.OutputChannel;
+  /** per-run output channels for the trainer's stdout/stderr */
+  runOutput(dir: string, name: string): vscode.OutputChannel;
+}
+
+const UNTRUSTED = 'BOND runs execute workspace code (such as user reward functions), so runs can only be started '
+  + 'or resumed in a trusted workspace. Existing runs can still be viewed.';
+
+export function runsDirectory(folder: vscode.WorkspaceFolder): string {
+  const setting = vscode.workspace.getConfiguration('bond', folder.uri).get<string>('runsDirectory', '.bond/runs');
+  return isAbsolute(setting) ? setting : join(folder.uri.fsPath, setting);
+}
+
+function isRunState(value: unknown): value is RunState {
+  return typeof value === 'object' && value !== null && typeof (value as RunState).dir === 'string'
+    && typeof (value as RunState).meta === 'object';
+}
+
+async function pickConfig(argument: unknown): Promise<vscode.Uri | undefined> {
+  if (argument instanceof vscode.Uri) return argument;
+  const editor = vscode.window.activeTextEditor;
+  if (editor && isConfigDocument(editor.document)) return editor.document.uri;
+  const configs = await findConfigs();
+  if (!configs.length) {
+    const choice = await vscode.window.showErrorMessage('BOND: no *.bond.json run config in this workspace.', 'New Run Config');
+    if (choice) await vscode.commands.executeCommand('bond.newConfig');
+    return undefined;
+  }
+  if (configs.length === 1) return configs[0];
+  const picked = await vscode.window.showQuickPick(
+    configs.map((uri) => ({ label: basename(uri.fsPath), description: vscode.workspace.asRelativePath(uri), uri })),
+    { title: 'Start a BOND run', placeHolder: 'Which run config?' });
+  return picked?.uri;
+}
+
+async function pickRun(services: Services, argument: unknown, filter: (run: RunState) => boolean, verb: string): Promise<RunState | undefined> {
+  if (isRunState(argument)) return services.store.get(argument.dir) ?? argument;
+  const runs = services.store.runs.filter(filter);
+  if (!runs.length) {
+    void vscode.window.showInformationMessage(`BOND: no run to ${verb}.`);
+    return undefined;
+  }
+  if (runs.length === 1) return runs[0];
+  const picked = await vscode.window.showQuickPick(
+    runs.map((run) => ({ label: run.meta.name, description: `${run.status} · ${run.meta.step}/${run.meta.total_steps}`, detail: run.dir, run })),
+    { title: `${verb[0]!.toUpperCase()}${verb.slice(1)} which BOND run?` });
+  return picked?.run;
+}
+
+function watchProcess(services: Services, run: RunProcess, label: string, configUri?: vscode.Uri): void {
+  const channel = services.runOutput(run.dir, label);
+  channel.appendLine(`[${new Date().toLocaleTimeString()}] started pid ${run.pid}: ${run.dir}`);
+  run.output.event(({ text }) => channel.append(text));
+  void run.exited.then(async ({ code, signal, stderrTail }) => {
+    channel.appendLine(`[${new Date().toLocaleTimeString()}] exited ${code ?? signal}`);
+    await services.store.refresh();
+    if (code === 0) return;
+    const state = services.store.get(run.dir);
+    const reason = code === EXIT_BAD_INPUT
+      ? stderrTail.trim()
+      : state?.meta.error?.message ?? stderrTail.trim().split('\n').slice(-3).join(' ');
+    const actions = configUri ? ['Show Log', 'Open Config'] : ['Show Log'];
+    const choice = await vscode.window.showErrorMessage(`BOND run ${label} ${code === EXIT_BAD_INPUT ? 'did not start' : 'failed'}: ${reason}`, ...actions);
+    if (choice === 'Show Log') channel.show(true);
+    if (choice === 'Open Config' && configUri) await vscode.window.showTextDocument(configUri);
+  });
+}
+
+export function registerCommands(services: Services): vscode.Disposable[] {
+  const { store, manager } = services;
+  const stopTimeout = () => 1000 * vscode.workspace.getConfiguration('bond').get<number>('stopTimeoutSeconds', 60);
+
+  const startRun = async (argument?: unknown): Promise<string | undefined> => {
+    if (!vscode.workspace.isTrusted) {
+      void vscode.window.showErrorMessage(UNTRUSTED, 'Manage Workspace Trust')
+        .then((c) => c && vscode.commands.executeCommand('workbench.trust.manage'));
+      return undefined;
+    }
+    const uri = await pickConfig(argument);
+    if (!uri) return undefined;
+    const folder = vscode.workspace.getWorkspaceFolder(uri) ?? vscode.workspace.workspaceFolders?.[0];
+    if (!folder) return undefined;
+    const document = vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri.toString());
+    if (document?.isDirty) await document.save();
+    const limit = vscode.workspace.getConfiguration('bond').get<number>('maxConcurrentRuns', 2);
+    if (manager.active.length >= limit) {
+      void vscode.window.showErrorMessage(`BOND: ${manager.active.length} run(s) already active (bond.maxConcurrentRuns = ${limit}). Stop one or raise the setting.`);
+      return undefined;
+    }
+    const same = store.runs.find((r) => (r.status === 'running' || r.status === 'starting') && r.meta.config_path === uri.fsPath);
+    if (same) {
+      const choice = await vscode.window.showWarningMessage(`BOND: ${basename(uri.fsPath)} is already running (${same.meta.step}/${same.meta.total_steps}). Start another run of it?`, { modal: true }, 'Start Another');
+      if (choice !== 'Start Another') return undefined;
+    }
+    try {
+      const run = await manager.start({ configPath: uri.fsPath, runsDirectory: runsDirectory(folder), cwd: folder.uri.fsPath });
+      watchProcess(services, run, basename(run.dir), uri);
+      await store.refresh();
+      return run.dir;
+    } catch (error) {
+      void vscode.window.showErrorMessage(`BOND: ${(error as Error).message}`);
+      return undefined;
+    }
+  };
+
+  const resumeRun = async (argument?: unknown) => {
+    if (!vscode.workspace.isTrusted) {
+      void vscode.window.showErrorMessage(UNTRUSTED);
+      return;
+    }
+    const run = await pickRun(services, argument, (r) => ['stopped', 'failed', 'lost'].includes(r.status), 'resume');
+    if (!run) return;
+    const folder = vscode.workspace.workspaceFolders?.find((f) => run.dir.startsWith(f.uri.fsPath)) ?? vscode.workspace.workspaceFolders?.[0];
+    try {
+      const process = await manager.resume(run.dir, folder?.uri.fsPath ?? dirname(run.dir));
+      watchProcess(services, process, basename(run.dir), run.meta.config_path ? vscode.Uri.file(run.meta.config_path) : undefined);
+      await store.refresh();
+    } catch (error) {
+      void vscode.window.showErrorMessage(`BOND: ${(error as Error).message}`);
+    }
+  };
+
+  const stopRun = async (argument?: unknown) => {
+    const run = await pickRun(services, argument, (r) => r.status === 'running' || r.status === 'starting', 'stop');
+    if (!run) return;
+    const outcome = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: `BOND: stopping ${run.meta.name} (finishing the step, then a checkpoint)…` },
+      () => manager.stop(run.dir, stopTimeout()));
+    await store.refresh();
+    if (outcome === 'killed') void vscode.window.showWarningMessage(`BOND: ${run.meta.name} did not stop in time and was killed; resume continues from its last checkpoint.`);
+    if (outcome === 'not-running') void vscode.window.showInformationMessage(`BOND: ${run.meta.name} was not running.`);
+  };
+
+  const deleteRun = async (argument?: unknown) => {
+    const run = await pickRun(services, argument, (r) => r.status !== 'running' && r.status !== 'starting', 'delete');
+    if (!run) return;
+    const choice = await vscode.window.showWarningMessage(`Delete the BOND run ${basename(run.dir)}? Its folder goes to the trash.`, { modal: true }, 'Delete');
+    if (choice !== 'Delete') return;
+    await vscode.workspace.fs.delete(vscode.Uri.file(run.dir), { recursive: true, useTrash: true });
+    await store.refresh();
+  };
+
+  const revealRunFolder = async (argument?: unknown) => {
+    const run = await pickRun(services, argument, () => true, 'reveal');
+    if (run) await vscode.commands.executeCommand('revealFileInOS', vscode.Uri.file(join(run.dir, 'run.json')));
+  };
+
+  const showTrainerLog = async (argument?: unknown) => {
+    const run = await pickRun(services, argument, () => true, 'show the log of');
+    if (run) await vscode.window.showTextDocument(vscode.Uri.file(join(run.dir, 'trainer.log')), { preview: true });
+  };
+
+  const openRunConfig = async (argument?: unknown) => {
+    const run = await pickRun(services, argument, () => true, 'open the config of');
+    if (!run) return;
+    if (run.meta.config_path) await vscode.window.showTextDocument(vscode.Uri.file(run.meta.config_path));
+    else void vscode.window.showInformationMessage('BOND: this run was started without a config file; its resolved config is in run.json.');
+  };
+
+  return [
+    vscode.commands.registerCommand('bond.startRun', startRun),
+    vscode.commands.registerCommand('bond.stopRun', stopRun),
+    vscode.commands.registerCommand('bond.resumeRun', resumeRun),
+    vscode.commands.registerCommand('bond.deleteRun', deleteRun),
+    vscode.commands.registerCommand('bond.revealRunFolder', revealRunFolder),
+    vscode.commands.registerCommand('bond.showTrainerLog', showTrainerLog),
+    vscode.commands.registerCommand('bond.openRunConfig', openRunConfig),
+    vscode.commands.registerCommand('bond.checkEnvironment', () => services.python.check()),
+    vscode.commands.registerCommand('bond.newConfig', () => newConfig(services.context.extensionUri)),
+    vscode.commands.registerCommand('bond.refreshRuns', () => store.refresh()),
+  ];
+}

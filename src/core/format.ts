@@ -1,0 +1,34 @@
+/** Text formatting shared by the CLI, the status bar and the runs view. */
+import type { RunMeta } from '../../contracts/run-directory';
+
+export function formatDuration(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const rest = String(s % 60).padStart(2, '0');
+  return h ? `${h}:${String(m).padStart(2, '0')}:${rest}` : `${m}:${rest}`;
+}
+
+export function progressBar(done: number, total: number, width: number): string {
+  const filled = total > 0 ? Math.min(width, Math.round((done / total) * width)) : 0;
+  return `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}]`;
+}
+
+/** Seconds left, from the run's pace so far; undefined before the first step. */
+export function etaSeconds(meta: RunMeta, nowMs: number): number | undefined {
+  if (!meta.started_at || meta.step <= 0) return undefined;
+  const perStep = (nowMs / 1000 - meta.started_at) / meta.step;
+  return perStep * (meta.total_steps - meta.step);
+}
+
+export function summaryLines(meta: RunMeta): string[] {
+  const s = meta.summary;
+  if (!s) return [`completed ${meta.step} steps`];
+  const n = s.bon_n;
+  return [
+    `Summary after ${s.step} steps (held-out prompts):`,
+    `  reward       reference ${s.reward_ref.toFixed(3)}   Best-of-${n} ${s.reward_bon.toFixed(3)}   policy ${s.reward_policy.toFixed(3)}`,
+    `  KL(π‖π_ref)  ${s.kl_policy_ref.toFixed(3)} nats   (Best-of-${n}: log N − (N−1)/N = ${s.kl_bon_bound.toFixed(3)})`,
+    `  effective N  ${s.effective_n.toFixed(2)}   win rate vs Best-of-${n} ${s.win_rate_vs_bon.toFixed(2)}`,
+  ];
+}

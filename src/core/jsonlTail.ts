@@ -1,0 +1,131 @@
+/**
+ * Incremental reader of an append-only JSON Lines file: each read() returns only the records
+ * appended since the last one, by byte offset — a growing file is never reread. A partial last
+ * line waits for its newline; a line that is not JSON, or fails the validator, is skipped and
+ * counted, never fatal. A file that shrank (a resumed run cut it back to a checkpoint) is read
+ * again from the start, and the caller is told so.
+ */
+import { promises as fs } from 'node:fs';
+
+export type RecordValidator<T> = (value: unknown) => value is T;
+
+export interface TailResult<T> {
+  records: T[];
+  /** true when the file shrank or was replaced: previously returned records are void */
+  reset: boolean;
+  /** lines skipped in this read because they were not JSON or failed validation */
+  skipped: number;
+}
+
+/** Bounds one read so that a 100 MB file is consumed in slices, keeping the editor responsive. */
+export const DEFAULT_MAX_BYTES_PER_READ = 8 * 1024 * 1024;
+
+export class JsonlTail<T> {
+  private offset = 0;
+  private pending = Buffer.alloc(0);
+  private identity: string | undefined;
+  /** total lines skipped since the start (garbage or schema violations) */
+  skippedTotal = 0;
+  lastSkipReason: string | undefined;
+
+  constructor(
+    readonly path: string,
+    private readonly validate: RecordValidator<T>,
+    private readonly maxBytesPerRead = DEFAULT_MAX_BYTES_PER_READ,
+  ) {}
+
+  /** Bytes consumed so far (complete lines only count once their newline arrived). */
+  get position(): number {
+    return this.offset - this.pending.length;
+  }
+
+  async read(): Promise<TailResult<T>> {
+    let handle: fs.FileHandle;
+    try {
+      handle = await fs.open(this.path, 'r');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+        const reset = this.offset > 0;
+        this.restart(undefined);
+        return { records: [], reset, skipped: 0 };
+      }
+      throw error;
+    }
+    try {
+      const stat = await handle.stat();
+      const identity = `${stat.dev}:${stat.ino}`;
+      let reset = false;
+      if ((this.identity !== undefined && identity !== this.identity) || stat.size < this.offset) {
+        this.restart(identity);
+        reset = true;
+      }
+      this.identity = identity;
+      const available = stat.size - this.offset;
+      if (available <= 0) return { records: [], reset, skipped: 0 };
+      const length = Math.min(available, this.maxBytesPerRead);
+      const chunk = Buffer.alloc(length);
+      const { bytesRead } = await handle.read(chunk, 0, length, this.offset);
+      this.offset += bytesRead;
+      return { ...this.parse(chunk.subarray(0, bytesRead)), reset };
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /** Read until the end of the file as it is now (several bounded slices). */
+  async readAll(): Promise<TailResult<T>> {
+    const all: T[] = [];
+    let reset = false;
+    let skipped = 0;
+    for (;;) {
+      const before = this.offset;
+      const result = await this.read();
+      if (result.reset) {
+        all.length = 0;
+        reset = true;
+      }
+      all.push(...result.records);
+      skipped += result.skipped;
+      if (this.offset === before || this.offset - before < this.maxBytesPerRead) break;
+    }
+    return { records: all, reset, skipped };
+  }
+
+  private restart(identity: string | undefined): void {
+    this.offset = 0;
+    this.pending = Buffer.alloc(0);
+    this.identity = identity;
+  }
+
+  private parse(chunk: Buffer): { records: T[]; skipped: number } {
+    const data = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
+    const records: T[] = [];
+    let skipped = 0;
+    let start = 0;
+    for (;;) {
+      const newline = data.indexOf(0x0a, start);
+      if (newline < 0) break;
+      const line = data.subarray(start, newline).toString('utf8').trim();
+      start = newline + 1;
+      if (!line) continue;
+      let value: unknown;
+      try {
+        value = JSON.parse(line);
+      } catch {
+        skipped++;
+        this.lastSkipReason = `not JSON: ${line.slice(0, 80)}`;
+        continue;
+      }
+      if (this.validate(value)) {
+        records.push(value);
+      } else {
+        skipped++;
+        this.lastSkipReason = `fails the schema: ${line.slice(0, 80)}`;
+      }
+    }
+    // Keep the partial last line for the next read (copy: the chunk buffer is not ours to keep).
+    this.pending = Buffer.from(data.subarray(start));
+    this.skippedTotal += skipped;
+    return { records, skipped };
+  }
+}

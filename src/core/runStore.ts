@@ -1,0 +1,256 @@
+/**
+ * The run store: finds run folders under the runs directories, keeps each run's run.json current
+ * and tails its metrics by byte offset. File watching triggers quick refreshes; polling makes it
+ * correct where watching is unreliable (network drives). No `vscode` here: the CLI uses it too.
+ */
+import { watch, type FSWatcher, promises as fs } from 'node:fs';
+import { join } from 'node:path';
+import type { MetricRecord, RunMeta, RunStatus } from '../../contracts/run-directory';
+import { Emitter, type Disposable } from './emitter';
+import { JsonlTail } from './jsonlTail';
+import { isPidAlive, localHost } from './process';
+import { isMetricRecord, isRunMeta } from './schemas';
+
+/** What the UI shows: the trainer's status, or `lost` for a run that stopped answering. */
+export type DisplayStatus = RunStatus | 'lost';
+
+/** A running run whose heartbeat is older than this, and whose pid is gone, is lost. */
+export const HEARTBEAT_STALE_MS = 30_000;
+
+export interface RunState {
+  /** the run folder's absolute path: the run's identity */
+  dir: string;
+  meta: RunMeta;
+  status: DisplayStatus;
+  /** the latest train line and the latest eval line */
+  latest?: MetricRecord;
+  latestEval?: MetricRecord;
+  /** metric lines skipped as garbage or schema violations */
+  skippedLines: number;
+  /** why run.json could not be read, when it could not (the previous meta is kept) */
+  readProblem?: string;
+}
+
+export interface MetricsEvent {
+  dir: string;
+  records: MetricRecord[];
+  /** the file was cut back (resume): records seen before are void */
+  reset: boolean;
+}
+
+export interface RunStoreOptions {
+  runsDirectories: () => string[];
+  pollIntervalMs?: number;
+  heartbeatStaleMs?: number;
+  now?: () => number;
+  pidAlive?: (pid: number) => boolean;
+  watchFiles?: boolean;
+}
+
+export function displayStatus(meta: RunMeta, nowMs: number, pidAlive: (pid: number) => boolean,
+  staleMs = HEARTBEAT_STALE_MS): DisplayStatus {
+  if (meta.status !== 'running' && meta.status !== 'starting') return meta.status;
+  const stale = nowMs - meta.heartbeat_at * 1000 > staleMs;
+  if (!stale) return meta.status;
+  // On this machine a live pid means it is alive but slow; elsewhere the heartbeat is all we have.
+  if (meta.host === localHost && pidAlive(meta.pid)) return meta.status;
+  return 'lost';
+}
+
+interface Tracked {
+  state: RunState;
+  metaStamp: string;
+  tail: JsonlTail<MetricRecord>;
+  watcher?: FSWatcher;
+}
+
+export class RunStore implements Disposable {
+  private readonly tracked = new Map<string, Tracked>();
+  private readonly dirWatchers = new Map<string, FSWatcher>();
+  private timer: NodeJS.Timeout | undefined;
+  private refreshing: Promise<void> | undefined;
+  private again = false;
+  private debounce: NodeJS.Timeout | undefined;
+  private readonly changed = new Emitter<RunState[]>();
+  private readonly removed = new Emitter<string[]>();
+  private readonly metrics = new Emitter<MetricsEvent>();
+  /** runs added or updated (status, step, latest metrics) */
+  readonly onDidChangeRuns = this.changed.event;
+  readonly onDidRemoveRuns = this.removed.event;
+  readonly onDidAppendMetrics = this.metrics.event;
+
+  constructor(private readonly options: RunStoreOptions) {}
+
+  get runs(): RunState[] {
+    return [...this.tracked.values()].map((t) => t.state).sort((a, b) => b.meta.created_at - a.meta.created_at);
+  }
+
+  get(dir: string): RunState | undefined {
+    return this.tracked.get(dir)?.state;
+  }
+
+  /** Start polling (and watching). The first refresh has completed when the promise resolves. */
+  async start(): Promise<void> {
+    await this.refresh();
+    this.timer = setInterval(() => void this.refresh(), this.options.pollIntervalMs ?? 1000);
+  }
+
+  /** Refresh now; concurrent calls coalesce into one more pass. */
+  refresh(): Promise<void> {
+    if (this.refreshing) {
+      this.again = true;
+      return this.refreshing;
+    }
+    this.refreshing = (async () => {
+      do {
+        this.again = false;
+        await this.pass();
+      } while (this.again);
+    })().finally(() => {
+      this.refreshing = undefined;
+    });
+    return this.refreshing;
+  }
+
+  private scheduleRefresh(): void {
+    if (this.debounce) clearTimeout(this.debounce);
+    this.debounce = setTimeout(() => void this.refresh(), 50);
+  }
+
+  private async pass(): Promise<void> {
+    const found = new Set<string>();
+    for (const root of this.options.runsDirectories()) {
+      let entries: string[];
+      try {
+        entries = await fs.readdir(root);
+      } catch {
+        continue; // no runs yet
+      }
+      this.watchDirectory(root);
+      for (const entry of entries) {
+        const dir = join(root, entry);
+        try {
+          await fs.access(join(dir, 'run.json'));
+        } catch {
+          continue;
+        }
+        found.add(dir);
+      }
+    }
+    const changed: RunState[] = [];
+    for (const dir of found) {
+      if (await this.update(dir)) changed.push(this.tracked.get(dir)!.state);
+    }
+    const gone = [...this.tracked.keys()].filter((dir) => !found.has(dir));
+    for (const dir of gone) {
+      this.tracked.get(dir)?.watcher?.close();
+      this.tracked.delete(dir);
+    }
+    if (changed.length) this.changed.fire(changed);
+    if (gone.length) this.removed.fire(gone);
+  }
+
+  /** Re-read one run; true when anything the UI shows changed. */
+  private async update(dir: string): Promise<boolean> {
+    const now = (this.options.now ?? Date.now)();
+    const pidAlive = this.options.pidAlive ?? isPidAlive;
+    let tracked = this.tracked.get(dir);
+    let changed = false;
+    let stamp = '';
+    try {
+      const stat = await fs.stat(join(dir, 'run.json'));
+      stamp = `${stat.mtimeMs}:${stat.size}:${stat.ino}`;
+    } catch {
+      return false;
+    }
+    if (!tracked || tracked.metaStamp !== stamp) {
+      const meta = await readRunMeta(dir);
+      if (typeof meta === 'string') {
+        if (!tracked) return false; // a half-created run: try again next pass
+        tracked.state.readProblem = meta;
+      } else if (!tracked) {
+        tracked = {
+          state: { dir, meta, status: displayStatus(meta, now, pidAlive, this.options.heartbeatStaleMs), skippedLines: 0 },
+          metaStamp: stamp,
+          tail: new JsonlTail(join(dir, 'metrics.jsonl'), isMetricRecord),
+        };
+        this.tracked.set(dir, tracked);
+        this.watchRun(tracked);
+        changed = true;
+      } else {
+        tracked.state.meta = meta;
+        tracked.state.readProblem = undefined;
+        changed = true;
+      }
+      tracked.metaStamp = stamp;
+    }
+    const status = displayStatus(tracked.state.meta, now, pidAlive, this.options.heartbeatStaleMs);
+    if (status !== tracked.state.status) {
+      tracked.state.status = status;
+      changed = true;
+    }
+    const result = await tracked.tail.readAll();
+    tracked.state.skippedLines = tracked.tail.skippedTotal;
+    if (result.reset) {
+      tracked.state.latest = undefined;
+      tracked.state.latestEval = undefined;
+    }
+    for (const record of result.records) {
+      if (record.kind === 'eval') tracked.state.latestEval = record;
+      else tracked.state.latest = record;
+    }
+    if (result.records.length || result.reset) {
+      this.metrics.fire({ dir, records: result.records, reset: result.reset });
+      changed = true;
+    }
+    return changed;
+  }
+
+  private watchDirectory(root: string): void {
+    if (this.options.watchFiles === false || this.dirWatchers.has(root)) return;
+    try {
+      const watcher = watch(root, () => this.scheduleRefresh());
+      watcher.on('error', () => watcher.close());
+      this.dirWatchers.set(root, watcher);
+    } catch {
+      // Polling covers it.
+    }
+  }
+
+  private watchRun(tracked: Tracked): void {
+    if (this.options.watchFiles === false) return;
+    try {
+      tracked.watcher = watch(tracked.state.dir, () => this.scheduleRefresh());
+      tracked.watcher.on('error', () => tracked.watcher?.close());
+    } catch {
+      // Polling covers it.
+    }
+  }
+
+  dispose(): void {
+    if (this.timer) clearInterval(this.timer);
+    if (this.debounce) clearTimeout(this.debounce);
+    for (const watcher of this.dirWatchers.values()) watcher.close();
+    for (const tracked of this.tracked.values()) tracked.watcher?.close();
+    this.changed.dispose();
+    this.removed.dispose();
+    this.metrics.dispose();
+  }
+}
+
+/** run.json, validated; a string says why it could not be used. */
+export async function readRunMeta(dir: string): Promise<RunMeta | string> {
+  let text: string;
+  try {
+    text = await fs.readFile(join(dir, 'run.json'), 'utf8');
+  } catch (error) {
+    return `cannot read run.json: ${(error as Error).message}`;
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return 'run.json is not valid JSON';
+  }
+  return isRunMeta(value) ? value : `run.json does not match the run schema: ${isRunMeta.errors()}`;
+}

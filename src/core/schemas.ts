@@ -1,0 +1,25 @@
+/**
+ * Runtime validators for the run-directory records, compiled from the shared JSON Schemas (bundled
+ * into the extension by esbuild). Every record read from disk passes through one of these.
+ */
+import Ajv, { type ValidateFunction } from 'ajv';
+import configSchema from '../../contracts/schemas/config.schema.json';
+import metricsSchema from '../../contracts/schemas/metrics.schema.json';
+import runSchema from '../../contracts/schemas/run.schema.json';
+import sampleSchema from '../../contracts/schemas/sample.schema.json';
+import type { MetricRecord, RunMeta, SampleRecord } from '../../contracts/run-directory';
+
+const ajv = new Ajv({ allErrors: true, strict: false });
+
+function guard<T>(validate: ValidateFunction): ((value: unknown) => value is T) & { errors: () => string } {
+  const check = ((value: unknown): value is T => validate(value) === true) as ((value: unknown) => value is T) & {
+    errors: () => string;
+  };
+  check.errors = () => (validate.errors ?? []).map((e) => `${e.instancePath || '(top level)'} ${e.message ?? ''}`).join('; ');
+  return check;
+}
+
+export const isRunMeta = guard<RunMeta>(ajv.compile(runSchema));
+export const isMetricRecord = guard<MetricRecord>(ajv.compile(metricsSchema));
+export const isSampleRecord = guard<SampleRecord>(ajv.compile(sampleSchema));
+export const isRunConfigShape = guard<Record<string, unknown>>(ajv.compile(configSchema));

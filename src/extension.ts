@@ -1,0 +1,44 @@
+/** BOND Studio's extension host: wires the run store, run manager, views and commands together. */
+import * as vscode from 'vscode';
+import { registerCommands, runsDirectory, type Services } from './commands';
+import { ConfigCodeLens, ConfigDiagnostics } from './configs';
+import { RunManager } from './core/runManager';
+import { RunStore } from './core/runStore';
+import { PythonEnvironment } from './environment';
+import { RunsView } from './runsView';
+import { RunStatusBar } from './statusBar';
+
+export function activate(context: vscode.ExtensionContext): Services {
+  const output = vscode.window.createOutputChannel('BOND Studio');
+  const python = new PythonEnvironment(context, output);
+  // Runs whose run.json says running with a fresh heartbeat are picked up here: that is reattaching.
+  const store = new RunStore({ runsDirectories: () => (vscode.workspace.workspaceFolders ?? []).map(runsDirectory) });
+  const manager = new RunManager(() => python.require());
+  const channels = new Map<string, vscode.OutputChannel>();
+  const services: Services = {
+    context, store, manager, python, output,
+    runOutput(dir, name) {
+      let channel = channels.get(dir);
+      if (!channel) {
+        channel = vscode.window.createOutputChannel(`BOND run: ${name}`);
+        channels.set(dir, channel);
+        context.subscriptions.push(channel);
+      }
+      return channel;
+    },
+  };
+  const view = new RunsView(store);
+  context.subscriptions.push(
+    output, store, view, new RunStatusBar(store), new ConfigDiagnostics(python),
+    vscode.window.createTreeView('bond.runs', { treeDataProvider: view, showCollapseAll: false }),
+    vscode.languages.registerCodeLensProvider({ pattern: '**/*.bond.json' }, new ConfigCodeLens()),
+    vscode.workspace.onDidChangeWorkspaceFolders(() => void store.refresh()),
+    vscode.workspace.onDidChangeConfiguration((e) => { if (e.affectsConfiguration('bond.runsDirectory')) void store.refresh(); }),
+    ...registerCommands(services),
+  );
+  void store.start();
+  // Runs keep training when the window closes: they are detached on purpose, so nothing is stopped here.
+  return services;
+}
+
+export function deactivate(): void {}

@@ -1,0 +1,90 @@
+/** The Runs tree in the BOND container: one item per run, refreshed from the run store. */
+import { basename } from 'node:path';
+import * as vscode from 'vscode';
+import type { RunState } from './core/runStore';
+import { formatDuration } from './core/format';
+import type { RunStore } from './core/runStore';
+
+const ICONS: Record<RunState['status'], [string, string | undefined]> = {
+  starting: ['loading~spin', undefined],
+  running: ['sync~spin', 'charts.blue'],
+  completed: ['pass', 'testing.iconPassed'],
+  stopped: ['debug-pause', 'charts.yellow'],
+  failed: ['error', 'testing.iconFailed'],
+  lost: ['question', 'charts.orange'],
+};
+
+export function runLabel(run: RunState): string {
+  return run.meta.name;
+}
+
+/** contextValue words used by package.json menus: run, running, resumable, ended. */
+export function contextValue(run: RunState): string {
+  const words = ['run'];
+  if (run.status === 'running' || run.status === 'starting') words.push('running');
+  if (run.status === 'stopped' || run.status === 'failed' || run.status === 'lost') words.push('resumable');
+  if (run.status !== 'running' && run.status !== 'starting') words.push('ended');
+  return words.join(' ');
+}
+
+export class RunsView implements vscode.TreeDataProvider<RunState>, vscode.Disposable {
+  private readonly changed = new vscode.EventEmitter<RunState | undefined>();
+  readonly onDidChangeTreeData = this.changed.event;
+  private readonly subscriptions: vscode.Disposable[] = [];
+
+  constructor(private readonly store: RunStore) {
+    // The store keeps RunState objects stable, so an update refreshes only the items that changed.
+    this.subscriptions.push(
+      { dispose: store.onDidChangeRuns((runs) => runs.length > 3 ? this.changed.fire(undefined) : runs.forEach((r) => this.changed.fire(r))).dispose },
+      { dispose: store.onDidRemoveRuns(() => this.changed.fire(undefined)).dispose },
+    );
+  }
+
+  getChildren(element?: RunState): RunState[] {
+    return element ? [] : this.store.runs;
+  }
+
+  getTreeItem(run: RunState): vscode.TreeItem {
+    const item = new vscode.TreeItem(runLabel(run), vscode.TreeItemCollapsibleState.None);
+    item.id = run.dir;
+    const [icon, color] = ICONS[run.status];
+    item.iconPath = new vscode.ThemeIcon(icon, color ? new vscode.ThemeColor(color) : undefined);
+    const reward = run.latest?.['reward/policy'];
+    const parts = [`${run.status}`, `${run.meta.step}/${run.meta.total_steps}`];
+    if (typeof reward === 'number') parts.push(`reward ${reward.toFixed(3)}`);
+    parts.push(new Date(run.meta.created_at * 1000).toLocaleString());
+    item.description = parts.join(' · ');
+    item.tooltip = tooltip(run);
+    item.contextValue = contextValue(run);
+    item.resourceUri = vscode.Uri.file(run.dir);
+    return item;
+  }
+
+  dispose(): void {
+    this.changed.dispose();
+    this.subscriptions.forEach((s) => s.dispose());
+  }
+}
+
+function tooltip(run: RunState): vscode.MarkdownString {
+  const m = run.meta;
+  const text = new vscode.MarkdownString(undefined, false);
+  text.isTrusted = false;
+  text.appendMarkdown(`**${escape(m.name)}** — ${m.algorithm}, ${run.status}\n\n`);
+  text.appendMarkdown(`step ${m.step} of ${m.total_steps} · ${escape(m.device)} · ${escape(basename(run.dir))}\n\n`);
+  if (m.started_at) text.appendMarkdown(`running time ${formatDuration((m.ended_at ?? Date.now() / 1000) - m.started_at)}\n\n`);
+  if (m.summary) {
+    const s = m.summary;
+    text.appendMarkdown(`reward: policy ${s.reward_policy.toFixed(3)}, Best-of-${s.bon_n} ${s.reward_bon.toFixed(3)}, `
+      + `reference ${s.reward_ref.toFixed(3)} · effective N ${s.effective_n.toFixed(2)}\n\n`);
+  }
+  if (m.error) text.appendMarkdown(`error: ${escape(m.error.message)}\n\n`);
+  if (run.status === 'lost') text.appendMarkdown('The trainer stopped answering (no heartbeat, process gone). Resume continues from its last checkpoint.\n\n');
+  if (run.skippedLines) text.appendMarkdown(`${run.skippedLines} unreadable metric line(s) skipped\n\n`);
+  return text;
+}
+
+/** Text from files is untrusted: escape Markdown so it stays text. */
+function escape(text: string): string {
+  return text.replace(/[\\`*_{}[\]()#+\-.!<>|~]/g, '\\$&');
+}
