@@ -54,7 +54,8 @@ export class JsonlTail<T> {
     try {
       const stat = await handle.stat();
       const identity = `${stat.dev}:${stat.ino}`;
-      let reset = false;
+      let reset = this.rewound;
+      this.rewound = false;
       if ((this.identity !== undefined && identity !== this.identity) || stat.size < this.offset) {
         this.restart(identity);
         reset = true;
@@ -90,6 +91,17 @@ export class JsonlTail<T> {
     }
     return { records: all, reset, skipped };
   }
+
+  /**
+   * Start again from the first byte on the next read, which then reports reset. For a cut-back that
+   * the size cannot reveal (cut, then as many bytes appended): run.json's resume_count says so.
+   */
+  rewind(): void {
+    this.restart(undefined);
+    this.rewound = true;
+  }
+
+  private rewound = false;
 
   private restart(identity: string | undefined): void {
     this.offset = 0;

@@ -178,6 +178,8 @@ export class RunStore implements Disposable {
         this.watchRun(tracked);
         changed = true;
       } else {
+        // A resume cuts the record files back to its checkpoint: read them again from the start.
+        if (meta.resume_count !== tracked.state.meta.resume_count) tracked.tail.rewind();
         tracked.state.meta = meta;
         tracked.state.readProblem = undefined;
         changed = true;

@@ -1,0 +1,116 @@
+import { strict as assert } from 'node:assert';
+import { appendFileSync, renameSync, truncateSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { JsonlTail } from '../../src/core/jsonlTail';
+import { isMetricRecord } from '../../src/core/schemas';
+import { tempDir } from '../helpers';
+
+interface Item { n: number }
+const isItem = (value: unknown): value is Item => typeof (value as Item)?.n === 'number';
+
+test('returns only what was appended since the last read', async () => {
+  const file = join(tempDir(), 'a.jsonl');
+  writeFileSync(file, '{"n":1}\n{"n":2}\n');
+  const tail = new JsonlTail(file, isItem);
+  assert.deepEqual((await tail.read()).records, [{ n: 1 }, { n: 2 }]);
+  assert.deepEqual((await tail.read()).records, []);
+  appendFileSync(file, '{"n":3}\n');
+  assert.deepEqual((await tail.read()).records, [{ n: 3 }]);
+  assert.equal(tail.position, 24);
+});
+
+test('a partial last line waits for its newline', async () => {
+  const file = join(tempDir(), 'a.jsonl');
+  writeFileSync(file, '{"n":1}\n{"n":');
+  const tail = new JsonlTail(file, isItem);
+  assert.deepEqual((await tail.read()).records, [{ n: 1 }]);
+  appendFileSync(file, '2}');
+  assert.deepEqual((await tail.read()).records, []);
+  appendFileSync(file, '\n');
+  assert.deepEqual((await tail.read()).records, [{ n: 2 }]);
+  assert.equal(tail.skippedTotal, 0);
+});
+
+test('multi-byte characters split across reads stay intact', async () => {
+  const file = join(tempDir(), 'a.jsonl');
+  const line = JSON.stringify({ n: 1, text: 'π‖π_ref — ünïcödé' }) + '\n';
+  writeFileSync(file, line);
+  const tail = new JsonlTail(file, isItem, 7);  // slices cut through characters
+  const result = await tail.readAll();
+  assert.deepEqual(result.records, [JSON.parse(line)]);
+});
+
+test('garbage and schema-violating lines are skipped and counted, never fatal', async () => {
+  const file = join(tempDir(), 'metrics.jsonl');
+  writeFileSync(file, [
+    'not json at all',
+    JSON.stringify({ kind: 'train', step: 1, time: 0 }),  // misses the required loss terms
+    JSON.stringify({ kind: 'eval', step: 2, time: 0, 'eval/reward/policy': 1, 'eval/reward/ref': 0, 'eval/reward/bon': 1,
+      'eval/kl/policy_ref': 0.1, 'eval/quantile/log_policy': -0.3, 'eval/effective_n': 2, 'eval/win_rate_vs_bon': 0.4, bon_curve: [0, 1] }),
+  ].join('\n') + '\n');
+  const tail = new JsonlTail(file, isMetricRecord);
+  const result = await tail.read();
+  assert.equal(result.records.length, 1);
+  assert.equal(result.records[0]?.kind, 'eval');
+  assert.equal(result.skipped, 2);
+  assert.equal(tail.skippedTotal, 2);
+  assert.match(tail.lastSkipReason ?? '', /fails the schema/);
+});
+
+test('a replaced file (new inode) is read again from the start, with reset', async () => {
+  const dir = tempDir();
+  const file = join(dir, 'a.jsonl');
+  writeFileSync(file, '{"n":1}\n{"n":2}\n');
+  const tail = new JsonlTail(file, isItem);
+  await tail.read();
+  const other = join(dir, 'b.jsonl');
+  writeFileSync(other, '{"n":7}\n');
+  renameSync(other, file);
+  const replaced = await tail.read();
+  assert.equal(replaced.reset, true);
+  assert.deepEqual(replaced.records, [{ n: 7 }]);
+});
+
+test('a cut-back hidden by an equal-size append is caught by rewind()', async () => {
+  const file = join(tempDir(), 'a.jsonl');
+  writeFileSync(file, '{"n":1}\n{"n":2}\n');
+  const tail = new JsonlTail(file, isItem);
+  await tail.read();
+  truncateSync(file, 8);
+  appendFileSync(file, '{"n":9}\n');  // same size as before: invisible to the size check
+  assert.deepEqual(await tail.read(), { records: [], reset: false, skipped: 0 });
+  tail.rewind();  // what the run store does when run.json's resume_count changes
+  const result = await tail.read();
+  assert.equal(result.reset, true);
+  assert.deepEqual(result.records, [{ n: 1 }, { n: 9 }]);
+});
+
+test('a shrink is detected', async () => {
+  const file = join(tempDir(), 'a.jsonl');
+  writeFileSync(file, '{"n":1}\n{"n":2}\n{"n":3}\n');
+  const tail = new JsonlTail(file, isItem);
+  await tail.read();
+  truncateSync(file, 8);
+  const result = await tail.read();
+  assert.equal(result.reset, true);
+  assert.deepEqual(result.records, [{ n: 1 }]);
+});
+
+test('a growing file read in bounded slices yields every record once', async () => {
+  const file = join(tempDir(), 'a.jsonl');
+  writeFileSync(file, '');
+  const tail = new JsonlTail(file, isItem, 64);
+  const seen: number[] = [];
+  for (let batch = 0; batch < 20; batch++) {
+    appendFileSync(file, Array.from({ length: 37 }, (_, i) => JSON.stringify({ n: batch * 37 + i })).join('\n') + '\n');
+    if (batch % 3 === 0) appendFileSync(file, '');
+    seen.push(...(await tail.readAll()).records.map((r) => r.n));
+  }
+  assert.deepEqual(seen, Array.from({ length: 740 }, (_, i) => i));
+});
+
+test('a missing file is empty, not an error', async () => {
+  const tail = new JsonlTail(join(tempDir(), 'none.jsonl'), isItem);
+  assert.deepEqual(await tail.read(), { records: [], reset: false, skipped: 0 });
+});

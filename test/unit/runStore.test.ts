@@ -1,0 +1,125 @@
+import { strict as assert } from 'node:assert';
+import { appendFileSync, cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import type { MetricRecord, RunMeta } from '../../contracts/run-directory';
+import { localHost } from '../../src/core/process';
+import { RunStore, displayStatus, type MetricsEvent } from '../../src/core/runStore';
+import { FIXTURES, tempDir } from '../helpers';
+
+function copyFixture(kind: string, runs: string, name = kind): string {
+  const dir = join(runs, name);
+  cpSync(join(FIXTURES, 'runs', kind), dir, { recursive: true });
+  return dir;
+}
+
+function editMeta(dir: string, change: Partial<RunMeta>): void {
+  const meta = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')) as RunMeta;
+  writeFileSync(join(dir, 'run.json'), JSON.stringify({ ...meta, ...change }));
+}
+
+const store = (runs: string, extra: Partial<ConstructorParameters<typeof RunStore>[0]> = {}) =>
+  new RunStore({ runsDirectories: () => [runs], watchFiles: false, ...extra });
+
+test('finds the runs in a runs directory and reads their status and latest metrics', async () => {
+  const runs = tempDir();
+  copyFixture('completed', runs);
+  copyFixture('failed', runs);
+  writeFileSync(join(runs, 'not-a-run.txt'), 'x');
+  const s = store(runs);
+  await s.refresh();
+  assert.deepEqual(s.runs.map((r) => r.status).sort(), ['completed', 'failed']);
+  const completed = s.get(join(runs, 'completed'))!;
+  assert.equal(completed.latest?.kind, 'train');
+  assert.equal(completed.latestEval?.kind, 'eval');
+  assert.equal(completed.latest?.step, completed.meta.step);
+  assert.equal(s.get(join(runs, 'failed'))!.meta.error?.type, 'reward');
+  s.dispose();
+});
+
+test('appended metrics arrive as events carrying only the new lines', async () => {
+  const runs = tempDir();
+  const dir = copyFixture('completed', runs);
+  const s = store(runs);
+  const events: MetricsEvent[] = [];
+  s.onDidAppendMetrics((e) => events.push(e));
+  await s.refresh();
+  const first = events[0]!.records.length;
+  const line = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').split('\n')[0]!;
+  const record = { ...(JSON.parse(line) as MetricRecord), step: 99 };
+  appendFileSync(join(dir, 'metrics.jsonl'), JSON.stringify(record) + '\n{"broken": \n');
+  await s.refresh();
+  assert.equal(events.length, 2);
+  assert.deepEqual(events[1]!.records.map((r) => r.step), [99]);
+  assert.ok(first > 1);
+  assert.equal(s.get(dir)!.latest?.step, 99);
+  s.dispose();
+});
+
+test('a resume (resume_count changes) replays the metrics from the start', async () => {
+  const runs = tempDir();
+  const dir = copyFixture('completed', runs);
+  const s = store(runs);
+  const events: MetricsEvent[] = [];
+  s.onDidAppendMetrics((e) => events.push(e));
+  await s.refresh();
+  editMeta(dir, { resume_count: 1, status: 'running' });
+  await s.refresh();
+  assert.equal(events[1]?.reset, true);
+  assert.equal(events[1]?.records.length, events[0]?.records.length);
+  s.dispose();
+});
+
+test('a running run with a stale heartbeat and a dead pid is lost; a fresh heartbeat is running', () => {
+  const base = JSON.parse(readFileSync(join(FIXTURES, 'runs', 'completed', 'run.json'), 'utf8')) as RunMeta;
+  const now = 1_000_000_000_000;
+  const running: RunMeta = { ...base, status: 'running', host: localHost, pid: 12345, heartbeat_at: now / 1000 - 5 };
+  const dead = () => false;
+  const alive = () => true;
+  assert.equal(displayStatus(running, now, dead), 'running');
+  const stale = { ...running, heartbeat_at: now / 1000 - 120 };
+  assert.equal(displayStatus(stale, now, dead), 'lost');
+  assert.equal(displayStatus(stale, now, alive), 'running', 'alive on this host: slow, not lost');
+  assert.equal(displayStatus({ ...stale, host: 'cluster-node-7' }, now, alive), 'lost', 'another host: heartbeat only');
+  assert.equal(displayStatus({ ...stale, status: 'completed' }, now, dead), 'completed');
+});
+
+test('runs that appear and disappear are reported', async () => {
+  const runs = tempDir();
+  const s = store(runs);
+  const removed: string[][] = [];
+  s.onDidRemoveRuns((dirs) => removed.push(dirs));
+  await s.refresh();
+  assert.equal(s.runs.length, 0);
+  const dir = copyFixture('completed', runs, 'new-run');
+  await s.refresh();
+  assert.equal(s.runs.length, 1);
+  rmSync(dir, { recursive: true });
+  await s.refresh();
+  assert.deepEqual(removed, [[dir]]);
+  assert.equal(s.runs.length, 0);
+  s.dispose();
+});
+
+test('an invalid run.json keeps the last good state and says why', async () => {
+  const runs = tempDir();
+  const dir = copyFixture('completed', runs);
+  const s = store(runs);
+  await s.refresh();
+  writeFileSync(join(dir, 'run.json'), '{"format_version": 1');
+  await s.refresh();
+  assert.equal(s.get(dir)!.status, 'completed');
+  assert.match(s.get(dir)!.readProblem ?? '', /not valid JSON/);
+  s.dispose();
+});
+
+test('file watching picks up a new run without waiting for the poll', async () => {
+  const runs = tempDir();
+  const s = new RunStore({ runsDirectories: () => [runs], pollIntervalMs: 60_000 });
+  await s.start();
+  const seen = new Promise<void>((resolve) => s.onDidChangeRuns(() => resolve()));
+  copyFixture('completed', runs, 'watched');
+  await Promise.race([seen, new Promise((_, reject) => setTimeout(() => reject(new Error('no change event within 5 s')), 5000))]);
+  assert.equal(s.runs.length, 1);
+  s.dispose();
+});
