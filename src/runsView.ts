@@ -30,18 +30,29 @@ export function contextValue(run: RunState): string {
 export class RunsView implements vscode.TreeDataProvider<RunState>, vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<RunState | undefined>();
   readonly onDidChangeTreeData = this.changed.event;
-  private readonly subscriptions: vscode.Disposable[] = [];
+  private readonly subscriptions: { dispose(): void }[] = [];
+
+  /** runs the tree has been given: only these can be refreshed one by one */
+  private readonly shown = new Set<string>();
 
   constructor(private readonly store: RunStore) {
-    // The store keeps RunState objects stable, so an update refreshes only the items that changed.
+    // The store keeps RunState objects stable, so an update refreshes only the items that changed;
+    // a run the tree has not shown yet needs the root refreshed (VS Code ignores unknown elements).
     this.subscriptions.push(
-      { dispose: store.onDidChangeRuns((runs) => runs.length > 3 ? this.changed.fire(undefined) : runs.forEach((r) => this.changed.fire(r))).dispose },
-      { dispose: store.onDidRemoveRuns(() => this.changed.fire(undefined)).dispose },
+      store.onDidChangeRuns((runs) => {
+        if (runs.length > 3 || runs.some((r) => !this.shown.has(r.dir))) this.changed.fire(undefined);
+        else runs.forEach((r) => this.changed.fire(r));
+      }),
+      store.onDidRemoveRuns(() => this.changed.fire(undefined)),
     );
   }
 
   getChildren(element?: RunState): RunState[] {
-    return element ? [] : this.store.runs;
+    if (element) return [];
+    const runs = this.store.runs;
+    this.shown.clear();
+    runs.forEach((r) => this.shown.add(r.dir));
+    return runs;
   }
 
   getTreeItem(run: RunState): vscode.TreeItem {

@@ -1,0 +1,127 @@
+/**
+ * The end-to-end harness: a real VS Code (code-server 4.100.3 = VS Code 1.100.3) with the packaged
+ * extension installed from its .vsix, driven through headless Debian Chromium with playwright-core.
+ * Each scenario leaves screenshots in test-results/e2e; a failure says where they are.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { chromium, type Browser, type Frame, type Page } from 'playwright-core';
+import { ROOT, tempDir, testPython } from '../helpers';
+
+export const ARTIFACTS = join(ROOT, 'test-results', 'e2e');
+const CHROMIUM = process.env.BOND_E2E_CHROMIUM ?? '/usr/bin/chromium';
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+export interface Editor {
+  page: Page;
+  workspace: string;
+  screenshot(name: string): Promise<string>;
+  /** run a command from the palette by its title, e.g. "BOND: Start Run" */
+  runCommand(title: string): Promise<void>;
+  /** a frame (webview iframes are nested) that contains the selector */
+  frameWith(selector: string, timeoutMs?: number): Promise<Frame>;
+  close(): Promise<void>;
+}
+
+/** Provision code-server (cached), install the .vsix, start it on a fresh profile, open the workspace. */
+export async function launchEditor(workspaceTemplate: string, settings: Record<string, unknown> = {}): Promise<Editor> {
+  const codeServer = execFileSync('bash', [join(ROOT, 'test', 'e2e', 'provision.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
+    .trim().split('\n').slice(-1)[0]!;
+  const vsix = join(ROOT, 'bond-studio.vsix');
+  const home = tempDir('bond-e2e-');
+  const extensions = join(home, 'extensions');
+  const userData = join(home, 'user-data');
+  const workspace = join(home, 'workspace');
+  cpSync(workspaceTemplate, workspace, { recursive: true });
+  mkdirSync(join(userData, 'User'), { recursive: true });
+  writeFileSync(join(userData, 'User', 'settings.json'), JSON.stringify({
+    'workbench.startupEditor': 'none',
+    'workbench.tips.enabled': false,
+    'security.workspace.trust.enabled': false,
+    'extensions.autoUpdate': false,
+    'telemetry.telemetryLevel': 'off',
+    'bond.pythonPath': testPython(),
+    ...settings,
+  }, null, 2));
+  // The path a user takes: install the packaged extension.
+  execFileSync(codeServer, ['--install-extension', vsix, '--extensions-dir', extensions, '--user-data-dir', userData],
+    { stdio: ['ignore', 'pipe', 'pipe'] });
+  const port = await freePort();
+  const server: ChildProcess = spawn(codeServer, ['--auth', 'none', '--bind-addr', `127.0.0.1:${port}`, '--disable-telemetry',
+    '--disable-update-check', '--disable-workspace-trust', '--extensions-dir', extensions, '--user-data-dir', userData, workspace],
+  { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, BOND_PYTHON: testPython() } });
+  let serverLog = '';
+  server.stdout?.on('data', (d: Buffer) => { serverLog += d.toString(); });
+  server.stderr?.on('data', (d: Buffer) => { serverLog += d.toString(); });
+  const url = `http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}`;
+  for (let i = 0; i < 100; i++) {
+    try {
+      const response = await fetch(`http://127.0.0.1:${port}/healthz`);
+      if (response.ok) break;
+    } catch {
+      // not up yet
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    if (i === 99) throw new Error(`code-server did not start on port ${port}:\n${serverLog.slice(-2000)}`);
+  }
+  let browser: Browser;
+  try {
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+        '--no-first-run', '--disable-sync', '--disable-quic'],
+    });
+  } catch (error) {
+    server.kill();
+    throw new Error(`cannot start Chromium at ${CHROMIUM} (test/e2e/provision.sh installs it): ${(error as Error).message}`);
+  }
+  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  await page.goto(url);
+  await page.waitForSelector('.monaco-workbench', { timeout: 60_000 });
+  mkdirSync(ARTIFACTS, { recursive: true });
+
+  const editor: Editor = {
+    page,
+    workspace,
+    async screenshot(name) {
+      const path = join(ARTIFACTS, `${name}.png`);
+      await page.screenshot({ path });
+      return path;
+    },
+    async runCommand(title) {
+      await page.keyboard.press('F1');
+      const input = page.locator('.quick-input-widget input');
+      await input.waitFor({ state: 'visible', timeout: 15_000 });
+      await input.fill(`>${title}`);
+      const row = page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
+      await row.waitFor({ timeout: 15_000 });
+      await row.click();
+    },
+    async frameWith(selector, timeoutMs = 20_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (Date.now() < deadline) {
+        for (const frame of page.frames()) {
+          if (await frame.$(selector).catch(() => null)) return frame;
+        }
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      throw new Error(`no frame with ${selector} within ${timeoutMs} ms`);
+    },
+    async close() {
+      await browser.close().catch(() => undefined);
+      server.kill('SIGTERM');
+    },
+  };
+  return editor;
+}
