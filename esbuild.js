@@ -16,7 +16,7 @@ const common = {
   external: ['vscode', 'onnxruntime-node'],
   // jsonc-parser's UMD build cannot be bundled; its ESM build can.
   mainFields: ['module', 'main'],
-  logLevel: 'info',
+  logLevel: process.argv.includes('--quiet') ? 'error' : 'info',
 };
 
 async function main() {

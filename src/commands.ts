@@ -184,7 +184,7 @@ export function registerCommands(services: Services): vscode.Disposable[] {
     vscode.commands.registerCommand('bond.showTrainerLog', showTrainerLog),
     vscode.commands.registerCommand('bond.openRunConfig', openRunConfig),
     vscode.commands.registerCommand('bond.checkEnvironment', () => services.python.check()),
-    vscode.commands.registerCommand('bond.newConfig', () => newConfig(services.context.extensionUri)),
+    vscode.commands.registerCommand('bond.newConfig', () => newConfig()),
     vscode.commands.registerCommand('bond.refreshRuns', () => store.refresh()),
   ];
 }

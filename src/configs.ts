@@ -77,8 +77,8 @@ export class ConfigDiagnostics implements vscode.Disposable {
   }
 }
 
+// No "$schema": the extension contributes the schema for every *.bond.json (contributes.jsonValidation).
 export const NEW_CONFIG_TEMPLATE = `{
-  "$schema": "SCHEMA",
   // A J-BOND run: distil Best-of-N of the reference into the policy (see the BOND Studio README).
   "name": "my-jbond-run",
   "algorithm": "jbond",
@@ -98,7 +98,7 @@ export const NEW_PROMPTS = ['the movie was', 'the food here', 'i think the book 
   'honestly the music', 'the ending of the film', 'overall the trip was', 'the staff seemed', 'the coffee tasted']
   .map((prompt) => JSON.stringify({ prompt })).join('\n') + '\n';
 
-export async function newConfig(extensionUri: vscode.Uri): Promise<void> {
+export async function newConfig(): Promise<void> {
   const folder = vscode.workspace.workspaceFolders?.[0];
   if (!folder) {
     void vscode.window.showErrorMessage('BOND: open a folder first; run configs live in the workspace.');
@@ -111,13 +111,12 @@ export async function newConfig(extensionUri: vscode.Uri): Promise<void> {
   if (!name) return;
   const target = vscode.Uri.joinPath(folder.uri, name);
   const prompts = vscode.Uri.joinPath(folder.uri, 'prompts.jsonl');
-  const schema = vscode.Uri.joinPath(extensionUri, 'contracts', 'schemas', 'config.schema.json').toString();
   const exists = async (uri: vscode.Uri) => vscode.workspace.fs.stat(uri).then(() => true, () => false);
   if (await exists(target)) {
     void vscode.window.showErrorMessage(`BOND: ${name} already exists; choose another name.`);
     return;
   }
-  await vscode.workspace.fs.writeFile(target, Buffer.from(NEW_CONFIG_TEMPLATE.replace('SCHEMA', schema)));
+  await vscode.workspace.fs.writeFile(target, Buffer.from(NEW_CONFIG_TEMPLATE));
   if (!(await exists(prompts))) await vscode.workspace.fs.writeFile(prompts, Buffer.from(NEW_PROMPTS));
   await vscode.window.showTextDocument(target);
 }

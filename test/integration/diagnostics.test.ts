@@ -1,0 +1,57 @@
+/**
+ * Config diagnostics as the editor computes them: the trainer's own `validate` (one set of rules)
+ * on the shared config fixtures, each problem placed on its field's text in the file.
+ */
+import { strict as assert } from 'node:assert';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { spanOfField } from '../../src/core/fieldRange';
+import { validateConfig } from '../../src/core/python';
+import { FIXTURES, TRAINER, testPython } from '../helpers';
+
+const CONFIGS = join(FIXTURES, 'configs');
+const expected = JSON.parse(readFileSync(join(CONFIGS, 'expected-errors.json'), 'utf8')) as
+  Record<string, { field: string; check: string; says: string }>;
+const env = () => ({ python: testPython(), trainerDir: TRAINER });
+
+test('valid fixtures have no problems', async () => {
+  for (const name of readdirSync(join(CONFIGS, 'valid'))) {
+    const report = await validateConfig(env(), join(CONFIGS, 'valid', name));
+    assert.ok(typeof report !== 'string', String(report));
+    assert.deepEqual(report.problems, [], name);
+    assert.equal(report.ok, true);
+  }
+});
+
+for (const [name, expectation] of Object.entries(expected)) {
+  if (name.startsWith('$')) continue;
+  test(`invalid/${name}: the trainer names ${expectation.field || 'the file'} and the editor finds it`, async () => {
+    const path = join(CONFIGS, 'invalid', name);
+    const report = await validateConfig(env(), path);
+    assert.ok(typeof report !== 'string', String(report));
+    assert.equal(report.ok, false);
+    const problem = report.problems[0]!;
+    assert.equal(problem.field, expectation.field);
+    assert.equal(problem.check, expectation.check);
+    assert.ok(problem.message.includes(expectation.says) || `${problem.field}: ${problem.message}`.includes(expectation.says),
+      problem.message);
+    if (expectation.check === 'syntax') {
+      assert.ok(problem.line !== null && problem.line >= 1, 'a syntax error carries its line');
+      return;
+    }
+    const text = readFileSync(path, 'utf8');
+    const span = spanOfField(text, problem.field);
+    // Every problem gets a place in the file (its value, or its nearest present parent).
+    assert.ok(span.length > 0 && span.offset + span.length <= text.length, `${problem.field} has no place`);
+  });
+}
+
+test('a semantic problem lands exactly on the offending value', async () => {
+  const path = join(CONFIGS, 'invalid', 'missing-prompt-file.bond.json');
+  const report = await validateConfig(env(), path);
+  assert.ok(typeof report !== 'string');
+  const text = readFileSync(path, 'utf8');
+  const span = spanOfField(text, report.problems[0]!.field);
+  assert.equal(text.slice(span.offset, span.offset + span.length), '"../no-such-prompts.jsonl"');
+});
