@@ -9,17 +9,24 @@ import runSchema from '../../contracts/schemas/run.schema.json';
 import sampleSchema from '../../contracts/schemas/sample.schema.json';
 import type { MetricRecord, RunMeta, SampleRecord } from '../../contracts/run-directory';
 
-const ajv = new Ajv({ allErrors: true, strict: false });
+let ajv: Ajv | undefined;
 
-function guard<T>(validate: ValidateFunction): ((value: unknown) => value is T) & { errors: () => string } {
-  const check = ((value: unknown): value is T => validate(value) === true) as ((value: unknown) => value is T) & {
+/** Validators compile on first use, not at activation (compiling all four schemas takes tens of ms). */
+function guard<T>(schema: object): ((value: unknown) => value is T) & { errors: () => string } {
+  let compiled: ValidateFunction | undefined;
+  const validate = (): ValidateFunction => {
+    ajv ??= new Ajv({ allErrors: true, strict: false });
+    compiled ??= ajv.compile(schema);
+    return compiled;
+  };
+  const check = ((value: unknown): value is T => validate()(value) === true) as ((value: unknown) => value is T) & {
     errors: () => string;
   };
-  check.errors = () => (validate.errors ?? []).map((e) => `${e.instancePath || '(top level)'} ${e.message ?? ''}`).join('; ');
+  check.errors = () => (validate().errors ?? []).map((e) => `${e.instancePath || '(top level)'} ${e.message ?? ''}`).join('; ');
   return check;
 }
 
-export const isRunMeta = guard<RunMeta>(ajv.compile(runSchema));
-export const isMetricRecord = guard<MetricRecord>(ajv.compile(metricsSchema));
-export const isSampleRecord = guard<SampleRecord>(ajv.compile(sampleSchema));
-export const isRunConfigShape = guard<Record<string, unknown>>(ajv.compile(configSchema));
+export const isRunMeta = guard<RunMeta>(runSchema);
+export const isMetricRecord = guard<MetricRecord>(metricsSchema);
+export const isSampleRecord = guard<SampleRecord>(sampleSchema);
+export const isRunConfigShape = guard<Record<string, unknown>>(configSchema);
