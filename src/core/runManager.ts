@@ -46,6 +46,20 @@ export function newRunDirectory(runsDirectory: string, name: string, now = new D
   return dir;
 }
 
+/** Create the run folder now (mkdir is atomic), so two starts in the same second never share one. */
+export async function reserveRunDirectory(runsDirectory: string, name: string): Promise<string> {
+  await fs.mkdir(runsDirectory, { recursive: true });
+  for (;;) {
+    const dir = newRunDirectory(runsDirectory, name);
+    try {
+      await fs.mkdir(dir);
+      return dir;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+  }
+}
+
 /** The `name` field of a config (comments allowed), or the schema's default. */
 export async function configName(configPath: string): Promise<string> {
   try {
@@ -85,8 +99,7 @@ export class RunManager {
   }
 
   async start(request: StartRequest): Promise<RunProcess> {
-    const dir = newRunDirectory(request.runsDirectory, await configName(request.configPath));
-    await fs.mkdir(request.runsDirectory, { recursive: true });
+    const dir = await reserveRunDirectory(request.runsDirectory, await configName(request.configPath));
     const args = ['train', '--config', request.configPath, '--run-dir', dir];
     for (const override of request.overrides ?? []) args.push('--set', override);
     return this.launch(dir, args, request.cwd);
@@ -104,6 +117,15 @@ export class RunManager {
   }
 
   private async launch(dir: string, args: string[], cwd: string): Promise<RunProcess> {
+    try {
+      return await this.spawnTrainer(dir, args, cwd);
+    } catch (error) {
+      await removeIfEmpty(dir);
+      throw error;
+    }
+  }
+
+  private async spawnTrainer(dir: string, args: string[], cwd: string): Promise<RunProcess> {
     const env = await this.environment();
     const child = spawn(env.python, ['-m', 'bond_trainer', ...args], {
       cwd, env: trainerEnv(env.trainerDir), detached: true, stdio: ['ignore', 'pipe', 'pipe'],
@@ -123,7 +145,8 @@ export class RunManager {
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderrTail: string }>((resolve) => {
       child.once('close', (code, signal) => {
         this.processes.delete(dir);
-        resolve({ code, signal, stderrTail });
+        // A trainer that refused its config wrote nothing: leave no empty run folder behind.
+        void removeIfEmpty(dir).finally(() => resolve({ code, signal, stderrTail }));
       });
     });
     await spawned;
@@ -154,10 +177,13 @@ export class RunManager {
     await markKilled(dir, timeoutMs);
     return 'killed';
   }
+}
 
-  /** Whether some run of this config is running (started here or found in the store). */
-  static isRunning(meta: RunMeta): boolean {
-    return !TERMINAL_STATUSES.includes(meta.status) && isPidAlive(meta.pid);
+async function removeIfEmpty(dir: string): Promise<void> {
+  try {
+    await fs.rmdir(dir);  // fails, harmlessly, unless the folder is empty
+  } catch {
+    // not empty, or already gone
   }
 }
 

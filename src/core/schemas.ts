@@ -1,13 +1,11 @@
 /**
- * Runtime validators for the run-directory records, compiled from the shared JSON Schemas (bundled
+ * Runtime validators for the run-directory records read by the extension, compiled from the shared JSON Schemas (bundled
  * into the extension by esbuild). Every record read from disk passes through one of these.
  */
 import Ajv, { type ValidateFunction } from 'ajv';
-import configSchema from '../../contracts/schemas/config.schema.json';
 import metricsSchema from '../../contracts/schemas/metrics.schema.json';
 import runSchema from '../../contracts/schemas/run.schema.json';
-import sampleSchema from '../../contracts/schemas/sample.schema.json';
-import type { MetricRecord, RunMeta, SampleRecord } from '../../contracts/run-directory';
+import type { MetricRecord, RunMeta } from '../../contracts/run-directory';
 
 let ajv: Ajv | undefined;
 
@@ -28,5 +26,3 @@ function guard<T>(schema: object): ((value: unknown) => value is T) & { errors: 
 
 export const isRunMeta = guard<RunMeta>(runSchema);
 export const isMetricRecord = guard<MetricRecord>(metricsSchema);
-export const isSampleRecord = guard<SampleRecord>(sampleSchema);
-export const isRunConfigShape = guard<Record<string, unknown>>(configSchema);

@@ -40,6 +40,16 @@ test('run folders are named after the config and never collide', async () => {
   assert.equal(await configName(config), 'fake run');
 });
 
+test('two starts of one config in the same second get separate folders', async () => {
+  const { config, runs } = setup('normal', 2);
+  const m = manager();
+  const [a, b] = await Promise.all([1, 2].map(() => m.start({ configPath: config, runsDirectory: runs, cwd: runs })));
+  assert.notEqual(a!.dir, b!.dir);
+  assert.deepEqual([(await a!.exited).code, (await b!.exited).code], [0, 0]);
+  assert.equal(meta(a!.dir).status, 'completed');
+  assert.equal(meta(b!.dir).status, 'completed');
+});
+
 test('start runs the trainer detached and it completes', async () => {
   const { config, runs } = setup('normal');
   const run = await manager().start({ configPath: config, runsDirectory: runs, cwd: runs });
@@ -96,7 +106,7 @@ test('a config error ends with exit 2 and the message, and no run folder', async
   const exit = await run.exited;
   assert.equal(exit.code, 2);
   assert.match(exit.stderrTail, /bond\.n: must be ≥ 2/);
-  assert.equal(existsSync(join(run.dir, 'run.json')), false);
+  assert.equal(existsSync(run.dir), false, 'the reserved run folder is removed again');
 });
 
 test('a run started by another window is stopped through its pid (reattach after reload)', async () => {
