@@ -29,6 +29,8 @@ export interface Editor {
   screenshot(name: string): Promise<string>;
   /** run a command from the palette by its title, e.g. "BOND: Start Run" */
   runCommand(title: string): Promise<void>;
+  /** open the BOND container's Runs view (idempotent, unlike clicking the activity bar) */
+  showRunsView(): Promise<void>;
   /** a frame (webview iframes are nested) that contains the selector */
   frameWith(selector: string, timeoutMs?: number): Promise<Frame>;
   close(): Promise<void>;
@@ -89,6 +91,8 @@ export async function launchEditor(workspaceTemplate: string, settings: Record<s
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   await page.goto(url);
   await page.waitForSelector('.monaco-workbench', { timeout: 60_000 });
+  // The extension's contributions are registered once its activity-bar item exists.
+  await page.locator('.activitybar [aria-label^="BOND"]').first().waitFor({ timeout: 60_000 });
   mkdirSync(ARTIFACTS, { recursive: true });
 
   const editor: Editor = {
@@ -117,6 +121,10 @@ export async function launchEditor(workspaceTemplate: string, settings: Record<s
         await new Promise((r) => setTimeout(r, 200));
       }
       throw new Error(`no frame with ${selector} within ${timeoutMs} ms`);
+    },
+    async showRunsView() {
+      await editor.runCommand('BOND: Focus on Runs View');
+      await page.locator('.part.sidebar .composite.title', { hasText: /BOND/i }).first().waitFor({ timeout: 15_000 });
     },
     async close() {
       await browser.close().catch(() => undefined);

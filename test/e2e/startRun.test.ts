@@ -30,7 +30,7 @@ test('palette → BOND: Start Run → the runs view shows it → it completes', 
     await page.locator('.monaco-editor .view-lines', { hasText: 'e2e-tiny' }).first().waitFor({ timeout: 30_000 });
     await editor.runCommand('BOND: Start Run');
     // The BOND view container shows the run.
-    await page.locator('.activitybar [aria-label^="BOND"]').first().click();
+    await editor.showRunsView();
     const row = page.locator('.monaco-list-row', { hasText: 'e2e-tiny' }).first();
     await row.waitFor({ timeout: 60_000 });
     await editor.screenshot('start-run-running');

@@ -1,0 +1,121 @@
+/**
+ * More of the extension in a real VS Code (code-server + headless Chromium), on one editor:
+ * Check Environment, Problems from a broken config, Stop from the runs view and Resume, and a
+ * window reload during a run.
+ */
+import { strict as assert } from 'node:assert';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import type { RunMeta } from '../../contracts/run-directory';
+import { ROOT, waitFor } from '../helpers';
+import { ARTIFACTS, launchEditor, type Editor } from './harness';
+
+let editor: Editor;
+
+before(async () => {
+  editor = await launchEditor(join(ROOT, 'test', 'e2e', 'workspace'));
+});
+
+after(async () => {
+  await editor?.close();
+});
+
+async function scenario(name: string, t: { diagnostic(message: string): void }, body: () => Promise<void>): Promise<void> {
+  try {
+    await body();
+    await editor.screenshot(name);
+  } catch (error) {
+    const shot = await editor.screenshot(`${name}-failure`).catch(() => 'none');
+    t.diagnostic(`screenshots in ${ARTIFACTS} (failure: ${shot})`);
+    throw error;
+  }
+}
+
+async function openFile(name: string): Promise<void> {
+  const page = editor.page;
+  await page.keyboard.press('Control+P');
+  await page.locator('.quick-input-widget input').fill(name);
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().click();
+  await page.locator('.tab.active', { hasText: name }).waitFor({ timeout: 20_000 });
+}
+
+function runDirs(prefix: string): string[] {
+  const runs = join(editor.workspace, '.bond', 'runs');
+  return existsSync(runs) ? readdirSync(runs).filter((d) => d.startsWith(prefix)).map((d) => join(runs, d)) : [];
+}
+
+const meta = (dir: string) => JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')) as RunMeta;
+
+
+test('Check Environment reports Python and torch', async (t) => {
+  await scenario('check-environment', t, async () => {
+    await editor.runCommand('BOND: Check Environment');
+    const toast = editor.page.locator('.notifications-toasts .notification-list-item-message', { hasText: 'torch' }).first();
+    await toast.waitFor({ timeout: 60_000 });
+    const text = await toast.textContent();
+    assert.match(text ?? '', /Python 3\.\d+/);
+    assert.match(text ?? '', /torch 2\.\d+/);
+  });
+});
+
+test('broken configs: the Problems panel names the fields', async (t) => {
+  await scenario('problems-panel', t, async () => {
+    // A misspelt field: VS Code's JSON support, with the schema the extension contributes.
+    await openFile('typo.bond.json');
+    // A missing prompt file: the trainer's own rules, beyond the schema, as a Diagnostic.
+    await openFile('broken.bond.json');
+    await editor.runCommand('View: Focus Problems (Errors, Warnings, Infos)');
+    const problems = editor.page.locator('.markers-panel');
+    await problems.locator('.monaco-list-row', { hasText: 'data.train[0]: prompt file' }).first().waitFor({ timeout: 60_000 });
+    await problems.locator('.monaco-list-row', { hasText: 'Property betta is not allowed' }).first().waitFor({ timeout: 30_000 });
+  });
+});
+
+test('stop from the runs view → stopped with a checkpoint; resume → it continues', async (t) => {
+  await scenario('stop-resume', t, async () => {
+    const page = editor.page;
+    await openFile('long.bond.json');
+    await editor.runCommand('BOND: Start Run');
+    const dir = await waitFor(() => runDirs('e2e-long-')[0], 'the long run folder', 30_000);
+    await waitFor(() => (existsSync(join(dir, 'run.json')) && meta(dir).step >= 3 ? true : undefined), 'three steps', 60_000);
+    await editor.showRunsView();
+    const row = page.locator('.monaco-list-row', { hasText: /e2e-long.*running/ }).first();
+    await row.waitFor({ timeout: 30_000 });
+    await row.hover();
+    await row.locator('.action-label[aria-label="Stop Run"]').click();
+    await waitFor(() => (meta(dir).status === 'stopped' ? true : undefined), 'stopped', 60_000);
+    const stopped = meta(dir);
+    assert.equal(stopped.checkpoints[stopped.checkpoints.length - 1]?.step, stopped.step);
+    const stoppedRow = page.locator('.monaco-list-row', { hasText: /e2e-long.*stopped/ }).first();
+    await stoppedRow.waitFor({ timeout: 30_000 });
+    await editor.screenshot('stop-resume-stopped');
+    await stoppedRow.hover();
+    await stoppedRow.locator('.action-label[aria-label="Resume Run"]').click();
+    await waitFor(() => (meta(dir).status === 'running' && meta(dir).step > stopped.step ? true : undefined), 'training again', 60_000);
+    assert.equal(meta(dir).resume_count, 1);
+    // Leave nothing running: stop it again through the palette.
+    await editor.runCommand('BOND: Stop Run');
+    await waitFor(() => (meta(dir).status === 'stopped' ? true : undefined), 'stopped again', 60_000);
+  });
+});
+
+test('reload the window during a run → it keeps training and is reattached', async (t) => {
+  await scenario('reload-reattach', t, async () => {
+    const page = editor.page;
+    await editor.runCommand('BOND: Resume Run');
+    const dir = runDirs('e2e-long-')[0]!;
+    await waitFor(() => (meta(dir).status === 'running' ? true : undefined), 'running', 60_000);
+    const pid = meta(dir).pid;
+    await page.reload();
+    await page.waitForSelector('.monaco-workbench', { timeout: 60_000 });
+    await page.locator('.activitybar [aria-label^="BOND"]').first().waitFor({ timeout: 60_000 });
+    const before = meta(dir).step;
+    await waitFor(() => (meta(dir).step > before + 2 ? true : undefined), 'steps after the reload', 60_000);
+    assert.equal(meta(dir).pid, pid, 'the same trainer process kept going');
+    await editor.showRunsView();
+    await page.locator('.monaco-list-row', { hasText: /e2e-long.*running/ }).first().waitFor({ timeout: 30_000 });
+    await editor.runCommand('BOND: Stop Run');
+    await waitFor(() => (meta(dir).status === 'stopped' ? true : undefined), 'stopped after the reload', 60_000);
+  });
+});
