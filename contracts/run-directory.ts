@@ -55,6 +55,8 @@ export interface RunMeta {
   updated_at: number;
   heartbeat_at: number;
   started_at: number | null;
+  /** the step this trainer process started from (0, or the resumed checkpoint's) */
+  started_step: number;
   ended_at: number | null;
   step: number;
   total_steps: number;

@@ -14,10 +14,11 @@ export function progressBar(done: number, total: number, width: number): string 
   return `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}]`;
 }
 
-/** Seconds left, from the run's pace so far; undefined before the first step. */
+/** Seconds left, from this trainer process's pace (a resumed run counts only its new steps). */
 export function etaSeconds(meta: RunMeta, nowMs: number): number | undefined {
-  if (!meta.started_at || meta.step <= 0) return undefined;
-  const perStep = (nowMs / 1000 - meta.started_at) / meta.step;
+  const done = meta.step - meta.started_step;
+  if (!meta.started_at || done <= 0) return undefined;
+  const perStep = (nowMs / 1000 - meta.started_at) / done;
   return perStep * (meta.total_steps - meta.step);
 }
 

@@ -65,7 +65,7 @@ class RunDirectory:
             "format_version": FORMAT_VERSION, "run_id": self.path.name, "name": name, "algorithm": algorithm,
             "status": "starting", "config": config, "config_path": config_path, "pid": os.getpid(),
             "host": socket.gethostname(), "device": "unknown", "created_at": now, "updated_at": now,
-            "heartbeat_at": now, "started_at": None, "ended_at": None, "step": 0, "total_steps": total_steps,
+            "heartbeat_at": now, "started_at": None, "started_step": 0, "ended_at": None, "step": 0, "total_steps": total_steps,
             "resume_count": 0, "error": None, "summary": None, "checkpoints": [],
             "trainer_version": __version__, "torch_version": torch.__version__,
         }

@@ -395,7 +395,7 @@ class Trainer:
         cfg = self.cfg
         total = cfg.train.steps
         last_checkpoint = self.step
-        self.rd.update(status="running", started_at=time.time(), device=describe_device(self.device),
+        self.rd.update(status="running", started_at=time.time(), started_step=self.step, device=describe_device(self.device),
                        precision="bf16" if self.autocast else "fp32", step=self.step)
         self.rd.start_heartbeat()
         self.console.start(self.step, total)

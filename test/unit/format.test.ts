@@ -1,0 +1,25 @@
+import { strict as assert } from 'node:assert';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import type { RunMeta } from '../../contracts/run-directory';
+import { etaSeconds, formatDuration, progressBar } from '../../src/core/format';
+import { FIXTURES } from '../helpers';
+
+const base = JSON.parse(readFileSync(join(FIXTURES, 'runs', 'completed', 'run.json'), 'utf8')) as RunMeta;
+
+test('the ETA of a resumed run counts only the steps this process did', () => {
+  const now = 1_000_000;
+  // Resumed at step 50, 10 steps in 20 s since: 2 s a step, 40 steps left.
+  const resumed: RunMeta = { ...base, started_at: now - 20, started_step: 50, step: 60, total_steps: 100 };
+  assert.equal(etaSeconds(resumed, now * 1000), 80);
+  assert.equal(etaSeconds({ ...resumed, step: 50 }, now * 1000), undefined, 'no pace before the first new step');
+  assert.equal(etaSeconds({ ...resumed, started_step: 0 }, now * 1000), (20 / 60) * 40);
+});
+
+test('durations and bars', () => {
+  assert.equal(formatDuration(59), '0:59');
+  assert.equal(formatDuration(3671), '1:01:11');
+  assert.equal(progressBar(1, 4, 8), '[##------]');
+  assert.equal(progressBar(9, 4, 4), '[####]');
+});
