@@ -4,7 +4,7 @@
  * Each scenario leaves screenshots in test-results/e2e; a failure says where they are.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { chromium, type Browser, type Frame, type Page } from 'playwright-core';
@@ -34,6 +34,20 @@ export interface Editor {
   /** a frame (webview iframes are nested) that contains the selector */
   frameWith(selector: string, timeoutMs?: number): Promise<Frame>;
   close(): Promise<void>;
+}
+
+/** Runs are detached on purpose; after a failed scenario, make sure none outlives the test. */
+function killLeftoverTrainers(workspace: string): void {
+  const runs = join(workspace, '.bond', 'runs');
+  if (!existsSync(runs)) return;
+  for (const entry of readdirSync(runs)) {
+    try {
+      const meta = JSON.parse(readFileSync(join(runs, entry, 'run.json'), 'utf8')) as { status: string; pid: number };
+      if ((meta.status === 'running' || meta.status === 'starting') && meta.pid > 0) process.kill(-meta.pid, 'SIGKILL');
+    } catch {
+      // no run.json, or the process is already gone
+    }
+  }
 }
 
 /** Provision code-server (cached), install the .vsix, start it on a fresh profile, open the workspace. */
@@ -129,6 +143,7 @@ export async function launchEditor(workspaceTemplate: string, settings: Record<s
     async close() {
       await browser.close().catch(() => undefined);
       server.kill('SIGTERM');
+      killLeftoverTrainers(workspace);
     },
   };
   return editor;
