@@ -51,7 +51,13 @@ function killLeftoverTrainers(workspace: string): void {
 }
 
 /** Provision code-server (cached), install the .vsix, start it on a fresh profile, open the workspace. */
-export async function launchEditor(workspaceTemplate: string, settings: Record<string, unknown> = {}): Promise<Editor> {
+export interface LaunchOptions {
+  /** open the workspace in Restricted Mode (untrusted) instead of trusting it */
+  untrusted?: boolean;
+  settings?: Record<string, unknown>;
+}
+
+export async function launchEditor(workspaceTemplate: string, options: LaunchOptions = {}): Promise<Editor> {
   const codeServer = execFileSync('bash', [join(ROOT, 'test', 'e2e', 'provision.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
     .trim().split('\n').slice(-1)[0]!;
   const vsix = join(ROOT, 'bond-studio.vsix');
@@ -64,18 +70,21 @@ export async function launchEditor(workspaceTemplate: string, settings: Record<s
   writeFileSync(join(userData, 'User', 'settings.json'), JSON.stringify({
     'workbench.startupEditor': 'none',
     'workbench.tips.enabled': false,
-    'security.workspace.trust.enabled': false,
+    'security.workspace.trust.enabled': options.untrusted === true,
+    // With trust on and no prompt, a new folder opens in Restricted Mode.
+    'security.workspace.trust.startupPrompt': 'never',
     'extensions.autoUpdate': false,
     'telemetry.telemetryLevel': 'off',
     'bond.pythonPath': testPython(),
-    ...settings,
+    ...options.settings,
   }, null, 2));
   // The path a user takes: install the packaged extension.
   execFileSync(codeServer, ['--install-extension', vsix, '--extensions-dir', extensions, '--user-data-dir', userData],
     { stdio: ['ignore', 'pipe', 'pipe'] });
   const port = await freePort();
   const server: ChildProcess = spawn(codeServer, ['--auth', 'none', '--bind-addr', `127.0.0.1:${port}`, '--disable-telemetry',
-    '--disable-update-check', '--disable-workspace-trust', '--extensions-dir', extensions, '--user-data-dir', userData, workspace],
+    '--disable-update-check', ...(options.untrusted ? [] : ['--disable-workspace-trust']), '--extensions-dir', extensions,
+    '--user-data-dir', userData, workspace],
   { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, BOND_PYTHON: testPython() } });
   let serverLog = '';
   server.stdout?.on('data', (d: Buffer) => { serverLog += d.toString(); });
