@@ -79,6 +79,8 @@ test('stop from the runs view → stopped with a checkpoint; resume → it conti
     await editor.runCommand('BOND: Start Run');
     const dir = await waitFor(() => runDirs('e2e-long-')[0], 'the long run folder', 30_000);
     await waitFor(() => (existsSync(join(dir, 'run.json')) && meta(dir).step >= 3 ? true : undefined), 'three steps', 60_000);
+    // The status bar follows the active run: step of total, reward, ETA.
+    await page.locator('.statusbar-item', { hasText: /BOND \d+\/3000 · r -?\d/ }).first().waitFor({ timeout: 30_000 });
     await editor.showRunsView();
     const row = page.locator('.monaco-list-row', { hasText: /e2e-long.*running/ }).first();
     await row.waitFor({ timeout: 30_000 });

@@ -26,14 +26,18 @@ SUPPORTED_KEYWORDS = {
 }
 
 
-def contracts_dir() -> Path:
-    """The shared contracts folder: beside trainer/ in the repo and in the packaged extension."""
+def schemas_dir() -> Path:
+    """The shared schemas: $BOND_CONTRACTS_DIR/schemas, else contracts/schemas beside trainer/ (the
+    repo and the packaged extension), else the copy a `pip install` put inside the package."""
     override = os.environ.get("BOND_CONTRACTS_DIR")
-    return Path(override) if override else Path(__file__).resolve().parents[2] / "contracts"
+    if override:
+        return Path(override) / "schemas"
+    beside = Path(__file__).resolve().parents[2] / "contracts" / "schemas"
+    return beside if beside.is_dir() else Path(__file__).resolve().parent / "schemas"
 
 
 def load_schema(name: str) -> dict[str, Any]:
-    path = contracts_dir() / "schemas" / f"{name}.schema.json"
+    path = schemas_dir() / f"{name}.schema.json"
     with open(path, encoding="utf-8") as handle:
         schema: dict[str, Any] = json.load(handle)
     return schema
