@@ -400,6 +400,7 @@ class Trainer:
         self.rd.start_heartbeat()
         self.console.start(self.step, total)
         final_eval: Optional[dict[str, Any]] = None
+        last_meta_write = 0.0
         while self.step < total and not self.stop_requested:
             metrics = self.train_step(self.stream.next_batch(cfg.train.batch_size))
             self.step += 1
@@ -413,9 +414,13 @@ class Trainer:
                 self.rd.append(METRICS_FILE, {"kind": "eval", "step": self.step, "time": time.time(), **evaluation})
                 self.console.evaluation(self.step, evaluation)
                 final_eval = evaluation if last else None
-            self.rd.update(step=self.step)
-            self.console.progress(self.step, metrics)
             due = cfg.checkpoint.every and self.step % cfg.checkpoint.every == 0
+            # run.json is rewritten (fsync, rename) at most once a second: fast steps on a GPU would
+            # otherwise sync it tens of times a second. Readers get every step from metrics.jsonl.
+            if time.time() - last_meta_write >= 1.0 or due or last or self.stop_requested:
+                self.rd.update(step=self.step)
+                last_meta_write = time.time()
+            self.console.progress(self.step, metrics)
             if due or last or self.stop_requested:
                 self.save_checkpoint()
                 last_checkpoint = self.step

@@ -52,12 +52,16 @@ def test_twenty_steps_train_write_valid_files_and_raise_the_reward(
     assert [m["step"] for m in eval_lines] == [10, 20]
     if algorithm != "reinforce":
         assert {"reward/anchor", "reward/bon", "quantile/log_policy"} <= train_lines[0].keys()
-    # The parameters moved: the saved policy differs from the reference it started from.
+    # The parameters moved: the saved policy differs from the reference it started from (the trainer
+    # initialises the random model right after seeding with train.seed = 1).
     checkpoints = sorted((run_dir / "checkpoints").iterdir())
     assert [c.name for c in checkpoints] == ["step-20"]  # keep_last = 1
+    policy = load_byte_gpt(checkpoints[0]).state_dict()
     torch.manual_seed(1)
-    policy = load_byte_gpt(checkpoints[0])
-    assert policy.state_dict().keys()
+    from bond_trainer.models.byte_gpt import GPTModelSpec, GPTModule
+    initial = GPTModule(GPTModelSpec(layers=1, heads=2, width=32, context=32)).state_dict()
+    moved = [name for name in initial if not torch.equal(initial[name], policy[name])]
+    assert len(moved) > len(initial) // 2, f"only {moved} changed"
     # The reward went up, measured on held-out prompts against π_ref's own samples.
     final = eval_lines[-1]
     assert final["eval/reward/policy"] > final["eval/reward/ref"] + 0.3, final
