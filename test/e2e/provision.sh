@@ -5,7 +5,7 @@
 # the last line. A missing piece is an error that says what to do, never a skip.
 set -euo pipefail
 CODE_SERVER_VERSION=4.100.3
-cache="${BOND_E2E_CACHE:-$HOME/.cache/bond-studio-e2e}"
+cache="${BOND_E2E_CACHE:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/bond-studio-e2e}"
 say() { printf 'e2e provision: %s\n' "$*" >&2; }
 
 packages=(libkrb5-dev libxkbfile-dev libsecret-1-dev ripgrep chromium)
