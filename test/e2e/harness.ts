@@ -127,13 +127,25 @@ export async function launchEditor(workspaceTemplate: string, options: LaunchOpt
       return path;
     },
     async runCommand(title) {
-      await page.keyboard.press('F1');
-      const input = page.locator('.quick-input-widget input');
-      await input.waitFor({ state: 'visible', timeout: 15_000 });
-      await input.fill(`>${title}`);
-      const row = page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
-      await row.waitFor({ timeout: 15_000 });
-      await row.click();
+      // Commands can appear in the palette a moment after the workbench does (the extension host
+      // registers them; after a reload the layout is restored first): retry until it is there.
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        await page.keyboard.press('F1');
+        const input = page.locator('.quick-input-widget input');
+        await input.waitFor({ state: 'visible', timeout: 15_000 });
+        await input.fill(`>${title}`);
+        const row = page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
+        try {
+          await row.waitFor({ timeout: 3_000 });
+          await row.click();
+          return;
+        } catch (error) {
+          await page.keyboard.press('Escape');
+          if (Date.now() > deadline) throw new Error(`no command "${title}" in the palette within 30 s: ${(error as Error).message}`);
+          await page.waitForTimeout(500);
+        }
+      }
     },
     async frameWith(selector, timeoutMs = 20_000) {
       const deadline = Date.now() + timeoutMs;
