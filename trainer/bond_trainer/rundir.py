@@ -8,7 +8,6 @@ renamed into place, so a folder named step-N is always complete.
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import socket
@@ -37,10 +36,6 @@ def atomic_write_text(path: Path, text: str) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
-
-
-def finite_or_none(value: float) -> Optional[float]:
-    return value if math.isfinite(value) else None
 
 
 class RunDirectory:

@@ -81,10 +81,9 @@ def describe_device(device: torch.device) -> str:
 
 @dataclass
 class Draw:
-    """Completions of G prompts, `per_prompt` each, rows prompt-major, with their rewards [G, per_prompt]."""
+    """Completions of G prompts, several each, rows prompt-major, with their rewards [G, per prompt]."""
     completions: Completions
     rewards: torch.Tensor
-    per_prompt: int
 
 
 class Trainer:
@@ -146,7 +145,7 @@ class Trainer:
         completions = Completions.concat(parts)
         row_prompts = [p for p in prompts for _ in range(per_prompt)]
         rewards = torch.tensor(self.reward(row_prompts, completions.texts), dtype=torch.float64)
-        return Draw(completions, rewards.view(len(prompts), per_prompt), per_prompt)
+        return Draw(completions, rewards.view(len(prompts), per_prompt))
 
     @torch.no_grad()
     def _logp(self, model: CausalLM, completions: Completions) -> torch.Tensor:
@@ -319,11 +318,9 @@ class Trainer:
         anchor = self._draw(self.anchor, prompt_ids, prompts, s.mc_samples, generator)
         n = cfg.eval.bon_n
         winners = bon.best_index(anchor.rewards[:, :n])
-        shown_rows: list[int] = []
-        for g in range(len(prompts)):
-            shown_rows += [g * 2, g * 2 + 1]
+        # Shown per prompt: both policy samples (rows 2g, 2g+1), then anchor samples 0 and 1 and the winner.
         anchor_rows = [g * s.mc_samples + i for g in range(len(prompts)) for i in (0, 1, int(winners[g]))]
-        shown = Completions.concat([policy.completions.select(shown_rows), anchor.completions.select(anchor_rows)])
+        shown = Completions.concat([policy.completions, anchor.completions.select(anchor_rows)])
         shown_rewards = torch.cat([policy.rewards.view(-1), anchor.rewards.view(-1)[anchor_rows]])
         lp_policy = self._logp(self.policy, shown)
         lp_anchor = self._logp(self.anchor, shown)
