@@ -38,7 +38,13 @@ function runJson(python: string, trainerDir: string, args: string[], timeoutMs: 
           json = undefined;
         }
         const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
-        resolve({ code, json, stderr: stderr || (error && typeof error.code !== 'number' ? error.message : '') });
+        let problem = stderr;
+        if (error?.code === 'ENOENT' || error?.code === 'EACCES') {
+          problem = `${python} does not exist or cannot be run; point bond.pythonPath or $BOND_PYTHON at a Python interpreter`;
+        } else if (!problem && error) {
+          problem = error.message;
+        }
+        resolve({ code, json, stderr: problem });
       });
   });
 }

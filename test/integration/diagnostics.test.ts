@@ -55,3 +55,10 @@ test('a semantic problem lands exactly on the offending value', async () => {
   const span = spanOfField(text, report.problems[0]!.field);
   assert.equal(text.slice(span.offset, span.offset + span.length), '"../no-such-prompts.jsonl"');
 });
+
+test('a Python path that does not exist is named, with what to do', async () => {
+  const { checkPython } = await import('../../src/core/python');
+  const result = await checkPython('/no/such/python3', TRAINER);
+  assert.equal(result.ok, false);
+  assert.ok(!result.ok && /\/no\/such\/python3 does not exist.*bond\.pythonPath/.test(result.problem), JSON.stringify(result));
+});
