@@ -5,6 +5,7 @@ reported next to a baseline measured in the same run.
 2. J-BOND steps per second on the demo's model size (random weights), with the time per phase.
 
     PYTHONPATH=trainer .venv/bin/python bench/trainer_bench.py [--device cpu|cuda] [--steps 20]
+        [--precision auto|fp32|bf16] [--layers 2 --width 128] [--skip-sampler]
 """
 
 from __future__ import annotations
@@ -75,19 +76,20 @@ def bench_sampler(device: torch.device, repeats: int) -> None:
         print(f"| {batch} | {new_tokens} | {tokens / cached:,.0f} | {tokens / full:,.0f} | {full / cached:.2f}x |")
 
 
-def bench_training(device: str, steps: int) -> None:
+def bench_training(device: str, steps: int, precision: str, layers: int, width: int) -> None:
     from bond_trainer.config import config_from_dict
     from bond_trainer.console import Console
     from bond_trainer.train import run_training
     import io
     demo = ROOT / "examples" / "demo"
     raw = json.loads("\n".join(line.split("//")[0] for line in (demo / "demo.bond.json").read_text().splitlines()))
-    raw["policy"] = {"checkpoint": None, "gpt": {"layers": 2, "heads": 4, "width": 128, "context": 128}}
-    raw["train"].update(steps=steps, device=device)
+    raw["policy"] = {"checkpoint": None, "gpt": {"layers": layers, "heads": 4, "width": width, "context": 128}}
+    raw["train"].update(steps=steps, device=device, precision=precision)
     raw["eval"]["every"] = 0
     raw["samples"]["every"] = 0
     raw["checkpoint"]["every"] = 0
-    print(f"\n## J-BOND steps (demo config, random weights, {device}, batch {raw['train']['batch_size']})\n")
+    print(f"\n## Training steps (demo config, random weights, model {layers}x{width}, {device}, {precision}, "
+          f"batch {raw['train']['batch_size']})\n")
     print("| algorithm | steps/s | samples/s | tokens/s | sample s | score s | update s |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for algorithm in ("jbond", "bond", "reinforce"):
@@ -111,12 +113,17 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
+    parser.add_argument("--layers", type=int, default=2, help="training bench model depth (the demo's is 2)")
+    parser.add_argument("--width", type=int, default=128, help="training bench model width (the demo's is 128)")
+    parser.add_argument("--skip-sampler", action="store_true")
     args = parser.parse_args()
     device = torch.device(args.device)
     name = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"# trainer bench — torch {torch.__version__}, {name}")
-    bench_sampler(device, args.repeats)
-    bench_training(args.device, args.steps)
+    if not args.skip_sampler:
+        bench_sampler(device, args.repeats)
+    bench_training(args.device, args.steps, args.precision, args.layers, args.width)
 
 
 if __name__ == "__main__":
