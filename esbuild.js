@@ -1,6 +1,9 @@
-// Bundles the extension host (src/extension.ts) and the headless CLI (src/cli.ts) for Node.
+// Bundles the extension host (src/extension.ts) and the headless CLI (src/cli.ts) for Node, and
+// the webviews (webview/*/main.ts) for the browser into dist/webview, with uPlot's stylesheet.
 // `--production` minifies and drops source maps; `--watch` rebuilds on change.
 const esbuild = require('esbuild');
+const fs = require('fs');
+const path = require('path');
 
 const production = process.argv.includes('--production');
 const watch = process.argv.includes('--watch');
@@ -19,10 +22,25 @@ const common = {
   logLevel: process.argv.includes('--quiet') ? 'error' : 'info',
 };
 
+const webviews = {
+  bundle: true,
+  platform: 'browser',
+  format: 'iife',
+  target: 'chrome120',
+  sourcemap: production ? false : 'inline',
+  minify: production,
+  entryPoints: { dashboard: 'webview/dashboard/main.ts', samples: 'webview/samples/main.ts', inspector: 'webview/inspector/main.ts' },
+  outdir: 'dist/webview',
+  logLevel: common.logLevel,
+};
+
 async function main() {
+  fs.mkdirSync('dist/webview', { recursive: true });
+  fs.copyFileSync(path.join(require.resolve('uplot/package.json'), '..', 'dist', 'uPlot.min.css'), 'dist/webview/uPlot.min.css');
   const contexts = await Promise.all([
     esbuild.context({ ...common, entryPoints: ['src/extension.ts'], outfile: 'dist/extension.js' }),
     esbuild.context({ ...common, entryPoints: ['src/cli.ts'], outfile: 'dist/cli.js' }),
+    esbuild.context(webviews),
   ]);
   if (watch) {
     await Promise.all(contexts.map((context) => context.watch()));

@@ -29,7 +29,7 @@ export function runsDirectory(folder: vscode.WorkspaceFolder): string {
   return isAbsolute(setting) ? setting : join(folder.uri.fsPath, setting);
 }
 
-function isRunState(value: unknown): value is RunState {
+export function isRunState(value: unknown): value is RunState {
   return typeof value === 'object' && value !== null && typeof (value as RunState).dir === 'string'
     && typeof (value as RunState).meta === 'object';
 }
@@ -51,7 +51,7 @@ async function pickConfig(argument: unknown): Promise<vscode.Uri | undefined> {
   return picked?.uri;
 }
 
-async function pickRun(services: Services, argument: unknown, filter: (run: RunState) => boolean, verb: string): Promise<RunState | undefined> {
+export async function pickRun(services: Services, argument: unknown, filter: (run: RunState) => boolean, verb: string): Promise<RunState | undefined> {
   if (isRunState(argument)) return services.store.get(argument.dir) ?? argument;
   const runs = services.store.runs.filter(filter);
   if (!runs.length) {

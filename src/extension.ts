@@ -7,6 +7,7 @@ import { RunStore } from './core/runStore';
 import { PythonEnvironment } from './environment';
 import { RunsView } from './runsView';
 import { RunStatusBar } from './statusBar';
+import { registerWebviews } from './webviews';
 
 export function activate(context: vscode.ExtensionContext): Services {
   const output = vscode.window.createOutputChannel('BOND Studio');
@@ -30,11 +31,12 @@ export function activate(context: vscode.ExtensionContext): Services {
   const view = new RunsView(store);
   context.subscriptions.push(
     output, store, view, new RunStatusBar(store), new ConfigDiagnostics(python),
-    vscode.window.createTreeView('bond.runs', { treeDataProvider: view, showCollapseAll: false }),
+    vscode.window.createTreeView('bond.runs', { treeDataProvider: view, showCollapseAll: false, canSelectMany: true }),
     vscode.languages.registerCodeLensProvider({ pattern: '**/*.bond.json' }, new ConfigCodeLens()),
     vscode.workspace.onDidChangeWorkspaceFolders(() => void store.refresh()),
     vscode.workspace.onDidChangeConfiguration((e) => { if (e.affectsConfiguration('bond.runsDirectory')) void store.refresh(); }),
     ...registerCommands(services),
+    ...registerWebviews(services),
   );
   void store.start();
   // Runs keep training when the window closes: they are detached on purpose, so nothing is stopped here.

@@ -68,6 +68,7 @@ export class RunsView implements vscode.TreeDataProvider<RunState>, vscode.Dispo
     item.tooltip = tooltip(run);
     item.contextValue = contextValue(run);
     item.resourceUri = vscode.Uri.file(run.dir);
+    item.command = { title: 'Open Dashboard', command: 'bond.openDashboard', arguments: [run] };
     return item;
   }
 

@@ -26,8 +26,8 @@ export class RunStatusBar implements vscode.Disposable {
     this.item.text = `$(sync~spin) BOND ${run.meta.step}/${run.meta.total_steps}`
       + (typeof reward === 'number' ? ` · r ${reward.toFixed(2)}` : '')
       + (eta !== undefined ? ` · ETA ${formatDuration(eta)}` : '') + more;
-    this.item.tooltip = `${run.meta.name}: ${run.meta.algorithm} on ${run.meta.device}. Click to show the BOND runs.`;
-    this.item.command = { title: 'Show BOND Runs', command: 'workbench.view.extension.bond' };
+    this.item.tooltip = `${run.meta.name}: ${run.meta.algorithm} on ${run.meta.device}. Click to open its dashboard.`;
+    this.item.command = { title: 'Open BOND Dashboard', command: 'bond.openDashboard', arguments: [run] };
     this.item.show();
   }
 

@@ -5,7 +5,8 @@
 import Ajv, { type ValidateFunction } from 'ajv';
 import metricsSchema from '../../contracts/schemas/metrics.schema.json';
 import runSchema from '../../contracts/schemas/run.schema.json';
-import type { MetricRecord, RunMeta } from '../../contracts/run-directory';
+import samplesSchema from '../../contracts/schemas/sample.schema.json';
+import type { MetricRecord, RunMeta, SampleRecord } from '../../contracts/run-directory';
 
 let ajv: Ajv | undefined;
 
@@ -26,3 +27,4 @@ function guard<T>(schema: object): ((value: unknown) => value is T) & { errors: 
 
 export const isRunMeta = guard<RunMeta>(runSchema);
 export const isMetricRecord = guard<MetricRecord>(metricsSchema);
+export const isSampleRecord = guard<SampleRecord>(samplesSchema);

@@ -1,0 +1,104 @@
+/**
+ * The dashboard webview's message contract (one panel shows one run, or several in compare mode).
+ * Host → webview messages carry a sequence number; see SequenceTracker in ./guards.
+ */
+import type { Algorithm, MetricRecord } from '../run-directory';
+import { isFiniteNumber, isObject, isStringArray, parseWith, type Parsed } from './guards';
+
+/** The header of one run, as the dashboard shows it. Names come from user configs: text only. */
+export interface DashboardRun {
+  /** the run folder: the run's identity */
+  dir: string;
+  name: string;
+  algorithm: Algorithm;
+  /** run.json status, or 'lost' when the trainer died without saying so */
+  status: string;
+  step: number;
+  totalSteps: number;
+  device: string;
+  precision: string | null;
+  /** seconds, from the recent step rate; null when unknown or not running */
+  etaSeconds: number | null;
+  /** the N of the Best-of-N the training step distils (2 for J-BOND): its log-quantile target is −1/N */
+  trainN: number;
+  /** the Best-of-N the evaluation compares against (eval.bon_n): KL bound log N − (N−1)/N */
+  bonN: number;
+  /** a handful of config fields worth seeing at a glance */
+  configSummary: { label: string; value: string }[];
+  error: string | null;
+  canStop: boolean;
+  canResume: boolean;
+}
+
+export type HostToDashboard =
+  /** everything: the runs and every metric line read so far; replaces what the view holds */
+  | { type: 'snapshot'; seq: number; runs: DashboardRun[]; metrics: { dir: string; records: MetricRecord[] }[] }
+  /** new metric lines of one run, in file order */
+  | { type: 'append'; seq: number; dir: string; records: MetricRecord[] }
+  /** headers changed (status, step, ETA) */
+  | { type: 'runs'; seq: number; runs: DashboardRun[] };
+
+export type DashboardCommand = 'stop' | 'resume' | 'openSamples' | 'revealFolder';
+export const DASHBOARD_COMMANDS: readonly DashboardCommand[] = ['stop', 'resume', 'openSamples', 'revealFolder'];
+
+export type DashboardToHost =
+  | { type: 'ready' }
+  | { type: 'requestSnapshot'; reason: string }
+  | { type: 'command'; command: DashboardCommand; dir: string }
+  | { type: 'exportCsv'; fileName: string; content: string }
+  | { type: 'exportPng'; fileName: string; dataUrl: string };
+
+export type XAxis = 'step' | 'time';
+
+/** What the webview keeps with setState, and what the panel serializer revives. */
+export interface DashboardState {
+  dirs: string[];
+  xAxis: XAxis;
+  /** EMA weight in [0, 1): 0 shows the raw line */
+  smoothing: number;
+  /** legend entries switched off, as "chart/series" keys */
+  hidden: string[];
+}
+
+export const MAX_EXPORT_CHARS = 64 * 1024 * 1024;
+const MAX_RUNS = 32;
+
+const fileName = (value: unknown, ext: string): string | undefined =>
+  typeof value === 'string' && /^[\w.-]{1,120}$/.test(value) && value.endsWith(ext) ? value : undefined;
+
+export function parseDashboardMessage(value: unknown): Parsed<DashboardToHost> {
+  return parseWith<DashboardToHost>(value, {
+    ready: () => ({ type: 'ready' }),
+    requestSnapshot: (m) => ({ type: 'requestSnapshot', reason: typeof m.reason === 'string' ? m.reason.slice(0, 200) : '' }),
+    command: (m) => {
+      if (!DASHBOARD_COMMANDS.includes(m.command as DashboardCommand)) return `command must be one of ${DASHBOARD_COMMANDS.join(', ')}`;
+      if (typeof m.dir !== 'string' || !m.dir) return 'dir must be the run folder';
+      return { type: 'command', command: m.command as DashboardCommand, dir: m.dir };
+    },
+    exportCsv: (m) => {
+      const name = fileName(m.fileName, '.csv');
+      if (!name) return 'fileName must be a plain name ending in .csv';
+      if (typeof m.content !== 'string' || m.content.length > MAX_EXPORT_CHARS) return 'content must be text under 64 MB';
+      return { type: 'exportCsv', fileName: name, content: m.content };
+    },
+    exportPng: (m) => {
+      const name = fileName(m.fileName, '.png');
+      if (!name) return 'fileName must be a plain name ending in .png';
+      if (typeof m.dataUrl !== 'string' || !m.dataUrl.startsWith('data:image/png;base64,') || m.dataUrl.length > MAX_EXPORT_CHARS) {
+        return 'dataUrl must be a data:image/png;base64 URL under 64 MB';
+      }
+      return { type: 'exportPng', fileName: name, dataUrl: m.dataUrl };
+    },
+  }, 'dashboard');
+}
+
+export function parseDashboardState(value: unknown): DashboardState | undefined {
+  if (!isObject(value) || !isStringArray(value.dirs, MAX_RUNS) || value.dirs.length === 0) return undefined;
+  const smoothing = isFiniteNumber(value.smoothing) && value.smoothing >= 0 && value.smoothing < 1 ? value.smoothing : 0.6;
+  return {
+    dirs: value.dirs,
+    xAxis: value.xAxis === 'time' ? 'time' : 'step',
+    smoothing,
+    hidden: isStringArray(value.hidden, 1000) ? value.hidden : [],
+  };
+}

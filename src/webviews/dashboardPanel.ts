@@ -1,0 +1,166 @@
+/** The dashboard panel's host side: one run, or several in compare mode. */
+import { basename } from 'node:path';
+import * as vscode from 'vscode';
+import type { MetricRecord } from '../../contracts/run-directory';
+import {
+  parseDashboardMessage, type DashboardRun, type DashboardToHost, type HostToDashboard,
+} from '../../contracts/webviews/dashboard';
+import type { RunStore } from '../core/runStore';
+import { isMetricRecord } from '../core/schemas';
+import { toDashboardRun } from '../core/webviewModels';
+import { setWebviewHtml, WebviewChannel, webviewOptions } from './channel';
+import { exportFile } from './exports';
+import { RecordStream, runState } from './runSource';
+
+export const DASHBOARD_VIEW_TYPE = 'bond.dashboard';
+
+export class DashboardPanel implements vscode.Disposable {
+  private static readonly open = new Map<string, DashboardPanel>();
+  private readonly streams = new Map<string, RecordStream<MetricRecord>>();
+  private readonly resumeCounts = new Map<string, number>();
+  private readonly channel: WebviewChannel<HostToDashboard, DashboardToHost>;
+  private readonly disposables: vscode.Disposable[] = [];
+  private pumping: Promise<void> = Promise.resolve();
+
+  /** Show the dashboard of these runs, reusing an open panel of the same runs. */
+  static show(extensionUri: vscode.Uri, store: RunStore, log: vscode.OutputChannel, dirs: string[]): DashboardPanel {
+    const key = dirs.join('\n');
+    const existing = DashboardPanel.open.get(key);
+    if (existing) {
+      existing.panel.reveal(undefined, false);
+      return existing;
+    }
+    const panel = vscode.window.createWebviewPanel(DASHBOARD_VIEW_TYPE, 'BOND dashboard', vscode.ViewColumn.Active,
+      { ...webviewOptions(extensionUri), retainContextWhenHidden: false });
+    return new DashboardPanel(panel, extensionUri, store, log, dirs);
+  }
+
+  constructor(readonly panel: vscode.WebviewPanel, extensionUri: vscode.Uri, private readonly store: RunStore,
+    private readonly log: vscode.OutputChannel, readonly dirs: string[]) {
+    DashboardPanel.open.set(dirs.join('\n'), this);
+    for (const dir of dirs) this.streams.set(dir, RecordStream.of(dir, 'metrics.jsonl', isMetricRecord));
+    panel.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'bond.svg');
+    panel.webview.options = webviewOptions(extensionUri);
+    this.channel = new WebviewChannel(panel.webview, parseDashboardMessage, {
+      onReady: () => void this.sendSnapshot(),
+      onMessage: (message) => void this.handle(message),
+    }, log);
+    setWebviewHtml(panel.webview, extensionUri, 'dashboard', 'BOND dashboard');
+    this.disposables.push(
+      this.channel,
+      store.onDidAppendMetrics((event) => {
+        if (!this.streams.has(event.dir)) return;
+        if (event.reset) this.streams.get(event.dir)?.restart();
+        this.pump(event.reset);
+      }),
+      store.onDidChangeRuns((runs) => {
+        const mine = runs.filter((run) => this.streams.has(run.dir));
+        if (!mine.length) return;
+        let restarted = false;
+        for (const run of mine) {
+          const previous = this.resumeCounts.get(run.dir);
+          this.resumeCounts.set(run.dir, run.meta.resume_count);
+          if (previous !== undefined && previous !== run.meta.resume_count) {
+            this.streams.get(run.dir)?.restart();
+            restarted = true;
+          }
+        }
+        if (restarted) this.pump(true);
+        else void this.sendHeaders();
+      }),
+      panel.onDidDispose(() => this.dispose()),
+    );
+    void this.updateTitle();
+  }
+
+  private async headers(): Promise<DashboardRun[]> {
+    const headers: DashboardRun[] = [];
+    for (const dir of this.dirs) {
+      const state = await runState(this.store, dir);
+      if (state) {
+        this.resumeCounts.set(dir, state.meta.resume_count);
+        headers.push(toDashboardRun(dir, state.meta, state.status, Date.now()));
+      }
+    }
+    return headers;
+  }
+
+  private async updateTitle(): Promise<void> {
+    const headers = await this.headers();
+    this.panel.title = headers.length > 1 ? `BOND: compare ${headers.length} runs` : `BOND: ${headers[0]?.name ?? basename(this.dirs[0] ?? '')}`;
+  }
+
+  private async sendHeaders(): Promise<void> {
+    if (this.channel.isReady) this.channel.post({ type: 'runs', runs: await this.headers() });
+  }
+
+  /** Read every run's metrics from the start and send them all (queued behind other reads). */
+  private sendSnapshot(): Promise<void> {
+    this.pumping = this.pumping.then(() => this.sendSnapshotNow())
+      .catch((error: unknown) => this.log.appendLine(`[dashboard] snapshot failed: ${String(error)}`));
+    return this.pumping;
+  }
+
+  /** New lines since the last read go out as appends; a reset sends a snapshot instead. */
+  private pump(forceSnapshot = false): void {
+    if (!this.channel.isReady) return;
+    if (forceSnapshot) {
+      void this.sendSnapshot();
+      return;
+    }
+    this.pumping = this.pumping.then(async () => {
+      for (const [dir, stream] of this.streams) {
+        const { records, reset } = await stream.read();
+        if (reset) {
+          await this.sendSnapshotNow();
+          return;
+        }
+        if (records.length) this.channel.post({ type: 'append', dir, records });
+      }
+      this.channel.post({ type: 'runs', runs: await this.headers() });
+    }).catch((error: unknown) => this.log.appendLine(`[dashboard] update failed: ${String(error)}`));
+  }
+
+  private async sendSnapshotNow(): Promise<void> {
+    const metrics: { dir: string; records: MetricRecord[] }[] = [];
+    for (const [dir, stream] of this.streams) {
+      stream.restart();
+      metrics.push({ dir, records: (await stream.read()).records });
+    }
+    this.channel.post({ type: 'snapshot', runs: await this.headers(), metrics });
+  }
+
+  private async handle(message: DashboardToHost): Promise<void> {
+    switch (message.type) {
+      case 'requestSnapshot':
+        this.log.appendLine(`[dashboard] the webview asked for a snapshot: ${message.reason}`);
+        await this.sendSnapshot();
+        return;
+      case 'command': {
+        // The webview names a run; only the runs this panel shows are accepted.
+        if (!this.streams.has(message.dir)) {
+          this.log.appendLine(`[dashboard] refused a command for a run this panel does not show: ${message.dir}`);
+          return;
+        }
+        const state = await runState(this.store, message.dir);
+        const command = { stop: 'bond.stopRun', resume: 'bond.resumeRun', openSamples: 'bond.openSamples', revealFolder: 'bond.revealRunFolder' }[message.command];
+        await vscode.commands.executeCommand(command, state);
+        return;
+      }
+      case 'exportCsv':
+        await exportFile(this.dirs[0], message.fileName, Buffer.from(message.content, 'utf8'), 'CSV');
+        return;
+      case 'exportPng':
+        await exportFile(this.dirs[0], message.fileName, Buffer.from(message.dataUrl.slice('data:image/png;base64,'.length), 'base64'), 'PNG');
+        return;
+      default:
+        return;
+    }
+  }
+
+  dispose(): void {
+    DashboardPanel.open.delete(this.dirs.join('\n'));
+    for (const disposable of this.disposables) disposable.dispose();
+    this.disposables.length = 0;
+  }
+}

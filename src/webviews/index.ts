@@ -1,0 +1,83 @@
+/**
+ * The webview commands (Open Dashboard, Open Samples, Compare Runs), the panel serializers that
+ * bring panels back after a reload on the same run, and the side-panel inspector.
+ */
+import * as vscode from 'vscode';
+import { parseDashboardState } from '../../contracts/webviews/dashboard';
+import { parseSamplesState } from '../../contracts/webviews/samples';
+import { isRunState, pickRun, type Services } from '../commands';
+import type { RunState } from '../core/runStore';
+import { DASHBOARD_VIEW_TYPE, DashboardPanel } from './dashboardPanel';
+import { InspectorViewProvider, INSPECTOR_VIEW_ID } from './inspectorView';
+import { FocusModel, SAMPLES_VIEW_TYPE, SamplesPanel } from './samplesPanel';
+import { webviewOptions } from './channel';
+
+/** A panel whose saved state names no run (or a run that is gone) says so instead of staying blank. */
+function orphan(panel: vscode.WebviewPanel, why: string): void {
+  panel.dispose();
+  void vscode.window.showWarningMessage(`BOND: a panel from the last session was not restored: ${why}`);
+}
+
+export function registerWebviews(services: Services): vscode.Disposable[] {
+  const { context, store, output } = services;
+  const extensionUri = context.extensionUri;
+  const focus = new FocusModel();
+  const inspector = new InspectorViewProvider(extensionUri, focus, output);
+
+  const openDashboard = async (argument?: unknown): Promise<void> => {
+    const run = await pickRun(services, argument, () => true, 'open the dashboard of');
+    if (run) DashboardPanel.show(extensionUri, store, output, [run.dir]);
+  };
+
+  const openSamples = async (argument?: unknown): Promise<void> => {
+    const run = await pickRun(services, argument, () => true, 'open the samples of');
+    if (run) SamplesPanel.show(extensionUri, store, focus, output, run.dir);
+  };
+
+  /** From the runs view with several runs selected, or a multi-select quick pick. */
+  const compareRuns = async (argument?: unknown, selection?: unknown): Promise<void> => {
+    let runs: RunState[] = Array.isArray(selection) ? selection.filter(isRunState) : [];
+    if (runs.length < 2) {
+      const candidates = store.runs;
+      if (candidates.length < 2) {
+        void vscode.window.showInformationMessage('BOND: comparing needs at least two runs.');
+        return;
+      }
+      const preselected = isRunState(argument) ? argument.dir : undefined;
+      const picked = await vscode.window.showQuickPick(
+        candidates.map((run) => ({ label: run.meta.name, description: `${run.meta.algorithm} · ${run.status} · ${run.meta.step}/${run.meta.total_steps}`, detail: run.dir, picked: run.dir === preselected, run })),
+        { title: 'Compare BOND runs', placeHolder: 'Pick two or more runs to overlay', canPickMany: true });
+      if (!picked) return;
+      runs = picked.map((item) => item.run);
+      if (runs.length < 2) {
+        void vscode.window.showInformationMessage('BOND: pick at least two runs to compare.');
+        return;
+      }
+    }
+    DashboardPanel.show(extensionUri, store, output, runs.map((run) => run.dir));
+  };
+
+  return [
+    focus,
+    inspector,
+    vscode.window.registerWebviewViewProvider(INSPECTOR_VIEW_ID, inspector),
+    vscode.commands.registerCommand('bond.openDashboard', openDashboard),
+    vscode.commands.registerCommand('bond.openSamples', openSamples),
+    vscode.commands.registerCommand('bond.compareRuns', compareRuns),
+    vscode.window.registerWebviewPanelSerializer(DASHBOARD_VIEW_TYPE, {
+      async deserializeWebviewPanel(panel, state: unknown) {
+        const parsed = parseDashboardState(state);
+        if (!parsed) return orphan(panel, 'its saved state names no run');
+        panel.webview.options = webviewOptions(extensionUri);
+        new DashboardPanel(panel, extensionUri, store, output, parsed.dirs);
+      },
+    }),
+    vscode.window.registerWebviewPanelSerializer(SAMPLES_VIEW_TYPE, {
+      async deserializeWebviewPanel(panel, state: unknown) {
+        const parsed = parseSamplesState(state);
+        if (!parsed) return orphan(panel, 'its saved state names no run');
+        new SamplesPanel(panel, extensionUri, store, focus, output, parsed.dir);
+      },
+    }),
+  ];
+}

@@ -1,0 +1,173 @@
+/** The samples panel's host side (one run), and the focus it shares with the side-panel inspector. */
+import { basename } from 'node:path';
+import * as vscode from 'vscode';
+import type { SampleRecord } from '../../contracts/run-directory';
+import {
+  isSameKey, parseSamplesMessage, type HostToSamples, type SampleKey, type SamplesToHost,
+} from '../../contracts/webviews/samples';
+import type { RunStore } from '../core/runStore';
+import { isSampleRecord } from '../core/schemas';
+import { toSamplesRun } from '../core/webviewModels';
+import { setWebviewHtml, WebviewChannel, webviewOptions } from './channel';
+import { RecordStream, runState } from './runSource';
+
+export const SAMPLES_VIEW_TYPE = 'bond.samples';
+
+export interface SampleFocus {
+  panel: SamplesPanel;
+  key: SampleKey;
+  order: SampleKey[];
+}
+
+/** The row under focus in the most recently used samples panel; the inspector shows it. */
+export class FocusModel implements vscode.Disposable {
+  private current: SampleFocus | undefined;
+  private readonly emitter = new vscode.EventEmitter<SampleFocus | undefined>();
+  readonly onDidChange = this.emitter.event;
+
+  get focus(): SampleFocus | undefined {
+    return this.current;
+  }
+
+  set(focus: SampleFocus | undefined): void {
+    this.current = focus;
+    this.emitter.fire(focus);
+  }
+
+  /** previous/next in the panel's current order (sort and filter as the user sees them) */
+  navigate(delta: 1 | -1): void {
+    const focus = this.current;
+    if (!focus) return;
+    const index = focus.order.findIndex((key) => isSameKey(key, focus.key));
+    const next = focus.order[Math.min(focus.order.length - 1, Math.max(0, index + delta))];
+    if (!next) return;
+    this.set({ ...focus, key: next });
+    focus.panel.reveal(next, false);
+  }
+
+  dispose(): void {
+    this.emitter.dispose();
+  }
+}
+
+export class SamplesPanel implements vscode.Disposable {
+  private static readonly open = new Map<string, SamplesPanel>();
+  private stream: RecordStream<SampleRecord>;
+  private records: SampleRecord[] = [];
+  private resumeCount: number | undefined;
+  private readonly channel: WebviewChannel<HostToSamples, SamplesToHost>;
+  private readonly disposables: vscode.Disposable[] = [];
+  private pumping: Promise<void> = Promise.resolve();
+
+  static show(extensionUri: vscode.Uri, store: RunStore, focus: FocusModel, log: vscode.OutputChannel, dir: string): SamplesPanel {
+    const existing = SamplesPanel.open.get(dir);
+    if (existing) {
+      existing.panel.reveal(undefined, false);
+      return existing;
+    }
+    const panel = vscode.window.createWebviewPanel(SAMPLES_VIEW_TYPE, 'BOND samples', vscode.ViewColumn.Active, webviewOptions(extensionUri));
+    return new SamplesPanel(panel, extensionUri, store, focus, log, dir);
+  }
+
+  static find(dir: string): SamplesPanel | undefined {
+    return SamplesPanel.open.get(dir);
+  }
+
+  constructor(readonly panel: vscode.WebviewPanel, extensionUri: vscode.Uri, private readonly store: RunStore,
+    private readonly focus: FocusModel, private readonly log: vscode.OutputChannel, readonly dir: string) {
+    SamplesPanel.open.set(dir, this);
+    this.stream = RecordStream.of(dir, 'samples.jsonl', isSampleRecord);
+    panel.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'bond.svg');
+    panel.webview.options = webviewOptions(extensionUri);
+    this.channel = new WebviewChannel(panel.webview, parseSamplesMessage, {
+      onReady: () => void this.queue(() => this.sendSnapshot()),
+      onMessage: (message) => void this.handle(message),
+    }, log);
+    setWebviewHtml(panel.webview, extensionUri, 'samples', 'BOND samples');
+    this.disposables.push(
+      this.channel,
+      store.onDidChangeRuns((runs) => {
+        const run = runs.find((r) => r.dir === dir);
+        if (!run) return;
+        const resumed = this.resumeCount !== undefined && this.resumeCount !== run.meta.resume_count;
+        this.resumeCount = run.meta.resume_count;
+        void this.queue(() => (resumed ? this.sendSnapshot() : this.sendNew()));
+      }),
+      panel.onDidDispose(() => this.dispose()),
+    );
+    void runState(store, dir).then((state) => {
+      panel.title = `BOND samples: ${state?.meta.name ?? basename(dir)}`;
+    });
+  }
+
+  private queue(work: () => Promise<void>): Promise<void> {
+    this.pumping = this.pumping.then(work).catch((error: unknown) => this.log.appendLine(`[samples] update failed: ${String(error)}`));
+    return this.pumping;
+  }
+
+  private async run(): Promise<ReturnType<typeof toSamplesRun> | undefined> {
+    const state = await runState(this.store, this.dir);
+    if (!state) return undefined;
+    this.resumeCount ??= state.meta.resume_count;
+    return toSamplesRun(this.dir, state.meta, state.status);
+  }
+
+  private async sendSnapshot(): Promise<void> {
+    this.stream.restart();
+    this.records = (await this.stream.read()).records;
+    const run = await this.run();
+    if (run) this.channel.post({ type: 'snapshot', run, records: this.records });
+  }
+
+  private async sendNew(): Promise<void> {
+    if (!this.channel.isReady) return;
+    const { records, reset } = await this.stream.read();
+    if (reset) {
+      await this.sendSnapshot();
+      return;
+    }
+    if (records.length) {
+      this.records.push(...records);
+      this.channel.post({ type: 'append', records });
+    }
+    const run = await this.run();
+    if (run) this.channel.post({ type: 'run', run });
+  }
+
+  record(key: SampleKey): SampleRecord | undefined {
+    return this.records.find((r) => r.step === key.step && r.prompt_id === key.promptId);
+  }
+
+  /** Select a row in the webview (from the inspector or a command). */
+  reveal(key: SampleKey, show: boolean): void {
+    if (show) this.panel.reveal(undefined, false);
+    this.channel.post({ type: 'reveal', key });
+  }
+
+  private async handle(message: SamplesToHost): Promise<void> {
+    switch (message.type) {
+      case 'requestSnapshot':
+        this.log.appendLine(`[samples] the webview asked for a snapshot: ${message.reason}`);
+        await this.queue(() => this.sendSnapshot());
+        return;
+      case 'focus':
+        if (this.record(message.key)) this.focus.set({ panel: this, key: message.key, order: message.order });
+        return;
+      case 'command': {
+        const state = await runState(this.store, this.dir);
+        const command = { openDashboard: 'bond.openDashboard', stop: 'bond.stopRun', resume: 'bond.resumeRun' }[message.command];
+        await vscode.commands.executeCommand(command, state);
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  dispose(): void {
+    SamplesPanel.open.delete(this.dir);
+    if (this.focus.focus?.panel === this) this.focus.set(undefined);
+    for (const disposable of this.disposables) disposable.dispose();
+    this.disposables.length = 0;
+  }
+}

@@ -1,0 +1,193 @@
+/** The dashboard bundle in headless Chromium, fed host messages built from the shared fixtures. */
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { Page } from 'playwright-core';
+import type { HostToDashboard } from '../../contracts/webviews/dashboard';
+import { toDashboardRun } from '../../src/core/webviewModels';
+import { waitFor } from '../helpers';
+import { ARTIFACTS, cspViolations, fixtureRun, startHarness, syntheticMetrics, type Harness, type WebviewPage } from './harness';
+
+const completed = fixtureRun('completed');
+const NOW = completed.meta.updated_at * 1000;
+const header = (dir: string, name = completed.meta.name) => ({ ...toDashboardRun(dir, { ...completed.meta, name }, completed.meta.status, NOW) });
+
+/** Count canvas pixels that differ from the top-left (background) pixel. */
+async function inkedPixels(page: Page, chartId: string): Promise<number> {
+  return page.evaluate((id) => {
+    const canvas = document.querySelector<HTMLCanvasElement>(`[data-chart="${id}"] canvas`);
+    if (!canvas) return -1;
+    const ctx = canvas.getContext('2d');
+    if (!ctx) return -1;
+    const { data } = ctx.getImageData(0, 0, canvas.width, canvas.height);
+    let count = 0;
+    for (let i = 0; i < data.length; i += 4) if (data[i + 3] !== 0) count++;
+    return count;
+  }, chartId);
+}
+
+/** A hash of the chart's canvas pixels: changes when anything drawn changes. */
+async function canvasSignature(page: Page, chartId: string): Promise<string> {
+  return page.evaluate((id) => {
+    const canvas = document.querySelector<HTMLCanvasElement>(`[data-chart="${id}"] canvas`);
+    return canvas ? canvas.toDataURL() : '';
+  }, chartId);
+}
+
+describe('dashboard webview', () => {
+  let harness: Harness;
+  before(async () => {
+    harness = await startHarness();
+    mkdirSync(ARTIFACTS, { recursive: true });
+  });
+  after(async () => harness?.close());
+
+  async function openWith(snapshot: HostToDashboard, theme: 'dark' | 'light' = 'dark', state?: unknown): Promise<WebviewPage> {
+    const view = await harness.open('dashboard', { theme, state });
+    await view.send(snapshot);
+    await view.page.waitForSelector('[data-chart="loss"] canvas');
+    return view;
+  }
+
+  it('draws every metric family of the fixture run, with labelled axes, and no CSP violation', async () => {
+    const view = await openWith({ type: 'snapshot', seq: 1, runs: [header('/runs/a')], metrics: [{ dir: '/runs/a', records: completed.metrics }] });
+    for (const id of ['loss', 'reward', 'quantile', 'kl_ref', 'kl_anchor', 'entropy', 'grad_norm', 'lr', 'throughput', 'tokens', 'step_time',
+      'eval_reward', 'eval_effective_n', 'eval_win_rate', 'eval_kl', 'pareto']) {
+      assert.ok(await view.page.$(`[data-chart="${id}"]`), `chart ${id} is missing`);
+    }
+    await waitFor(async () => (await inkedPixels(view.page, 'loss')) > 500 || undefined, 'the loss chart to draw');
+    const axes = await view.page.$$eval('[data-chart="loss"] .u-axis, [data-chart="loss"] .u-legend', (nodes) => nodes.map((n) => n.textContent ?? '').join(' '));
+    // uPlot draws axis labels on the canvas; the legend names every series with its value at the cursor
+    for (const label of ['step', 'total', 'forward', 'backward', 'regulariser']) assert.ok(axes.includes(label), `loss legend lacks ${label}: ${axes}`);
+    const headerText = await view.page.textContent('.run-header');
+    assert.match(headerText ?? '', /fixture-completed/);
+    assert.match(headerText ?? '', /step 4 of 4/);
+    assert.match(headerText ?? '', /reward\s*keyword/);
+    assert.deepEqual(await cspViolations(view.page), []);
+    assert.deepEqual(view.problems(), []);
+    await view.page.close();
+  });
+
+  it('draws the −1/N target and the KL bound as reference lines named in the legend', async () => {
+    const view = await openWith({ type: 'snapshot', seq: 1, runs: [header('/runs/a')], metrics: [{ dir: '/runs/a', records: syntheticMetrics(200, { evalEvery: 50 }) }] });
+    const quantile = await view.page.textContent('[data-chart="quantile"] .u-legend');
+    assert.match(quantile ?? '', /target −1\/N \(N=2\)/);
+    const kl = await view.page.textContent('[data-chart="kl_ref"] .u-legend');
+    assert.match(kl ?? '', /BoN bound log N − \(N−1\)\/N \(N=4\)/);
+    await view.page.close();
+  });
+
+  it('moving the smoothing slider changes the drawn line', async () => {
+    const view = await openWith({ type: 'snapshot', seq: 1, runs: [header('/runs/a')], metrics: [{ dir: '/runs/a', records: syntheticMetrics(300) }] });
+    await waitFor(async () => (await inkedPixels(view.page, 'reward')) > 500 || undefined, 'the reward chart to draw');
+    const before = await canvasSignature(view.page, 'reward');
+    await view.page.$eval('.smoothing-slider', (el) => {
+      (el as HTMLInputElement).value = '0.95';
+      el.dispatchEvent(new Event('input'));
+    });
+    await view.page.waitForTimeout(100);
+    const smoothed = await canvasSignature(view.page, 'reward');
+    assert.notEqual(smoothed, before, 'the canvas did not change with the smoothing');
+    assert.equal(((await view.state()) as { smoothing: number }).smoothing, 0.95);
+    await view.page.$eval('.smoothing-slider', (el) => {
+      (el as HTMLInputElement).value = '0';
+      el.dispatchEvent(new Event('input'));
+    });
+    await view.page.waitForTimeout(100);
+    assert.notEqual(await canvasSignature(view.page, 'reward'), smoothed);
+    await view.page.close();
+  });
+
+  it('appends new points live without rebuilding the charts, and asks for a snapshot on a sequence gap', async () => {
+    const records = syntheticMetrics(120);
+    const view = await openWith({ type: 'snapshot', seq: 1, runs: [header('/runs/a')], metrics: [{ dir: '/runs/a', records: records.slice(0, 100) }] });
+    await view.page.evaluate(() => {
+      (window as unknown as { __marker: Element | null }).__marker = document.querySelector('[data-chart="loss"] canvas');
+    });
+    await view.send({ type: 'append', seq: 2, dir: '/runs/a', records: records.slice(100, 110) });
+    await view.page.waitForFunction(() => document.querySelector('[data-chart="loss"]')?.getAttribute('data-last-x') === '110');
+    const same = await view.page.evaluate(() => (window as unknown as { __marker: Element | null }).__marker === document.querySelector('[data-chart="loss"] canvas'));
+    assert.ok(same, 'the chart was rebuilt instead of extended');
+    // seq 4 skips 3: the view must not apply it, and must ask for a snapshot
+    await view.send({ type: 'append', seq: 4, dir: '/runs/a', records: records.slice(110, 120) });
+    const request = await view.waitForPosted('requestSnapshot');
+    assert.match(String(request.reason), /seq 4/);
+    await view.page.waitForTimeout(100);
+    assert.equal(await view.page.getAttribute('[data-chart="loss"]', 'data-last-x'), '110');
+    await view.page.close();
+  });
+
+  it('keeps a one-step spike visible when a long history is decimated', async () => {
+    const view = await openWith({ type: 'snapshot', seq: 1, runs: [header('/runs/a')], metrics: [{ dir: '/runs/a', records: syntheticMetrics(50_000, { spikeStep: 31_337 }) }] });
+    await view.page.$eval('.smoothing-slider', (el) => {
+      (el as HTMLInputElement).value = '0';
+      el.dispatchEvent(new Event('input'));
+    });
+    await view.page.waitForTimeout(200);
+    // The y axis reaches the spike's 1000 only if the decimated data kept it.
+    const ticks = await view.page.evaluate(() => {
+      const legend = document.querySelector('[data-chart="loss"]');
+      return legend?.getAttribute('data-points');
+    });
+    assert.equal(ticks, '50000');
+    const yMax = Number(await view.page.getAttribute('[data-chart="loss"]', 'data-y-max'));
+    const shown = Number(await view.page.getAttribute('[data-chart="loss"]', 'data-shown'));
+    assert.ok(yMax >= 1000, `the spike was lost by decimation: the y axis ends at ${yMax}`);
+    assert.ok(shown < 10_000, `not decimated: ${shown} points handed to the chart`);
+    await view.page.close();
+  });
+
+  it('overlays several runs in compare mode, one colour per run, with the Pareto scatter', async () => {
+    const a = syntheticMetrics(200, { evalEvery: 50, seed: 1 });
+    const b = syntheticMetrics(150, { evalEvery: 50, seed: 7 });
+    const view = await openWith({ type: 'snapshot', seq: 1, runs: [header('/runs/a', 'jbond-run'), header('/runs/b', 'reinforce-run')],
+      metrics: [{ dir: '/runs/a', records: a }, { dir: '/runs/b', records: b }] });
+    const legend = await view.page.textContent('[data-chart="reward"] .u-legend');
+    assert.match(legend ?? '', /jbond-run · policy/);
+    assert.match(legend ?? '', /reinforce-run · policy/);
+    assert.equal(await view.page.$$eval('.run-header', (n) => n.length), 2);
+    await waitFor(async () => (await inkedPixels(view.page, 'pareto')) > 300 || undefined, 'the Pareto scatter to draw');
+    assert.match(await view.page.textContent('[data-chart="pareto"]') ?? '', /jbond-run: eval/);
+    await view.page.screenshot({ path: join(ARTIFACTS, 'dashboard-compare-dark.png'), fullPage: false });
+    await view.page.close();
+  });
+
+  it('header buttons post the same commands as the palette, and CSV/PNG exports are posted', async () => {
+    const view = await openWith({ type: 'snapshot', seq: 1, runs: [{ ...header('/runs/a'), status: 'running', canStop: true, canResume: false }], metrics: [{ dir: '/runs/a', records: syntheticMetrics(50) }] });
+    await view.page.click('vscode-button[data-command="stop"]');
+    await view.page.click('vscode-button[data-command="openSamples"]');
+    await view.page.click('[data-chart="loss"] button:text("CSV")');
+    await view.page.click('[data-chart="loss"] button:text("PNG")');
+    await waitFor(async () => (await view.posted()).some((m) => m.type === 'exportPng') || undefined, 'the PNG export');
+    const posted = await view.posted();
+    assert.deepEqual(posted.filter((m) => m.type === 'command').map((m) => m.command), ['stop', 'openSamples']);
+    const csv = posted.find((m) => m.type === 'exportCsv') as unknown as { fileName: string; content: string };
+    assert.equal(csv.fileName, 'loss.csv');
+    const lines = csv.content.trim().split('\n');
+    assert.match(lines[0] ?? '', /^"step","total","total \(raw\)"/);
+    assert.equal(lines.length, 51);
+    const png = posted.find((m) => m.type === 'exportPng') as unknown as { dataUrl: string };
+    assert.match(png.dataUrl, /^data:image\/png;base64,/);
+    await view.page.close();
+  });
+
+  it('restores x axis, smoothing and hidden series from saved state, and screenshots both themes', async () => {
+    const snapshot: HostToDashboard = { type: 'snapshot', seq: 1, runs: [header('/runs/a')], metrics: [{ dir: '/runs/a', records: syntheticMetrics(400, { evalEvery: 50 }) }] };
+    const first = await openWith(snapshot);
+    await first.page.click('[data-chart="loss"] .u-legend .u-series:nth-child(3)'); // hide "forward"
+    const saved = await first.state();
+    assert.deepEqual((saved as { hidden: string[] }).hidden, ['loss/forward']);
+    await first.page.close();
+    for (const theme of ['dark', 'light'] as const) {
+      const view = await openWith(snapshot, theme, { ...(saved as object), smoothing: 0.8 });
+      assert.equal(await view.page.$eval('.smoothing-slider', (el) => (el as HTMLInputElement).value), '0.8');
+      const off = await view.page.$$eval('[data-chart="loss"] .u-legend .u-series.u-off', (nodes) => nodes.map((n) => n.textContent ?? ''));
+      assert.equal(off.length, 1);
+      assert.match(off[0] ?? '', /forward/);
+      await view.page.waitForTimeout(150);
+      await view.page.screenshot({ path: join(ARTIFACTS, `dashboard-${theme}.png`), fullPage: false });
+      await view.page.close();
+    }
+  });
+});

@@ -1,0 +1,375 @@
+/**
+ * One uPlot chart of one metric family, for one run or overlaid runs. Data arrays grow in place as
+ * lines arrive; smoothing is incremental; a long history is decimated to min/max per pixel for
+ * display, and the raw (unsmoothed) line is drawn faint behind the smoothed one.
+ */
+import uPlot from 'uplot';
+import type { DashboardRun, XAxis } from '../../contracts/webviews/dashboard';
+import { h } from '../shared/dom';
+import { formatDuration, formatNumber, formatTick } from '../shared/format';
+import { alignTables, decimateMinMax, DebiasedEma, type Aligned, type Column } from '../shared/series';
+import type { RunData, Table } from './model';
+import type { ChartSpec } from './specs';
+
+export interface ChartContext {
+  runs(): RunData[];
+  xAxis(): XAxis;
+  smoothing(): number;
+  isHidden(key: string): boolean;
+  setHidden(key: string, hidden: boolean): void;
+  compare(): boolean;
+  runColour(index: number): string;
+  seriesColour(index: number): string;
+  theme(): { foreground: string; grid: string; background: string };
+  exportCsv(fileName: string, content: string): void;
+  exportPng(fileName: string, dataUrl: string): void;
+}
+
+interface Line {
+  label: string;
+  colour: string;
+  dash?: number[];
+  raw: () => Column;
+  /** the smoothed column, or the raw one when smoothing does not apply */
+  shown: () => Column;
+  smoothed: boolean;
+  reference: boolean;
+}
+
+const DASHES: (number[] | undefined)[] = [undefined, [6, 3], [2, 3], [8, 3, 2, 3]];
+const EMPTY: Column = [];
+
+export class MetricChart {
+  readonly element: HTMLElement;
+  private plot: uPlot | undefined;
+  private lines: Line[] = [];
+  private readonly emas = new Map<string, DebiasedEma>();
+  private zoom: [number, number] | null = null;
+  private renderedVersion = '';
+  private full: Aligned = { xs: [], ys: [] };
+  private rawShown: Column[] = [];
+  private applyingData = false;
+  private readonly body: HTMLElement;
+
+  constructor(readonly spec: ChartSpec, private readonly context: ChartContext) {
+    this.body = h('div', { className: 'chart-body' });
+    const title = h('div', { className: 'chart-title' }, [
+      h('span', { text: spec.title }),
+      h('span', { className: 'chart-actions' }, [
+        h('button', { className: 'link-button', text: 'CSV', title: 'Export the visible data as CSV', on: { click: () => this.exportCsv() } }),
+        h('button', { className: 'link-button', text: 'PNG', title: 'Save this chart as PNG', on: { click: () => this.exportPng() } }),
+      ]),
+    ]);
+    this.element = h('section', { className: 'chart', attrs: { 'data-chart': spec.id } }, [title, this.body]);
+  }
+
+  private table(run: RunData): Table {
+    return this.spec.table === 'train' ? run.train : run.eval;
+  }
+
+  private xs(run: RunData): number[] {
+    const table = this.table(run);
+    return this.context.xAxis() === 'step' ? table.steps : table.times;
+  }
+
+  /** true when at least one run has at least one point of this chart */
+  hasData(): boolean {
+    return this.context.runs().some((run) => this.spec.series.some((s) => (this.table(run).columns.get(s.key)?.length ?? 0) > 0));
+  }
+
+  private smoothedColumn(run: RunData, key: string, raw: Column): Column {
+    const weight = this.context.smoothing();
+    const id = `${run.header.dir}\u0000${key}`;
+    let ema = this.emas.get(id);
+    if (!ema || ema.weight !== weight || ema.output.length > raw.length) {
+      ema = new DebiasedEma(weight);
+      this.emas.set(id, ema);
+    }
+    ema.pushAll(raw, ema.output.length);
+    return ema.output;
+  }
+
+  private buildLines(): Line[] {
+    const runs = this.context.runs();
+    const compare = this.context.compare();
+    const lines: Line[] = [];
+    runs.forEach((run, runIndex) => {
+      this.spec.series.forEach((series, seriesIndex) => {
+        const column = (): Column => this.table(run).columns.get(series.key) ?? EMPTY;
+        const smooth = this.spec.smooth && this.context.smoothing() > 0;
+        lines.push({
+          label: compare ? `${run.header.name} · ${series.label}` : series.label,
+          colour: compare ? this.context.runColour(runIndex) : this.context.seriesColour(seriesIndex),
+          dash: compare ? DASHES[seriesIndex % DASHES.length] : undefined,
+          raw: column,
+          shown: smooth ? () => this.smoothedColumn(run, series.key, column()) : column,
+          smoothed: smooth,
+          reference: false,
+        });
+      });
+      const reference = this.spec.reference?.(run.header);
+      if (reference) {
+        const constant = (): Column => new Array<number | null>(this.xs(run).length).fill(reference.value);
+        lines.push({
+          label: compare ? `${run.header.name} · ${reference.label}` : reference.label,
+          colour: compare ? this.context.runColour(runIndex) : this.context.theme().foreground,
+          dash: [3, 4], raw: constant, shown: constant, smoothed: false, reference: true,
+        });
+      }
+    });
+    return lines;
+  }
+
+  /** Every run's x column with each line's shown and raw columns, on one shared x. */
+  private buildData(): Aligned {
+    const runs = this.context.runs();
+    const perRun = runs.length;
+    const linesPerRun = this.lines.length / Math.max(1, perRun);
+    const tables: Aligned[] = runs.map((run, r) => {
+      const lines = this.lines.slice(r * linesPerRun, (r + 1) * linesPerRun);
+      const length = this.xs(run).length;
+      const pad = (column: Column): Column => (column.length === length ? column : [...column, ...new Array<null>(Math.max(0, length - column.length)).fill(null)].slice(0, length));
+      return { xs: this.xs(run), ys: [...lines.map((line) => pad(line.shown())), ...lines.map((line) => pad(line.raw()))] };
+    });
+    if (tables.length === 1) return tables[0] as Aligned;
+    // compare mode: columns come back grouped by run; reorder into all shown, then all raw
+    const merged = alignTables(tables);
+    const shown: Column[] = [];
+    const raw: Column[] = [];
+    let offset = 0;
+    for (let r = 0; r < tables.length; r++) {
+      shown.push(...merged.ys.slice(offset, offset + linesPerRun));
+      raw.push(...merged.ys.slice(offset + linesPerRun, offset + 2 * linesPerRun));
+      offset += 2 * linesPerRun;
+    }
+    return { xs: merged.xs, ys: [...shown, ...raw] };
+  }
+
+  private versionKey(): string {
+    return [this.context.xAxis(), this.context.smoothing(), ...this.context.runs().map((run) => `${run.header.dir}:${run.version}:${run.header.bonN}`)].join('|');
+  }
+
+  /** Bring the chart up to date; cheap when nothing changed. */
+  refresh(force = false): void {
+    const version = this.versionKey();
+    if (!force && version === this.renderedVersion && this.plot) return;
+    if (force) this.emas.clear();
+    const lines = this.buildLines();
+    const structure = lines.map((line) => line.label).join('\u0000');
+    if (!this.plot || force || structure !== this.lines.map((line) => line.label).join('\u0000')) this.create();
+    else this.lines = lines;
+    this.renderedVersion = version;
+    this.full = this.buildData();
+    this.applyData(true);
+  }
+
+  private plotWidth(): number {
+    return Math.max(200, this.body.clientWidth || 600);
+  }
+
+  /** Give uPlot the visible window, decimated to about one min/max pair per pixel. */
+  private applyData(autoRange: boolean): void {
+    if (!this.plot) return;
+    const { xs } = this.full;
+    const first = xs[0];
+    const last = xs.at(-1);
+    let data: Aligned = this.full;
+    if (first !== undefined && last !== undefined) {
+      const [x0, x1] = this.zoom ?? [first, last];
+      data = decimateMinMax(this.full, x0, x1, Math.round(this.plotWidth()));
+    }
+    const count = this.lines.length;
+    this.rawShown = data.ys.slice(count, 2 * count);
+    this.applyingData = true;
+    try {
+      const table = [data.xs, ...data.ys.slice(0, count)] as uPlot.AlignedData;
+      if (this.zoom) {
+        this.plot.setData(table, false);
+        this.plot.setScale('x', { min: this.zoom[0], max: this.zoom[1] });
+      } else {
+        this.plot.setData(table, autoRange);
+      }
+    } finally {
+      this.applyingData = false;
+    }
+    this.element.dataset.points = String(xs.length);
+    this.element.dataset.shown = String(data.xs.length);
+    this.element.dataset.lastX = last === undefined ? '' : String(last);
+  }
+
+  private create(): void {
+    this.plot?.destroy();
+    this.lines = this.buildLines();
+    const theme = this.context.theme();
+    const xIsTime = this.context.xAxis() === 'time';
+    const axis = (label: string, values?: uPlot.Axis['values']): uPlot.Axis => ({
+      label, stroke: theme.foreground, grid: { stroke: theme.grid, width: 1 }, ticks: { stroke: theme.grid, width: 1 },
+      labelSize: 18, font: '11px sans-serif', labelFont: '11px sans-serif', ...(values ? { values } : {}),
+    });
+    const options: uPlot.Options = {
+      width: this.plotWidth(),
+      height: 200,
+      pxAlign: 0,
+      legend: { live: true },
+      cursor: {
+        sync: { key: 'bond-dashboard', setSeries: false },
+        drag: { x: true, y: false, setScale: true },
+        bind: { dblclick: () => () => { this.resetZoom(); return null; } },
+      },
+      scales: { x: { time: false } },
+      axes: [
+        axis(xIsTime ? 'wall time' : 'step', xIsTime ? (_u, ticks) => ticks.map((t) => formatDuration(t)) : undefined),
+        axis(this.spec.series.length === 1 ? this.spec.series[0]?.label ?? '' : this.spec.title.toLowerCase(),
+          (_u, ticks) => ticks.map((t) => formatTick(t))),
+      ],
+      series: [
+        { label: xIsTime ? 'time' : 'step', value: (_u, v) => (v === null ? '–' : xIsTime ? formatDuration(v) : String(v)) },
+        ...this.lines.map((line): uPlot.Series => ({
+          label: line.label,
+          stroke: line.colour,
+          width: line.reference ? 1 : 1.5,
+          ...(line.dash ? { dash: line.dash } : {}),
+          spanGaps: true,
+          points: { show: this.spec.table === 'eval' && !line.reference, size: 5 },
+          show: !this.context.isHidden(`${this.spec.id}/${line.label}`),
+          value: (_u, v) => formatNumber(v),
+        })),
+      ],
+      hooks: {
+        drawClear: [(u) => this.drawRaw(u)],
+        draw: [(u) => {
+          this.element.dataset.yMax = String(u.scales.y?.max ?? '');
+        }],
+        setSeries: [(u, index) => {
+          if (index === null || index === 0) return;
+          const line = this.lines[index - 1];
+          if (line) this.context.setHidden(`${this.spec.id}/${line.label}`, !u.series[index]?.show);
+        }],
+        setScale: [(u, key) => {
+          if (key !== 'x' || this.applyingData) return;
+          const min = u.scales.x?.min;
+          const max = u.scales.x?.max;
+          if (min === undefined || max === undefined || min === null || max === null) return;
+          this.zoom = [min, max];
+          queueMicrotask(() => this.applyData(false));
+        }],
+      },
+    };
+    this.body.replaceChildren();
+    this.plot = new uPlot(options, [[]], this.body);
+  }
+
+  /** The unsmoothed line, faint, under the smoothed one. */
+  private drawRaw(u: uPlot): void {
+    const ctx = u.ctx;
+    const xs = u.data[0];
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(u.bbox.left, u.bbox.top, u.bbox.width, u.bbox.height);
+    ctx.clip();
+    this.lines.forEach((line, i) => {
+      const column = this.rawShown[i];
+      if (!line.smoothed || !column || !u.series[i + 1]?.show) return;
+      ctx.strokeStyle = line.colour;
+      ctx.globalAlpha = 0.25;
+      ctx.lineWidth = 1 * devicePixelRatio;
+      ctx.beginPath();
+      let pen = false;
+      for (let k = 0; k < xs.length; k++) {
+        const y = column[k];
+        if (y === null || y === undefined || !Number.isFinite(y)) continue;
+        const px = u.valToPos(xs[k] as number, 'x', true);
+        const py = u.valToPos(y, 'y', true);
+        if (pen) ctx.lineTo(px, py);
+        else ctx.moveTo(px, py);
+        pen = true;
+      }
+      ctx.stroke();
+    });
+    ctx.restore();
+  }
+
+  resetZoom(): void {
+    this.zoom = null;
+    this.applyData(true);
+  }
+
+  resize(): void {
+    if (!this.plot) return;
+    this.plot.setSize({ width: this.plotWidth(), height: 200 });
+    this.applyData(!this.zoom);
+  }
+
+  /** The visible window's rows at full resolution (not the decimated display). */
+  visibleCsv(): string {
+    const { xs, ys } = this.full;
+    const [x0, x1] = this.zoom ?? [-Infinity, Infinity];
+    const count = this.lines.length;
+    const header = [this.context.xAxis() === 'step' ? 'step' : 'wall_time_s'];
+    for (const line of this.lines) {
+      header.push(line.label);
+      if (line.smoothed) header.push(`${line.label} (raw)`);
+    }
+    const rows = [header.map(csvCell).join(',')];
+    for (let k = 0; k < xs.length; k++) {
+      const x = xs[k] as number;
+      if (x < x0 || x > x1) continue;
+      const cells: string[] = [String(x)];
+      this.lines.forEach((line, i) => {
+        cells.push(numberCell(ys[i]?.[k]));
+        if (line.smoothed) cells.push(numberCell(ys[i + count]?.[k]));
+      });
+      rows.push(cells.join(','));
+    }
+    return `${rows.join('\n')}\n`;
+  }
+
+  private exportCsv(): void {
+    this.context.exportCsv(`${safeName(this.spec.id)}.csv`, this.visibleCsv());
+  }
+
+  private exportPng(): void {
+    if (!this.plot) return;
+    const source = this.plot.ctx.canvas;
+    const canvas = document.createElement('canvas');
+    const titleHeight = 28 * devicePixelRatio;
+    canvas.width = source.width;
+    canvas.height = source.height + titleHeight;
+    const ctx = canvas.getContext('2d');
+    if (!ctx) return;
+    const theme = this.context.theme();
+    ctx.fillStyle = theme.background;
+    ctx.fillRect(0, 0, canvas.width, canvas.height);
+    ctx.fillStyle = theme.foreground;
+    ctx.font = `${13 * devicePixelRatio}px sans-serif`;
+    ctx.fillText(this.spec.title, 8 * devicePixelRatio, 19 * devicePixelRatio);
+    ctx.drawImage(source, 0, titleHeight);
+    this.context.exportPng(`${safeName(this.spec.id)}.png`, canvas.toDataURL('image/png'));
+  }
+
+  /** for tests and the bench: the canvas uPlot draws on */
+  get canvas(): HTMLCanvasElement | undefined {
+    return this.plot?.ctx.canvas;
+  }
+
+  destroy(): void {
+    this.plot?.destroy();
+    this.plot = undefined;
+  }
+}
+
+function csvCell(text: string): string {
+  // Quote, and defuse spreadsheet formulas in names that start with = + - @.
+  const safe = /^[=+\-@]/.test(text) ? `'${text}` : text;
+  return `"${safe.replace(/"/g, '""')}"`;
+}
+
+function numberCell(value: number | null | undefined): string {
+  return value === null || value === undefined ? '' : String(value);
+}
+
+function safeName(id: string): string {
+  return id.replace(/[^\w.-]+/g, '_');
+}
+
+export type { DashboardRun };

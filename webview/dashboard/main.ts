@@ -1,0 +1,252 @@
+/** The dashboard webview: live charts of one run, or several overlaid (compare mode). */
+import '@vscode-elements/elements/dist/vscode-button/index.js';
+import '@vscode-elements/elements/dist/vscode-badge/index.js';
+import '@vscode-elements/elements/dist/vscode-single-select/index.js';
+import '@vscode-elements/elements/dist/vscode-option/index.js';
+import type { MetricRecord } from '../../contracts/run-directory';
+import {
+  parseDashboardState, type DashboardCommand, type DashboardRun, type DashboardState, type DashboardToHost,
+} from '../../contracts/webviews/dashboard';
+import { SequenceTracker } from '../../contracts/webviews/guards';
+import { custom, h } from '../shared/dom';
+import { formatDuration } from '../shared/format';
+import { onThemeChange, palette, themeColours } from '../shared/theme';
+import { connect, onHostMessage } from '../shared/vscode';
+import { MetricChart, type ChartContext } from './chart';
+import { RunData } from './model';
+import { ParetoScatter } from './scatter';
+import { CHARTS, otherCharts, type ChartSpec } from './specs';
+
+const host = connect<DashboardToHost, DashboardState>();
+const tracker = new SequenceTracker();
+const saved = parseDashboardState(host.savedState());
+const state: DashboardState = saved ?? { dirs: [], xAxis: 'step', smoothing: 0.6, hidden: [] };
+const hidden = new Set(state.hidden);
+
+let runs: RunData[] = [];
+let charts: MetricChart[] = [];
+let scatter: ParetoScatter | undefined;
+let colours = palette();
+let frame = 0;
+
+const header = h('header', { className: 'runs-header', attrs: { 'aria-live': 'polite' } });
+const smoothingValue = h('span', { className: 'smoothing-value', text: state.smoothing.toFixed(2) });
+const smoothingSlider = h('input', {
+  className: 'smoothing-slider',
+  attrs: { type: 'range', min: '0', max: '0.99', step: '0.01', value: String(state.smoothing), 'aria-label': 'smoothing' },
+});
+const xAxisSelect = custom('vscode-single-select', { 'aria-label': 'x axis' });
+xAxisSelect.append(custom('vscode-option', { value: 'step' }, 'step'), custom('vscode-option', { value: 'time' }, 'wall time'));
+const main = h('main', { className: 'charts' });
+const status = h('div', { className: 'empty-state', text: 'Waiting for the run’s data…' });
+
+function saveState(): void {
+  state.dirs = runs.map((run) => run.header.dir);
+  state.hidden = [...hidden];
+  host.saveState(state);
+}
+
+const context: ChartContext = {
+  runs: () => runs,
+  xAxis: () => state.xAxis,
+  smoothing: () => state.smoothing,
+  isHidden: (key) => hidden.has(key),
+  setHidden: (key, isHidden) => {
+    if (isHidden) hidden.add(key);
+    else hidden.delete(key);
+    saveState();
+  },
+  compare: () => runs.length > 1,
+  runColour: (index) => colours[index % colours.length] as string,
+  seriesColour: (index) => colours[index % colours.length] as string,
+  theme: themeColours,
+  exportCsv: (fileName, content) => host.post({ type: 'exportCsv', fileName, content }),
+  exportPng: (fileName, dataUrl) => host.post({ type: 'exportPng', fileName, dataUrl }),
+};
+
+function command(name: DashboardCommand, dir: string): void {
+  host.post({ type: 'command', command: name, dir });
+}
+
+function renderHeader(): void {
+  const compare = runs.length > 1;
+  header.replaceChildren(...runs.map((run, index) => {
+    const r = run.header;
+    const progress = r.totalSteps > 0 ? Math.min(1, r.step / r.totalSteps) : 0;
+    const bar = h('div', { className: 'progress', attrs: { role: 'progressbar', 'aria-valuemin': '0', 'aria-valuemax': String(r.totalSteps), 'aria-valuenow': String(r.step) } },
+      [h('div', { className: 'progress-fill' })]);
+    (bar.firstChild as HTMLElement).style.width = `${(progress * 100).toFixed(1)}%`;
+    const swatch = h('span', { className: 'swatch' });
+    swatch.style.background = context.runColour(index);
+    const buttons: HTMLElement[] = [];
+    const button = (label: string, name: DashboardCommand, secondary = true): void => {
+      const b = custom('vscode-button', secondary ? { secondary: '' } : {}, label);
+      b.dataset.command = name;
+      b.addEventListener('click', () => command(name, r.dir));
+      buttons.push(b);
+    };
+    if (r.canStop) button('Stop', 'stop', false);
+    if (r.canResume) button('Resume', 'resume', false);
+    button('Open Samples', 'openSamples');
+    button('Reveal Folder', 'revealFolder');
+    return h('div', { className: 'run-header', attrs: { 'data-dir': r.dir } }, [
+      h('div', { className: 'run-title' }, [
+        compare ? swatch : null,
+        h('span', { className: 'run-name', text: r.name }),
+        custom('vscode-badge', { variant: 'counter', class: `status status-${r.status.replace(/[^a-z]/g, '')}` }, r.status),
+        h('span', { className: 'run-algorithm', text: r.algorithm }),
+      ]),
+      h('div', { className: 'run-progress' }, [
+        h('span', { className: 'run-step', text: `step ${r.step} of ${r.totalSteps}` }),
+        bar,
+        h('span', { text: r.etaSeconds !== null ? `ETA ${formatDuration(r.etaSeconds)}` : '' }),
+        h('span', { className: 'run-device', text: `${r.device}${r.precision ? ` · ${r.precision}` : ''}` }),
+      ]),
+      h('div', { className: 'config-summary' }, r.configSummary.map((item) => h('span', { className: 'chip' }, [
+        h('span', { className: 'chip-label', text: item.label }), h('span', { text: item.value }),
+      ]))),
+      r.error ? h('div', { className: 'run-error', text: r.error }) : null,
+      h('div', { className: 'run-actions' }, buttons),
+    ]);
+  }));
+}
+
+function chartSpecs(): ChartSpec[] {
+  const trainKeys = new Set<string>();
+  const evalKeys = new Set<string>();
+  for (const run of runs) {
+    for (const key of run.train.columns.keys()) trainKeys.add(key);
+    for (const key of run.eval.columns.keys()) evalKeys.add(key);
+  }
+  return [...CHARTS, ...otherCharts(trainKeys, evalKeys)];
+}
+
+const SECTIONS: { id: ChartSpec['section']; title: string }[] = [
+  { id: 'training', title: 'Training' }, { id: 'evaluation', title: 'Evaluation (held-out prompts)' },
+  { id: 'performance', title: 'Throughput' }, { id: 'other', title: 'Other metrics' },
+];
+
+/** Build the chart grid anew: on a snapshot, or when new metric names appear. */
+function buildCharts(): void {
+  for (const chart of charts) chart.destroy();
+  charts = chartSpecs().map((spec) => new MetricChart(spec, context));
+  scatter = new ParetoScatter(context);
+  const sections = SECTIONS.map((section) => {
+    const members = charts.filter((chart) => chart.spec.section === section.id && chart.hasData());
+    if (members.length === 0) return null;
+    return h('section', { className: 'chart-section', attrs: { 'data-section': section.id } }, [
+      h('h2', { text: section.title }),
+      h('div', { className: 'chart-grid' }, [...members.map((chart) => chart.element), section.id === 'evaluation' || (section.id === 'training' && !runs.some((r) => r.eval.length)) ? scatter?.element ?? null : null]),
+    ]);
+  });
+  const any = sections.some(Boolean);
+  status.hidden = any;
+  main.replaceChildren(status, ...sections.filter((s): s is HTMLElement => s !== null));
+  charts = charts.filter((chart) => chart.element.isConnected);
+  for (const chart of charts) chart.refresh(true);
+  scatter.draw();
+  document.body.dataset.charts = String(charts.length);
+}
+
+let knownSpecs = '';
+function specsKey(): string {
+  return chartSpecs().filter((spec) => runs.some((run) => spec.series.some((s) => (spec.table === 'train' ? run.train : run.eval).columns.has(s.key)))).map((spec) => spec.id).join(',');
+}
+
+/** Redraw on the next frame: appends arriving together draw once. */
+function scheduleRefresh(): void {
+  if (frame) return;
+  frame = requestAnimationFrame(() => {
+    frame = 0;
+    const key = specsKey();
+    if (key !== knownSpecs) {
+      knownSpecs = key;
+      buildCharts();
+    } else {
+      for (const chart of charts) chart.refresh();
+      scatter?.draw();
+    }
+    document.body.dataset.lastStep = String(Math.max(0, ...runs.map((run) => run.lastStep)));
+  });
+}
+
+function applySnapshot(headers: DashboardRun[], metrics: { dir: string; records: MetricRecord[] }[]): void {
+  runs = headers.map((header) => new RunData(header));
+  const byDir = new Map(runs.map((run) => [run.header.dir, run]));
+  for (const entry of metrics) byDir.get(entry.dir)?.add(entry.records);
+  renderHeader();
+  knownSpecs = specsKey();
+  buildCharts();
+  document.body.dataset.lastStep = String(Math.max(0, ...runs.map((run) => run.lastStep)));
+  saveState();
+}
+
+onHostMessage((message) => {
+  const seq = typeof message.seq === 'number' ? message.seq : -1;
+  const verdict = tracker.accept(seq, message.type === 'snapshot');
+  if (verdict === 'gap') {
+    host.post({ type: 'requestSnapshot', reason: `expected the message after the last one applied, got seq ${seq}` });
+    return;
+  }
+  if (verdict === 'skip') return;
+  switch (message.type) {
+    case 'snapshot':
+      applySnapshot(message.runs as DashboardRun[], message.metrics as { dir: string; records: MetricRecord[] }[]);
+      break;
+    case 'append': {
+      const run = runs.find((r) => r.header.dir === message.dir);
+      run?.add(message.records as MetricRecord[]);
+      scheduleRefresh();
+      break;
+    }
+    case 'runs': {
+      const headers = message.runs as DashboardRun[];
+      for (const run of runs) {
+        const next = headers.find((h2) => h2.dir === run.header.dir);
+        if (next) run.header = next;
+      }
+      renderHeader();
+      break;
+    }
+  }
+});
+
+function toolbar(): HTMLElement {
+  smoothingSlider.addEventListener('input', () => {
+    state.smoothing = Math.min(0.99, Math.max(0, Number(smoothingSlider.value)));
+    smoothingValue.textContent = state.smoothing.toFixed(2);
+    for (const chart of charts) chart.refresh();
+    scatter?.draw();
+    saveState();
+  });
+  (xAxisSelect as HTMLElement & { value: string }).value = state.xAxis;
+  xAxisSelect.addEventListener('change', () => {
+    state.xAxis = (xAxisSelect as HTMLElement & { value: string }).value === 'time' ? 'time' : 'step';
+    for (const chart of charts) chart.refresh(true);
+    saveState();
+  });
+  const resetZoom = custom('vscode-button', { secondary: '' }, 'Reset zoom');
+  resetZoom.addEventListener('click', () => charts.forEach((chart) => chart.resetZoom()));
+  return h('div', { className: 'toolbar' }, [
+    h('label', { className: 'toolbar-item' }, [h('span', { text: 'x axis' }), xAxisSelect]),
+    h('label', { className: 'toolbar-item' }, [h('span', { text: 'smoothing' }), smoothingSlider, smoothingValue]),
+    resetZoom,
+    h('span', { className: 'toolbar-hint', text: 'drag to zoom · double-click to reset · click a legend entry to hide it' }),
+  ]);
+}
+
+document.body.append(header, toolbar(), main);
+main.append(status);
+new ResizeObserver(() => {
+  charts.forEach((chart) => chart.resize());
+  scatter?.draw();
+}).observe(main);
+onThemeChange(() => {
+  colours = palette();
+  renderHeader();
+  buildCharts();
+});
+window.addEventListener('keydown', (event) => {
+  if (event.key === 'Escape') charts.forEach((chart) => chart.resetZoom());
+});
+host.post({ type: 'ready' });

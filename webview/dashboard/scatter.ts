@@ -1,0 +1,152 @@
+/**
+ * The paper's Pareto view: reward against KL(π ‖ π_ref), one colour per run. Eval points (held-out
+ * prompts) are drawn large and joined in step order; smoothed train points small and faint; each
+ * run's Best-of-N sits at (its KL bound, its BoN reward) as a diamond. Plain canvas: a few hundred
+ * points need no chart library.
+ */
+import { h } from '../shared/dom';
+import { formatNumber } from '../shared/format';
+import { smooth } from '../shared/series';
+import type { RunData } from './model';
+import { klBonBound } from './specs';
+
+export interface ScatterContext {
+  runs(): RunData[];
+  runColour(index: number): string;
+  theme(): { foreground: string; grid: string; background: string };
+  smoothing(): number;
+}
+
+interface Point { x: number; y: number }
+
+const finitePairs = (xs: readonly (number | null)[], ys: readonly (number | null)[]): Point[] => {
+  const points: Point[] = [];
+  for (let i = 0; i < Math.min(xs.length, ys.length); i++) {
+    const x = xs[i];
+    const y = ys[i];
+    if (x !== null && x !== undefined && y !== null && y !== undefined && Number.isFinite(x) && Number.isFinite(y)) points.push({ x, y });
+  }
+  return points;
+};
+
+export class ParetoScatter {
+  readonly element: HTMLElement;
+  private readonly canvas: HTMLCanvasElement;
+  private readonly legend: HTMLElement;
+
+  constructor(private readonly context: ScatterContext) {
+    this.canvas = h('canvas', { className: 'scatter-canvas', attrs: { role: 'img', 'aria-label': 'reward against KL to the reference, per run' } });
+    this.legend = h('div', { className: 'scatter-legend' });
+    this.element = h('section', { className: 'chart scatter', attrs: { 'data-chart': 'pareto' } }, [
+      h('div', { className: 'chart-title' }, [h('span', { text: 'Reward vs KL(π ‖ π_ref) — Pareto view' })]),
+      this.canvas, this.legend,
+    ]);
+  }
+
+  draw(): void {
+    const width = Math.max(240, this.element.clientWidth || 600);
+    const height = 260;
+    const ratio = devicePixelRatio || 1;
+    this.canvas.width = width * ratio;
+    this.canvas.height = height * ratio;
+    this.canvas.style.width = `${width}px`;
+    this.canvas.style.height = `${height}px`;
+    const ctx = this.canvas.getContext('2d');
+    if (!ctx) return;
+    ctx.scale(ratio, ratio);
+    const theme = this.context.theme();
+    const runs = this.context.runs();
+    const series = runs.map((run) => ({
+      train: finitePairs(smooth(run.train.columns.get('kl/policy_ref') ?? [], this.context.smoothing()),
+        smooth(run.train.columns.get('reward/policy') ?? [], this.context.smoothing())),
+      eval: finitePairs(run.eval.columns.get('eval/kl/policy_ref') ?? [], run.eval.columns.get('eval/reward/policy') ?? []),
+      bon: ((): Point | null => {
+        const bonReward = run.eval.columns.get('eval/reward/bon')?.at(-1);
+        return bonReward === null || bonReward === undefined ? null : { x: klBonBound(run.header.bonN), y: bonReward };
+      })(),
+    }));
+    const all = series.flatMap((s) => [...s.train, ...s.eval, ...(s.bon ? [s.bon] : [])]);
+    const pad = { left: 52, right: 12, top: 10, bottom: 34 };
+    ctx.font = '11px sans-serif';
+    ctx.fillStyle = theme.foreground;
+    if (all.length === 0) {
+      ctx.fillText('no points yet: reward and KL appear after the first steps', pad.left, height / 2);
+      this.legend.replaceChildren();
+      return;
+    }
+    const [xMin, xMax] = extent(all.map((p) => p.x), 0);
+    const [yMin, yMax] = extent(all.map((p) => p.y));
+    const sx = (x: number): number => pad.left + ((x - xMin) / (xMax - xMin)) * (width - pad.left - pad.right);
+    const sy = (y: number): number => height - pad.bottom - ((y - yMin) / (yMax - yMin)) * (height - pad.top - pad.bottom);
+    // axes and ticks
+    ctx.strokeStyle = theme.grid;
+    ctx.lineWidth = 1;
+    for (let i = 0; i <= 4; i++) {
+      const x = xMin + ((xMax - xMin) * i) / 4;
+      const y = yMin + ((yMax - yMin) * i) / 4;
+      ctx.beginPath();
+      ctx.moveTo(sx(x), pad.top);
+      ctx.lineTo(sx(x), height - pad.bottom);
+      ctx.moveTo(pad.left, sy(y));
+      ctx.lineTo(width - pad.right, sy(y));
+      ctx.stroke();
+      ctx.fillText(formatNumber(x, 2), sx(x) - 10, height - pad.bottom + 14);
+      ctx.fillText(formatNumber(y, 2), 4, sy(y) + 4);
+    }
+    ctx.fillText('KL(π ‖ π_ref), nats', width / 2 - 40, height - 4);
+    ctx.save();
+    ctx.translate(12, height / 2 + 20);
+    ctx.rotate(-Math.PI / 2);
+    ctx.fillText('reward', 0, 0);
+    ctx.restore();
+    series.forEach((s, index) => {
+      const colour = this.context.runColour(index);
+      ctx.fillStyle = colour;
+      ctx.strokeStyle = colour;
+      ctx.globalAlpha = 0.25;
+      for (const p of s.train) ctx.fillRect(sx(p.x) - 1, sy(p.y) - 1, 2, 2);
+      ctx.globalAlpha = 1;
+      ctx.beginPath();
+      s.eval.forEach((p, i) => (i === 0 ? ctx.moveTo(sx(p.x), sy(p.y)) : ctx.lineTo(sx(p.x), sy(p.y))));
+      ctx.stroke();
+      for (const p of s.eval) {
+        ctx.beginPath();
+        ctx.arc(sx(p.x), sy(p.y), 3.5, 0, 2 * Math.PI);
+        ctx.fill();
+      }
+      if (s.bon) {
+        const x = sx(s.bon.x);
+        const y = sy(s.bon.y);
+        ctx.beginPath();
+        ctx.moveTo(x, y - 6);
+        ctx.lineTo(x + 6, y);
+        ctx.lineTo(x, y + 6);
+        ctx.lineTo(x - 6, y);
+        ctx.closePath();
+        ctx.stroke();
+      }
+    });
+    this.legend.replaceChildren(...runs.map((run, index) => h('span', { className: 'legend-item' }, [
+      h('span', { className: 'swatch', attrs: { 'data-colour': String(index) } }),
+      h('span', { text: `${run.header.name}: eval ● train · Best-of-${run.header.bonN} ◇` }),
+    ])));
+    this.legend.querySelectorAll<HTMLElement>('.swatch').forEach((swatch, index) => {
+      swatch.style.background = this.context.runColour(index);
+    });
+  }
+}
+
+function extent(values: number[], include?: number): [number, number] {
+  let min = include ?? Infinity;
+  let max = include ?? -Infinity;
+  for (const value of values) {
+    if (value < min) min = value;
+    if (value > max) max = value;
+  }
+  if (!(max > min)) {
+    min -= 1;
+    max += 1;
+  }
+  const margin = (max - min) * 0.05;
+  return [min - margin, max + margin];
+}

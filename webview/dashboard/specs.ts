@@ -1,0 +1,73 @@
+/** Which charts the dashboard draws: one per metric family, with the BOND reference lines. */
+import type { DashboardRun } from '../../contracts/webviews/dashboard';
+
+export interface SeriesSpec {
+  key: string;
+  label: string;
+}
+
+export interface ChartSpec {
+  id: string;
+  title: string;
+  section: 'training' | 'evaluation' | 'performance' | 'other';
+  table: 'train' | 'eval';
+  series: SeriesSpec[];
+  /** a horizontal line per run, e.g. the log-quantile target −1/N */
+  reference?: (run: DashboardRun) => { label: string; value: number } | null;
+  /** smoothing applies (eval points are few and already averages) */
+  smooth: boolean;
+}
+
+/** KL(π_BoN ‖ π_ref) ≤ log N − (N−1)/N (BOND.md): the budget Best-of-N itself spends. */
+export const klBonBound = (n: number): number => Math.log(n) - (n - 1) / n;
+
+const s = (key: string, label: string): SeriesSpec => ({ key, label });
+
+export const CHARTS: readonly ChartSpec[] = [
+  { id: 'loss', title: 'Loss', section: 'training', table: 'train', smooth: true,
+    series: [s('loss/total', 'total'), s('loss/forward', 'forward'), s('loss/backward', 'backward'), s('loss/regulariser', 'regulariser')] },
+  { id: 'reward', title: 'Reward', section: 'training', table: 'train', smooth: true,
+    series: [s('reward/policy', 'policy'), s('reward/anchor', 'anchor'), s('reward/bon', 'Best-of-N')] },
+  { id: 'quantile', title: 'Log-quantile of policy samples', section: 'training', table: 'train', smooth: true,
+    series: [s('quantile/log_policy', 'log p̂≤ (policy)')],
+    reference: (run) => ({ label: `target −1/N (N=${run.trainN})`, value: -1 / run.trainN }) },
+  { id: 'kl_ref', title: 'KL(π ‖ π_ref)', section: 'training', table: 'train', smooth: true,
+    series: [s('kl/policy_ref', 'KL to reference')],
+    reference: (run) => ({ label: `BoN bound log N − (N−1)/N (N=${run.bonN})`, value: klBonBound(run.bonN) }) },
+  { id: 'kl_anchor', title: 'KL(π ‖ anchor)', section: 'training', table: 'train', smooth: true,
+    series: [s('kl/policy_anchor', 'KL to anchor')] },
+  { id: 'entropy', title: 'Entropy (nats/token)', section: 'training', table: 'train', smooth: true, series: [s('entropy', 'entropy')] },
+  { id: 'grad_norm', title: 'Gradient norm', section: 'training', table: 'train', smooth: true, series: [s('grad_norm', 'grad norm')] },
+  { id: 'lr', title: 'Learning rate', section: 'training', table: 'train', smooth: false, series: [s('lr', 'lr')] },
+  { id: 'eval_reward', title: 'Eval reward (held-out prompts)', section: 'evaluation', table: 'eval', smooth: false,
+    series: [s('eval/reward/policy', 'policy'), s('eval/reward/anchor', 'anchor'), s('eval/reward/bon', 'Best-of-N'), s('eval/reward/ref', 'reference')] },
+  { id: 'eval_effective_n', title: 'Effective N', section: 'evaluation', table: 'eval', smooth: false,
+    series: [s('eval/effective_n', 'effective N')],
+    reference: (run) => ({ label: `N = ${run.bonN}`, value: run.bonN }) },
+  { id: 'eval_win_rate', title: 'Win rate vs Best-of-N', section: 'evaluation', table: 'eval', smooth: false,
+    series: [s('eval/win_rate_vs_bon', 'win rate')], reference: () => ({ label: 'parity 0.5', value: 0.5 }) },
+  { id: 'eval_kl', title: 'Eval KL(π ‖ π_ref)', section: 'evaluation', table: 'eval', smooth: false,
+    series: [s('eval/kl/policy_ref', 'KL to reference'), s('eval/kl/policy_anchor', 'KL to anchor')],
+    reference: (run) => ({ label: `BoN bound (N=${run.bonN})`, value: klBonBound(run.bonN) }) },
+  { id: 'throughput', title: 'Throughput (samples/s)', section: 'performance', table: 'train', smooth: true,
+    series: [s('perf/samples_per_s', 'samples/s')] },
+  { id: 'tokens', title: 'Throughput (tokens/s)', section: 'performance', table: 'train', smooth: true,
+    series: [s('perf/tokens_per_s', 'tokens/s')] },
+  { id: 'step_time', title: 'Time per step phase (s)', section: 'performance', table: 'train', smooth: true,
+    series: [s('time/sample_s', 'sample'), s('time/score_s', 'score'), s('time/update_s', 'update')] },
+];
+
+const KNOWN = new Set(CHARTS.flatMap((chart) => chart.series.map((series) => series.key)));
+const IGNORED_EVAL = new Set(['eval/kl/bon_bound']);
+
+/** Metrics the trainer wrote that no family covers get a chart each, so nothing is hidden. */
+export function otherCharts(trainKeys: Iterable<string>, evalKeys: Iterable<string>): ChartSpec[] {
+  const extra: ChartSpec[] = [];
+  for (const [keys, table] of [[trainKeys, 'train'], [evalKeys, 'eval']] as const) {
+    for (const key of [...keys].sort()) {
+      if (KNOWN.has(key) || IGNORED_EVAL.has(key)) continue;
+      extra.push({ id: `other:${key}`, title: key, section: 'other', table, smooth: table === 'train', series: [s(key, key)] });
+    }
+  }
+  return extra;
+}

@@ -1,0 +1,136 @@
+/**
+ * Pure series helpers for the charts (no DOM, so Node unit tests run them too): TensorBoard's
+ * debiased EMA smoothing and min/max decimation that keeps spikes visible.
+ */
+
+export type Column = (number | null)[];
+
+/**
+ * TensorBoard's smoothing: an EMA started at 0 and divided by (1 − w^k) after k finite points, so
+ * the first points are not pulled towards zero. Non-finite points pass through and are skipped.
+ * Incremental: push values as they arrive; the output array grows with them.
+ */
+export class DebiasedEma {
+  private last = 0;
+  private count = 0;
+  readonly output: Column = [];
+
+  constructor(readonly weight: number) {
+    if (!(weight >= 0 && weight < 1)) throw new RangeError(`smoothing weight must be in [0, 1), got ${weight}`);
+  }
+
+  push(value: number | null | undefined): void {
+    if (value === null || value === undefined || !Number.isFinite(value)) {
+      this.output.push(value === undefined ? null : value);
+      return;
+    }
+    this.last = this.last * this.weight + (1 - this.weight) * value;
+    this.count += 1;
+    this.output.push(this.weight === 0 ? value : this.last / (1 - this.weight ** this.count));
+  }
+
+  pushAll(values: readonly (number | null | undefined)[], from = 0): void {
+    for (let i = from; i < values.length; i++) this.push(values[i]);
+  }
+}
+
+export function smooth(values: readonly (number | null | undefined)[], weight: number): Column {
+  const ema = new DebiasedEma(weight);
+  ema.pushAll(values);
+  return ema.output;
+}
+
+/** Index of the first x ≥ value in an ascending array. */
+export function lowerBound(xs: readonly number[], value: number): number {
+  let lo = 0;
+  let hi = xs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((xs[mid] as number) < value) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Index of the first x > value in an ascending array. */
+export function upperBound(xs: readonly number[], value: number): number {
+  let lo = 0;
+  let hi = xs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((xs[mid] as number) <= value) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+export interface Aligned {
+  xs: number[];
+  ys: Column[];
+}
+
+/**
+ * Reduce aligned series to about 2 points per bucket over [x0, x1]: each bucket keeps, for every
+ * series, its minimum and its maximum (in the order they occur), so a one-step spike survives at
+ * any zoom. One point either side of the range is kept so lines run to the edges. Returns the
+ * input unchanged when it already has few enough points.
+ */
+export function decimateMinMax(data: Aligned, x0: number, x1: number, buckets: number): Aligned {
+  const { xs, ys } = data;
+  const start = Math.max(0, lowerBound(xs, x0) - 1);
+  const end = Math.min(xs.length, upperBound(xs, x1) + 1);
+  if (end - start <= buckets * 2 || buckets < 1 || !(x1 > x0)) return data;
+  const outX: number[] = [];
+  const outY: Column[] = ys.map(() => []);
+  const width = (x1 - x0) / buckets;
+  let i = start;
+  while (i < end) {
+    const bucket = Math.floor(((xs[i] as number) - x0) / width);
+    let j = i + 1;
+    while (j < end && Math.floor(((xs[j] as number) - x0) / width) === bucket) j++;
+    // the bucket is xs[i..j): its first and last x carry each series' extremes
+    if (j - i <= 2) {
+      for (let k = i; k < j; k++) {
+        outX.push(xs[k] as number);
+        ys.forEach((column, s) => (outY[s] as Column).push(column[k] ?? null));
+      }
+    } else {
+      outX.push(xs[i] as number, xs[j - 1] as number);
+      ys.forEach((column, s) => {
+        let minIndex = -1;
+        let maxIndex = -1;
+        for (let k = i; k < j; k++) {
+          const v = column[k];
+          if (v === null || v === undefined || !Number.isFinite(v)) continue;
+          if (minIndex < 0 || v < (column[minIndex] as number)) minIndex = k;
+          if (maxIndex < 0 || v > (column[maxIndex] as number)) maxIndex = k;
+        }
+        const out = outY[s] as Column;
+        if (minIndex < 0) out.push(null, null);
+        else if (minIndex <= maxIndex) out.push(column[minIndex] as number, column[maxIndex] as number);
+        else out.push(column[maxIndex] as number, column[minIndex] as number);
+      });
+    }
+    i = j;
+  }
+  return { xs: outX, ys: outY };
+}
+
+/** Merge several (x, columns) tables on the union of their x values; missing cells are null. */
+export function alignTables(tables: readonly Aligned[]): Aligned {
+  const all = new Set<number>();
+  for (const table of tables) for (const x of table.xs) all.add(x);
+  const xs = [...all].sort((a, b) => a - b);
+  const index = new Map(xs.map((x, i) => [x, i]));
+  const ys: Column[] = [];
+  for (const table of tables) {
+    for (const column of table.ys) {
+      const out: Column = new Array<number | null>(xs.length).fill(null);
+      table.xs.forEach((x, i) => {
+        out[index.get(x) as number] = column[i] ?? null;
+      });
+      ys.push(out);
+    }
+  }
+  return { xs, ys };
+}
