@@ -13,7 +13,8 @@ import { FocusModel, SAMPLES_VIEW_TYPE, SamplesPanel } from './samplesPanel';
 import { webviewOptions } from './channel';
 
 /** A panel whose saved state names no run (or a run that is gone) says so instead of staying blank. */
-function orphan(panel: vscode.WebviewPanel, why: string): void {
+function orphan(panel: vscode.WebviewPanel, why: string, state: unknown, output: vscode.OutputChannel): void {
+  output.appendLine(`[webviews] not restoring a ${panel.viewType} panel (${why}); saved state: ${JSON.stringify(state)?.slice(0, 300)}`);
   panel.dispose();
   void vscode.window.showWarningMessage(`BOND: a panel from the last session was not restored: ${why}`);
 }
@@ -67,7 +68,7 @@ export function registerWebviews(services: Services): vscode.Disposable[] {
     vscode.window.registerWebviewPanelSerializer(DASHBOARD_VIEW_TYPE, {
       async deserializeWebviewPanel(panel, state: unknown) {
         const parsed = parseDashboardState(state);
-        if (!parsed) return orphan(panel, 'its saved state names no run');
+        if (!parsed) return orphan(panel, 'its saved state names no run', state, output);
         panel.webview.options = webviewOptions(extensionUri);
         new DashboardPanel(panel, extensionUri, store, output, parsed.dirs);
       },
@@ -75,7 +76,7 @@ export function registerWebviews(services: Services): vscode.Disposable[] {
     vscode.window.registerWebviewPanelSerializer(SAMPLES_VIEW_TYPE, {
       async deserializeWebviewPanel(panel, state: unknown) {
         const parsed = parseSamplesState(state);
-        if (!parsed) return orphan(panel, 'its saved state names no run');
+        if (!parsed) return orphan(panel, 'its saved state names no run', state, output);
         new SamplesPanel(panel, extensionUri, store, focus, output, parsed.dir);
       },
     }),

@@ -1,6 +1,6 @@
 /**
  * In a real VS Code: palette → "BOND: Start Run" on the tiny config → the runs view shows the run →
- * it completes. (The end-to-end issue grows this file into every scenario.)
+ * it completes; then its dashboard and samples panels, and their return after a window reload.
  */
 import { strict as assert } from 'node:assert';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -45,6 +45,44 @@ test('palette → BOND: Start Run → the runs view shows it → it completes', 
     assert.equal(meta.config_path, join(editor.workspace, 'tiny.bond.json'));
   } catch (error) {
     const shot = await editor.screenshot('start-run-failure').catch(() => 'none');
+    t.diagnostic(`screenshots in ${ARTIFACTS} (failure: ${shot})`);
+    throw error;
+  }
+});
+
+test('click the run → its dashboard draws the real metrics → Open Samples shows the rows → both come back after a reload', async (t) => {
+  try {
+    const page = editor.page;
+    await editor.showRunsView();
+    await page.locator('.monaco-list-row', { hasText: /e2e-tiny.*completed/ }).first().click();
+    // The dashboard's webview lives in nested iframes; its loss chart holds all 12 train steps.
+    const dashboard = await editor.frameWith('[data-chart="loss"][data-points="12"] canvas', 60_000);
+    assert.match(await dashboard.textContent('.run-header') ?? '', /e2e-tiny[\s\S]*step 12 of 12/);
+    const inked = await dashboard.$eval('[data-chart="reward"] canvas', (canvas) => {
+      const c = canvas as HTMLCanvasElement;
+      const data = c.getContext('2d')?.getImageData(0, 0, c.width, c.height).data ?? new Uint8ClampedArray();
+      let count = 0;
+      for (let i = 3; i < data.length; i += 4) if (data[i] !== 0) count++;
+      return count;
+    });
+    assert.ok(inked > 500, `the reward chart drew ${inked} pixels`);
+    await editor.screenshot('dashboard');
+    await dashboard.click('vscode-button[data-command="openSamples"]');
+    const samples = await editor.frameWith('.rows .sample-row', 30_000);
+    // samples.every 4 with 2 prompts → steps 4, 8, 12; the view follows the latest step
+    assert.match(await samples.textContent('.step-label') ?? '', /step 12 \(3 of 3\)/);
+    assert.equal(await samples.$$eval('.rows .sample-row', (rows) => rows.length), 2);
+    await samples.click('.rows .sample-row[data-prompt="1"]');
+    await editor.screenshot('samples');
+    // The editor's own reload: it saves the open editors (and the webviews' state) before reloading.
+    await editor.runCommand('Developer: Reload Window');
+    await page.waitForTimeout(2_000);
+    await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+    // Both panels are restored by their serializers, on the same run and the same focused row.
+    const restored = await editor.frameWith('.rows .sample-row.focused[data-prompt="1"]', 60_000);
+    assert.match(await restored.textContent('.step-label') ?? '', /step 12/);
+  } catch (error) {
+    const shot = await editor.screenshot('dashboard-failure').catch(() => 'none');
     t.diagnostic(`screenshots in ${ARTIFACTS} (failure: ${shot})`);
     throw error;
   }

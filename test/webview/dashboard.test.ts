@@ -153,6 +153,19 @@ describe('dashboard webview', () => {
     await view.page.close();
   });
 
+  it('shows a hostile run name as literal text in the header and legends', async () => {
+    const name = '<img src=x onerror="window.__canary=1"><script>window.__canary=2</script>';
+    const view = await openWith({ type: 'snapshot', seq: 1, runs: [header('/runs/a', name), header('/runs/b', 'javascript:window.__canary=3')],
+      metrics: [{ dir: '/runs/a', records: syntheticMetrics(20) }, { dir: '/runs/b', records: syntheticMetrics(20) }] });
+    assert.ok((await view.page.textContent('.runs-header'))?.includes(name));
+    assert.ok((await view.page.textContent('[data-chart="reward"] .u-legend'))?.includes(`${name} · policy`));
+    assert.equal(await view.page.$$eval('.runs-header img, .runs-header script, .u-legend img, .u-legend a', (n) => n.length), 0);
+    await view.page.waitForTimeout(100);
+    assert.equal(await view.page.evaluate(() => (window as unknown as { __canary?: unknown }).__canary), undefined);
+    assert.deepEqual(await cspViolations(view.page), []);
+    await view.page.close();
+  });
+
   it('header buttons post the same commands as the palette, and CSV/PNG exports are posted', async () => {
     const view = await openWith({ type: 'snapshot', seq: 1, runs: [{ ...header('/runs/a'), status: 'running', canStop: true, canResume: false }], metrics: [{ dir: '/runs/a', records: syntheticMetrics(50) }] });
     await view.page.click('vscode-button[data-command="stop"]');

@@ -202,9 +202,11 @@ export class MetricChart {
     this.lines = this.buildLines();
     const theme = this.context.theme();
     const xIsTime = this.context.xAxis() === 'time';
-    const axis = (label: string, values?: uPlot.Axis['values']): uPlot.Axis => ({
+    // steps are integers: no 2.5 ticks on a step axis
+    const STEP_INCREMENTS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 2e6, 5e6];
+    const axis = (label: string, values?: uPlot.Axis['values'], incrs?: number[]): uPlot.Axis => ({
       label, stroke: theme.foreground, grid: { stroke: theme.grid, width: 1 }, ticks: { stroke: theme.grid, width: 1 },
-      labelSize: 18, font: '11px sans-serif', labelFont: '11px sans-serif', ...(values ? { values } : {}),
+      labelSize: 18, font: '11px sans-serif', labelFont: '11px sans-serif', ...(values ? { values } : {}), ...(incrs ? { incrs } : {}),
     });
     const options: uPlot.Options = {
       width: this.plotWidth(),
@@ -218,7 +220,7 @@ export class MetricChart {
       },
       scales: { x: { time: false } },
       axes: [
-        axis(xIsTime ? 'wall time' : 'step', xIsTime ? (_u, ticks) => ticks.map((t) => formatDuration(t)) : undefined),
+        axis(xIsTime ? 'wall time' : 'step', xIsTime ? (_u, ticks) => ticks.map((t) => formatDuration(t)) : undefined, xIsTime ? undefined : STEP_INCREMENTS),
         axis(this.spec.series.length === 1 ? this.spec.series[0]?.label ?? '' : this.spec.title.toLowerCase(),
           (_u, ticks) => ticks.map((t) => formatTick(t))),
       ],
