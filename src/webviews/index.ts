@@ -10,7 +10,6 @@ import type { RunState } from '../core/runStore';
 import { DASHBOARD_VIEW_TYPE, DashboardPanel } from './dashboardPanel';
 import { InspectorViewProvider, INSPECTOR_VIEW_ID } from './inspectorView';
 import { FocusModel, SAMPLES_VIEW_TYPE, SamplesPanel } from './samplesPanel';
-import { webviewOptions } from './channel';
 
 /** A panel whose saved state names no run (or a run that is gone) says so instead of staying blank. */
 function orphan(panel: vscode.WebviewPanel, why: string, state: unknown, output: vscode.OutputChannel): void {
@@ -69,7 +68,6 @@ export function registerWebviews(services: Services): vscode.Disposable[] {
       async deserializeWebviewPanel(panel, state: unknown) {
         const parsed = parseDashboardState(state);
         if (!parsed) return orphan(panel, 'its saved state names no run', state, output);
-        panel.webview.options = webviewOptions(extensionUri);
         new DashboardPanel(panel, extensionUri, store, output, parsed.dirs);
       },
     }),

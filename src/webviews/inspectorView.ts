@@ -42,7 +42,7 @@ export class InspectorViewProvider implements vscode.WebviewViewProvider, vscode
     const index = focus.order.findIndex((key) => key.step === focus.key.step && key.promptId === focus.key.promptId);
     this.channel?.post({
       type: 'focus',
-      focus: { dir: focus.panel.dir, runName: focus.panel.panel.title.replace(/^BOND samples: /, ''), bonN: record.bon.n, record, index: Math.max(0, index), count: focus.order.length },
+      focus: { dir: focus.panel.dir, runName: focus.panel.runName, bonN: record.bon.n, record, index: Math.max(0, index), count: focus.order.length },
     });
   }
 

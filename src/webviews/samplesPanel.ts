@@ -58,6 +58,8 @@ export class SamplesPanel implements vscode.Disposable {
   private readonly channel: WebviewChannel<HostToSamples, SamplesToHost>;
   private readonly disposables: vscode.Disposable[] = [];
   private pumping: Promise<void> = Promise.resolve();
+  /** the run's name from run.json (the panel title carries it too) */
+  runName: string;
 
   static show(extensionUri: vscode.Uri, store: RunStore, focus: FocusModel, log: vscode.OutputChannel, dir: string): SamplesPanel {
     const existing = SamplesPanel.open.get(dir);
@@ -76,6 +78,7 @@ export class SamplesPanel implements vscode.Disposable {
   constructor(readonly panel: vscode.WebviewPanel, extensionUri: vscode.Uri, private readonly store: RunStore,
     private readonly focus: FocusModel, private readonly log: vscode.OutputChannel, readonly dir: string) {
     SamplesPanel.open.set(dir, this);
+    this.runName = basename(dir);
     this.stream = RecordStream.of(dir, 'samples.jsonl', isSampleRecord);
     panel.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'bond.svg');
     panel.webview.options = webviewOptions(extensionUri);
@@ -96,7 +99,8 @@ export class SamplesPanel implements vscode.Disposable {
       panel.onDidDispose(() => this.dispose()),
     );
     void runState(store, dir).then((state) => {
-      panel.title = `BOND samples: ${state?.meta.name ?? basename(dir)}`;
+      this.runName = state?.meta.name ?? this.runName;
+      panel.title = `BOND samples: ${this.runName}`;
     });
   }
 
