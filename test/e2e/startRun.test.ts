@@ -1,5 +1,5 @@
 /**
- * In a real VS Code: palette → "BOND: Start Run" on the tiny config → the runs view shows the run →
+ * In a real VS Code: the CodeLens "Start BOND run" on the tiny config → the runs view shows the run →
  * it completes; then its dashboard and samples panels, and their return after a window reload.
  */
 import { strict as assert } from 'node:assert';
@@ -20,7 +20,7 @@ after(async () => {
   await editor?.close();
 });
 
-test('palette → BOND: Start Run → the runs view shows it → it completes', async (t) => {
+test('CodeLens "Start BOND run" → the runs view shows it → it completes', async (t) => {
   try {
     const page = editor.page;
     // Open the config so the command picks it as the active one.
@@ -28,7 +28,9 @@ test('palette → BOND: Start Run → the runs view shows it → it completes', 
     await page.locator('.quick-input-widget input').fill('tiny.bond.json');
     await page.locator('.quick-input-list .monaco-list-row', { hasText: 'tiny.bond.json' }).first().click();
     await page.locator('.monaco-editor .view-lines', { hasText: 'e2e-tiny' }).first().waitFor({ timeout: 30_000 });
-    await editor.runCommand('BOND: Start Run');
+    // The CodeLens on top of the config (the palette's Start Run is the same command; the untrusted
+    // scenario drives it from the palette).
+    await page.locator('.contentWidgets .codelens-decoration a', { hasText: 'Start BOND run' }).first().click({ timeout: 30_000 });
     // The BOND view container shows the run.
     await editor.showRunsView();
     const row = page.locator('.monaco-list-row', { hasText: 'e2e-tiny' }).first();
@@ -72,6 +74,11 @@ test('click the run → its dashboard draws the real metrics → Open Samples sh
     // samples.every 4 with 2 prompts → steps 4, 8, 12; the view follows the latest step
     assert.match(await samples.textContent('.step-label') ?? '', /step 12 \(3 of 3\)/);
     assert.equal(await samples.$$eval('.rows .sample-row', (rows) => rows.length), 2);
+    // policy, anchor and Best-of-N columns each hold a text and its reward
+    const cells = await samples.$$eval('.rows .sample-row[data-prompt="0"] > .cell', (nodes) => nodes.map((n) => ({
+      text: n.querySelector('.cell-text')?.textContent ?? '', stats: n.querySelector('.cell-stats')?.textContent ?? '' })));
+    assert.equal(cells.length, 4);
+    for (const cell of cells.slice(1)) assert.match(cell.stats, /r [−-]?\d+\.\d{3}/, JSON.stringify(cells));
     await samples.click('.rows .sample-row[data-prompt="1"]');
     await editor.screenshot('samples');
     // The editor's own reload: it saves the open editors (and the webviews' state) before reloading.
