@@ -47,6 +47,13 @@ def build_parser() -> ArgumentParser:
         pre.add_argument(f"--{name}", type=kind, default=default)
     pre.add_argument("--device", default="cpu", choices=["cpu", "cuda", "mps"])
 
+    export = commands.add_parser("export-onnx", help="export a model (policy, anchor or reference) as ONNX with a KV cache")
+    export.add_argument("--checkpoint", required=True, type=Path,
+                        help="a checkpoint folder (checkpoints/step-N) or a model.pt file")
+    export.add_argument("--out", required=True, type=Path, help="the folder to write (model.onnx + model.json); replaced atomically")
+    export.add_argument("--role", default="policy", choices=["policy", "anchor", "reference"],
+                        help="which weights: the checkpoint's policy (model.pt), its anchor (anchor.pt), or a reference model file")
+
     demo = commands.add_parser("demo", help="the built-in demo: corpus → pretrain → J-BOND, with a summary")
     demo.add_argument("--runs-dir", type=Path, default=Path(".bond/runs"), help="where the demo's run folder goes")
     demo.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a demo config field")
@@ -81,8 +88,24 @@ def main(argv: Optional[list[str]] = None) -> int:
         return run_training(cfg, args.run_dir, args.resume, args.config, console)
     if args.command == "pretrain":
         return _pretrain(args, console)
+    if args.command == "export-onnx":
+        return _export(args, console)
     from .demo import run_demo
     return run_demo(args.runs_dir, args.set, args.retrain_reference, console, prepare_only=args.prepare_only)
+
+
+def _export(args: argparse.Namespace, console: Console) -> int:
+    from .export import ExportError, export_onnx
+    step: Optional[int] = None
+    if args.checkpoint.is_dir() and args.checkpoint.name.startswith("step-") and args.checkpoint.name[5:].isdigit():
+        step = int(args.checkpoint.name[5:])
+    try:
+        info = export_onnx(args.checkpoint, args.out, args.role, step)
+    except ExportError as error:
+        console.error(str(error))
+        return 2
+    console.line(f"wrote {args.out}/model.onnx ({info.role}, {info.layers}x{info.width}, step {info.step}) and model.json")
+    return 0
 
 
 def _pretrain(args: argparse.Namespace, console: Console) -> int:
