@@ -40,6 +40,7 @@ async function main() {
   const contexts = await Promise.all([
     esbuild.context({ ...common, entryPoints: ['src/extension.ts'], outfile: 'dist/extension.js' }),
     esbuild.context({ ...common, entryPoints: ['src/cli.ts'], outfile: 'dist/cli.js' }),
+    esbuild.context({ ...common, entryPoints: ['src/inference/worker.ts'], outfile: 'dist/inferenceWorker.js' }),
     esbuild.context(webviews),
   ]);
   if (watch) {

@@ -1,0 +1,32 @@
+/** Messages between the extension host and the inference worker thread. */
+import type { Completion, SamplingOptions } from './sampler';
+
+export interface GenerateRequest {
+  /** export folders (model.onnx + model.json) */
+  policy: string;
+  anchor: string;
+  prompt: string;
+  /** samples shown for the policy and for the anchor */
+  k: number;
+  /** Best-of-N candidates drawn from the anchor */
+  n: number;
+  options: Omit<SamplingOptions, 'useCache'>;
+}
+
+export interface GenerateResult {
+  policy: Completion[];
+  anchor: Completion[];
+  candidates: Completion[];
+  tokensPerSecond: number;
+}
+
+export type ToWorker =
+  | { type: 'generate'; id: number; request: GenerateRequest }
+  | { type: 'cancel'; id: number }
+  | { type: 'release' };
+
+export type FromWorker =
+  | { type: 'progress'; id: number; phase: 'policy' | 'anchor'; done: number; total: number }
+  | { type: 'result'; id: number; result: GenerateResult }
+  | { type: 'cancelled'; id: number }
+  | { type: 'error'; id: number; message: string };

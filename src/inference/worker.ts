@@ -1,0 +1,66 @@
+/**
+ * The inference worker thread: onnxruntime sessions live here, cached per export folder, so sampling
+ * never blocks the extension host's event loop. Cancel is checked before every token step.
+ */
+import { parentPort } from 'node:worker_threads';
+import { OrtKvModel } from './ortModel';
+import type { FromWorker, GenerateRequest, GenerateResult, ToWorker } from './protocol';
+import { encodePrompt, sample, Cancelled } from './sampler';
+
+const port = parentPort;
+if (!port) throw new Error('inference worker: must run as a worker thread');
+
+const models = new Map<string, Promise<OrtKvModel>>();
+const cancelled = new Set<number>();
+
+function model(folder: string): Promise<OrtKvModel> {
+  let loading = models.get(folder);
+  if (!loading) {
+    loading = OrtKvModel.load(folder);
+    loading.catch(() => models.delete(folder));
+    models.set(folder, loading);
+  }
+  return loading;
+}
+
+function post(message: FromWorker): void {
+  port?.postMessage(message);
+}
+
+async function generate(id: number, request: GenerateRequest): Promise<GenerateResult> {
+  const started = performance.now();
+  const [policy, anchor] = await Promise.all([model(request.policy), model(request.anchor)]);
+  const stop = (): boolean => cancelled.has(id);
+  const prompt = encodePrompt(request.prompt, policy.info, request.options.maxNewTokens);
+  const policySamples = await sample(policy, Array.from({ length: request.k }, () => prompt), request.options, stop,
+    (done, total) => post({ type: 'progress', id, phase: 'policy', done, total }));
+  // the anchor's K shown samples and its N Best-of-N candidates, in one batch
+  const anchorSamples = await sample(anchor, Array.from({ length: request.k + request.n }, () => prompt),
+    { ...request.options, seed: request.options.seed + 1 }, stop,
+    (done, total) => post({ type: 'progress', id, phase: 'anchor', done, total }));
+  const tokens = [...policySamples, ...anchorSamples].reduce((sum, c) => sum + c.tokens.length, 0);
+  return {
+    policy: policySamples,
+    anchor: anchorSamples.slice(0, request.k),
+    candidates: anchorSamples.slice(request.k),
+    tokensPerSecond: tokens / ((performance.now() - started) / 1000),
+  };
+}
+
+port.on('message', (message: ToWorker) => {
+  if (message.type === 'cancel') {
+    cancelled.add(message.id);
+    return;
+  }
+  if (message.type === 'release') {
+    for (const loading of models.values()) void loading.then((m) => m.dispose(), () => undefined);
+    models.clear();
+    return;
+  }
+  generate(message.id, message.request).then(
+    (result) => post({ type: 'result', id: message.id, result }),
+    (error: unknown) => post(error instanceof Cancelled
+      ? { type: 'cancelled', id: message.id }
+      : { type: 'error', id: message.id, message: error instanceof Error ? error.message : String(error) }),
+  ).finally(() => cancelled.delete(message.id));
+});
