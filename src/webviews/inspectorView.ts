@@ -1,38 +1,89 @@
-/** The side-panel inspector (a WebviewView in the BOND container): the sample under focus. */
+/**
+ * The BOND side panel (a WebviewView in the BOND container): the sample under focus in a samples
+ * panel, and the playground that tries prompts on a run's exported models.
+ */
 import * as vscode from 'vscode';
 import { parseInspectorMessage, type HostToInspector, type InspectorToHost } from '../../contracts/webviews/inspector';
+import type { TrainerEnvironment } from '../core/python';
+import type { RunStore } from '../core/runStore';
+import { InferenceClient } from '../inference/client';
 import { setWebviewHtml, WebviewChannel, webviewOptions } from './channel';
+import { Playground } from './playground';
 import type { FocusModel } from './samplesPanel';
 
 export const INSPECTOR_VIEW_ID = 'bond.inspector';
 
 export class InspectorViewProvider implements vscode.WebviewViewProvider, vscode.Disposable {
   private channel: WebviewChannel<HostToInspector, InspectorToHost> | undefined;
-  private readonly subscription: vscode.Disposable;
+  private readonly subscriptions: vscode.Disposable[] = [];
+  private readonly client: InferenceClient;
+  private readonly playground: Playground;
+  private lastRuns = '';
 
-  constructor(private readonly extensionUri: vscode.Uri, private readonly focus: FocusModel, private readonly log: vscode.OutputChannel) {
-    this.subscription = focus.onDidChange(() => this.send());
+  constructor(private readonly extensionUri: vscode.Uri, private readonly focus: FocusModel, store: RunStore,
+    environment: () => Promise<TrainerEnvironment>, private readonly log: vscode.OutputChannel) {
+    this.client = new InferenceClient(vscode.Uri.joinPath(extensionUri, 'dist', 'inferenceWorker.js').fsPath);
+    this.playground = new Playground(store, environment, this.client, {
+      progress: (phase, done, total) => this.channel?.post({ type: 'playgroundProgress', phase, done, total }),
+      status: (message, error) => this.channel?.post({ type: 'playgroundStatus', message, error }),
+      result: (result) => this.channel?.post({ type: 'playgroundResult', result }),
+      runsChanged: () => void this.sendRuns(true),
+    });
+    this.subscriptions.push(focus.onDidChange(() => this.sendFocus()), store.onDidChangeRuns(() => void this.sendRuns(false)));
   }
 
   resolveWebviewView(view: vscode.WebviewView): void {
     view.webview.options = webviewOptions(this.extensionUri);
     this.channel?.dispose();
     this.channel = new WebviewChannel(view.webview, parseInspectorMessage, {
-      onReady: () => this.send(),
-      onMessage: (message) => {
-        const focus = this.focus.focus;
-        if (message.type === 'navigate') this.focus.navigate(message.delta);
-        else if (message.type === 'openInSamples' && focus) focus.panel.reveal(focus.key, true);
+      onReady: () => {
+        this.sendFocus();
+        void this.sendRuns(true);
       },
+      onMessage: (message) => void this.handle(message),
     }, this.log);
     setWebviewHtml(view.webview, this.extensionUri, 'inspector', 'BOND sample');
     view.onDidDispose(() => {
       this.channel?.dispose();
       this.channel = undefined;
+      this.playground.cancel();
     });
   }
 
-  private send(): void {
+  private async handle(message: InspectorToHost): Promise<void> {
+    const focus = this.focus.focus;
+    switch (message.type) {
+      case 'navigate':
+        this.focus.navigate(message.delta);
+        return;
+      case 'openInSamples':
+        if (focus) focus.panel.reveal(focus.key, true);
+        return;
+      case 'generate':
+        await this.playground.generate(message.request);
+        return;
+      case 'cancelGenerate':
+        this.playground.cancel();
+        return;
+      case 'exportModels':
+        await this.playground.exportModels(message.dir);
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** The runs list only goes out when it changed (the store reports every heartbeat). */
+  private async sendRuns(force: boolean): Promise<void> {
+    if (!this.channel?.isReady) return;
+    const runs = await this.playground.runs();
+    const key = JSON.stringify(runs);
+    if (!force && key === this.lastRuns) return;
+    this.lastRuns = key;
+    this.channel.post({ type: 'playgroundRuns', runs });
+  }
+
+  private sendFocus(): void {
     const focus = this.focus.focus;
     const record = focus ? focus.panel.record(focus.key) : undefined;
     if (!focus || !record) {
@@ -47,7 +98,8 @@ export class InspectorViewProvider implements vscode.WebviewViewProvider, vscode
   }
 
   dispose(): void {
-    this.subscription.dispose();
+    for (const subscription of this.subscriptions) subscription.dispose();
     this.channel?.dispose();
+    void this.client.dispose();
   }
 }

@@ -9,6 +9,7 @@ import { parseSamplesMessage, parseSamplesState } from '../../contracts/webviews
 import { contentSecurityPolicy, renderWebviewHtml } from '../../src/core/webviewHtml';
 import { gapToBon, klContribution, selectRows } from '../../webview/samples/rows';
 import { alignTables, decimateMinMax, DebiasedEma, smooth } from '../../webview/shared/series';
+import { bestIndex } from '../../src/webviews/playground';
 import { fixtureRun } from '../webview/harness';
 
 describe('debiased EMA (TensorBoard smoothing)', () => {
@@ -92,6 +93,14 @@ describe('sample rows', () => {
   });
 });
 
+describe('playground', () => {
+  it('picks the Best-of-N winner as the trainer does: highest reward, first on a tie', () => {
+    assert.equal(bestIndex([1, 3, 3, 2]), 1);
+    assert.equal(bestIndex([-1]), 0);
+    assert.equal(bestIndex([]), null);
+  });
+});
+
 describe('webview message contract', () => {
   it('applies appends only in sequence; a gap asks for a snapshot and drops appends until it comes', () => {
     const tracker = new SequenceTracker();
@@ -114,6 +123,11 @@ describe('webview message contract', () => {
     assert.match(JSON.stringify(parseSamplesMessage({ type: 'focus', key: { step: -1, promptId: 0 }, order: [] })), /non-negative integers/);
     assert.match(JSON.stringify(parseInspectorMessage({ type: 'navigate', delta: 5 })), /delta must be 1 or -1/);
     assert.match(JSON.stringify(parseInspectorMessage({ type: 'eval' })), /unknown message type/);
+    const request = { dir: '/r', step: 10, prompt: 'hi', n: 8, k: 2, temperature: 1, maxTokens: 40, seed: 3 };
+    assert.deepEqual(parseInspectorMessage({ type: 'generate', request }), { ok: true, value: { type: 'generate', request } });
+    assert.match(JSON.stringify(parseInspectorMessage({ type: 'generate', request: { ...request, n: 10_000 } })), /request.n must be an integer in \[1, 64\]/);
+    assert.match(JSON.stringify(parseInspectorMessage({ type: 'generate', request: { ...request, temperature: Number.NaN } })), /temperature/);
+    assert.match(JSON.stringify(parseInspectorMessage({ type: 'generate', request: { ...request, prompt: 'x'.repeat(20_000) } })), /at most 10000/);
   });
 
   it('revives saved state only when it names runs, with safe defaults for the rest', () => {

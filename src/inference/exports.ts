@@ -1,0 +1,70 @@
+/**
+ * Exported models of a run, as the playground sees them: <run>/exports/step-<N>/{policy,anchor}/
+ * with model.onnx and model.json each. The folders are renamed into place whole by the trainer, so a
+ * folder that is listed is complete. `exportLatest` makes them from the latest checkpoint.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { RunMeta } from '../../contracts/run-directory';
+import { trainerEnv, type TrainerEnvironment } from '../core/python';
+
+export interface ExportSet {
+  step: number;
+  policy: string;
+  anchor: string;
+}
+
+export const EXPORTS_DIR = 'exports';
+
+export async function listExports(runDir: string): Promise<ExportSet[]> {
+  const root = join(runDir, EXPORTS_DIR);
+  let names: string[];
+  try {
+    names = await readdir(root);
+  } catch {
+    return [];
+  }
+  const sets: ExportSet[] = [];
+  for (const name of names) {
+    const match = /^step-(\d+)$/.exec(name);
+    if (!match) continue;
+    const policy = join(root, name, 'policy');
+    const anchor = join(root, name, 'anchor');
+    if (existsSync(join(policy, 'model.json')) && existsSync(join(anchor, 'model.json'))) sets.push({ step: Number(match[1]), policy, anchor });
+  }
+  return sets.sort((a, b) => b.step - a.step);
+}
+
+function exportOne(env: TrainerEnvironment, source: string, out: string, role: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile(env.python, ['-m', 'bond_trainer', 'export-onnx', '--checkpoint', source, '--out', out, '--role', role],
+      { env: trainerEnv(env.trainerDir), timeout: 10 * 60_000, maxBuffer: 8 << 20 }, (error, _stdout, stderr) => {
+        if (error) reject(new Error(stderr.trim().split('\n').slice(-3).join(' ') || error.message));
+        else resolve();
+      });
+  });
+}
+
+/**
+ * Export the latest checkpoint's policy and anchor. A run whose anchor is the fixed reference has no
+ * anchor.pt: its reference model (policy.checkpoint in the config) is exported as the anchor.
+ */
+export async function exportLatest(env: TrainerEnvironment, runDir: string, meta: RunMeta): Promise<ExportSet> {
+  const latest = [...meta.checkpoints].sort((a, b) => b.step - a.step)[0];
+  if (!latest) throw new Error(`${meta.name} has no checkpoint yet; exports are made from checkpoints (checkpoint.every)`);
+  const checkpoint = join(runDir, latest.path);
+  const target = join(runDir, EXPORTS_DIR, `step-${latest.step}`);
+  await exportOne(env, checkpoint, join(target, 'policy'), 'policy');
+  if (existsSync(join(checkpoint, 'anchor.pt'))) {
+    await exportOne(env, checkpoint, join(target, 'anchor'), 'anchor');
+  } else {
+    const policy = meta.config.policy as { checkpoint?: unknown } | undefined;
+    const reference = typeof policy?.checkpoint === 'string' ? policy.checkpoint : undefined;
+    if (!reference) throw new Error(`${meta.name}: the anchor is the reference, which was randomly initialised and not saved; the playground cannot rebuild it`);
+    const base = meta.config_path ? join(meta.config_path, '..') : runDir;
+    await exportOne(env, reference.startsWith('/') ? reference : join(base, reference), join(target, 'anchor'), 'reference');
+  }
+  return { step: latest.step, policy: join(target, 'policy'), anchor: join(target, 'anchor') };
+}
