@@ -34,8 +34,34 @@ const webviews = {
   logLevel: common.logLevel,
 };
 
+/**
+ * onnxruntime-node is not bundled (a native module): its JavaScript and the native library of each
+ * target platform are copied to dist/node_modules, where dist/inferenceWorker.js resolves it. The
+ * default target is this machine; BOND_ORT_TARGETS="linux/x64,darwin/arm64,win32/x64" adds others.
+ */
+function copyOnnxRuntime() {
+  const targets = (process.env.BOND_ORT_TARGETS || `${process.platform}/${process.arch}`).split(',').map((t) => t.trim()).filter(Boolean);
+  const out = path.join('dist', 'node_modules');
+  const copy = (from, to) => fs.cpSync(from, to, { recursive: true, dereference: true });
+  const node = path.dirname(require.resolve('onnxruntime-node/package.json'));
+  // onnxruntime-common's "exports" hides package.json: find its folder from its entry point
+  const commonEntry = require.resolve('onnxruntime-common', { paths: [node] });
+  const common = commonEntry.slice(0, commonEntry.lastIndexOf(`${path.sep}dist${path.sep}`));
+  fs.rmSync(out, { recursive: true, force: true });
+  copy(path.join(common, 'package.json'), path.join(out, 'onnxruntime-common', 'package.json'));
+  copy(path.join(common, 'dist', 'cjs'), path.join(out, 'onnxruntime-common', 'dist', 'cjs'));
+  copy(path.join(node, 'package.json'), path.join(out, 'onnxruntime-node', 'package.json'));
+  copy(path.join(node, 'dist'), path.join(out, 'onnxruntime-node', 'dist'));
+  for (const target of targets) {
+    const binaries = path.join(node, 'bin', 'napi-v6', target);
+    if (!fs.existsSync(binaries)) throw new Error(`onnxruntime-node has no binaries for ${target} (BOND_ORT_TARGETS)`);
+    copy(binaries, path.join(out, 'onnxruntime-node', 'bin', 'napi-v6', target));
+  }
+}
+
 async function main() {
   fs.mkdirSync('dist/webview', { recursive: true });
+  copyOnnxRuntime();
   fs.copyFileSync(path.join(require.resolve('uplot/package.json'), '..', 'dist', 'uPlot.min.css'), 'dist/webview/uPlot.min.css');
   const contexts = await Promise.all([
     esbuild.context({ ...common, entryPoints: ['src/extension.ts'], outfile: 'dist/extension.js' }),

@@ -27,7 +27,7 @@ export class InspectorViewProvider implements vscode.WebviewViewProvider, vscode
       progress: (phase, done, total) => this.channel?.post({ type: 'playgroundProgress', phase, done, total }),
       status: (message, error) => this.channel?.post({ type: 'playgroundStatus', message, error }),
       result: (result) => this.channel?.post({ type: 'playgroundResult', result }),
-      runsChanged: () => void this.sendRuns(true),
+      runsChanged: () => this.sendRuns(true),
     });
     this.subscriptions.push(focus.onDidChange(() => this.sendFocus()), store.onDidChangeRuns(() => void this.sendRuns(false)));
   }

@@ -15,7 +15,7 @@ export interface PlaygroundEvents {
   progress(phase: string, done: number, total: number): void;
   status(message: string, error: boolean): void;
   result(result: PlaygroundResult): void;
-  runsChanged(): void;
+  runsChanged(): Promise<void>;
 }
 
 function rewardOf(config: Record<string, unknown>): ((text: string) => number) | string {
@@ -89,8 +89,8 @@ export class Playground {
     this.events.status(`exporting ${state.meta.name}'s latest checkpoint to ONNX…`, false);
     try {
       const set = await exportLatest(await this.environment(), dir, state.meta);
+      await this.events.runsChanged(); // first the new step list, then the message (the list resets it)
       this.events.status(`exported step ${set.step}`, false);
-      this.events.runsChanged();
     } catch (error) {
       this.events.status(`export failed: ${(error as Error).message}`, true);
     }

@@ -3,7 +3,7 @@
  * it completes; then its dashboard and samples panels, and their return after a window reload.
  */
 import { strict as assert } from 'node:assert';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { RunMeta } from '../../contracts/run-directory';
@@ -94,3 +94,29 @@ test('click the run → its dashboard draws the real metrics → Open Samples sh
     throw error;
   }
 });
+
+test('playground: export the run\'s latest checkpoint to ONNX → generate with onnxruntime in the extension → Best-of-N is marked', async (t) => {
+  try {
+    await editor.showRunsView();
+    const panel = await editor.frameWith('.playground vscode-button', 30_000);
+    await panel.waitForSelector('vscode-option', { state: 'attached', timeout: 30_000 });
+    await panel.click('vscode-button:text("Export latest checkpoint")');
+    await panel.waitForFunction(() => /exported step 12/.test(document.querySelector('.playground-status')?.textContent ?? ''), undefined, { timeout: 120_000 });
+    // the tiny model's context is 32 bytes: keep the completion short
+    await panel.locator('vscode-textfield[aria-label="max tokens"] input').fill('8');
+    await panel.locator('vscode-textfield[aria-label="max tokens"] input').press('Tab');
+    await panel.locator('vscode-textarea textarea').fill('p1:');
+    await panel.click('vscode-button:text("Generate")');
+    await panel.waitForSelector('.playground-results [data-winner="true"]', { timeout: 120_000 });
+    const summary = await panel.textContent('.playground-summary') ?? '';
+    assert.match(summary, /policy mean reward [−-]?\d+\.\d{3} vs Best-of-8/);
+    assert.equal(await panel.$$eval('.playground-results .playground-sample', (n) => n.length), 2 + 2 + 8);
+    assert.ok(existsSync(join(editor.workspace, '.bond', 'runs')));
+    await editor.screenshot('playground');
+  } catch (error) {
+    const shot = await editor.screenshot('playground-failure').catch(() => 'none');
+    t.diagnostic(`screenshots in ${ARTIFACTS} (failure: ${shot})`);
+    throw error;
+  }
+});
+
