@@ -7,6 +7,8 @@ the dataclasses mirror it field for field, and a test keeps the two in step.
 
 from __future__ import annotations
 
+import importlib.util
+
 import copy
 import json
 import re
@@ -147,6 +149,11 @@ class CheckpointConfig:
 
 
 @dataclass
+class ExportConfig:
+    onnx: bool = False
+
+
+@dataclass
 class RunConfig:
     data: DataConfig
     name: str = "bond-run"
@@ -160,6 +167,7 @@ class RunConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     samples: SamplesConfig = field(default_factory=SamplesConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
     # Not part of the file: the folder relative paths are resolved against, and the file's name.
     base_dir: Path = field(default=Path("."), compare=False)
     source: str = field(default="<config>", compare=False)
@@ -200,7 +208,7 @@ def _build(cls: Any, data: dict[str, Any]) -> Any:
 
 _DATACLASSES = {c.__name__: c for c in (GPTSpec, PolicyConfig, RewardConfig, DataConfig, BondConfig,
                                         ReinforceConfig, TrainConfig, SamplingConfig, EvalConfig,
-                                        SamplesConfig, CheckpointConfig)}
+                                        SamplesConfig, CheckpointConfig, ExportConfig)}
 
 
 def _dataclass_of(annotation: Any) -> Any:
@@ -282,6 +290,9 @@ def semantic_problems(cfg: RunConfig) -> list[ConfigProblem]:
                 add("reward.function", f"file {cfg.resolve_path(file_part)} does not exist")
     if cfg.reward.type == "keyword" and not cfg.reward.keywords and not cfg.reward.pattern:
         add("reward.keywords", "type keyword needs keywords or a pattern")
+    if cfg.export.onnx and importlib.util.find_spec("onnx") is None:
+        add("export.onnx", "needs the onnx package in the trainer's Python: pip install onnx "
+            "(or set export.onnx to false)")
     if cfg.reward.pattern is not None:
         try:
             re.compile(cfg.reward.pattern)

@@ -10,6 +10,7 @@ The folder is written under a temporary name and renamed into place, so a reader
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -25,6 +26,7 @@ import torch
 from .models.byte_gpt import EOS_ID, PAD_ID, GPTModule, load_byte_gpt
 
 EXPORT_FORMAT = "bond-onnx/1"
+EXPORTS_DIR = "exports"
 OPSET = 14
 
 
@@ -90,11 +92,21 @@ def load_role(source: Path, role: str) -> GPTModule:
 
 
 def export_onnx(source: Path, out_dir: Path, role: str = "policy", step: Optional[int] = None) -> ExportInfo:
+    """Export a model file or a checkpoint folder's policy/anchor (the `export-onnx` command)."""
+    require_onnx()
+    return export_module(load_role(source, role), out_dir, role, step, str(source))
+
+
+def require_onnx() -> None:
     try:
         import onnx  # noqa: F401  (torch's exporter needs it)
     except ImportError as error:
         raise ExportError("ONNX export needs the onnx package: pip install onnx (see trainer/requirements-extras.txt)") from error
-    module = load_role(source, role).eval()
+
+
+def export_module(module: GPTModule, out_dir: Path, role: str, step: Optional[int], source: str) -> ExportInfo:
+    """Export a module (left untouched: a CPU copy in eval mode is traced) into out_dir, atomically."""
+    module = copy.deepcopy(module).cpu().eval()
     spec = module.spec
     head_dim = spec.width // spec.heads
     inputs = ["input_ids", "attention_mask"] + [f"past_{kind}_{i}" for i in range(spec.layers) for kind in ("key", "value")]
@@ -107,13 +119,13 @@ def export_onnx(source: Path, out_dir: Path, role: str = "policy", step: Optiona
     batch, new, past = 2, 3, 2
     example = (torch.randint(0, 256, (batch, new)), torch.ones(batch, past + new, dtype=torch.long),
                *[torch.zeros(batch, spec.heads, past, head_dim) for _ in inputs[2:]])
-    info = ExportInfo(EXPORT_FORMAT, role, step, str(source), weights_hash(module),
+    info = ExportInfo(EXPORT_FORMAT, role, step, source, weights_hash(module),
                       {"type": "bytes", "vocab_size": spec.vocab_size, "eos_id": EOS_ID, "pad_id": PAD_ID},
                       spec.context, spec.layers, spec.heads, spec.width, head_dim, OPSET, torch.__version__, inputs, outputs)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{out_dir.name}-", dir=out_dir.parent))
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # tracer warnings about the context-length check (not in the graph)
             torch.onnx.export(_KvCacheGraph(module), example, str(tmp / "model.onnx"), input_names=inputs,
                               output_names=outputs, dynamic_axes=axes, opset_version=OPSET, dynamo=False)
@@ -129,3 +141,20 @@ def export_onnx(source: Path, out_dir: Path, role: str = "policy", step: Optiona
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return info
+
+
+def export_step(run_dir: Path, step: int, models: dict[str, GPTModule], keep_steps: set[int]) -> Path:
+    """A run's exports for one step: exports/step-N/{role}; the folder of the step appears whole
+    (built beside it, then renamed). Exports of steps not in keep_steps are removed."""
+    root = run_dir / EXPORTS_DIR
+    target = root / f"step-{step}"
+    staging = root / f".tmp-step-{step}"
+    shutil.rmtree(staging, ignore_errors=True)
+    for role, module in models.items():
+        export_module(module, staging / role, role, step, f"{run_dir.name} step {step}")
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(staging, target)
+    for folder in root.iterdir():
+        if folder.name.startswith("step-") and folder.name[5:].isdigit() and int(folder.name[5:]) not in keep_steps:
+            shutil.rmtree(folder, ignore_errors=True)
+    return target

@@ -367,6 +367,13 @@ class Trainer:
         path = self.rd.write_checkpoint(self.step, payloads, {"format": "bond-checkpoint/1"},
                                         self.cfg.checkpoint.keep_last)
         log.info("checkpoint written: %s", path)
+        if self.cfg.export.onnx:
+            # For the editor's playground: the same step's policy, anchor and reference as ONNX.
+            from .export import export_step
+            kept = {step for step, _ in self.rd.list_checkpoints()}
+            target = export_step(self.rd.path, self.step, {"policy": self.policy.module, "anchor": self.anchor.module,
+                                                           "reference": self.ref.module}, kept)
+            log.info("ONNX export written: %s", target)
         return path
 
     def load_checkpoint(self, path: Path) -> None:

@@ -3,10 +3,12 @@ atomically with its metadata, and bad input gets a clear error."""
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import onnxruntime as ort  # requirements-dev.txt; scripts/bootstrap-python --dev installs it
@@ -125,3 +127,38 @@ def test_cli_exports_a_checkpoint_and_refuses_a_missing_one(tmp_path: Path) -> N
     assert missing.returncode == 2
     assert str(tmp_path / "nope") in missing.stderr and "cannot load the policy model" in missing.stderr
     assert not (tmp_path / "out2").exists()
+
+
+def test_a_run_with_export_onnx_writes_policy_anchor_and_reference_for_the_kept_checkpoints(
+        write_config: Callable[..., Path], tmp_path: Path) -> None:
+    from bond_trainer.config import load_config
+    from bond_trainer.console import Console
+    from bond_trainer.models import load_byte_gpt
+    from bond_trainer.train import run_training
+    config = write_config(train={"steps": 9}, checkpoint={"every": 3, "keep_last": 2}, export={"onnx": True})
+    run_dir = tmp_path / "run"
+    out = io.StringIO()
+    assert run_training(load_config(config), run_dir, False, config, Console(out=out, err=out)) == 0, out.getvalue()
+    exports = sorted(p.name for p in (run_dir / "exports").iterdir())
+    assert exports == ["step-6", "step-9"], exports  # the steps whose checkpoints are kept
+    for role in ("policy", "anchor", "reference"):
+        meta = json.loads((run_dir / "exports" / "step-9" / role / "model.json").read_text())
+        assert (meta["role"], meta["step"]) == (role, 9)
+    policy = load_byte_gpt(run_dir / "checkpoints" / "step-9" / "model.pt")
+    assert json.loads((run_dir / "exports" / "step-9" / "policy" / "model.json").read_text())["weights_sha256"] == weights_hash(policy)
+    session = ort.InferenceSession(str(run_dir / "exports" / "step-9" / "anchor" / "model.onnx"))
+    ids = np.array([[1, 2, 3]], np.int64)
+    assert run(session, ids, np.ones_like(ids), empty_past(policy, 1))[0].shape == (1, 3, 258)
+
+
+def test_export_onnx_without_the_onnx_package_is_a_config_problem(write_config: Callable[..., Path],
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from bond_trainer.config import ConfigError, load_config
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnx" else real(name, *a))
+    with pytest.raises(ConfigError) as error:
+        load_config(write_config(export={"onnx": True}))
+    assert [p.field for p in error.value.problems] == ["export.onnx"]
+    assert "pip install onnx" in str(error.value)
