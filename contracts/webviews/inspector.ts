@@ -24,6 +24,8 @@ export interface PlaygroundRun {
   canExport: boolean;
   /** why rewards cannot be shown for this run (e.g. a Python reward), or null */
   rewardNote: string | null;
+  /** the ONNX reward model used instead of the run's reward (file name), or null */
+  rewardModel: string | null;
 }
 
 export interface PlaygroundText {
@@ -70,7 +72,9 @@ export type InspectorToHost =
   | { type: 'openInSamples' }
   | { type: 'generate'; request: PlaygroundRequest }
   | { type: 'cancelGenerate' }
-  | { type: 'exportModels'; dir: string };
+  | { type: 'exportModels'; dir: string }
+  | { type: 'chooseRewardModel'; dir: string }
+  | { type: 'clearRewardModel'; dir: string };
 
 export const PLAYGROUND_LIMITS = { n: [1, 64], k: [1, 16], temperature: [0, 5], maxTokens: [1, 512], promptChars: [0, 10_000] } as const;
 
@@ -100,5 +104,7 @@ export function parseInspectorMessage(value: unknown): Parsed<InspectorToHost> {
     },
     cancelGenerate: () => ({ type: 'cancelGenerate' }),
     exportModels: (m) => (typeof m.dir === 'string' && m.dir ? { type: 'exportModels', dir: m.dir } : 'dir must be a run folder'),
+    chooseRewardModel: (m) => (typeof m.dir === 'string' && m.dir ? { type: 'chooseRewardModel', dir: m.dir } : 'dir must be a run folder'),
+    clearRewardModel: (m) => (typeof m.dir === 'string' && m.dir ? { type: 'clearRewardModel', dir: m.dir } : 'dir must be a run folder'),
   }, 'inspector');
 }

@@ -11,6 +11,8 @@ export interface GenerateRequest {
   /** Best-of-N candidates drawn from the anchor */
   n: number;
   options: Omit<SamplingOptions, 'useCache'>;
+  /** an ONNX reward model (bytes of prompt + completion → one score per row), when the run's reward cannot run here */
+  rewardModel?: string;
 }
 
 export interface GenerateResult {
@@ -18,6 +20,8 @@ export interface GenerateResult {
   anchor: Completion[];
   candidates: Completion[];
   tokensPerSecond: number;
+  /** the reward model's scores, when one was given */
+  rewards?: { policy: number[]; anchor: number[]; candidates: number[] };
 }
 
 export type ToWorker =

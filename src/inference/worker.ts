@@ -4,6 +4,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { OrtKvModel } from './ortModel';
+import { OnnxRewardModel } from './rewardModel';
 import type { FromWorker, GenerateRequest, GenerateResult, ToWorker } from './protocol';
 import { encodePrompt, sample, Cancelled } from './sampler';
 
@@ -11,6 +12,7 @@ const port = parentPort;
 if (!port) throw new Error('inference worker: must run as a worker thread');
 
 const models = new Map<string, Promise<OrtKvModel>>();
+const rewardModels = new Map<string, Promise<OnnxRewardModel>>();
 const cancelled = new Set<number>();
 
 function model(folder: string): Promise<OrtKvModel> {
@@ -19,6 +21,16 @@ function model(folder: string): Promise<OrtKvModel> {
     loading = OrtKvModel.load(folder);
     loading.catch(() => models.delete(folder));
     models.set(folder, loading);
+  }
+  return loading;
+}
+
+function rewardModel(path: string): Promise<OnnxRewardModel> {
+  let loading = rewardModels.get(path);
+  if (!loading) {
+    loading = OnnxRewardModel.load(path);
+    loading.catch(() => rewardModels.delete(path));
+    rewardModels.set(path, loading);
   }
   return loading;
 }
@@ -39,12 +51,23 @@ async function generate(id: number, request: GenerateRequest): Promise<GenerateR
     { ...request.options, seed: request.options.seed + 1 }, stop,
     (done, total) => post({ type: 'progress', id, phase: 'anchor', done, total }));
   const tokens = [...policySamples, ...anchorSamples].reduce((sum, c) => sum + c.tokens.length, 0);
-  return {
+  const tokensPerSecond = tokens / ((performance.now() - started) / 1000);
+  const result: GenerateResult = {
     policy: policySamples,
     anchor: anchorSamples.slice(0, request.k),
     candidates: anchorSamples.slice(request.k),
-    tokensPerSecond: tokens / ((performance.now() - started) / 1000),
+    tokensPerSecond,
   };
+  if (request.rewardModel) {
+    const scorer = await rewardModel(request.rewardModel);
+    const texts = (list: typeof policySamples): string[] => list.map((c) => c.text);
+    result.rewards = {
+      policy: await scorer.score(request.prompt, texts(result.policy)),
+      anchor: await scorer.score(request.prompt, texts(result.anchor)),
+      candidates: await scorer.score(request.prompt, texts(result.candidates)),
+    };
+  }
+  return result;
 }
 
 port.on('message', (message: ToWorker) => {
@@ -54,7 +77,9 @@ port.on('message', (message: ToWorker) => {
   }
   if (message.type === 'release') {
     for (const loading of models.values()) void loading.then((m) => m.dispose(), () => undefined);
+    for (const loading of rewardModels.values()) void loading.then((m) => m.dispose(), () => undefined);
     models.clear();
+    rewardModels.clear();
     return;
   }
   generate(message.id, message.request).then(

@@ -22,7 +22,7 @@ export function registerWebviews(services: Services): vscode.Disposable[] {
   const { context, store, output } = services;
   const extensionUri = context.extensionUri;
   const focus = new FocusModel();
-  const inspector = new InspectorViewProvider(extensionUri, focus, store, () => services.python.require(), output);
+  const inspector = new InspectorViewProvider(extensionUri, focus, store, () => services.python.require(), output, context.workspaceState);
 
   const openDashboard = async (argument?: unknown): Promise<void> => {
     const run = await pickRun(services, argument, () => true, 'open the dashboard of');

@@ -12,6 +12,7 @@ import { Playground } from './playground';
 import type { FocusModel } from './samplesPanel';
 
 export const INSPECTOR_VIEW_ID = 'bond.inspector';
+const REWARD_MODELS_KEY = 'bond.playground.rewardModels';
 
 export class InspectorViewProvider implements vscode.WebviewViewProvider, vscode.Disposable {
   private channel: WebviewChannel<HostToInspector, InspectorToHost> | undefined;
@@ -21,13 +22,21 @@ export class InspectorViewProvider implements vscode.WebviewViewProvider, vscode
   private lastRuns = '';
 
   constructor(private readonly extensionUri: vscode.Uri, private readonly focus: FocusModel, store: RunStore,
-    environment: () => Promise<TrainerEnvironment>, private readonly log: vscode.OutputChannel) {
+    environment: () => Promise<TrainerEnvironment>, private readonly log: vscode.OutputChannel, memento: vscode.Memento) {
     this.client = new InferenceClient(vscode.Uri.joinPath(extensionUri, 'dist', 'inferenceWorker.js').fsPath);
     this.playground = new Playground(store, environment, this.client, {
       progress: (phase, done, total) => this.channel?.post({ type: 'playgroundProgress', phase, done, total }),
       status: (message, error) => this.channel?.post({ type: 'playgroundStatus', message, error }),
       result: (result) => this.channel?.post({ type: 'playgroundResult', result }),
       runsChanged: () => this.sendRuns(true),
+    }, {
+      get: (dir) => memento.get<Record<string, string>>(REWARD_MODELS_KEY, {})[dir],
+      set: (dir, path) => {
+        const all = { ...memento.get<Record<string, string>>(REWARD_MODELS_KEY, {}) };
+        if (path) all[dir] = path;
+        else delete all[dir];
+        return memento.update(REWARD_MODELS_KEY, all);
+      },
     });
     this.subscriptions.push(focus.onDidChange(() => this.sendFocus()), store.onDidChangeRuns(() => void this.sendRuns(false)));
   }
@@ -67,6 +76,15 @@ export class InspectorViewProvider implements vscode.WebviewViewProvider, vscode
         return;
       case 'exportModels':
         await this.playground.exportModels(message.dir);
+        return;
+      case 'chooseRewardModel': {
+        const picked = await vscode.window.showOpenDialog({ title: 'ONNX reward model for the playground', canSelectMany: false,
+          filters: { 'ONNX model': ['onnx'] }, openLabel: 'Use as reward model' });
+        if (picked?.[0]) await this.playground.setRewardModel(message.dir, picked[0].fsPath);
+        return;
+      }
+      case 'clearRewardModel':
+        await this.playground.setRewardModel(message.dir, undefined);
         return;
       default:
         return;

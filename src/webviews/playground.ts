@@ -3,6 +3,7 @@
  * worker, rewards computed here with the run's built-in reward, and exports on request. Requests
  * name a run folder and a step; the host only ever uses export folders it found itself.
  */
+import { basename } from 'node:path';
 import type { PlaygroundRequest, PlaygroundResult, PlaygroundRun, PlaygroundText } from '../../contracts/webviews/inspector';
 import type { TrainerEnvironment } from '../core/python';
 import type { RunStore } from '../core/runStore';
@@ -10,6 +11,12 @@ import type { GenerateHandle, InferenceClient } from '../inference/client';
 import { exportLatest, listExports } from '../inference/exports';
 import { buildReward } from '../inference/rewards';
 import type { Completion } from '../inference/sampler';
+
+/** Where the chosen ONNX reward model of each run is remembered (the workspace state in the editor). */
+export interface RewardModelChoices {
+  get(dir: string): string | undefined;
+  set(dir: string, path: string | undefined): PromiseLike<void>;
+}
 
 export interface PlaygroundEvents {
   progress(phase: string, done: number, total: number): void;
@@ -36,15 +43,22 @@ export class Playground {
   private running: GenerateHandle | undefined;
 
   constructor(private readonly store: RunStore, private readonly environment: () => Promise<TrainerEnvironment>,
-    private readonly client: InferenceClient, private readonly events: PlaygroundEvents) {}
+    private readonly client: InferenceClient, private readonly events: PlaygroundEvents, private readonly rewardModels: RewardModelChoices) {}
+
+  async setRewardModel(dir: string, path: string | undefined): Promise<void> {
+    await this.rewardModels.set(dir, path);
+    await this.events.runsChanged();
+  }
 
   async runs(): Promise<PlaygroundRun[]> {
     const runs: PlaygroundRun[] = [];
     for (const state of this.store.runs) {
       const exports = await listExports(state.dir);
       const reward = rewardOf(state.meta.config);
+      const model = this.rewardModels.get(state.dir);
       runs.push({ dir: state.dir, name: state.meta.name, steps: exports.map((e) => e.step), canExport: state.meta.checkpoints.length > 0,
-        rewardNote: typeof reward === 'string' ? reward : null });
+        rewardNote: model || typeof reward !== 'string' ? null : `${reward}. Choose an ONNX reward model to score samples here.`,
+        rewardModel: model ? basename(model) : null });
     }
     return runs;
   }
@@ -55,22 +69,30 @@ export class Playground {
     const found = (await listExports(request.dir)).find((e) => e.step === request.step);
     if (!found) return this.events.status(`${state.meta.name} has no exported models at step ${request.step}; export them first`, true);
     this.running?.cancel();
+    const rewardModel = this.rewardModels.get(request.dir);
     const handle = this.client.generate({
       policy: found.policy, anchor: found.anchor, prompt: request.prompt, k: request.k, n: request.n,
       options: { maxNewTokens: request.maxTokens, temperature: request.temperature, topK: 0, topP: 1, seed: request.seed },
+      ...(rewardModel ? { rewardModel } : {}),
     }, (phase, done, total) => this.events.progress(phase, done, total));
     this.running = handle;
     try {
       const result = await handle.result;
       if (result === 'cancelled') return this.events.status('cancelled', false);
-      const reward = rewardOf(state.meta.config);
-      const score = (c: Completion): PlaygroundText => ({ text: c.text, truncated: c.truncated, reward: typeof reward === 'string' ? null : reward(c.text) });
-      const candidates = result.candidates.map(score);
+      const builtIn = rewardOf(state.meta.config);
+      // an ONNX reward model scored in the worker, else the run's built-in reward here, else none
+      const scored = (list: Completion[], rewards: number[] | undefined): PlaygroundText[] => list.map((c, i) => ({
+        text: c.text, truncated: c.truncated,
+        reward: rewards ? rewards[i] ?? null : typeof builtIn === 'string' ? null : builtIn(c.text),
+      }));
+      const candidates = scored(result.candidates, result.rewards?.candidates);
+      const hasRewards = candidates.every((c) => c.reward !== null);
       this.events.result({
         runName: state.meta.name, step: request.step, prompt: request.prompt,
-        policy: result.policy.map(score), anchor: result.anchor.map(score), candidates,
-        winner: typeof reward === 'string' ? null : bestIndex(candidates.map((c) => c.reward as number)),
-        tokensPerSecond: result.tokensPerSecond, rewardNote: typeof reward === 'string' ? reward : null,
+        policy: scored(result.policy, result.rewards?.policy), anchor: scored(result.anchor, result.rewards?.anchor), candidates,
+        winner: hasRewards ? bestIndex(candidates.map((c) => c.reward as number)) : null,
+        tokensPerSecond: result.tokensPerSecond,
+        rewardNote: result.rewards ? `rewards from ${basename(rewardModel ?? '')}` : typeof builtIn === 'string' ? builtIn : null,
       });
     } catch (error) {
       this.events.status(`generation failed: ${(error as Error).message}`, true);

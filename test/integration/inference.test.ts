@@ -9,10 +9,11 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { InferenceClient } from '../../src/inference/client';
 import { OrtKvModel, type Past } from '../../src/inference/ortModel';
+import { OnnxRewardModel } from '../../src/inference/rewardModel';
 import { Cancelled, sample, type KvModel, type SamplingOptions } from '../../src/inference/sampler';
 import { ROOT, TRAINER, tempDir, testPython } from '../helpers';
 
-interface Reference { export: string; cases: { ids: number[][]; mask: number[][]; last_logits: number[][] }[] }
+interface Reference { export: string; reward_model: string; cases: { ids: number[][]; mask: number[][]; last_logits: number[][] }[] }
 
 describe('ONNX inference', () => {
   let reference: Reference;
@@ -67,6 +68,17 @@ describe('ONNX inference', () => {
     assert.equal(runs, 3, 'one forward pass per step, none after the cancel');
   });
 
+  it('an ONNX reward model scores the bytes of prompt + completion, padding masked', async () => {
+    const reward = await OnnxRewardModel.load(reference.reward_model);
+    try {
+      assert.deepEqual(await reward.score('', ['aaa', 'b', '', 'banana']), [3, 0, 0, 3]);
+      assert.deepEqual(await reward.score('a', ['a', 'x']), [2, 1]);
+    } finally {
+      await reward.dispose();
+    }
+    await assert.rejects(OnnxRewardModel.load(join(reference.export, 'model.onnx')), /takes exactly the inputs input_ids and attention_mask \(this one takes input_ids, attention_mask, past_key_0/);
+  });
+
   it('the worker thread generates policy, anchor and Best-of-N candidates, and cancels', async () => {
     const client = new InferenceClient(join(ROOT, 'dist', 'inferenceWorker.js'));
     try {
@@ -78,6 +90,12 @@ describe('ONNX inference', () => {
       assert.equal(result.anchor.length, 2);
       assert.equal(result.candidates.length, 4);
       assert.deepEqual([...phases].sort(), ['anchor', 'policy']);
+      // with an ONNX reward model, the worker scores prompt + completion bytes
+      const scored = await client.generate({ ...request, prompt: 'a', rewardModel: reference.reward_model }).result;
+      assert.ok(scored !== 'cancelled' && scored.rewards);
+      const countA = (text: string): number => [...new TextEncoder().encode(`a${text}`)].filter((b) => b === 97).length;
+      assert.deepEqual(scored.rewards.candidates, scored.candidates.map((c) => countA(c.text)));
+      assert.deepEqual(scored.rewards.policy, scored.policy.map((c) => countA(c.text)));
       const handle = client.generate({ ...request, options: { ...options, maxNewTokens: 60 } });
       handle.cancel();
       assert.equal(await handle.result, 'cancelled');

@@ -215,8 +215,8 @@ describe('inspector webview', () => {
   it('playground: posts a validated request, shows progress, marks the Best-of-N winner, keeps model text inert, cancels', async () => {
     const view = await harness.open('inspector', { theme: 'dark' });
     await view.send({ type: 'playgroundRuns', seq: 1, runs: [
-      { dir: '/runs/a', name: 'jbond-demo', steps: [150, 100], canExport: true, rewardNote: null },
-      { dir: '/runs/b', name: 'python-reward', steps: [], canExport: true, rewardNote: null },
+      { dir: '/runs/a', name: 'jbond-demo', steps: [150, 100], canExport: true, rewardNote: null, rewardModel: null },
+      { dir: '/runs/b', name: 'python-reward', steps: [], canExport: true, rewardNote: 'reward.function is Python code', rewardModel: null },
     ] });
     await view.page.locator('vscode-textarea textarea').fill('the soup was');
     await view.page.click('vscode-button:text("Generate")');

@@ -97,6 +97,9 @@ const number = (label: string, key: 'n' | 'k' | 'temperature' | 'maxTokens' | 's
 const generateButton = custom('vscode-button', {}, 'Generate');
 const cancelButton = custom('vscode-button', { secondary: '', disabled: '' }, 'Cancel');
 const exportButton = custom('vscode-button', { secondary: '' }, 'Export latest checkpoint');
+const rewardLine = h('span', { className: 'cell-meta' });
+const chooseReward = custom('vscode-button', { secondary: '' }, 'Choose ONNX reward model…');
+const clearReward = custom('vscode-button', { secondary: '' }, "Use the run's reward");
 const status = h('div', { className: 'playground-status', attrs: { role: 'status', 'aria-live': 'polite' } });
 const results = h('div', { className: 'playground-results' });
 
@@ -110,6 +113,9 @@ function fillSelects(): void {
   stepSelect.replaceChildren(...steps.map((s) => custom('vscode-option', { value: String(s) }, `step ${s}`)));
   if (state.step !== null) stepSelect.value = String(state.step);
   exportButton.hidden = !run?.canExport;
+  rewardLine.textContent = run?.rewardModel ? `reward: ${run.rewardModel} (ONNX)` : 'reward: the run\'s own';
+  clearReward.hidden = !run?.rewardModel;
+  chooseReward.hidden = !run;
   generateButton.toggleAttribute('disabled', !run || steps.length === 0);
   status.textContent = !runs.length ? 'No runs yet.' : !steps.length
     ? (run?.canExport ? 'This run has no exported models: export its latest checkpoint to try prompts.' : 'This run has no checkpoint to export yet.')
@@ -181,6 +187,12 @@ cancelButton.addEventListener('click', () => host.post({ type: 'cancelGenerate' 
 exportButton.addEventListener('click', () => {
   if (state.dir) host.post({ type: 'exportModels', dir: state.dir });
 });
+chooseReward.addEventListener('click', () => {
+  if (state.dir) host.post({ type: 'chooseRewardModel', dir: state.dir });
+});
+clearReward.addEventListener('click', () => {
+  if (state.dir) host.post({ type: 'clearRewardModel', dir: state.dir });
+});
 
 onHostMessage((message) => {
   switch (message.type) {
@@ -215,6 +227,7 @@ document.body.append(
     h('label', { className: 'playground-field' }, [h('span', { text: 'step' }), stepSelect]),
     promptBox,
     h('div', { className: 'playground-grid' }, [number('N', 'n'), number('K', 'k'), number('temperature', 'temperature', '0.1'), number('max tokens', 'maxTokens'), number('seed', 'seed')]),
+    h('div', { className: 'toolbar' }, [rewardLine, chooseReward, clearReward]),
     h('div', { className: 'toolbar' }, [generateButton, cancelButton, exportButton]),
     status, results,
   ]),
