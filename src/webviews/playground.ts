@@ -46,6 +46,7 @@ export class Playground {
     private readonly client: InferenceClient, private readonly events: PlaygroundEvents, private readonly rewardModels: RewardModelChoices) {}
 
   async setRewardModel(dir: string, path: string | undefined): Promise<void> {
+    if (!this.store.get(dir)) return this.events.status(`no run at ${dir}`, true);
     await this.rewardModels.set(dir, path);
     await this.events.runsChanged();
   }
@@ -78,6 +79,8 @@ export class Playground {
     this.running = handle;
     try {
       const result = await handle.result;
+      // a request replaced by a newer one ends quietly: the newer one owns the panel's status
+      if (this.running !== handle) return;
       if (result === 'cancelled') return this.events.status('cancelled', false);
       const builtIn = rewardOf(state.meta.config);
       // an ONNX reward model scored in the worker, else the run's built-in reward here, else none
@@ -95,7 +98,7 @@ export class Playground {
         rewardNote: result.rewards ? `rewards from ${basename(rewardModel ?? '')}` : typeof builtIn === 'string' ? builtIn : null,
       });
     } catch (error) {
-      this.events.status(`generation failed: ${(error as Error).message}`, true);
+      if (this.running === handle) this.events.status(`generation failed: ${(error as Error).message}`, true);
     } finally {
       if (this.running === handle) this.running = undefined;
     }
