@@ -1,0 +1,84 @@
+/** The playground's host logic with a stand-in worker: which runs it offers, rewards, the winner, refusals. */
+import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import type { PlaygroundResult, PlaygroundRun } from '../../contracts/webviews/inspector';
+import type { RunState, RunStore } from '../../src/core/runStore';
+import type { InferenceClient } from '../../src/inference/client';
+import type { GenerateRequest, GenerateResult } from '../../src/inference/protocol';
+import { Playground } from '../../src/webviews/playground';
+import { tempDir } from '../helpers';
+import { fixtureRun } from '../webview/harness';
+
+const completion = (text: string) => ({ tokens: [...new TextEncoder().encode(text)], text, truncated: false });
+
+function setup(reward: Record<string, unknown>, answer: (request: GenerateRequest) => GenerateResult | 'cancelled') {
+  const dir = tempDir('bond-playground-');
+  for (const role of ['policy', 'anchor']) {
+    mkdirSync(join(dir, 'exports', 'step-5', role), { recursive: true });
+    writeFileSync(join(dir, 'exports', 'step-5', role, 'model.json'), '{}');
+  }
+  const meta = { ...fixtureRun('completed').meta, config: { ...fixtureRun('completed').meta.config, reward } };
+  const state = { dir, meta, status: 'completed', skippedLines: 0 } as RunState;
+  const store = { runs: [state], get: (d: string) => (d === dir ? state : undefined) } as unknown as RunStore;
+  const requests: GenerateRequest[] = [];
+  const client = {
+    generate: (request: GenerateRequest) => {
+      requests.push(request);
+      return { result: Promise.resolve(answer(request)), cancel: () => undefined };
+    },
+  } as unknown as InferenceClient;
+  const events = { results: [] as PlaygroundResult[], statuses: [] as string[] };
+  const choices = new Map<string, string>();
+  const playground = new Playground(store, async () => ({ python: 'python3', trainerDir: '/x' }), client, {
+    progress: () => undefined,
+    status: (message) => events.statuses.push(message),
+    result: (result) => events.results.push(result),
+    runsChanged: async () => undefined,
+  }, { get: (d) => choices.get(d), set: async (d, p) => { if (p) choices.set(d, p); else choices.delete(d); } });
+  return { dir, playground, events, requests, choices };
+}
+
+const request = (dir: string) => ({ dir, step: 5, prompt: 'the food', n: 3, k: 2, temperature: 1, maxTokens: 8, seed: 1 });
+const answer = (): GenerateResult => ({
+  policy: [completion('good good'), completion('bad')], anchor: [completion('fine'), completion('')],
+  candidates: [completion('bad'), completion('great lovely'), completion('good nice')], tokensPerSecond: 100,
+});
+
+describe('playground host', () => {
+  it('offers exported steps, scores with the run\'s built-in reward and marks the first best candidate', async () => {
+    const { dir, playground, events, requests } = setup({ type: 'sentiment' }, answer);
+    const runs: PlaygroundRun[] = await playground.runs();
+    assert.deepEqual(runs.map((r) => [r.steps, r.rewardNote, r.rewardModel]), [[[5], null, null]]);
+    await playground.generate(request(dir));
+    assert.equal(requests[0]?.policy, join(dir, 'exports', 'step-5', 'policy'));
+    const result = events.results[0] as PlaygroundResult;
+    assert.deepEqual(result.policy.map((p) => p.reward), [2, -1]);
+    assert.deepEqual(result.candidates.map((c) => c.reward), [-1, 2, 2]);
+    assert.equal(result.winner, 1, 'ties go to the first candidate, as in the trainer');
+  });
+
+  it('refuses steps that were not exported and runs it does not know, without calling the worker', async () => {
+    const { dir, playground, events, requests } = setup({ type: 'sentiment' }, answer);
+    await playground.generate({ ...request(dir), step: 6 });
+    await playground.generate({ ...request('/elsewhere') });
+    assert.equal(requests.length, 0);
+    assert.match(events.statuses.join('\n'), /no exported models at step 6[\s\S]*no run at \/elsewhere/);
+  });
+
+  it('a Python reward shows no rewards until an ONNX reward model is chosen, whose scores are used', async () => {
+    const { dir, playground, events, requests } = setup({ type: 'python', function: 'r.py:score' },
+      (r) => ({ ...answer(), ...(r.rewardModel ? { rewards: { policy: [1, 2], anchor: [0, 0], candidates: [5, 3, 5] } } : {}) }));
+    assert.match((await playground.runs())[0]?.rewardNote ?? '', /Python code.*Choose an ONNX reward model/);
+    await playground.generate(request(dir));
+    assert.equal(events.results[0]?.winner, null);
+    assert.deepEqual(events.results[0]?.policy.map((p) => p.reward), [null, null]);
+    await playground.setRewardModel(dir, '/models/rm.onnx');
+    assert.equal((await playground.runs())[0]?.rewardModel, 'rm.onnx');
+    await playground.generate(request(dir));
+    assert.equal(requests[1]?.rewardModel, '/models/rm.onnx');
+    assert.deepEqual(events.results[1]?.candidates.map((c) => c.reward), [5, 3, 5]);
+    assert.equal(events.results[1]?.winner, 0);
+  });
+});
