@@ -15,25 +15,19 @@ const models = new Map<string, Promise<OrtKvModel>>();
 const rewardModels = new Map<string, Promise<OnnxRewardModel>>();
 const cancelled = new Set<number>();
 
-function model(folder: string): Promise<OrtKvModel> {
-  let loading = models.get(folder);
+/** One load per file, shared by concurrent requests; a failed load is forgotten so it can be retried. */
+function cached<T>(cache: Map<string, Promise<T>>, key: string, load: (key: string) => Promise<T>): Promise<T> {
+  let loading = cache.get(key);
   if (!loading) {
-    loading = OrtKvModel.load(folder);
-    loading.catch(() => models.delete(folder));
-    models.set(folder, loading);
+    loading = load(key);
+    loading.catch(() => cache.delete(key));
+    cache.set(key, loading);
   }
   return loading;
 }
 
-function rewardModel(path: string): Promise<OnnxRewardModel> {
-  let loading = rewardModels.get(path);
-  if (!loading) {
-    loading = OnnxRewardModel.load(path);
-    loading.catch(() => rewardModels.delete(path));
-    rewardModels.set(path, loading);
-  }
-  return loading;
-}
+const model = (folder: string): Promise<OrtKvModel> => cached(models, folder, OrtKvModel.load);
+const rewardModel = (path: string): Promise<OnnxRewardModel> => cached(rewardModels, path, OnnxRewardModel.load);
 
 function post(message: FromWorker): void {
   port?.postMessage(message);

@@ -9,21 +9,17 @@ import '@vscode-elements/elements/dist/vscode-textarea/index.js';
 import '@vscode-elements/elements/dist/vscode-textfield/index.js';
 import type { ScoredText } from '../../contracts/run-directory';
 import {
-  PLAYGROUND_LIMITS, type InspectorFocus, type InspectorToHost, type PlaygroundResult, type PlaygroundRun, type PlaygroundText,
+  PLAYGROUND_LIMITS, type InspectorFocus, type InspectorToHost, type PlaygroundRequest, type PlaygroundResult, type PlaygroundRun,
+  type PlaygroundText,
 } from '../../contracts/webviews/inspector';
 import { clip, custom, h } from '../shared/dom';
 import { formatNumber } from '../shared/format';
 import { connect, onHostMessage } from '../shared/vscode';
 
-interface PanelState {
+/** The playground's form: a request whose run and step may not be chosen yet. */
+interface PanelState extends Omit<PlaygroundRequest, 'dir' | 'step'> {
   dir: string | null;
   step: number | null;
-  prompt: string;
-  n: number;
-  k: number;
-  temperature: number;
-  maxTokens: number;
-  seed: number;
 }
 
 const host = connect<InspectorToHost, PanelState>();
