@@ -166,6 +166,21 @@ describe('dashboard webview', () => {
     await view.page.close();
   });
 
+  it('header updates while a run trains keep the focused button focused', async () => {
+    const running = { ...header('/runs/a'), status: 'running', canStop: true, canResume: false, step: 10, totalSteps: 100, etaSeconds: 90 };
+    const view = await openWith({ type: 'snapshot', seq: 1, runs: [running], metrics: [{ dir: '/runs/a', records: syntheticMetrics(10) }] });
+    await view.page.focus('vscode-button[data-command="stop"]');
+    await view.send({ type: 'runs', seq: 2, runs: [{ ...running, step: 11, etaSeconds: 89 }] });
+    await view.page.waitForFunction(() => document.querySelector('.run-step')?.textContent === 'step 11 of 100');
+    assert.equal(await view.page.evaluate(() => (document.activeElement as HTMLElement | null)?.dataset.command), 'stop');
+    assert.match(await view.page.textContent('.run-eta') ?? '', /ETA 1:29/);
+    // a change of shape (the run stopped: Resume instead of Stop) rebuilds the header
+    await view.send({ type: 'runs', seq: 3, runs: [{ ...running, step: 12, status: 'stopped', canStop: false, canResume: true, etaSeconds: null }] });
+    await view.page.waitForSelector('vscode-button[data-command="resume"]');
+    assert.equal(await view.page.$('vscode-button[data-command="stop"]'), null);
+    await view.page.close();
+  });
+
   it('header buttons post the same commands as the palette, and CSV/PNG exports are posted', async () => {
     const view = await openWith({ type: 'snapshot', seq: 1, runs: [{ ...header('/runs/a'), status: 'running', canStop: true, canResume: false }], metrics: [{ dir: '/runs/a', records: syntheticMetrics(50) }] });
     await view.page.click('vscode-button[data-command="stop"]');

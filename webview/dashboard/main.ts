@@ -68,14 +68,38 @@ function command(name: DashboardCommand, dir: string): void {
   host.post({ type: 'command', command: name, dir });
 }
 
+let headerKey = '';
+
+/**
+ * The header is rebuilt only when what it shows changes shape (status, buttons, config, error);
+ * step, progress and ETA tick in place, so a focused button keeps its focus while a run trains.
+ */
 function renderHeader(): void {
+  const key = JSON.stringify(runs.map((run) => ({ ...run.header, step: 0, etaSeconds: null })));
+  if (key !== headerKey) {
+    headerKey = key;
+    buildHeader();
+  }
+  for (const element of header.children) {
+    const r = runs.find((run) => run.header.dir === (element as HTMLElement).dataset.dir)?.header;
+    if (!r) continue;
+    const progress = r.totalSteps > 0 ? Math.min(1, r.step / r.totalSteps) : 0;
+    const stepText = element.querySelector('.run-step');
+    if (stepText) stepText.textContent = `step ${r.step} of ${r.totalSteps}`;
+    element.querySelector('.progress')?.setAttribute('aria-valuenow', String(r.step));
+    const fill = element.querySelector<HTMLElement>('.progress-fill');
+    if (fill) fill.style.width = `${(progress * 100).toFixed(1)}%`;
+    const eta = element.querySelector('.run-eta');
+    if (eta) eta.textContent = r.etaSeconds !== null ? `ETA ${formatDuration(r.etaSeconds)}` : '';
+  }
+}
+
+function buildHeader(): void {
   const compare = runs.length > 1;
   header.replaceChildren(...runs.map((run, index) => {
     const r = run.header;
-    const progress = r.totalSteps > 0 ? Math.min(1, r.step / r.totalSteps) : 0;
-    const bar = h('div', { className: 'progress', attrs: { role: 'progressbar', 'aria-valuemin': '0', 'aria-valuemax': String(r.totalSteps), 'aria-valuenow': String(r.step) } },
+    const bar = h('div', { className: 'progress', attrs: { role: 'progressbar', 'aria-valuemin': '0', 'aria-valuemax': String(r.totalSteps) } },
       [h('div', { className: 'progress-fill' })]);
-    (bar.firstChild as HTMLElement).style.width = `${(progress * 100).toFixed(1)}%`;
     const swatch = h('span', { className: 'swatch' });
     swatch.style.background = context.runColour(index);
     const buttons: HTMLElement[] = [];
@@ -97,9 +121,9 @@ function renderHeader(): void {
         h('span', { className: 'run-algorithm', text: r.algorithm }),
       ]),
       h('div', { className: 'run-progress' }, [
-        h('span', { className: 'run-step', text: `step ${r.step} of ${r.totalSteps}` }),
+        h('span', { className: 'run-step' }),
         bar,
-        h('span', { text: r.etaSeconds !== null ? `ETA ${formatDuration(r.etaSeconds)}` : '' }),
+        h('span', { className: 'run-eta' }),
         h('span', { className: 'run-device', text: `${r.device}${r.precision ? ` · ${r.precision}` : ''}` }),
       ]),
       h('div', { className: 'config-summary' }, r.configSummary.map((item) => h('span', { className: 'chip' }, [
@@ -243,6 +267,7 @@ new ResizeObserver(() => {
 }).observe(main);
 onThemeChange(() => {
   colours = palette();
+  headerKey = '';
   renderHeader();
   buildCharts();
 });
