@@ -44,7 +44,7 @@ export class InferenceClient {
     };
     worker.on('error', fail);
     worker.on('exit', (code) => {
-      if (this.worker === worker) fail(new Error(`the inference worker exited (code ${code})`));
+      if (this.worker === worker) fail(new Error(`the inference worker exited (code ${code}); generate again to restart it, and see the BOND Studio output if it keeps failing`));
     });
     this.worker = worker;
     return worker;

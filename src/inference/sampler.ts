@@ -59,7 +59,7 @@ export function seededRandom(seed: number): () => number {
 /** Keep the prompt's last bytes so the completion fits in the context (as encode_prompts does). */
 export function encodePrompt(prompt: string, info: ModelInfo, maxNewTokens: number): number[] {
   const room = info.context - maxNewTokens;
-  if (room < 1) throw new RangeError(`max tokens ${maxNewTokens} leaves no room for a prompt in the model's context of ${info.context}`);
+  if (room < 1) throw new RangeError(`max tokens ${maxNewTokens} leaves no room for a prompt in the model's context of ${info.context} tokens: set max tokens below ${info.context}`);
   const bytes = [...new TextEncoder().encode(prompt)];
   const kept = bytes.slice(-room);
   return kept.length ? kept : [info.eosId];

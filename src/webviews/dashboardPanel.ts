@@ -17,7 +17,6 @@ export const DASHBOARD_VIEW_TYPE = 'bond.dashboard';
 export class DashboardPanel implements vscode.Disposable {
   private static readonly open = new Map<string, DashboardPanel>();
   private readonly streams = new Map<string, RecordStream<MetricRecord>>();
-  private readonly resumeCounts = new Map<string, number>();
   private readonly channel: WebviewChannel<HostToDashboard, DashboardToHost>;
   private readonly disposables: vscode.Disposable[] = [];
   private pumping: Promise<void> = Promise.resolve();
@@ -49,24 +48,12 @@ export class DashboardPanel implements vscode.Disposable {
     this.disposables.push(
       this.channel,
       store.onDidAppendMetrics((event) => {
-        if (!this.streams.has(event.dir)) return;
-        if (event.reset) this.streams.get(event.dir)?.restart();
-        this.pump(event.reset);
+        if (this.streams.has(event.dir)) this.pump(event.reset); // a reset re-reads everything (sendSnapshot)
       }),
+      // A resume cuts metrics.jsonl back: the store rewinds its own tail and reports reset, so the
+      // append handler above covers it; run changes only move the headers.
       store.onDidChangeRuns((runs) => {
-        const mine = runs.filter((run) => this.streams.has(run.dir));
-        if (!mine.length) return;
-        let restarted = false;
-        for (const run of mine) {
-          const previous = this.resumeCounts.get(run.dir);
-          this.resumeCounts.set(run.dir, run.meta.resume_count);
-          if (previous !== undefined && previous !== run.meta.resume_count) {
-            this.streams.get(run.dir)?.restart();
-            restarted = true;
-          }
-        }
-        if (restarted) this.pump(true);
-        else void this.sendHeaders();
+        if (runs.some((run) => this.streams.has(run.dir))) void this.sendHeaders();
       }),
       panel.onDidDispose(() => this.dispose()),
     );
@@ -77,10 +64,7 @@ export class DashboardPanel implements vscode.Disposable {
     const headers: DashboardRun[] = [];
     for (const dir of this.dirs) {
       const state = await runState(this.store, dir);
-      if (state) {
-        this.resumeCounts.set(dir, state.meta.resume_count);
-        headers.push(toDashboardRun(dir, state.meta, state.status, Date.now()));
-      }
+      if (state) headers.push(toDashboardRun(dir, state.meta, state.status, Date.now()));
     }
     return headers;
   }
@@ -117,7 +101,6 @@ export class DashboardPanel implements vscode.Disposable {
         }
         if (records.length) this.channel.post({ type: 'append', dir, records });
       }
-      this.channel.post({ type: 'runs', runs: await this.headers() });
     }).catch((error: unknown) => this.log.appendLine(`[dashboard] update failed: ${String(error)}`));
   }
 

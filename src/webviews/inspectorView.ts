@@ -21,12 +21,15 @@ export class InspectorViewProvider implements vscode.WebviewViewProvider, vscode
   private readonly playground: Playground;
   private lastRuns = '';
 
-  constructor(private readonly extensionUri: vscode.Uri, private readonly focus: FocusModel, store: RunStore,
+  constructor(private readonly extensionUri: vscode.Uri, private readonly focus: FocusModel, private readonly store: RunStore,
     environment: () => Promise<TrainerEnvironment>, private readonly log: vscode.OutputChannel, memento: vscode.Memento) {
     this.client = new InferenceClient(vscode.Uri.joinPath(extensionUri, 'dist', 'inferenceWorker.js').fsPath);
     this.playground = new Playground(store, environment, this.client, {
       progress: (phase, done, total) => this.channel?.post({ type: 'playgroundProgress', phase, done, total }),
-      status: (message, error) => this.channel?.post({ type: 'playgroundStatus', message, error }),
+      status: (message, error) => {
+        if (error) this.log.appendLine(`[playground] ${message}`);
+        this.channel?.post({ type: 'playgroundStatus', message, error });
+      },
       result: (result) => this.channel?.post({ type: 'playgroundResult', result }),
       runsChanged: () => this.sendRuns(true),
     }, {
@@ -91,14 +94,17 @@ export class InspectorViewProvider implements vscode.WebviewViewProvider, vscode
     }
   }
 
-  /** The runs list only goes out when it changed (the store reports every heartbeat). */
+  /**
+   * The runs list goes out when it can have changed: the store reports every heartbeat, but the list
+   * depends only on the runs, their checkpoints (exports follow them) and their rewards, so the
+   * export folders are read again only then, or when forced (after an export or a reward model choice).
+   */
   private async sendRuns(force: boolean): Promise<void> {
     if (!this.channel?.isReady) return;
-    const runs = await this.playground.runs();
-    const key = JSON.stringify(runs);
+    const key = JSON.stringify(this.store.runs.map((r) => [r.dir, r.meta.name, r.meta.checkpoints.map((c) => c.step), r.meta.config.reward]));
     if (!force && key === this.lastRuns) return;
     this.lastRuns = key;
-    this.channel.post({ type: 'playgroundRuns', runs });
+    this.channel.post({ type: 'playgroundRuns', runs: await this.playground.runs() });
   }
 
   private sendFocus(): void {

@@ -75,6 +75,10 @@ describe('dashboard webview', () => {
     assert.match(quantile ?? '', /target −1\/N \(N=2\)/);
     const kl = await view.page.textContent('[data-chart="kl_ref"] .u-legend');
     assert.match(kl ?? '', /BoN bound log N − \(N−1\)\/N \(N=4\)/);
+    // hovering one chart moves the crosshair of the others: the reward legend shows values too
+    assert.match(await view.page.textContent('[data-chart="reward"] .u-legend') ?? '', /policy–anchor–/); // label then value; – until the cursor is on the chart
+    await view.page.hover('[data-chart="loss"] .u-over', { position: { x: 150, y: 60 } });
+    await view.page.waitForFunction(() => /policy[−\d]/.test(document.querySelector('[data-chart="reward"] .u-legend')?.textContent ?? ''));
     await view.page.close();
   });
 
@@ -208,8 +212,10 @@ describe('dashboard webview', () => {
     assert.deepEqual((saved as { hidden: string[] }).hidden, ['loss/forward']);
     await first.page.close();
     for (const theme of ['dark', 'light'] as const) {
-      const view = await openWith(snapshot, theme, { ...(saved as object), smoothing: 0.8 });
+      const view = await openWith(snapshot, theme, { ...(saved as object), smoothing: 0.8, xAxis: 'time' });
       assert.equal(await view.page.$eval('.smoothing-slider', (el) => (el as HTMLInputElement).value), '0.8');
+      // the x axis came back as wall time: the legend's first entry is the time, not the step
+      assert.match(await view.page.textContent('[data-chart="loss"] .u-legend .u-series:first-child') ?? '', /^time/);
       const off = await view.page.$$eval('[data-chart="loss"] .u-legend .u-series.u-off', (nodes) => nodes.map((n) => n.textContent ?? ''));
       assert.equal(off.length, 1);
       assert.match(off[0] ?? '', /forward/);
