@@ -16,6 +16,8 @@ export interface RunError {
   type: string;
   step?: number | null;
   traceback?: string | null;
+  /** under torchrun: the rank whose failure ended the run */
+  rank?: number | null;
 }
 
 export interface RunSummary {
@@ -51,6 +53,10 @@ export interface RunMeta {
   host: string;
   device: string;
   precision?: 'fp32' | 'bf16';
+  /** the policy model, described by the trainer (name, size, full fine-tuning or LoRA) */
+  model?: string;
+  /** processes training together under torchrun; 1 for a plain run */
+  world_size?: number;
   created_at: number;
   updated_at: number;
   heartbeat_at: number;

@@ -60,18 +60,45 @@ class GPTSpec:
 
 
 @dataclass
+class LoraConfig:
+    r: int = 8
+    alpha: float = 16
+    dropout: float = 0.0
+    target_modules: list[str] = field(default_factory=list)
+
+
+@dataclass
+class HFPolicyConfig:
+    model: str
+    chat_template: bool = False
+    dtype: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    gradient_checkpointing: bool = False
+    compile: bool = False
+    lora: Optional[LoraConfig] = None
+
+
+@dataclass
 class PolicyConfig:
     checkpoint: Optional[str] = None
     gpt: GPTSpec = field(default_factory=GPTSpec)
+    hf: Optional[HFPolicyConfig] = None
 
 
 @dataclass
 class RewardConfig:
-    type: Literal["sentiment", "length", "keyword", "python"] = "sentiment"
+    type: Literal["sentiment", "length", "keyword", "python", "hf"] = "sentiment"
     target_length: int = 40
     keywords: list[str] = field(default_factory=list)
     pattern: Optional[str] = None
     function: Optional[str] = None
+    model: Optional[str] = None
+    template: str = "{prompt}{completion}"
+    chat_template: bool = False
+    batch_size: int = 16
+    max_length: int = 1024
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    dtype: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    normalize: Literal["none", "standardize"] = "none"
 
 
 @dataclass
@@ -154,6 +181,20 @@ class ExportConfig:
 
 
 @dataclass
+class DistributedConfig:
+    nproc_per_node: int = 1
+    nnodes: int = 1
+    rdzv_endpoint: Optional[str] = None
+    rdzv_id: str = "bond"
+    strategy: Literal["ddp", "fsdp"] = "ddp"
+    timeout_s: float = 900
+
+    @property
+    def world_size(self) -> int:
+        return self.nproc_per_node * self.nnodes
+
+
+@dataclass
 class RunConfig:
     data: DataConfig
     name: str = "bond-run"
@@ -168,6 +209,7 @@ class RunConfig:
     samples: SamplesConfig = field(default_factory=SamplesConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
+    distributed: DistributedConfig = field(default_factory=DistributedConfig)
     # Not part of the file: the folder relative paths are resolved against, and the file's name.
     base_dir: Path = field(default=Path("."), compare=False)
     source: str = field(default="<config>", compare=False)
@@ -198,7 +240,7 @@ def _build(cls: Any, data: dict[str, Any]) -> Any:
             continue
         value = data[f.name]
         sub = _dataclass_of(f.type)
-        if sub is not None:
+        if sub is not None and value is not None:
             value = _build(sub, value)
         elif f.type in ("int", int) and isinstance(value, float):
             value = int(value)  # JSON 2.0 counts as an integer (draft-07); store it as one
@@ -206,13 +248,16 @@ def _build(cls: Any, data: dict[str, Any]) -> Any:
     return cls(**kwargs)
 
 
-_DATACLASSES = {c.__name__: c for c in (GPTSpec, PolicyConfig, RewardConfig, DataConfig, BondConfig,
-                                        ReinforceConfig, TrainConfig, SamplingConfig, EvalConfig,
-                                        SamplesConfig, CheckpointConfig, ExportConfig)}
+_DATACLASSES = {c.__name__: c for c in (GPTSpec, LoraConfig, HFPolicyConfig, PolicyConfig, RewardConfig,
+                                        DataConfig, BondConfig, ReinforceConfig, TrainConfig, SamplingConfig,
+                                        EvalConfig, SamplesConfig, CheckpointConfig, ExportConfig,
+                                        DistributedConfig)}
 
 
 def _dataclass_of(annotation: Any) -> Any:
-    return _DATACLASSES.get(annotation if isinstance(annotation, str) else getattr(annotation, "__name__", ""))
+    name = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+    optional = re.fullmatch(r"Optional\[(\w+)\]", name)
+    return _DATACLASSES.get(optional.group(1) if optional else name)
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -258,7 +303,29 @@ def semantic_problems(cfg: RunConfig) -> list[ConfigProblem]:
     def add(field_name: str, message: str) -> None:
         problems.append(ConfigProblem(field_name, message, "semantic"))
 
-    if cfg.policy.checkpoint is None and cfg.policy.gpt.width % cfg.policy.gpt.heads != 0:
+    hf = cfg.policy.hf
+    if hf is not None:
+        if cfg.policy.checkpoint is not None:
+            add("policy.checkpoint", "must be null when policy.hf names a Hugging Face model (one reference policy per run)")
+        if importlib.util.find_spec("transformers") is None:
+            add("policy.hf", "needs the transformers package in the trainer's Python: pip install transformers")
+        if hf.lora is not None and importlib.util.find_spec("peft") is None:
+            add("policy.hf.lora", "needs the peft package in the trainer's Python: pip install peft (or set lora to null)")
+        if cfg.export.onnx:
+            add("export.onnx", "the ONNX export covers the built-in byte GPT only; set it to false for a Hugging Face policy")
+    if cfg.reward.type == "hf":
+        if not cfg.reward.model:
+            add("reward.model", "required when reward.type is hf (a local folder or a Hugging Face cache name)")
+        if importlib.util.find_spec("transformers") is None:
+            add("reward.type", "hf needs the transformers package in the trainer's Python: pip install transformers")
+    if cfg.distributed.nnodes > 1 and cfg.distributed.rdzv_endpoint is None:
+        add("distributed.rdzv_endpoint", f"a run on {cfg.distributed.nnodes} nodes needs a rendezvous host:port "
+            "that every node can reach")
+    if cfg.distributed.world_size > 1 and cfg.train.batch_size % cfg.distributed.world_size:
+        add("train.batch_size", f"the prompts of a step are split evenly over the {cfg.distributed.world_size} "
+            f"processes (distributed.nproc_per_node × nnodes), so it must be a multiple of that "
+            f"({cfg.train.batch_size} is not)")
+    if cfg.policy.hf is None and cfg.policy.checkpoint is None and cfg.policy.gpt.width % cfg.policy.gpt.heads != 0:
         add("policy.gpt.heads", f"must divide policy.gpt.width ({cfg.policy.gpt.width} is not "
             f"divisible by {cfg.policy.gpt.heads})")
     if cfg.policy.checkpoint is not None and not cfg.resolve_path(cfg.policy.checkpoint).exists():

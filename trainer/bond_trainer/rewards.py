@@ -11,7 +11,9 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Optional, Sequence
+
+import torch
 
 from .config import RunConfig
 
@@ -115,8 +117,58 @@ def load_user_function(spec: str, base_dir: Path) -> RewardFn:
     return fn  # type: ignore[no-any-return]
 
 
-def build_reward(cfg: RunConfig) -> Reward:
+class HFRewardModel:
+    """A Hugging Face sequence-classification model whose single logit is the reward.
+
+    Runs batched, in eval mode, without gradients, on its own device and dtype, with its own
+    tokenizer: the policy's tokens are decoded to text first, so the vocabularies may differ.
+    """
+
+    def __init__(self, cfg: RunConfig, training_device: torch.device):
+        from .models.hf import load_sequence_classifier, torch_dtype
+        rc = cfg.reward
+        assert rc.model is not None  # enforced by config validation
+        if rc.device == "cuda" and not torch.cuda.is_available():
+            raise RewardError("reward.device: cuda was requested but torch sees no CUDA device; use auto or cpu")
+        self.device = training_device if rc.device == "auto" else torch.device(rc.device)
+        module, self.tokenizer, self.location = load_sequence_classifier(
+            rc.model, cfg.base_dir, torch_dtype(rc.dtype, self.device), "reward.model")
+        self.module = module.to(self.device).eval().requires_grad_(False)
+        if self.tokenizer.pad_token_id is None:
+            # Batching needs a pad token; padding is masked, so EOS serves.
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+            self.module.config.pad_token_id = self.tokenizer.pad_token_id
+        if rc.chat_template and not getattr(self.tokenizer, "chat_template", None):
+            raise RewardError("reward.chat_template: the reward model's tokenizer has no chat template; "
+                              "set chat_template to false and describe the text with reward.template")
+        # The completion matters most: a text too long loses its beginning.
+        self.tokenizer.truncation_side = "left"
+        self.template, self.chat = rc.template, rc.chat_template
+        self.batch_size, self.max_length = rc.batch_size, rc.max_length
+
+    def text(self, prompt: str, completion: str) -> str:
+        if self.chat:
+            return str(self.tokenizer.apply_chat_template(
+                [{"role": "user", "content": prompt}, {"role": "assistant", "content": completion}], tokenize=False))
+        return self.template.replace("{prompt}", prompt).replace("{completion}", completion)
+
+    @torch.no_grad()
+    def __call__(self, prompts: list[str], completions: list[str]) -> list[float]:
+        texts = [self.text(p, c) for p, c in zip(prompts, completions)]
+        scores: list[float] = []
+        for start in range(0, len(texts), self.batch_size):
+            batch = self.tokenizer(texts[start:start + self.batch_size], padding=True, truncation=True,
+                                   max_length=self.max_length, return_tensors="pt").to(self.device)
+            logits = self.module(**batch).logits
+            scores.extend(logits[:, 0].float().cpu().tolist())
+        return scores
+
+
+def build_reward(cfg: RunConfig, device: Optional[torch.device] = None) -> Reward:
     rc = cfg.reward
+    if rc.type == "hf":
+        model = HFRewardModel(cfg, device or torch.device("cpu"))
+        return Reward(f"hf({Path(model.location).name})", model)
     if rc.type == "sentiment":
         return Reward("sentiment", lambda _p, cs: [sentiment_score(c) for c in cs])
     if rc.type == "length":

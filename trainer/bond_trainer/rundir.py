@@ -14,7 +14,7 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import torch
 
@@ -26,6 +26,7 @@ METRICS_FILE = "metrics.jsonl"
 SAMPLES_FILE = "samples.jsonl"
 LOG_FILE = "trainer.log"
 CHECKPOINTS = "checkpoints"
+RANK_ERRORS = "rank-errors"  # under torchrun: a failing rank's error, for rank 0 to report in run.json
 HEARTBEAT_SECONDS = 5.0
 
 
@@ -93,10 +94,17 @@ class RunDirectory:
     def meta(self) -> dict[str, Any]:
         return self._meta
 
-    def start_heartbeat(self) -> None:
+    def start_heartbeat(self, watch: Optional[Callable[[], None]] = None) -> None:
+        """Rewrite run.json every HEARTBEAT_SECONDS; `watch` runs every second between beats (the
+        main rank uses it to notice another rank's failure while it waits in a collective)."""
         def beat() -> None:
-            while not self._stop_heartbeat.wait(HEARTBEAT_SECONDS):
-                self.write_meta()
+            last = time.monotonic()
+            while not self._stop_heartbeat.wait(1.0 if watch else HEARTBEAT_SECONDS):
+                if watch:
+                    watch()
+                if time.monotonic() - last >= HEARTBEAT_SECONDS - 0.01:
+                    self.write_meta()
+                    last = time.monotonic()
 
         self._stop_heartbeat.clear()
         self._heartbeat = threading.Thread(target=beat, name="bond-heartbeat", daemon=True)
@@ -106,6 +114,25 @@ class RunDirectory:
         self._stop_heartbeat.set()
         if self._heartbeat is not None:
             self._heartbeat.join(timeout=2 * HEARTBEAT_SECONDS)
+
+    # --- failures of other ranks (torchrun) --------------------------------------------------------
+    def write_rank_error(self, rank: int, error: dict[str, Any]) -> None:
+        folder = self.path / RANK_ERRORS
+        folder.mkdir(exist_ok=True)
+        atomic_write_text(folder / f"rank-{rank}.json", json.dumps({"rank": rank, **error}) + "\n")
+
+    def first_rank_error(self) -> Optional[dict[str, Any]]:
+        """The earliest failure another rank wrote, if any."""
+        folder = self.path / RANK_ERRORS
+        if not folder.is_dir():
+            return None
+        found = sorted(folder.glob("rank-*.json"), key=lambda f: f.stat().st_mtime)
+        for file in found:
+            try:
+                return dict(json.loads(file.read_text(encoding="utf-8")))
+            except (OSError, ValueError):
+                continue
+        return None
 
     # --- append-only records --------------------------------------------------------------------
     def append(self, file_name: str, record: dict[str, Any]) -> None:
@@ -173,3 +200,35 @@ class RunDirectory:
                 except ValueError:
                     continue
         return sorted(found)
+
+
+class FollowerRunDirectory(RunDirectory):
+    """What ranks other than 0 see of the run folder under torchrun: they read it (checkpoints to
+    resume from) but never write it; rank 0 alone writes run.json, records and checkpoints."""
+
+    def create(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def adopt(self, meta: dict[str, Any]) -> None:
+        pass
+
+    def update(self, **fields: Any) -> None:
+        pass
+
+    def write_meta(self) -> None:
+        pass
+
+    def start_heartbeat(self, watch: Optional[Callable[[], None]] = None) -> None:
+        pass
+
+    def append(self, file_name: str, record: dict[str, Any]) -> None:
+        pass
+
+    def truncate(self, file_name: str, size: int) -> None:
+        pass
+
+    def clean_partial_checkpoints(self) -> None:
+        pass
+
+    def write_checkpoint(self, step: int, payloads: dict[str, Any], info: dict[str, Any], keep_last: int) -> Path:
+        return self.checkpoints_dir / f"step-{step}"

@@ -77,11 +77,37 @@ def filter_logits(logits: torch.Tensor, temperature: float, top_k: int, top_p: f
     return logits
 
 
+def draw_uniforms(generator: torch.Generator, rows: int, max_new_tokens: int) -> torch.Tensor:
+    """The random numbers of a whole draw, [rows, max_new_tokens], from a CPU generator.
+
+    Drawn up front for every row of the global batch, so that a row's tokens depend on its own
+    numbers only: a batch split across ranks, chunks or devices samples exactly what one batch would.
+    """
+    return torch.rand((rows, max_new_tokens), generator=generator, dtype=torch.float64)
+
+
+def inverse_cdf(probs: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
+    """The token whose cumulative-probability interval holds u: an exact draw from probs [B, V]."""
+    dtype = torch.float32 if probs.device.type == "mps" else torch.float64  # MPS has no float64
+    cdf = probs.to(dtype).cumsum(dim=-1)
+    target = uniforms.to(cdf.device, dtype)[:, None] * cdf[:, -1:]
+    # Token i holds [cdf[i-1], cdf[i]); a token filtered to probability 0 holds an empty interval.
+    token = (cdf <= target).sum(dim=-1)
+    # u rounded up to 1 would run past the end: take the last token with mass instead.
+    positions = torch.arange(probs.shape[-1], device=probs.device)
+    last_with_mass = torch.where(probs > 0, positions, torch.zeros_like(positions)).max(dim=-1).values
+    return torch.minimum(token, last_with_mass)
+
+
 @torch.no_grad()
-def sample(model: CausalLM, prompt_ids: list[list[int]], max_new_tokens: int, generator: torch.Generator,
+def sample(model: CausalLM, prompt_ids: list[list[int]], max_new_tokens: int, uniforms: torch.Tensor,
            temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
            autocast_dtype: Optional[torch.dtype] = None) -> Completions:
-    """Sample one completion per row of prompt_ids, all rows in one batch, reusing the KV cache."""
+    """Sample one completion per row of prompt_ids, all rows in one batch, reusing the KV cache.
+
+    `uniforms` [rows, ≥ max_new_tokens] (see draw_uniforms) drive the draws by inverse CDF."""
+    if uniforms.shape[0] != len(prompt_ids) or uniforms.shape[1] < max_new_tokens:
+        raise ValueError(f"uniforms {tuple(uniforms.shape)} do not cover {len(prompt_ids)} rows of {max_new_tokens} tokens")
     module = model.module
     was_training = module.training
     module.eval()
@@ -99,7 +125,7 @@ def sample(model: CausalLM, prompt_ids: list[list[int]], max_new_tokens: int, ge
             with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
                 logits, cache = model.forward(step_input, mask, cache)
             probs = filter_logits(logits[:, -1, :], temperature, top_k, top_p).softmax(dim=-1)
-            token = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+            token = inverse_cdf(probs, uniforms[:, position])
             token = torch.where(finished, torch.full_like(token, pad), token)
             generated[:, position] = token
             lengths += (~finished).long()
@@ -144,7 +170,7 @@ def score(model: CausalLM, completions: Completions, autocast_dtype: Optional[to
     ids = torch.cat([prompt_ids, completion], dim=1)
     mask = torch.cat([prompt_mask, completion_mask], dim=1)
     with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-        logits, _ = model.forward(ids, mask)
+        logits, _ = model.forward(ids, mask, use_cache=False)
     # Position t predicts token t+1: the completion tokens are predicted from P-1 .. P+C-2.
     start = prompt_ids.shape[1] - 1
     predicting = logits[:, start:start + width, :].float()

@@ -7,11 +7,11 @@ uninterrupted run (eval and sample snapshots use their own per-step generators f
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 import os
 import random
+import shutil
 import signal
 import sys
 import time
@@ -27,12 +27,15 @@ from . import bon
 from .config import ConfigError, ConfigProblem, RunConfig
 from .console import Console
 from .data import DataError, PromptStream, load_prompt_sets
-from .models import ByteGPT, CausalLM, GPTModelSpec, load_byte_gpt, save_byte_gpt
-from .models.byte_gpt import GPTModule
+from .distributed import World, close_world, init_world
+from .models import CausalLM
+from .models.hf import ModelLoadError
+from .models.roles import (ANCHOR_ADAPTER, ModelRoles, build_roles, ema_update, load_policy_weights, save_hf_folder,
+                           save_policy_weights)
 from .objectives import LossTerms, bond_loss, jbond_loss, reinforce_loss
 from .rewards import Reward, RewardError, build_reward
-from .rundir import LOG_FILE, METRICS_FILE, SAMPLES_FILE, RunDirectory
-from .sequences import Completions, encode_prompts, sample, score
+from .rundir import LOG_FILE, METRICS_FILE, RANK_ERRORS, SAMPLES_FILE, FollowerRunDirectory, RunDirectory
+from .sequences import Completions, draw_uniforms, encode_prompts, sample, score
 
 log = logging.getLogger("bond_trainer")
 MAX_ROWS_PER_BATCH = 512  # sampling/scoring chunk: bounds memory for large eval draws
@@ -42,14 +45,14 @@ class NumericError(Exception):
     pass
 
 
-def select_device(preference: str, source: str = "<config>") -> torch.device:
+def select_device(preference: str, source: str = "<config>", world: World = World()) -> torch.device:
     def unavailable(message: str) -> ConfigError:
         return ConfigError(source, [ConfigProblem("train.device", message, "semantic")])
 
     if preference == "cuda" or (preference == "auto" and torch.cuda.is_available()):
         if not torch.cuda.is_available():
             raise unavailable(f"cuda was requested but torch {torch.__version__} sees no CUDA device; use auto or cpu")
-        return torch.device("cuda")
+        return torch.device("cuda", world.local_rank) if world.active else torch.device("cuda")
     mps = getattr(torch.backends, "mps", None)
     mps_available = bool(mps and mps.is_available())
     if preference == "mps" or (preference == "auto" and mps_available):
@@ -87,10 +90,11 @@ class Draw:
 
 
 class Trainer:
-    def __init__(self, cfg: RunConfig, run_dir: RunDirectory, console: Console):
+    def __init__(self, cfg: RunConfig, run_dir: RunDirectory, console: Console, world: World = World()):
         self.cfg = cfg
         self.rd = run_dir
         self.console = console
+        self.world = world
         self.stop_requested = False
         self.step = 0
 
@@ -99,31 +103,47 @@ class Trainer:
         cfg = self.cfg
         torch.manual_seed(cfg.train.seed)
         random.seed(cfg.train.seed)
-        self.device = select_device(cfg.train.device, cfg.source)
+        self.device = select_device(cfg.train.device, cfg.source, self.world)
         self.autocast = select_autocast(cfg.train.precision, self.device, cfg.source)
-        if cfg.policy.checkpoint is not None:
-            module = load_byte_gpt(cfg.resolve_path(cfg.policy.checkpoint))
-        else:
-            module = GPTModule(GPTModelSpec(**asdict(cfg.policy.gpt)))
-        module.to(self.device)
-        self.ref: CausalLM = ByteGPT(module)
-        self.ref.module.eval().requires_grad_(False)
-        self.policy: CausalLM = ByteGPT(copy.deepcopy(module).requires_grad_(True).train())
-        if cfg.bond.anchor == "fixed" or cfg.algorithm == "reinforce":
-            self.anchor: CausalLM = self.ref  # plain BOND and REINFORCE: the anchor is π_ref itself
-        else:
-            self.anchor = ByteGPT(copy.deepcopy(module).eval().requires_grad_(False))
-        self.reward: Reward = build_reward(cfg)
+        self.roles: ModelRoles = build_roles(cfg, self.device)
+        self.policy: CausalLM = self.roles.policy
+        self.ref: CausalLM = self.roles.reference
+        self.anchor: CausalLM = self.roles.anchor
+        self.reward: Reward = build_reward(cfg, self.device)
         self.prompts = load_prompt_sets(cfg)
         self.stream = PromptStream(self.prompts.train, cfg.train.seed)
-        self.generator = torch.Generator(device=self.device).manual_seed(cfg.train.seed)
-        self.optimizer = torch.optim.AdamW(self.policy.module.parameters(), lr=cfg.train.lr,
-                                           weight_decay=cfg.train.weight_decay)
+        # A CPU generator drives every draw (sequences.draw_uniforms): the same numbers on every rank
+        # and every device, so a sharded or GPU run samples what a single CPU process would.
+        self.generator = torch.Generator().manual_seed(cfg.train.seed)
+        self.trainable = self.roles.trainable_parameters()
+        self.optimizer = torch.optim.AdamW(self.trainable, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
-        params = sum(p.numel() for p in self.policy.module.parameters())
-        log.info("model: byte GPT %s, %.2fM parameters; device %s; autocast %s", module.spec, params / 1e6,
-                 describe_device(self.device), self.autocast)
+        if self.world.active:
+            self._wrap_distributed()
+        log.info("model: %s; device %s; autocast %s; world size %d", self.roles.description,
+                 describe_device(self.device), self.autocast, self.world.size)
         log.info("prompts: %d train, %d held out", len(self.prompts.train), len(self.prompts.eval))
+
+    def _wrap_distributed(self) -> None:
+        cfg = self.cfg
+        if cfg.train.batch_size % self.world.size:
+            raise ConfigError(cfg.source, [ConfigProblem(
+                "train.batch_size", f"the prompts of a step are split evenly over the {self.world.size} processes, "
+                f"so it must be a multiple of {self.world.size} ({cfg.train.batch_size} is not)", "semantic")])
+        if cfg.distributed.strategy == "fsdp":
+            raise ConfigError(cfg.source, [ConfigProblem(
+                "distributed.strategy", "fsdp is not available in this version of the trainer; use ddp "
+                "(each process holds the whole policy) or LoRA to fit a larger model", "semantic")])
+        from torch.nn.parallel import DistributedDataParallel
+        device_ids = [self.device.index] if self.device.type == "cuda" else None
+        # Only the gradient-carrying forward runs through DDP (see CausalLM.ddp); sampling runs on
+        # the bare module, so ranks may take different numbers of decoding steps.
+        self.policy.ddp = DistributedDataParallel(self.policy.module, device_ids=device_ids, broadcast_buffers=False)
+
+    @property
+    def precision(self) -> str:
+        weights_bf16 = any(p.dtype == torch.bfloat16 for p in self.trainable[:1])
+        return "bf16" if self.autocast or weights_bf16 else "fp32"
 
     def _lr_factor(self, step: int) -> float:
         t = self.cfg.train
@@ -137,21 +157,29 @@ class Trainer:
 
     # --- sampling and scoring helpers -----------------------------------------------------------
     def _draw(self, model: CausalLM, prompt_ids: list[list[int]], prompts: list[str], per_prompt: int,
-              generator: torch.Generator) -> Draw:
-        rows = [ids for ids in prompt_ids for _ in range(per_prompt)]
+              generator: torch.Generator, shard: Optional[slice] = None) -> Draw:
+        """Sample `per_prompt` completions of this rank's shard of the prompts (all of them by default).
+
+        The random numbers are drawn for every row of every rank, so the result does not depend on
+        how the prompts are split."""
+        shard = shard or slice(0, len(prompts))
         s = self.cfg.sampling
-        parts = [sample(model, rows[i:i + MAX_ROWS_PER_BATCH], s.max_new_tokens, generator, s.temperature,
-                        s.top_k, s.top_p, self.autocast) for i in range(0, len(rows), MAX_ROWS_PER_BATCH)]
+        uniforms = draw_uniforms(generator, len(prompts) * per_prompt, s.max_new_tokens)
+        local_ids, local_prompts = prompt_ids[shard], prompts[shard]
+        uniforms = uniforms[shard.start * per_prompt:shard.start * per_prompt + len(local_prompts) * per_prompt]
+        rows = [ids for ids in local_ids for _ in range(per_prompt)]
+        parts = [sample(model, rows[i:i + MAX_ROWS_PER_BATCH], s.max_new_tokens, uniforms[i:i + MAX_ROWS_PER_BATCH],
+                        s.temperature, s.top_k, s.top_p, self.autocast) for i in range(0, len(rows), MAX_ROWS_PER_BATCH)]
         completions = Completions.concat(parts)
-        row_prompts = [p for p in prompts for _ in range(per_prompt)]
+        row_prompts = [p for p in local_prompts for _ in range(per_prompt)]
         rewards = torch.tensor(self.reward(row_prompts, completions.texts), dtype=torch.float64)
-        return Draw(completions, rewards.view(len(prompts), per_prompt))
+        return Draw(completions, rewards.view(len(local_prompts), per_prompt))
 
     @torch.no_grad()
     def _logp(self, model: CausalLM, completions: Completions) -> torch.Tensor:
         parts = [score(model, completions.select(list(range(i, min(i + MAX_ROWS_PER_BATCH, len(completions))))),
                        self.autocast).logp for i in range(0, len(completions), MAX_ROWS_PER_BATCH)]
-        return torch.cat(parts).double().cpu()
+        return torch.cat(parts).double().cpu() if parts else torch.zeros(0, dtype=torch.float64)
 
     def _encode(self, prompts: list[str]) -> list[list[int]]:
         return encode_prompts(self.policy, prompts, self.cfg.sampling.max_new_tokens)
@@ -159,13 +187,16 @@ class Trainer:
     def _side_generator(self, salt: int) -> torch.Generator:
         # Eval and sample snapshots draw from their own generator, seeded by step, so that doing or
         # skipping them never changes the training samples (exact resume).
-        return torch.Generator(device=self.device).manual_seed(self.cfg.train.seed * 1_000_003 + self.step * 7919 + salt)
+        return torch.Generator().manual_seed(self.cfg.train.seed * 1_000_003 + self.step * 7919 + salt)
 
     # --- one optimizer step ---------------------------------------------------------------------
     def train_step(self, prompts: list[str]) -> dict[str, float]:
-        cfg, b = self.cfg, self.cfg.bond
-        groups = len(prompts)
+        """One update on the global batch `prompts`; under torchrun this rank samples and scores its
+        shard, and the objective is computed on the gathered batch (see distributed.py)."""
+        cfg, b, world = self.cfg, self.cfg.bond, self.world
         t_start = time.perf_counter()
+        shard = world.shard(len(prompts))
+        groups = shard.stop - shard.start
         prompt_ids = self._encode(prompts)
         if cfg.algorithm == "reinforce":
             per_prompt, anchor_per_prompt = cfg.reinforce.samples_per_prompt, 0
@@ -173,8 +204,8 @@ class Trainer:
             per_prompt, anchor_per_prompt = b.policy_samples, 2
         else:
             per_prompt, anchor_per_prompt = b.policy_samples, max(b.n, b.k)
-        policy_draw = self._draw(self.policy, prompt_ids, prompts, per_prompt, self.generator)
-        anchor_draw = (self._draw(self.anchor, prompt_ids, prompts, anchor_per_prompt, self.generator)
+        policy_draw = self._draw(self.policy, prompt_ids, prompts, per_prompt, self.generator, shard)
+        anchor_draw = (self._draw(self.anchor, prompt_ids, prompts, anchor_per_prompt, self.generator, shard)
                        if anchor_per_prompt else None)
         t_sampled = time.perf_counter()
 
@@ -201,14 +232,16 @@ class Trainer:
         self.policy.module.train()
         scores = score(self.policy, update_rows, self.autocast)
         rows = groups * per_prompt
-        logp_policy = scores.logp[:rows].view(groups, per_prompt)
-        logp_best = scores.logp[rows:]
+        # The global batch: this rank's rows carry gradient, the other ranks' are constants.
+        logp_policy = world.global_with_local_gradient(scores.logp[:rows].view(groups, per_prompt))
+        logp_best = world.global_with_local_gradient(scores.logp[rows:])
         # Statistics are float64 on the CPU; on the device they take the log-probs' dtype (MPS has no float64).
         def on_device(t: torch.Tensor) -> torch.Tensor:
-            return t.to(logp_policy.device, logp_policy.dtype)
+            return world.gather_rows(t.to(logp_policy.device, logp_policy.dtype))
 
-        terms = self._loss(logp_policy, on_device(logp_anchor), on_device(logp_ref), on_device(policy_draw.rewards),
-                           on_device(anchor_draw.rewards) if anchor_draw else None,
+        rewards_policy, rewards_anchor = self._objective_rewards(on_device(policy_draw.rewards),
+                                                                 on_device(anchor_draw.rewards) if anchor_draw else None)
+        terms = self._loss(logp_policy, on_device(logp_anchor), on_device(logp_ref), rewards_policy, rewards_anchor,
                            on_device(log_q) if log_q is not None else None, logp_best)
         if not torch.isfinite(terms.total):
             raise NumericError(f"the loss became {terms.total.item()} at step {self.step + 1} "
@@ -216,22 +249,26 @@ class Trainer:
                                "lower train.lr or check the reward's scale")
         lr = self.scheduler.get_last_lr()[0]
         self.optimizer.zero_grad(set_to_none=True)
-        terms.total.backward()
+        # DDP averages gradients over ranks; each rank's part of the global loss must be summed.
+        (terms.total * world.size).backward()
         clip = cfg.train.grad_clip if cfg.train.grad_clip is not None else float("inf")
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(self.policy.module.parameters(), clip))
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(self.trainable, clip))
         self.optimizer.step()
         self.scheduler.step()
         self._update_anchor(self.step + 1)
         t_updated = time.perf_counter()
 
         with torch.no_grad():
+            rewards_global = world.gather_rows(policy_draw.rewards)
             logp_pol = logp_policy.detach().double().cpu()
+            logp_ref_global = world.gather_rows(logp_ref)
+            logp_anchor_global = world.gather_rows(logp_anchor)
             metrics.update({
                 "loss/total": terms.total.item(), "loss/forward": terms.forward.item(),
                 "loss/backward": terms.backward.item(), "loss/regulariser": terms.regulariser.item(),
-                "reward/policy": policy_draw.rewards.mean().item(),
-                "kl/policy_ref": (logp_pol - logp_ref).mean().item(),
-                "kl/policy_anchor": (logp_pol - logp_anchor).mean().item(),
+                "reward/policy": rewards_global.mean().item(),
+                "kl/policy_ref": (logp_pol - logp_ref_global).mean().item(),
+                "kl/policy_anchor": (logp_pol - logp_anchor_global).mean().item(),
                 "entropy": scores.entropy[:rows].mean().item(),
                 "length": scores.tokens[:rows].float().mean().item(),
                 "return/mean": terms.returns.float().mean().item(),
@@ -239,16 +276,27 @@ class Trainer:
                 "lr": lr,
             })
             if anchor_draw is not None and best_rewards is not None and log_q is not None:
-                metrics["reward/anchor"] = anchor_draw.rewards.mean().item()
-                metrics["reward/bon"] = best_rewards.mean().item()
-                metrics["quantile/log_policy"] = log_q.mean().item()
+                metrics["reward/anchor"] = world.gather_rows(anchor_draw.rewards).mean().item()
+                metrics["reward/bon"] = world.gather_rows(best_rewards).mean().item()
+                metrics["quantile/log_policy"] = world.gather_rows(log_q).mean().item()
         elapsed = t_updated - t_start
         generated = policy_draw.completions.generated_tokens + (anchor_draw.completions.generated_tokens if anchor_draw else 0)
         metrics.update({
             "perf/samples_per_s": rows / elapsed, "perf/tokens_per_s": generated / elapsed,
             "time/sample_s": t_sampled - t_start, "time/score_s": t_scored - t_sampled, "time/update_s": t_updated - t_scored,
         })
-        return metrics
+        # Entropy, length and timings are per rank: averaged (equal shards); throughput adds up.
+        return world.reduce_metrics(metrics)
+
+    def _objective_rewards(self, rewards_policy: torch.Tensor, rewards_anchor: Optional[torch.Tensor]
+                           ) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """reward.normalize: what the objective sees. standardize uses every reward drawn in the step."""
+        if self.cfg.reward.normalize == "none":
+            return rewards_policy, rewards_anchor
+        every = torch.cat([rewards_policy.reshape(-1)] + ([rewards_anchor.reshape(-1)] if rewards_anchor is not None else []))
+        mean, std = every.mean(), every.std(unbiased=False)
+        scale = std if float(std) > 0 else torch.ones_like(std)
+        return (rewards_policy - mean) / scale, ((rewards_anchor - mean) / scale if rewards_anchor is not None else None)
 
     def _loss(self, logp_policy: torch.Tensor, logp_anchor: torch.Tensor, logp_ref: torch.Tensor,
               rewards_policy: torch.Tensor, rewards_anchor: Optional[torch.Tensor], log_q: Optional[torch.Tensor],
@@ -266,29 +314,37 @@ class Trainer:
     @torch.no_grad()
     def _update_anchor(self, completed_steps: int) -> None:
         b = self.cfg.bond
-        if self.anchor is self.ref:
+        if self.roles.anchor_is_reference:
             return
         if b.anchor == "hard":
             if completed_steps % b.anchor_period == 0:
-                self.anchor.module.load_state_dict(self.policy.module.state_dict())
+                self.roles.copy_policy_to_anchor()
                 log.info("step %d: hard anchor update (anchor ← policy)", completed_steps)
         else:
-            ema_update(self.anchor.module, self.policy.module, b.ema_eta)
+            self.roles.ema_anchor(b.ema_eta)
 
     # --- evaluation and sample snapshots ---------------------------------------------------------
     @torch.no_grad()
     def evaluate(self) -> dict[str, Any]:
+        """Held-out metrics; under torchrun each rank takes a share of the prompts and the results are gathered."""
         cfg, e = self.cfg, self.cfg.eval
         prompts = self.prompts.eval[:e.prompts]
         prompt_ids = self._encode(prompts)
+        shard = self.world.shard(len(prompts))
         generator = self._side_generator(1)
-        policy = self._draw(self.policy, prompt_ids, prompts, e.policy_samples, generator)
-        ref = self._draw(self.ref, prompt_ids, prompts, e.mc_samples, generator)
-        anchor = ref if self.anchor is self.ref else self._draw(self.anchor, prompt_ids, prompts, e.mc_samples, generator)
-        shape = (len(prompts), e.policy_samples)
+        policy = self._draw(self.policy, prompt_ids, prompts, e.policy_samples, generator, shard)
+        ref = self._draw(self.ref, prompt_ids, prompts, e.mc_samples, generator, shard)
+        anchor = ref if self.anchor is self.ref else self._draw(self.anchor, prompt_ids, prompts, e.mc_samples, generator, shard)
+        shape = (len(policy.rewards), e.policy_samples)
         logp_policy = self._logp(self.policy, policy.completions).view(shape)
         logp_ref = self._logp(self.ref, policy.completions).view(shape)
         logp_anchor = logp_ref if self.anchor is self.ref else self._logp(self.anchor, policy.completions).view(shape)
+        # Shards may differ in size here, so they travel as objects; small CPU tensors.
+        parts = self.world.gather_objects((policy.rewards, ref.rewards, anchor.rewards, logp_policy, logp_ref, logp_anchor))
+        policy_rewards, ref_rewards, anchor_rewards, logp_policy, logp_ref, logp_anchor = (
+            torch.cat([part[i] for part in parts]) for i in range(6))
+        policy, ref = Draw(policy.completions, policy_rewards), Draw(ref.completions, ref_rewards)
+        anchor = ref if self.anchor is self.ref else Draw(anchor.completions, anchor_rewards)
         curve = bon.bon_reward_curve(ref.rewards, e.n_max)
         policy_reward = policy.rewards.mean().item()
         floor = cfg.bond.quantile_floor
@@ -310,16 +366,20 @@ class Trainer:
 
     @torch.no_grad()
     def snapshot_samples(self) -> list[dict[str, Any]]:
+        """Sample records for the held-out prompts; under torchrun each rank builds its share and rank 0
+        gets them all, in prompt order."""
         cfg, s = self.cfg, self.cfg.samples
         prompts = self.prompts.eval[:s.prompts]
         prompt_ids = self._encode(prompts)
+        shard = self.world.shard(len(prompts))
         generator = self._side_generator(2)
-        policy = self._draw(self.policy, prompt_ids, prompts, 2, generator)
-        anchor = self._draw(self.anchor, prompt_ids, prompts, s.mc_samples, generator)
+        policy = self._draw(self.policy, prompt_ids, prompts, 2, generator, shard)
+        anchor = self._draw(self.anchor, prompt_ids, prompts, s.mc_samples, generator, shard)
+        local = len(policy.rewards)
         n = cfg.eval.bon_n
         winners = bon.best_index(anchor.rewards[:, :n])
         # Shown per prompt: both policy samples (rows 2g, 2g+1), then anchor samples 0 and 1 and the winner.
-        anchor_rows = [g * s.mc_samples + i for g in range(len(prompts)) for i in (0, 1, int(winners[g]))]
+        anchor_rows = [g * s.mc_samples + i for g in range(local) for i in (0, 1, int(winners[g]))]
         shown = Completions.concat([policy.completions, anchor.completions.select(anchor_rows)])
         shown_rewards = torch.cat([policy.rewards.view(-1), anchor.rewards.view(-1)[anchor_rows]])
         lp_policy = self._logp(self.policy, shown)
@@ -327,27 +387,35 @@ class Trainer:
         lp_ref = lp_anchor if self.anchor is self.ref else self._logp(self.ref, shown)
         records = []
         now = time.time()
-        for g, prompt in enumerate(prompts):
+        for g in range(local):
+            prompt_id = shard.start + g
             def scored(row: int) -> dict[str, Any]:
                 reward = shown_rewards[row].item()
                 lq = bon.log_quantile(shown_rewards[row].view(1, 1), anchor.rewards[g:g + 1], cfg.bond.quantile_floor, n)
                 return {"text": shown.texts[row], "reward": reward, "log_quantile": lq.item(),
                         "logp_policy": lp_policy[row].item(), "logp_anchor": lp_anchor[row].item(),
                         "logp_ref": lp_ref[row].item(), "truncated": shown.truncated[row]}
-            base = 2 * len(prompts) + 3 * g
+            base = 2 * local + 3 * g
             candidates = [{"text": anchor.completions.texts[g * s.mc_samples + i], "reward": anchor.rewards[g, i].item()}
                           for i in range(n)]
-            records.append({"step": self.step, "time": now, "prompt_id": g, "prompt": prompt,
+            records.append({"step": self.step, "time": now, "prompt_id": prompt_id, "prompt": prompts[prompt_id],
                             "policy": [scored(2 * g), scored(2 * g + 1)],
                             "anchor": [scored(base), scored(base + 1)],
                             "bon": {"n": n, "winner": int(winners[g]), "best": scored(base + 2), "candidates": candidates}})
-        return records
+        return [record for part in self.world.gather_objects(records) for record in part]
 
     # --- checkpoints ------------------------------------------------------------------------------
     def save_checkpoint(self) -> Path:
-        def save_policy(path: Path) -> None:
-            save_byte_gpt(self.policy.module, path, {"step": self.step, "run_id": self.rd.path.name})
+        """Rank 0 writes (DDP keeps every rank's state identical), then every rank waits for it, so no
+        rank runs ahead of a checkpoint that is not yet complete."""
+        path = self.rd.checkpoints_dir / f"step-{self.step}"
+        if self.world.is_main:
+            path = self._write_checkpoint()
+        self.world.barrier()
+        return path
 
+    def _write_checkpoint(self) -> Path:
+        extra = {"step": self.step, "run_id": self.rd.path.name}
         state = {
             "step": self.step,
             "optimizer": self.optimizer.state_dict(),
@@ -361,10 +429,14 @@ class Trainer:
             "metrics_bytes": self.rd.file_size(METRICS_FILE),
             "samples_bytes": self.rd.file_size(SAMPLES_FILE),
         }
-        payloads: dict[str, Any] = {"model.pt": save_policy, "trainer_state.pt": state}
-        if self.anchor is not self.ref:
-            payloads["anchor.pt"] = self.anchor.module.state_dict()
-        path = self.rd.write_checkpoint(self.step, payloads, {"format": "bond-checkpoint/1"},
+        payloads: dict[str, Any] = {"model.pt": lambda target: save_policy_weights(self.roles, target, extra),
+                                    "trainer_state.pt": state}
+        if not self.roles.anchor_is_reference:
+            payloads["anchor.pt"] = self.roles.state(ANCHOR_ADAPTER)
+        if self.roles.kind == "hf":
+            # The trained policy as a Hugging Face folder, loadable with from_pretrained (peft for LoRA).
+            payloads["hf"] = lambda target: save_hf_folder(self.roles, target)
+        path = self.rd.write_checkpoint(self.step, payloads, {"format": "bond-checkpoint/1", "model": self.roles.kind},
                                         self.cfg.checkpoint.keep_last)
         log.info("checkpoint written: %s", path)
         if self.cfg.export.onnx:
@@ -377,13 +449,18 @@ class Trainer:
         return path
 
     def load_checkpoint(self, path: Path) -> None:
-        self.policy.module.load_state_dict(load_byte_gpt(path / "model.pt", self.device).state_dict())
-        if self.anchor is not self.ref:
-            self.anchor.module.load_state_dict(torch.load(path / "anchor.pt", map_location=self.device, weights_only=True))
+        load_policy_weights(self.roles, path / "model.pt", self.device)
+        if not self.roles.anchor_is_reference:
+            self.roles.load_state(ANCHOR_ADAPTER, torch.load(path / "anchor.pt", map_location=self.device, weights_only=True),
+                                  path / "anchor.pt")
         state = torch.load(path / "trainer_state.pt", map_location="cpu", weights_only=True)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        self.generator.set_state(state["generator"])
+        generator_state = state["generator"]
+        if generator_state.numel() != self.generator.get_state().numel():
+            raise ValueError(f"{path} was written by an older trainer whose sampler used another random stream; "
+                             "start a new run (its checkpoints cannot resume exactly)")
+        self.generator.set_state(generator_state)
         torch.set_rng_state(state["torch_rng"])
         if state["cuda_rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
@@ -400,14 +477,17 @@ class Trainer:
         total = cfg.train.steps
         last_checkpoint = self.step
         self.rd.update(status="running", started_at=time.time(), started_step=self.step, device=describe_device(self.device),
-                       precision="bf16" if self.autocast else "fp32", step=self.step)
-        self.rd.start_heartbeat()
+                       precision=self.precision, step=self.step, model=self.roles.description, world_size=self.world.size)
+        self.rd.start_heartbeat(self._watch_other_ranks if self.world.active else None)
         self.console.start(self.step, total)
         final_eval: Optional[dict[str, Any]] = None
         last_meta_write = 0.0
-        while self.step < total and not self.stop_requested:
+        stopping = False
+        while self.step < total and not stopping:
             metrics = self.train_step(self.stream.next_batch(cfg.train.batch_size))
             self.step += 1
+            # Every rank must take the same decisions: a stop seen by one rank stops all after this step.
+            stopping = self.world.any(self.stop_requested)
             self.rd.append(METRICS_FILE, {"kind": "train", "step": self.step, "time": time.time(), **metrics})
             last = self.step == total
             if cfg.samples.every and (self.step % cfg.samples.every == 0 or last):
@@ -421,14 +501,14 @@ class Trainer:
             due = cfg.checkpoint.every and self.step % cfg.checkpoint.every == 0
             # run.json is rewritten (fsync, rename) at most once a second: fast steps on a GPU would
             # otherwise sync it tens of times a second. Readers get every step from metrics.jsonl.
-            if time.time() - last_meta_write >= 1.0 or due or last or self.stop_requested:
+            if time.time() - last_meta_write >= 1.0 or due or last or stopping:
                 self.rd.update(step=self.step)
                 last_meta_write = time.time()
             self.console.progress(self.step, metrics)
-            if due or last or self.stop_requested:
+            if due or last or stopping:
                 self.save_checkpoint()
                 last_checkpoint = self.step
-        if self.stop_requested and last_checkpoint != self.step:
+        if stopping and last_checkpoint != self.step:
             self.save_checkpoint()
         self.rd.stop_heartbeat()
         if self.step >= total:
@@ -440,23 +520,22 @@ class Trainer:
         self.console.line(f"stopped at step {self.step}/{total}; checkpoint written. Resume with --resume.")
         return "stopped"
 
+    def _watch_other_ranks(self) -> None:
+        """Rank 0, every second: another rank that failed wrote its error; report it and end the run
+        now, rather than wait in a collective that will never complete."""
+        error = self.rd.first_rank_error()
+        if error is None:
+            return
+        log.error("rank %s failed: %s", error.get("rank"), error.get("message"))
+        self.rd.update(status="failed", ended_at=time.time(), error={**error, "step": self.step})
+        self.console.error(f"rank {error.get('rank')} failed: {error.get('message')}")
+        os._exit(1)
+
     def summary(self, evaluation: dict[str, Any]) -> dict[str, Any]:
         return {"step": self.step, "reward_ref": evaluation["eval/reward/ref"], "reward_bon": evaluation["eval/reward/bon"],
                 "reward_policy": evaluation["eval/reward/policy"], "bon_n": self.cfg.eval.bon_n,
                 "kl_policy_ref": evaluation["eval/kl/policy_ref"], "kl_bon_bound": evaluation["eval/kl/bon_bound"],
                 "effective_n": evaluation["eval/effective_n"], "win_rate_vs_bon": evaluation["eval/win_rate_vs_bon"]}
-
-
-@torch.no_grad()
-def ema_update(anchor: torch.nn.Module, policy: torch.nn.Module, eta: float) -> None:
-    """θ_anchor ← (1−η)·θ_anchor + η·θ_policy, parameters and floating buffers alike."""
-    for a, p in zip(anchor.parameters(), policy.parameters()):
-        a.lerp_(p, eta)
-    for a, p in zip(anchor.buffers(), policy.buffers()):
-        if a.is_floating_point():
-            a.lerp_(p, eta)
-        else:
-            a.copy_(p)
 
 
 def _setup_logging(run_dir: Path) -> logging.Handler:
@@ -470,51 +549,63 @@ def _setup_logging(run_dir: Path) -> logging.Handler:
 
 def run_training(cfg: RunConfig, run_path: Path, resume: bool, config_path: Optional[Path],
                  console: Console) -> int:
-    """The `train` command. Exit code: 0 completed or stopped, 2 bad input, 1 anything else."""
+    """The `train` command. Exit code: 0 completed or stopped, 2 bad input, 1 anything else.
+
+    Under torchrun every rank runs this; rank 0 alone writes the run folder and talks to the user."""
+    world = init_world(cfg.train.device, cfg.distributed.timeout_s)
+    try:
+        if world.is_main:
+            return _run_main(cfg, run_path, resume, config_path, console, world)
+        return _run_follower(cfg, run_path, resume, world)
+    finally:
+        close_world(world)
+
+
+def _run_main(cfg: RunConfig, run_path: Path, resume: bool, config_path: Optional[Path], console: Console,
+              world: World) -> int:
     rd = RunDirectory(run_path)
     existing = (run_path / "run.json").exists()
+    problem: Optional[str] = None
+    meta: dict[str, Any] = {}
     if resume and not existing:
-        console.error(f"--resume: {run_path} holds no run (no run.json); start a new run without --resume")
-        return 2
-    if not resume and existing:
-        console.error(f"--run-dir {run_path} already holds a run; pass --resume to continue it or choose a new folder")
-        return 2
-    if resume:
+        problem = f"--resume: {run_path} holds no run (no run.json); start a new run without --resume"
+    elif not resume and existing:
+        problem = f"--run-dir {run_path} already holds a run; pass --resume to continue it or choose a new folder"
+    elif resume:
         meta = rd.read_meta()
         if meta.get("status") == "completed":
-            console.error(f"{run_path}: the run already completed all {meta.get('total_steps')} steps; nothing to resume")
-            return 2
-        if meta.get("status") == "running" and _pid_alive(int(meta.get("pid", 0))) and meta.get("pid") != os.getpid():
-            console.error(f"{run_path}: the run is still running (pid {meta['pid']}); stop it before resuming")
-            return 2
+            problem = f"{run_path}: the run already completed all {meta.get('total_steps')} steps; nothing to resume"
+        elif meta.get("status") == "running" and _pid_alive(int(meta.get("pid", 0))) and meta.get("pid") != os.getpid():
+            problem = f"{run_path}: the run is still running (pid {meta['pid']}); stop it before resuming"
+    # The other ranks wait for this verdict before they touch the folder.
+    world.broadcast_object(problem)
+    if problem:
+        console.error(problem)
+        return 2
     run_path.mkdir(parents=True, exist_ok=True)
     handler = _setup_logging(run_path)
-    trainer = Trainer(cfg, rd, console)
-    previous_handlers = _install_stop_handlers(trainer, rd, console)
+    trainer = Trainer(cfg, rd, console, world)
+    previous_handlers = _install_stop_handlers(trainer, rd, console, world)
     try:
         if resume:
             rd.adopt(meta)
-            rd.update(config=cfg.to_json(), total_steps=cfg.train.steps, resume_count=int(meta.get("resume_count", 0)) + 1)
+            rd.update(config=cfg.to_json(), total_steps=cfg.train.steps, resume_count=int(meta.get("resume_count", 0)) + 1,
+                      error=None)
         else:
             rd.create(cfg.name, cfg.algorithm, cfg.to_json(), str(config_path.resolve()) if config_path else None,
                       cfg.train.steps)
+        if world.active:
+            shutil.rmtree(run_path / RANK_ERRORS, ignore_errors=True)
         log.info("run %s: %s, config %s", run_path.name, "resuming" if resume else "starting", config_path)
         trainer.build()
         rd.clean_partial_checkpoints()
+        world.barrier()  # partial checkpoints are gone before any rank lists them
         if resume:
-            checkpoints = rd.list_checkpoints()
-            if checkpoints:
-                trainer.load_checkpoint(checkpoints[-1][1])
-                log.info("resumed from %s at step %d", checkpoints[-1][1].name, trainer.step)
-                console.line(f"resuming from step {trainer.step}")
-            else:
-                rd.truncate(METRICS_FILE, 0)
-                rd.truncate(SAMPLES_FILE, 0)
-                console.line("no checkpoint yet: starting from step 0")
+            _resume(trainer, rd, console)
         trainer.run()
         return 0
-    except (ConfigError, DataError) as error:
-        _fail(rd, trainer, console, "config" if isinstance(error, ConfigError) else "data", str(error))
+    except (ConfigError, DataError, ModelLoadError) as error:
+        _fail(rd, trainer, console, "data" if isinstance(error, DataError) else "config", str(error))
         return 2
     except RewardError as error:
         _fail(rd, trainer, console, "reward", str(error))
@@ -533,13 +624,68 @@ def run_training(cfg: RunConfig, run_path: Path, resume: bool, config_path: Opti
         handler.close()
 
 
+def _resume(trainer: Trainer, rd: RunDirectory, console: Console) -> None:
+    checkpoints = rd.list_checkpoints()
+    if checkpoints:
+        trainer.load_checkpoint(checkpoints[-1][1])
+        log.info("resumed from %s at step %d", checkpoints[-1][1].name, trainer.step)
+        console.line(f"resuming from step {trainer.step}")
+    else:
+        rd.truncate(METRICS_FILE, 0)
+        rd.truncate(SAMPLES_FILE, 0)
+        console.line("no checkpoint yet: starting from step 0")
+
+
+def _run_follower(cfg: RunConfig, run_path: Path, resume: bool, world: World) -> int:
+    """Ranks other than 0: train in step with rank 0, write nothing but their own failure."""
+    if world.broadcast_object(None):
+        return 2  # rank 0 refused the run and said why
+    rd = FollowerRunDirectory(run_path)
+    quiet = Console(open(os.devnull, "w", encoding="utf-8"), sys.stderr)
+    trainer = Trainer(cfg, rd, quiet, world)
+    previous_handlers = _install_stop_handlers(trainer, rd, quiet, world)
+    try:
+        trainer.build()
+        world.barrier()
+        if resume:
+            _resume(trainer, rd, quiet)
+        trainer.run()
+        return 0
+    except BaseException as error:  # noqa: BLE001 - rank 0 reports it in run.json
+        kind = ("config" if isinstance(error, (ConfigError, ModelLoadError)) else "data" if isinstance(error, DataError)
+                else "reward" if isinstance(error, RewardError) else "numeric" if isinstance(error, NumericError)
+                else "internal")
+        message = str(error) if kind != "internal" else f"{type(error).__name__}: {error}"
+        print(f"error: rank {world.rank}: {message}", file=sys.stderr, flush=True)
+        if isinstance(error, Exception):
+            (run_path / RANK_ERRORS).mkdir(parents=True, exist_ok=True)
+            RunDirectory(run_path).write_rank_error(world.rank, {"message": f"rank {world.rank}: {message}", "type": kind,
+                                                                "traceback": traceback.format_exc()})
+        return 2 if kind in ("config", "data") else 1
+    finally:
+        for sig, previous in previous_handlers.items():
+            signal.signal(sig, previous)
+
+
 def _fail(rd: RunDirectory, trainer: Trainer, console: Console, kind: str, message: str) -> None:
     tb = traceback.format_exc()
     log.error("run failed (%s): %s\n%s", kind, message, tb)
     rd.stop_heartbeat()
+    error: dict[str, Any] = {"message": message, "type": kind, "step": trainer.step, "traceback": tb}
+    if trainer.world.active:
+        # A collective that broke because another rank died: that rank's error is the real one.
+        deadline = time.time() + 3.0
+        other = rd.first_rank_error()
+        while other is None and time.time() < deadline:
+            time.sleep(0.2)
+            other = rd.first_rank_error()
+        if other is not None:
+            error = {**other, "step": trainer.step}
+            message = str(other.get("message"))
+        else:
+            error["rank"] = trainer.world.rank
     if rd.meta:
-        rd.update(status="failed", ended_at=time.time(),
-                  error={"message": message, "type": kind, "step": trainer.step, "traceback": tb})
+        rd.update(status="failed", ended_at=time.time(), error=error)
     console.error(message)
 
 
@@ -555,12 +701,17 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _install_stop_handlers(trainer: Trainer, rd: RunDirectory, console: Console) -> dict[int, Any]:
+def _install_stop_handlers(trainer: Trainer, rd: RunDirectory, console: Console, world: World = World()) -> dict[int, Any]:
     def handle(signum: int, _frame: Optional[FrameType]) -> None:
         if not trainer.stop_requested:
             trainer.stop_requested = True
             log.info("signal %d: stopping after the current step", signum)
             console.line(f"stop requested (signal {signum}): finishing the current step, then checkpointing")
+            return
+        if world.active:
+            # torchrun relays the group's SIGINT, so every rank sees it twice: the stop is already under
+            # way, and leaving now would strand the other ranks in a collective.
+            log.info("signal %d again: the stop is under way", signum)
             return
         # Second signal: leave now. Everything on disk is complete: checkpoints are renamed into place
         # only when whole, and record lines are written in one call.

@@ -51,7 +51,7 @@ def test_dataclasses_mirror_the_schema() -> None:
     assert _compare(RunConfig, load_schema("config"), "") == []
 
 
-def test_every_leaf_field_has_a_default_except_the_prompt_files() -> None:
+def test_every_leaf_field_has_a_default_except_the_prompt_files_and_the_hf_model() -> None:
     def walk(schema: dict[str, Any], path: str) -> list[str]:
         missing = []
         for key, sub in schema.get("properties", {}).items():
@@ -64,7 +64,8 @@ def test_every_leaf_field_has_a_default_except_the_prompt_files() -> None:
             if sub.get("type") in ("integer", "number") and not ({"minimum", "exclusiveMinimum"} & set(sub)):
                 missing.append(f"{path}.{key} has no lower bound")
         return missing
-    assert walk(load_schema("config"), "") == ["data.train"]
+    # policy.hf is optional (null by default); once given, it must name its model.
+    assert walk(load_schema("config"), "") == ["policy.hf.model", "data.train"]
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in (FIXTURES / "valid").iterdir()))

@@ -6,7 +6,7 @@ import torch
 
 from bond_trainer.models import ByteGPT, GPTModelSpec
 from bond_trainer.models.byte_gpt import EOS_ID, GPTModule
-from bond_trainer.sequences import Completions, filter_logits, sample, score
+from bond_trainer.sequences import Completions, draw_uniforms, filter_logits, inverse_cdf, sample, score
 
 
 def tiny_model(seed: int = 0) -> ByteGPT:
@@ -17,19 +17,19 @@ def tiny_model(seed: int = 0) -> ByteGPT:
 def test_kv_cache_sampling_equals_full_prefix_decoding() -> None:
     model = tiny_model()
     prompts = [list(b"hello"), list(b"a longer prompt"), list(b"x")]
-    completions = sample(model, prompts, 12, torch.Generator().manual_seed(3))
-    # Re-derive each token greedily from the full prefix and the same random draws.
-    generator = torch.Generator().manual_seed(3)
+    uniforms = draw_uniforms(torch.Generator().manual_seed(3), len(prompts), 12)
+    completions = sample(model, prompts, 12, uniforms)
+    # Re-derive each token from the full prefix and the same random numbers.
     rows = [list(p) for p in prompts]
     done = [False] * len(rows)
     produced: list[list[int]] = [[] for _ in rows]
-    for _ in range(12):
+    for position in range(12):
         next_probs = []
         for row in rows:
             ids = torch.tensor([row])
             logits, _ = model.forward(ids, torch.ones_like(ids))
             next_probs.append(logits[0, -1].softmax(-1))
-        tokens = torch.multinomial(torch.stack(next_probs), 1, generator=generator).squeeze(1).tolist()
+        tokens = inverse_cdf(torch.stack(next_probs), uniforms[:, position]).tolist()
         for i, token in enumerate(tokens):
             if not done[i]:
                 produced[i].append(token)
@@ -68,11 +68,32 @@ def test_logprob_gradient_flows_only_through_completion_tokens() -> None:
 def test_sampling_is_reproducible_with_a_seed() -> None:
     model = tiny_model()
     prompts = [list(b"seed")] * 4
-    a = sample(model, prompts, 10, torch.Generator().manual_seed(5))
-    b = sample(model, prompts, 10, torch.Generator().manual_seed(5))
-    c = sample(model, prompts, 10, torch.Generator().manual_seed(6))
+    def draw(seed: int) -> Completions:
+        return sample(model, prompts, 10, draw_uniforms(torch.Generator().manual_seed(seed), 4, 10))
+    a, b, c = draw(5), draw(5), draw(6)
     assert a.completion_ids == b.completion_ids
     assert a.completion_ids != c.completion_ids
+
+
+def test_a_batch_split_in_two_samples_what_the_whole_batch_does() -> None:
+    # What makes ranks, chunks and devices agree: a row's tokens depend on its own random numbers only.
+    model = tiny_model(3)
+    prompts = [list(b"one"), list(b"a second, longer prompt"), list(b"3"), list(b"four!")]
+    uniforms = draw_uniforms(torch.Generator().manual_seed(9), 4, 16)
+    whole = sample(model, prompts, 16, uniforms)
+    halves = Completions.concat([sample(model, prompts[:2], 16, uniforms[:2]), sample(model, prompts[2:], 16, uniforms[2:])])
+    assert whole.completion_ids == halves.completion_ids
+
+
+def test_inverse_cdf_draws_from_the_distribution_and_never_a_filtered_token() -> None:
+    probs = torch.tensor([[0.0, 0.5, 0.0, 0.3, 0.2, 0.0]]).expand(40_000, 6)
+    tokens = inverse_cdf(probs, torch.rand(40_000, generator=torch.Generator().manual_seed(0), dtype=torch.float64))
+    counts = torch.bincount(tokens, minlength=6).double() / 40_000
+    assert counts[[0, 2, 5]].sum() == 0
+    assert torch.allclose(counts, probs[0].double(), atol=0.01)
+    # The edges: u = 0 takes the first token with mass, u → 1 the last.
+    edge = inverse_cdf(probs[:2], torch.tensor([0.0, 1.0 - 1e-12]))
+    assert edge.tolist() == [1, 4]
 
 
 def test_filter_logits_top_k_and_top_p() -> None:

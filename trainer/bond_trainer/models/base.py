@@ -30,8 +30,9 @@ class CausalLM(Protocol):
     tokenizer: Tokenizer
     module: nn.Module
     context_length: int
+    name: str
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                cache: Optional[KVCache] = None) -> tuple[torch.Tensor, KVCache]:
-        """Logits [B, T_new, V] for the new tokens, and the cache extended by them."""
+                cache: Optional[KVCache] = None, use_cache: bool = True) -> tuple[torch.Tensor, KVCache]:
+        """Logits [B, T_new, V] for the new tokens, and the cache extended by them (when use_cache)."""
         ...

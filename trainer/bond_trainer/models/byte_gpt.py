@@ -146,14 +146,18 @@ class ByteGPT:
         self.module = module
         self.tokenizer = ByteTokenizer()
         self.context_length = module.spec.context
+        self.name = "byte GPT"
+        # Set by the trainer under torchrun: the DDP wrapper that the gradient-carrying forward uses.
+        self.ddp: Optional[nn.Module] = None
 
     @property
     def spec(self) -> GPTModelSpec:
         return self.module.spec
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                cache: Optional[Any] = None) -> tuple[torch.Tensor, Any]:
-        return self.module(input_ids, attention_mask, cache)
+                cache: Optional[Any] = None, use_cache: bool = True) -> tuple[torch.Tensor, Any]:
+        runner = self.ddp if self.ddp is not None and torch.is_grad_enabled() else self.module
+        return runner(input_ids, attention_mask, cache)
 
 
 def save_byte_gpt(module: GPTModule, path: Path, extra: Optional[dict[str, Any]] = None) -> None:

@@ -1,0 +1,185 @@
+"""Hugging Face causal LMs behind the `CausalLM` interface, loaded from local files only.
+
+Nothing downloads at run time: a model is a local folder (config.json, weights, tokenizer files)
+or the name of a model already in the Hugging Face cache (HF_HOME). transformers is imported here
+only, so the core trainer keeps depending on torch alone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+from torch import nn
+
+
+class ModelLoadError(Exception):
+    """A model or tokenizer that cannot be loaded; the message names the field, the path and the fix."""
+
+
+def require_transformers(field: str) -> Any:
+    try:
+        import transformers
+    except ImportError:
+        raise ModelLoadError(f"{field}: Hugging Face models need the transformers package in the trainer's "
+                             "Python: pip install transformers (see trainer/requirements-extras.txt)") from None
+    return transformers
+
+
+def locate(value: str, base_dir: Path) -> str:
+    """A local folder (relative to the config) when one exists there, else a hub cache name."""
+    path = Path(value).expanduser()
+    path = path if path.is_absolute() else (base_dir / path)
+    return str(path.resolve()) if path.exists() else value
+
+
+def fetch_hint(value: str) -> str:
+    return (f"fetch it beforehand on a machine with internet access, e.g. `hf download {value} --local-dir "
+            f"models/{Path(value).name}`, and point the field at that folder")
+
+
+def load_pretrained(loader: Any, location: str, field: str, what: str, **kwargs: Any) -> Any:
+    try:
+        return loader.from_pretrained(location, local_files_only=True, **kwargs)
+    except (OSError, ValueError) as error:
+        where = "the folder" if Path(location).is_absolute() else "the name (no such folder, so it was looked up in the Hugging Face cache)"
+        raise ModelLoadError(f"{field}: cannot load the {what} from {where} {location!r}: {error}. "
+                             f"Nothing is downloaded at run time; {fetch_hint(location)}") from None
+
+
+class HFTokenizer:
+    """The `Tokenizer` protocol over a Hugging Face tokenizer, with optional chat formatting."""
+
+    def __init__(self, tokenizer: Any, chat_template: bool, field: str):
+        self.hf = tokenizer
+        self.chat_template = chat_template
+        eos = tokenizer.eos_token_id
+        if not isinstance(eos, int):
+            raise ModelLoadError(f"{field}: the tokenizer has no end-of-sequence token (eos_token_id is {eos!r}); "
+                                 "completions could never end. Set eos_token in tokenizer_config.json")
+        self.eos_id: int = eos
+        # Padding is masked out everywhere, so a model without a pad token can pad with EOS.
+        pad = tokenizer.pad_token_id
+        self.pad_id: int = pad if isinstance(pad, int) else eos
+        self.vocab_size: int = len(tokenizer)
+        if chat_template and not getattr(tokenizer, "chat_template", None):
+            raise ModelLoadError(f"{field}: chat_template is true but the tokenizer has no chat template; "
+                                 "set chat_template to false or use a chat model's tokenizer")
+
+    def encode(self, text: str) -> list[int]:
+        if self.chat_template:
+            encoded = self.hf.apply_chat_template([{"role": "user", "content": text}], add_generation_prompt=True,
+                                                  tokenize=True, return_dict=True)
+            return list(encoded["input_ids"])
+        return list(self.hf(text, add_special_tokens=True)["input_ids"])
+
+    def decode(self, ids: list[int]) -> str:
+        return str(self.hf.decode(ids, skip_special_tokens=True))
+
+
+class HFCausalLM:
+    """`CausalLM` over a transformers causal LM (or a peft model around one).
+
+    `adapter` picks the LoRA adapter this role runs with (None: no adapters, or the plain model);
+    `use_base` runs the base model with every adapter disabled (the reference, when LoRA shares it).
+    """
+
+    def __init__(self, module: nn.Module, tokenizer: HFTokenizer, context_length: int, name: str,
+                 adapter: Optional[str] = None, use_base: bool = False):
+        self.module = module
+        self.tokenizer = tokenizer
+        self.context_length = context_length
+        self.name = name
+        self.adapter = adapter
+        self.use_base = use_base
+        # Set by the trainer under torchrun: the DDP wrapper that the gradient-carrying forward uses.
+        self.ddp: Optional[nn.Module] = None
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                cache: Optional[Any] = None, use_cache: bool = True) -> tuple[torch.Tensor, Any]:
+        past = attention_mask.shape[1] - input_ids.shape[1]
+        # Positions count real tokens only, so left padding does not shift them.
+        positions = (attention_mask.long().cumsum(dim=1) - 1).clamp(min=0)[:, past:]
+        runner = self.ddp if self.ddp is not None and torch.is_grad_enabled() else self.module
+        with adapter_context(self.module, self.adapter, self.use_base):
+            out = runner(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions,
+                         past_key_values=cache, use_cache=use_cache)
+        return out.logits, out.past_key_values if use_cache else None
+
+
+class adapter_context:
+    """Run a peft model with one adapter active (or all disabled), then restore the policy's.
+
+    peft's own set_adapter also flips requires_grad on every adapter; switching roles for a
+    no-grad forward must not touch what the optimizer trains, so only the active name changes.
+    """
+
+    def __init__(self, module: nn.Module, adapter: Optional[str], use_base: bool):
+        self.module, self.adapter, self.use_base = module, adapter, use_base
+        self.layers: list[Any] = []
+        self.previous: list[Any] = []
+        self.disabled: Any = None
+
+    def __enter__(self) -> None:
+        if self.use_base:
+            self.disabled = self.module.disable_adapter()  # type: ignore[operator]
+            self.disabled.__enter__()
+        elif self.adapter is not None:
+            self.layers = lora_layers(self.module)
+            self.previous = [layer._active_adapter for layer in self.layers]
+            for layer in self.layers:
+                layer._active_adapter = [self.adapter]
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.disabled is not None:
+            self.disabled.__exit__(*exc)
+        for layer, previous in zip(self.layers, self.previous):
+            layer._active_adapter = previous
+
+
+def lora_layers(module: nn.Module) -> list[Any]:
+    from peft.tuners.tuners_utils import BaseTunerLayer
+    return [m for m in module.modules() if isinstance(m, BaseTunerLayer)]
+
+
+def context_length_of(config: Any, tokenizer: Any) -> int:
+    for key in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
+        value = getattr(config, key, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    limit = getattr(tokenizer, "model_max_length", None)
+    return int(limit) if isinstance(limit, int) and 0 < limit < 1_000_000 else 2048
+
+
+def torch_dtype(name: str, device: torch.device) -> torch.dtype:
+    """auto: bf16 on a CUDA device that has it, fp32 elsewhere (CPU bf16 matmuls are slow and coarse)."""
+    if name == "fp32":
+        return torch.float32
+    if name == "bf16":
+        return torch.bfloat16
+    if name == "fp16":
+        return torch.float16
+    return torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
+
+
+def load_causal_lm(value: str, base_dir: Path, dtype: torch.dtype, field: str) -> tuple[nn.Module, Any, str]:
+    """(module, HF tokenizer, location) from a local folder or the local hub cache."""
+    transformers = require_transformers(field)
+    location = locate(value, base_dir)
+    tokenizer = load_pretrained(transformers.AutoTokenizer, location, field, "tokenizer")
+    module = load_pretrained(transformers.AutoModelForCausalLM, location, field, "causal LM", dtype=dtype)
+    return module, tokenizer, location
+
+
+def load_sequence_classifier(value: str, base_dir: Path, dtype: torch.dtype, field: str) -> tuple[nn.Module, Any, str]:
+    transformers = require_transformers(field)
+    location = locate(value, base_dir)
+    tokenizer = load_pretrained(transformers.AutoTokenizer, location, field, "tokenizer")
+    module = load_pretrained(transformers.AutoModelForSequenceClassification, location, field,
+                             "sequence-classification model", dtype=dtype)
+    labels = getattr(module.config, "num_labels", 1)
+    if labels != 1:
+        raise ModelLoadError(f"{field}: {location} has {labels} output labels; a reward model has exactly one "
+                             "(its logit is the reward)")
+    return module, tokenizer, location
