@@ -81,3 +81,13 @@ def assert_run_dir_valid(run_dir: Path) -> None:
         for line in read_jsonl(samples):
             errors = [f"{e.json_path}: {e.message}" for e in sample_validator.iter_errors(line)]
             assert not errors, errors
+
+
+@pytest.fixture(scope="session")
+def hf_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Tiny random Hugging Face models in folders (built once per test session; nothing downloads)."""
+    from hf_models import make_causal_lm, make_reward_model
+    root = tmp_path_factory.mktemp("hf-models")
+    return {"gpt2": make_causal_lm(root / "tiny-gpt2", "gpt2"),
+            "llama": make_causal_lm(root / "tiny-llama-chat", "llama", chat=True, seed=1),
+            "reward": make_reward_model(root / "tiny-reward")}

@@ -24,6 +24,8 @@ def require_transformers(field: str) -> Any:
     except ImportError:
         raise ModelLoadError(f"{field}: Hugging Face models need the transformers package in the trainer's "
                              "Python: pip install transformers (see trainer/requirements-extras.txt)") from None
+    # Progress bars would flood the run's log and the editor's output channel.
+    transformers.utils.logging.disable_progress_bar()
     return transformers
 
 
@@ -42,7 +44,7 @@ def fetch_hint(value: str) -> str:
 def load_pretrained(loader: Any, location: str, field: str, what: str, **kwargs: Any) -> Any:
     try:
         return loader.from_pretrained(location, local_files_only=True, **kwargs)
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, RuntimeError) as error:
         where = "the folder" if Path(location).is_absolute() else "the name (no such folder, so it was looked up in the Hugging Face cache)"
         raise ModelLoadError(f"{field}: cannot load the {what} from {where} {location!r}: {error}. "
                              f"Nothing is downloaded at run time; {fetch_hint(location)}") from None
@@ -175,11 +177,12 @@ def load_causal_lm(value: str, base_dir: Path, dtype: torch.dtype, field: str) -
 def load_sequence_classifier(value: str, base_dir: Path, dtype: torch.dtype, field: str) -> tuple[nn.Module, Any, str]:
     transformers = require_transformers(field)
     location = locate(value, base_dir)
-    tokenizer = load_pretrained(transformers.AutoTokenizer, location, field, "tokenizer")
-    module = load_pretrained(transformers.AutoModelForSequenceClassification, location, field,
-                             "sequence-classification model", dtype=dtype)
-    labels = getattr(module.config, "num_labels", 1)
+    config = load_pretrained(transformers.AutoConfig, location, field, "model config")
+    labels = getattr(config, "num_labels", 1)
     if labels != 1:
         raise ModelLoadError(f"{field}: {location} has {labels} output labels; a reward model has exactly one "
                              "(its logit is the reward)")
+    tokenizer = load_pretrained(transformers.AutoTokenizer, location, field, "tokenizer")
+    module = load_pretrained(transformers.AutoModelForSequenceClassification, location, field,
+                             "sequence-classification model", dtype=dtype)
     return module, tokenizer, location

@@ -209,6 +209,13 @@ def save_hf_folder(roles: ModelRoles, path: Path) -> None:
     module = getattr(module, "_orig_mod", module)
     if roles.lora:
         module.save_pretrained(str(path), selected_adapters=[POLICY_ADAPTER])
+        # peft puts an adapter not named "default" in a subfolder; lift it so that
+        # PeftModel.from_pretrained(base, path) loads the folder itself.
+        nested = path / POLICY_ADAPTER
+        if nested.is_dir():
+            for item in nested.iterdir():
+                item.replace(path / item.name)
+            nested.rmdir()
     else:
         module.save_pretrained(str(path))
     policy.tokenizer.hf.save_pretrained(str(path))
