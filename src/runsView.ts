@@ -63,6 +63,7 @@ export class RunsView implements vscode.TreeDataProvider<RunState>, vscode.Dispo
     const reward = run.latest?.['reward/policy'];
     const parts = [`${run.status}`, `${run.meta.step}/${run.meta.total_steps}`];
     if (typeof reward === 'number') parts.push(`reward ${reward.toFixed(3)}`);
+    if (run.meta.world_size && run.meta.world_size > 1) parts.push(`×${run.meta.world_size}`);
     parts.push(new Date(run.meta.created_at * 1000).toLocaleString());
     item.description = parts.join(' · ');
     item.tooltip = tooltip(run);
@@ -83,7 +84,9 @@ function tooltip(run: RunState): vscode.MarkdownString {
   const text = new vscode.MarkdownString(undefined, false);
   text.isTrusted = false;
   text.appendMarkdown(`**${escape(m.name)}** — ${m.algorithm}, ${run.status}\n\n`);
-  text.appendMarkdown(`step ${m.step} of ${m.total_steps} · ${escape(m.device)} · ${escape(basename(run.dir))}\n\n`);
+  const world = m.world_size && m.world_size > 1 ? ` × ${m.world_size} processes (torchrun)` : '';
+  text.appendMarkdown(`step ${m.step} of ${m.total_steps} · ${escape(m.device)}${world} · ${escape(basename(run.dir))}\n\n`);
+  if (m.model) text.appendMarkdown(`model: ${escape(m.model)}\n\n`);
   if (m.started_at) text.appendMarkdown(`running time ${formatDuration((m.ended_at ?? Date.now() / 1000) - m.started_at)}\n\n`);
   if (m.summary) {
     const s = m.summary;

@@ -17,6 +17,10 @@ export interface DashboardRun {
   totalSteps: number;
   device: string;
   precision: string | null;
+  /** the policy as the trainer describes it (name, size, full or LoRA); null for older runs */
+  model: string | null;
+  /** processes training together (torchrun); 1 for a plain run */
+  worldSize: number;
   /** seconds, from the recent step rate; null when unknown or not running */
   etaSeconds: number | null;
   /** the N of the Best-of-N the training step distils (2 for J-BOND): its log-quantile target is −1/N */

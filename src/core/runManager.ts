@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { parse as parseJsonc } from 'jsonc-parser';
 import { TERMINAL_STATUSES, type RunMeta } from '../../contracts/run-directory';
 import { Emitter } from './emitter';
+import { distributedLaunch, trainerArguments } from './launch';
 import { isPidAlive } from './process';
 import { trainerEnv, type TrainerEnvironment } from './python';
 import { readRunMeta } from './runStore';
@@ -102,7 +103,7 @@ export class RunManager {
     const dir = await reserveRunDirectory(request.runsDirectory, await configName(request.configPath));
     const args = ['train', '--config', request.configPath, '--run-dir', dir];
     for (const override of request.overrides ?? []) args.push('--set', override);
-    return this.launch(dir, args, request.cwd);
+    return this.launch(dir, args, request.cwd, request.configPath, request.overrides ?? []);
   }
 
   async resume(dir: string, cwd: string, overrides: string[] = []): Promise<RunProcess> {
@@ -113,21 +114,28 @@ export class RunManager {
     }
     const args = ['train', '--config', meta.config_path, '--run-dir', dir, '--resume'];
     for (const override of overrides) args.push('--set', override);
-    return this.launch(dir, args, cwd);
+    // The config as it is now: a run may resume with another number of processes.
+    return this.launch(dir, args, cwd, meta.config_path, overrides);
   }
 
-  private async launch(dir: string, args: string[], cwd: string): Promise<RunProcess> {
+  private async launch(dir: string, args: string[], cwd: string, configPath: string, overrides: string[]): Promise<RunProcess> {
     try {
-      return await this.spawnTrainer(dir, args, cwd);
+      let configText = '';
+      try {
+        configText = await fs.readFile(configPath, 'utf8');
+      } catch {
+        // The trainer reports a missing or unreadable config, naming it.
+      }
+      return await this.spawnTrainer(dir, trainerArguments(distributedLaunch(configText, overrides), args), cwd);
     } catch (error) {
       await removeIfEmpty(dir);
       throw error;
     }
   }
 
-  private async spawnTrainer(dir: string, args: string[], cwd: string): Promise<RunProcess> {
+  private async spawnTrainer(dir: string, pythonArgs: string[], cwd: string): Promise<RunProcess> {
     const env = await this.environment();
-    const child = spawn(env.python, ['-m', 'bond_trainer', ...args], {
+    const child = spawn(env.python, pythonArgs, {
       cwd, env: trainerEnv(env.trainerDir), detached: true, stdio: ['ignore', 'pipe', 'pipe'],
     });
     const output = new Emitter<RunOutput>();

@@ -60,6 +60,8 @@ export function toDashboardRun(dir: string, meta: RunMeta, status: DisplayStatus
     totalSteps: meta.total_steps,
     device: meta.device,
     precision: meta.precision ?? null,
+    model: meta.model ?? null,
+    worldSize: meta.world_size ?? 1,
     etaSeconds: eta === undefined || !Number.isFinite(eta) ? null : Math.max(0, eta),
     trainN: trainBestOfN(meta),
     bonN: evalBestOfN(meta),

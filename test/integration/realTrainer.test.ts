@@ -9,7 +9,7 @@ import { RunManager } from '../../src/core/runManager';
 import { RunStore } from '../../src/core/runStore';
 import { ROOT, TRAINER, tempDir, testPython, waitFor } from '../helpers';
 
-function tinyWorkspace(steps: number): { config: string; runs: string } {
+function tinyWorkspace(steps: number, extra: Record<string, unknown> = {}): { config: string; runs: string } {
   const dir = tempDir('bond-int-');
   writeFileSync(join(dir, 'prompts.jsonl'), Array.from({ length: 12 }, (_, i) => JSON.stringify({ prompt: `p${i}:` })).join('\n') + '\n');
   const config = {
@@ -22,6 +22,7 @@ function tinyWorkspace(steps: number): { config: string; runs: string } {
     eval: { every: 0, prompts: 2, policy_samples: 2, mc_samples: 4, n_max: 4, bon_n: 2 },
     samples: { every: 0 },
     checkpoint: { every: 5, keep_last: 2 },
+    ...extra,
   };
   writeFileSync(join(dir, 'tiny.bond.json'), JSON.stringify(config));
   return { config: join(dir, 'tiny.bond.json'), runs: join(dir, '.bond', 'runs') };
@@ -64,6 +65,26 @@ test('stop mid-run leaves stopped with a checkpoint; resume continues to the end
   assert.equal(after.status, 'completed');
   assert.equal(after.step, stopped.step + 3);
   assert.equal(after.resume_count, 1);
+});
+
+test('distributed.nproc_per_node 2 launches torchrun: two ranks train, stop together and resume', async () => {
+  const { config, runs } = tinyWorkspace(400, { distributed: { nproc_per_node: 2 } });
+  const m = manager();
+  const run = await m.start({ configPath: config, runsDirectory: runs, cwd: runs });
+  await waitFor(() => (existsSync(join(run.dir, 'run.json')) && meta(run.dir).step >= 3 ? true : undefined), 'three steps', 90_000);
+  const running = meta(run.dir);
+  assert.equal(running.world_size, 2);
+  assert.match(running.model ?? '', /byte GPT/);
+  assert.equal(await m.stop(run.dir, 60_000), 'stopped');
+  const stopped = meta(run.dir);
+  assert.equal(stopped.status, 'stopped');
+  assert.equal(stopped.checkpoints[stopped.checkpoints.length - 1]?.step, stopped.step);
+  // Resume with one process: the world size may change between stop and resume.
+  const resumed = await m.resume(run.dir, runs, ['train.steps=' + String(stopped.step + 2), 'distributed.nproc_per_node=1']);
+  assert.equal((await resumed.exited).code, 0);
+  const after = meta(run.dir);
+  assert.equal(after.status, 'completed');
+  assert.equal(after.world_size, 1);
 });
 
 test('the headless CLI runs a config to its summary, and rejects bad usage with exit 2', () => {

@@ -170,6 +170,19 @@ describe('dashboard webview', () => {
     await view.page.close();
   });
 
+  it('the header names the model and the number of torchrun processes, as text', async () => {
+    const model = 'tiny-llama <b>chat</b> (llama), 0.04M parameters, float32; LoRA r=4: 0.001M trainable';
+    const run = { ...header('/runs/a'), model, worldSize: 4, device: 'cuda:0 (NVIDIA H100)', precision: 'bf16' };
+    const view = await openWith({ type: 'snapshot', seq: 1, runs: [run], metrics: [{ dir: '/runs/a', records: syntheticMetrics(5) }] });
+    assert.equal(await view.page.textContent('.run-model'), model);
+    assert.equal(await view.page.textContent('.run-device'), 'cuda:0 (NVIDIA H100) × 4 processes · bf16');
+    assert.equal(await view.page.$$eval('.run-model b', (n) => n.length), 0);
+    // A plain run says nothing about processes.
+    await view.send({ type: 'runs', seq: 2, runs: [{ ...run, worldSize: 1 }] });
+    await view.page.waitForFunction(() => document.querySelector('.run-device')?.textContent === 'cuda:0 (NVIDIA H100) · bf16');
+    await view.page.close();
+  });
+
   it('header updates while a run trains keep the focused button focused', async () => {
     const running = { ...header('/runs/a'), status: 'running', canStop: true, canResume: false, step: 10, totalSteps: 100, etaSeconds: 90 };
     const view = await openWith({ type: 'snapshot', seq: 1, runs: [running], metrics: [{ dir: '/runs/a', records: syntheticMetrics(10) }] });

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import datetime
 import os
+import signal
+import sys
 from dataclasses import dataclass
 from typing import Any, Optional, TypeVar
 
@@ -116,6 +118,7 @@ def init_world(device_preference: str, timeout_s: Optional[float] = None) -> Wor
     not launched by torchrun."""
     if not launched_by_torchrun():
         return World()
+    _die_with_launcher()
     rank, size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if size == 1:
@@ -127,6 +130,19 @@ def init_world(device_preference: str, timeout_s: Optional[float] = None) -> Wor
         timeout = datetime.timedelta(seconds=timeout_s) if timeout_s else None
         dist.init_process_group("nccl" if use_cuda else "gloo", timeout=timeout)
     return World(rank, size, local_rank)
+
+
+def _die_with_launcher() -> None:
+    """torchrun starts each rank in its own session; if torchrun itself is killed (the editor's stop
+    escalates to SIGKILL), its ranks must not train on as orphans. Linux only (prctl)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def close_world(world: World) -> None:

@@ -124,8 +124,9 @@ function buildHeader(): void {
         h('span', { className: 'run-step' }),
         bar,
         h('span', { className: 'run-eta' }),
-        h('span', { className: 'run-device', text: `${r.device}${r.precision ? ` · ${r.precision}` : ''}` }),
+        h('span', { className: 'run-device', text: `${r.device}${r.worldSize > 1 ? ` × ${r.worldSize} processes` : ''}${r.precision ? ` · ${r.precision}` : ''}` }),
       ]),
+      r.model ? h('div', { className: 'run-model', text: r.model }) : null,
       h('div', { className: 'config-summary' }, r.configSummary.map((item) => h('span', { className: 'chip' }, [
         h('span', { className: 'chip-label', text: item.label }), h('span', { text: item.value }),
       ]))),
