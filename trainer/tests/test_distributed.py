@@ -127,3 +127,19 @@ def test_a_failing_rank_fails_the_run_with_its_error_instead_of_hanging(
     assert meta["status"] == "failed", meta
     assert meta["error"]["rank"] == 1 and "reward service is down on rank 1" in meta["error"]["message"]
     assert meta["error"]["type"] == "reward"
+
+
+def test_a_lora_hf_policy_with_an_hf_reward_model_gives_the_same_losses_on_two_processes(
+        write_config: Callable[..., Path], tmp_path: Path, hf_models: dict[str, Path]) -> None:
+    config = write_config(policy={"hf": {"model": str(hf_models["gpt2"]), "lora": {"r": 4}}},
+                          reward={"type": "hf", "model": str(hf_models["reward"])},
+                          train={"steps": 3, "batch_size": 4}, sampling={"max_new_tokens": 6},
+                          eval={"every": 3, "prompts": 3}, samples={"every": 3, "prompts": 3},
+                          checkpoint={"every": 3})
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert run([sys.executable, "-m", "bond_trainer", "train", "--config", str(config), "--run-dir", str(one)]).returncode == 0
+    double = run(torchrun(2, "train", "--config", str(config), "--run-dir", str(two)))
+    assert double.returncode == 0, double.stderr
+    assert json.loads((two / "run.json").read_text())["world_size"] == 2
+    assert close(losses(one), losses(two)), (losses(one), losses(two))
+    assert (two / "checkpoints" / "step-3" / "hf" / "adapter_config.json").exists()
