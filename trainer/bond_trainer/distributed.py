@@ -61,9 +61,11 @@ class World:
         """Concatenate every rank's rows (equal shards), detached, in rank order."""
         if not self.active:
             return local.detach()
-        parts = [torch.empty_like(local) for _ in range(self.size)]
-        dist.all_gather(parts, local.detach().contiguous())
-        return torch.cat(parts)
+        # NCCL moves CUDA tensors only; the statistics often live on the CPU.
+        moving = local.detach().to(self._device()).contiguous()
+        parts = [torch.empty_like(moving) for _ in range(self.size)]
+        dist.all_gather(parts, moving)
+        return torch.cat(parts).to(local.device)
 
     def global_with_local_gradient(self, local: torch.Tensor) -> torch.Tensor:
         """The global tensor (equal shards), where this rank's rows are `local` itself (gradient
