@@ -318,6 +318,9 @@ def semantic_problems(cfg: RunConfig) -> list[ConfigProblem]:
             add("reward.model", "required when reward.type is hf (a local folder or a Hugging Face cache name)")
         if importlib.util.find_spec("transformers") is None:
             add("reward.type", "hf needs the transformers package in the trainer's Python: pip install transformers")
+    if cfg.distributed.strategy == "fsdp" and cfg.export.onnx:
+        add("export.onnx", "the ONNX export reads whole weights, which FSDP shards; set export.onnx to false, or "
+            "export a checkpoint afterwards with `python -m bond_trainer export-onnx`")
     if cfg.distributed.nnodes > 1 and cfg.distributed.rdzv_endpoint is None:
         add("distributed.rdzv_endpoint", f"a run on {cfg.distributed.nnodes} nodes needs a rendezvous host:port "
             "that every node can reach")

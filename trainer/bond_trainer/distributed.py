@@ -48,6 +48,15 @@ class World:
         """This rank's contiguous part of `count` items (sizes differ by at most one)."""
         return slice(self.rank * count // self.size, (self.rank + 1) * count // self.size)
 
+    def padded_shard(self, count: int) -> tuple[list[int], int]:
+        """This rank's items of `count` when every rank must run the same number of forwards (FSDP):
+        equal shares of ceil(count / size), the last ranks padded by repeating the last item. Returns
+        the item indices and how many of them are real (the rest are dropped after the work)."""
+        share = -(-count // self.size)
+        start = self.rank * share
+        indices = [min(i, count - 1) for i in range(start, start + share)]
+        return indices, max(0, min(count, start + share) - start)
+
     # --- collectives (identity in a world of one) ----------------------------------------------------
     def gather_objects(self, value: T) -> list[T]:
         """Every rank's value, in rank order, on every rank."""
@@ -84,6 +93,12 @@ class World:
         value = torch.tensor([1.0 if flag else 0.0], device=self._device())
         dist.all_reduce(value, op=dist.ReduceOp.MAX)
         return bool(value.item() > 0)
+
+    def all(self, flag: bool) -> bool:
+        """True on every rank when it is true on all (an agreed end of a decoding loop)."""
+        if not self.active:
+            return flag
+        return not self.any(not flag)
 
     def reduce_metrics(self, metrics: dict[str, float]) -> dict[str, float]:
         """Average each metric over ranks (equal shards make that the global mean); sum throughput."""

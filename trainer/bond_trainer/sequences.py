@@ -8,7 +8,7 @@ cut at max_new_tokens (then it is `truncated` and carries no EOS).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 import torch.nn.functional as F
@@ -102,10 +102,13 @@ def inverse_cdf(probs: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def sample(model: CausalLM, prompt_ids: list[list[int]], max_new_tokens: int, uniforms: torch.Tensor,
            temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
-           autocast_dtype: Optional[torch.dtype] = None) -> Completions:
+           autocast_dtype: Optional[torch.dtype] = None,
+           all_finished: Callable[[bool], bool] = lambda done: done) -> Completions:
     """Sample one completion per row of prompt_ids, all rows in one batch, reusing the KV cache.
 
-    `uniforms` [rows, ≥ max_new_tokens] (see draw_uniforms) drive the draws by inverse CDF."""
+    `uniforms` [rows, ≥ max_new_tokens] (see draw_uniforms) drive the draws by inverse CDF.
+    `all_finished` decides when the loop may end early; with sharded weights (FSDP) every rank must
+    run the same number of forwards, so it agrees with the other ranks."""
     if uniforms.shape[0] != len(prompt_ids) or uniforms.shape[1] < max_new_tokens:
         raise ValueError(f"uniforms {tuple(uniforms.shape)} do not cover {len(prompt_ids)} rows of {max_new_tokens} tokens")
     module = model.module
@@ -130,7 +133,7 @@ def sample(model: CausalLM, prompt_ids: list[list[int]], max_new_tokens: int, un
             generated[:, position] = token
             lengths += (~finished).long()
             finished |= token == eos
-            if bool(finished.all()):
+            if all_finished(bool(finished.all())):
                 break
             step_input = token[:, None]
             mask = torch.cat([mask, (~finished | (token == eos)).long()[:, None]], dim=1)

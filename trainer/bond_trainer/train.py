@@ -30,7 +30,8 @@ from .data import DataError, PromptStream, load_prompt_sets
 from .distributed import World, close_world, init_world
 from .models import CausalLM
 from .models.hf import ModelLoadError
-from .models.roles import (ANCHOR_ADAPTER, ModelRoles, build_roles, ema_update, load_policy_weights, save_hf_folder,
+from .models.roles import ema_update  # noqa: F401 - re-exported: the EMA's tests import it from here
+from .models.roles import (ANCHOR_ADAPTER, POLICY_ADAPTER, ModelRoles, build_roles, load_policy_weights, save_hf_folder,
                            save_policy_weights)
 from .objectives import LossTerms, bond_loss, jbond_loss, reinforce_loss
 from .rewards import Reward, RewardError, build_reward
@@ -115,11 +116,12 @@ class Trainer:
         # A CPU generator drives every draw (sequences.draw_uniforms): the same numbers on every rank
         # and every device, so a sharded or GPU run samples what a single CPU process would.
         self.generator = torch.Generator().manual_seed(cfg.train.seed)
+        self.fsdp = self.world.active and cfg.distributed.strategy == "fsdp"
+        if self.world.active:
+            self._wrap_distributed()  # before the optimizer: FSDP replaces the parameters by shards
         self.trainable = self.roles.trainable_parameters()
         self.optimizer = torch.optim.AdamW(self.trainable, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
-        if self.world.active:
-            self._wrap_distributed()
         log.info("model: %s; device %s; autocast %s; world size %d", self.roles.description,
                  describe_device(self.device), self.autocast, self.world.size)
         log.info("prompts: %d train, %d held out", len(self.prompts.train), len(self.prompts.eval))
@@ -130,10 +132,13 @@ class Trainer:
             raise ConfigError(cfg.source, [ConfigProblem(
                 "train.batch_size", f"the prompts of a step are split evenly over the {self.world.size} processes, "
                 f"so it must be a multiple of {self.world.size} ({cfg.train.batch_size} is not)", "semantic")])
-        if cfg.distributed.strategy == "fsdp":
-            raise ConfigError(cfg.source, [ConfigProblem(
-                "distributed.strategy", "fsdp is not available in this version of the trainer; use ddp "
-                "(each process holds the whole policy) or LoRA to fit a larger model", "semantic")])
+        if self.fsdp:
+            from .fsdp import FSDPUnavailable, shard_roles
+            try:
+                shard_roles(self.roles)
+            except FSDPUnavailable as error:
+                raise ConfigError(cfg.source, [ConfigProblem("distributed.strategy", str(error), "semantic")]) from None
+            return
         from torch.nn.parallel import DistributedDataParallel
         device_ids = [self.device.index] if self.device.type == "cuda" else None
         # Only the gradient-carrying forward runs through DDP (see CausalLM.ddp); sampling runs on
@@ -157,23 +162,23 @@ class Trainer:
 
     # --- sampling and scoring helpers -----------------------------------------------------------
     def _draw(self, model: CausalLM, prompt_ids: list[list[int]], prompts: list[str], per_prompt: int,
-              generator: torch.Generator, shard: Optional[slice] = None) -> Draw:
-        """Sample `per_prompt` completions of this rank's shard of the prompts (all of them by default).
+              generator: torch.Generator, indices: Optional[list[int]] = None) -> Draw:
+        """Sample `per_prompt` completions of the prompts at `indices` (this rank's; all by default).
 
         The random numbers are drawn for every row of every rank, so the result does not depend on
         how the prompts are split."""
-        shard = shard or slice(0, len(prompts))
+        indices = list(range(len(prompts))) if indices is None else indices
         s = self.cfg.sampling
-        uniforms = draw_uniforms(generator, len(prompts) * per_prompt, s.max_new_tokens)
-        local_ids, local_prompts = prompt_ids[shard], prompts[shard]
-        uniforms = uniforms[shard.start * per_prompt:shard.start * per_prompt + len(local_prompts) * per_prompt]
-        rows = [ids for ids in local_ids for _ in range(per_prompt)]
+        every_row = draw_uniforms(generator, len(prompts) * per_prompt, s.max_new_tokens)
+        uniforms = every_row.view(len(prompts), per_prompt, -1)[indices].reshape(len(indices) * per_prompt, -1)
+        rows = [prompt_ids[i] for i in indices for _ in range(per_prompt)]
         parts = [sample(model, rows[i:i + MAX_ROWS_PER_BATCH], s.max_new_tokens, uniforms[i:i + MAX_ROWS_PER_BATCH],
-                        s.temperature, s.top_k, s.top_p, self.autocast) for i in range(0, len(rows), MAX_ROWS_PER_BATCH)]
+                        s.temperature, s.top_k, s.top_p, self.autocast, self.world.all if self.fsdp else (lambda done: done))
+                 for i in range(0, len(rows), MAX_ROWS_PER_BATCH)]
         completions = Completions.concat(parts)
-        row_prompts = [p for p in local_prompts for _ in range(per_prompt)]
+        row_prompts = [prompts[i] for i in indices for _ in range(per_prompt)]
         rewards = torch.tensor(self.reward(row_prompts, completions.texts), dtype=torch.float64)
-        return Draw(completions, rewards.view(len(local_prompts), per_prompt))
+        return Draw(completions, rewards.view(len(indices), per_prompt))
 
     @torch.no_grad()
     def _logp(self, model: CausalLM, completions: Completions) -> torch.Tensor:
@@ -195,8 +200,9 @@ class Trainer:
         shard, and the objective is computed on the gathered batch (see distributed.py)."""
         cfg, b, world = self.cfg, self.cfg.bond, self.world
         t_start = time.perf_counter()
-        shard = world.shard(len(prompts))
+        shard = world.shard(len(prompts))  # equal shares: train.batch_size is a multiple of the world size
         groups = shard.stop - shard.start
+        indices = list(range(shard.start, shard.stop))
         prompt_ids = self._encode(prompts)
         if cfg.algorithm == "reinforce":
             per_prompt, anchor_per_prompt = cfg.reinforce.samples_per_prompt, 0
@@ -204,8 +210,8 @@ class Trainer:
             per_prompt, anchor_per_prompt = b.policy_samples, 2
         else:
             per_prompt, anchor_per_prompt = b.policy_samples, max(b.n, b.k)
-        policy_draw = self._draw(self.policy, prompt_ids, prompts, per_prompt, self.generator, shard)
-        anchor_draw = (self._draw(self.anchor, prompt_ids, prompts, anchor_per_prompt, self.generator, shard)
+        policy_draw = self._draw(self.policy, prompt_ids, prompts, per_prompt, self.generator, indices)
+        anchor_draw = (self._draw(self.anchor, prompt_ids, prompts, anchor_per_prompt, self.generator, indices)
                        if anchor_per_prompt else None)
         t_sampled = time.perf_counter()
 
@@ -252,7 +258,8 @@ class Trainer:
         # DDP averages gradients over ranks; each rank's part of the global loss must be summed.
         (terms.total * world.size).backward()
         clip = cfg.train.grad_clip if cfg.train.grad_clip is not None else float("inf")
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(self.trainable, clip))
+        norm = torch.nn.utils.clip_grad_norm_(self.trainable, clip)
+        grad_norm = float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)  # a DTensor under FSDP
         self.optimizer.step()
         self.scheduler.step()
         self._update_anchor(self.step + 1)
@@ -330,17 +337,18 @@ class Trainer:
         cfg, e = self.cfg, self.cfg.eval
         prompts = self.prompts.eval[:e.prompts]
         prompt_ids = self._encode(prompts)
-        shard = self.world.shard(len(prompts))
+        indices, real = self.world.padded_shard(len(prompts))
         generator = self._side_generator(1)
-        policy = self._draw(self.policy, prompt_ids, prompts, e.policy_samples, generator, shard)
-        ref = self._draw(self.ref, prompt_ids, prompts, e.mc_samples, generator, shard)
-        anchor = ref if self.anchor is self.ref else self._draw(self.anchor, prompt_ids, prompts, e.mc_samples, generator, shard)
-        shape = (len(policy.rewards), e.policy_samples)
+        policy = self._draw(self.policy, prompt_ids, prompts, e.policy_samples, generator, indices)
+        ref = self._draw(self.ref, prompt_ids, prompts, e.mc_samples, generator, indices)
+        anchor = ref if self.anchor is self.ref else self._draw(self.anchor, prompt_ids, prompts, e.mc_samples, generator, indices)
+        shape = (len(indices), e.policy_samples)
         logp_policy = self._logp(self.policy, policy.completions).view(shape)
         logp_ref = self._logp(self.ref, policy.completions).view(shape)
         logp_anchor = logp_ref if self.anchor is self.ref else self._logp(self.anchor, policy.completions).view(shape)
-        # Shards may differ in size here, so they travel as objects; small CPU tensors.
-        parts = self.world.gather_objects((policy.rewards, ref.rewards, anchor.rewards, logp_policy, logp_ref, logp_anchor))
+        # Padding rows (see World.padded_shard) are dropped; the real shares travel as objects.
+        parts = self.world.gather_objects(tuple(t[:real] for t in (policy.rewards, ref.rewards, anchor.rewards,
+                                                                   logp_policy, logp_ref, logp_anchor)))
         policy_rewards, ref_rewards, anchor_rewards, logp_policy, logp_ref, logp_anchor = (
             torch.cat([part[i] for part in parts]) for i in range(6))
         policy, ref = Draw(policy.completions, policy_rewards), Draw(ref.completions, ref_rewards)
@@ -371,11 +379,11 @@ class Trainer:
         cfg, s = self.cfg, self.cfg.samples
         prompts = self.prompts.eval[:s.prompts]
         prompt_ids = self._encode(prompts)
-        shard = self.world.shard(len(prompts))
+        indices, real = self.world.padded_shard(len(prompts))
         generator = self._side_generator(2)
-        policy = self._draw(self.policy, prompt_ids, prompts, 2, generator, shard)
-        anchor = self._draw(self.anchor, prompt_ids, prompts, s.mc_samples, generator, shard)
-        local = len(policy.rewards)
+        policy = self._draw(self.policy, prompt_ids, prompts, 2, generator, indices)
+        anchor = self._draw(self.anchor, prompt_ids, prompts, s.mc_samples, generator, indices)
+        local = len(indices)
         n = cfg.eval.bon_n
         winners = bon.best_index(anchor.rewards[:, :n])
         # Shown per prompt: both policy samples (rows 2g, 2g+1), then anchor samples 0 and 1 and the winner.
@@ -387,8 +395,8 @@ class Trainer:
         lp_ref = lp_anchor if self.anchor is self.ref else self._logp(self.ref, shown)
         records = []
         now = time.time()
-        for g in range(local):
-            prompt_id = shard.start + g
+        for g in range(real):
+            prompt_id = indices[g]
             def scored(row: int) -> dict[str, Any]:
                 reward = shown_rewards[row].item()
                 lq = bon.log_quantile(shown_rewards[row].view(1, 1), anchor.rewards[g:g + 1], cfg.bond.quantile_floor, n)
@@ -406,19 +414,36 @@ class Trainer:
 
     # --- checkpoints ------------------------------------------------------------------------------
     def save_checkpoint(self) -> Path:
-        """Rank 0 writes (DDP keeps every rank's state identical), then every rank waits for it, so no
-        rank runs ahead of a checkpoint that is not yet complete."""
+        """Rank 0 writes (DDP keeps every rank's state identical; FSDP gathers the shards to it first,
+        with every rank taking part), then every rank waits for it, so no rank runs ahead of a
+        checkpoint that is not yet complete."""
         path = self.rd.checkpoints_dir / f"step-{self.step}"
-        if self.world.is_main:
-            path = self._write_checkpoint()
+        if self.world.is_main or self.fsdp:
+            weights = self._weights_to_save()
+            if self.world.is_main:
+                path = self._write_checkpoint(*weights)
         self.world.barrier()
         return path
 
-    def _write_checkpoint(self) -> Path:
+    def _weights_to_save(self) -> tuple[dict[str, torch.Tensor], Optional[dict[str, torch.Tensor]], dict[str, Any]]:
+        """Policy, anchor and optimizer state, whole (a collective under FSDP)."""
+        policy = self.roles.state(POLICY_ADAPTER)
+        anchor = None if self.roles.anchor_is_reference else self.roles.state(ANCHOR_ADAPTER)
+        if self.fsdp:
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
+            # Keyed by parameter name, whole: loadable at any world size, with or without FSDP.
+            optimizer = get_optimizer_state_dict(self.policy.module, self.optimizer,
+                                                 options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+        else:
+            optimizer = self.optimizer.state_dict()
+        return policy, anchor, optimizer
+
+    def _write_checkpoint(self, policy: dict[str, torch.Tensor], anchor: Optional[dict[str, torch.Tensor]],
+                          optimizer: dict[str, Any]) -> Path:
         extra = {"step": self.step, "run_id": self.rd.path.name}
         state = {
             "step": self.step,
-            "optimizer": self.optimizer.state_dict(),
+            "optimizer": optimizer,
             "scheduler": self.scheduler.state_dict(),
             "generator": self.generator.get_state(),
             "torch_rng": torch.get_rng_state(),
@@ -429,13 +454,13 @@ class Trainer:
             "metrics_bytes": self.rd.file_size(METRICS_FILE),
             "samples_bytes": self.rd.file_size(SAMPLES_FILE),
         }
-        payloads: dict[str, Any] = {"model.pt": lambda target: save_policy_weights(self.roles, target, extra),
+        payloads: dict[str, Any] = {"model.pt": lambda target: save_policy_weights(self.roles, target, extra, policy),
                                     "trainer_state.pt": state}
-        if not self.roles.anchor_is_reference:
-            payloads["anchor.pt"] = self.roles.state(ANCHOR_ADAPTER)
+        if anchor is not None:
+            payloads["anchor.pt"] = anchor
         if self.roles.kind == "hf":
             # The trained policy as a Hugging Face folder, loadable with from_pretrained (peft for LoRA).
-            payloads["hf"] = lambda target: save_hf_folder(self.roles, target)
+            payloads["hf"] = lambda target: save_hf_folder(self.roles, target, policy)
         path = self.rd.write_checkpoint(self.step, payloads, {"format": "bond-checkpoint/1", "model": self.roles.kind},
                                         self.cfg.checkpoint.keep_last)
         log.info("checkpoint written: %s", path)
@@ -454,7 +479,7 @@ class Trainer:
             self.roles.load_state(ANCHOR_ADAPTER, torch.load(path / "anchor.pt", map_location=self.device, weights_only=True),
                                   path / "anchor.pt")
         state = torch.load(path / "trainer_state.pt", map_location="cpu", weights_only=True)
-        self.optimizer.load_state_dict(state["optimizer"])
+        self._load_optimizer(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         generator_state = state["generator"]
         if generator_state.numel() != self.generator.get_state().numel():
@@ -469,6 +494,27 @@ class Trainer:
         self.step = int(state["step"])
         self.rd.truncate(METRICS_FILE, int(state["metrics_bytes"]))
         self.rd.truncate(SAMPLES_FILE, int(state["samples_bytes"]))
+
+    def _load_optimizer(self, saved: dict[str, Any]) -> None:
+        """Native optimizer state (keyed by position) or by parameter name (written under FSDP):
+        either loads into either, so a run may change strategy and world size when it resumes."""
+        by_name = any(isinstance(key, str) for key in saved.get("state", {})) or any(
+            isinstance(p, str) for group in saved.get("param_groups", []) for p in group.get("params", []))
+        if not by_name and not self.fsdp:
+            self.optimizer.load_state_dict(saved)
+            return
+        if not by_name:
+            saved = self._name_optimizer_state(saved)
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+        set_optimizer_state_dict(self.policy.module, self.optimizer, saved, options=StateDictOptions(full_state_dict=True))
+
+    def _name_optimizer_state(self, saved: dict[str, Any]) -> dict[str, Any]:
+        """Positional optimizer state → keyed by parameter name (the optimizer holds the trainable
+        parameters in the module's order)."""
+        trainable = {id(p) for p in self.trainable}
+        names = [n for n, p in self.policy.module.named_parameters() if id(p) in trainable]
+        groups = [{**group, "params": [names[i] for i in group["params"]]} for group in saved["param_groups"]]
+        return {"state": {names[i]: value for i, value in saved["state"].items()}, "param_groups": groups}
 
     # --- the loop -------------------------------------------------------------------------------
     def run(self) -> str:

@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+import pytest
+
 from conftest import TRAINER_DIR, assert_run_dir_valid, read_jsonl
 
 VOLATILE = ("time", "perf/", "time/")
@@ -54,10 +56,12 @@ def close(a: list[dict[str, Any]], b: list[dict[str, Any]], tol: float = 1e-4) -
     return True
 
 
+@pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
 def test_two_processes_give_the_losses_of_one_for_the_same_global_batch(
-        write_config: Callable[..., Path], tmp_path: Path) -> None:
-    config = write_config(train={"steps": 4, "batch_size": 8}, eval={"every": 2}, checkpoint={"every": 2},
-                          distributed={"nproc_per_node": 2})
+        strategy: str, write_config: Callable[..., Path], tmp_path: Path) -> None:
+    # 5 held-out prompts over 2 ranks: uneven shares (FSDP pads them so every rank runs the same forwards).
+    config = write_config(train={"steps": 4, "batch_size": 8}, eval={"every": 2, "prompts": 5}, checkpoint={"every": 2},
+                          samples={"every": 2, "prompts": 3}, distributed={"nproc_per_node": 2, "strategy": strategy})
     one, two = tmp_path / "one", tmp_path / "two"
     single = run([sys.executable, "-m", "bond_trainer", "train", "--config", str(config), "--run-dir", str(one)])
     assert single.returncode == 0, single.stderr
@@ -77,10 +81,11 @@ def test_two_processes_give_the_losses_of_one_for_the_same_global_batch(
     assert other.returncode == 0 and not close(losses(tmp_path / "seed"), b)
 
 
+@pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
 def test_sigint_stops_every_rank_with_one_checkpoint_and_the_run_resumes_on_one_process(
-        write_config: Callable[..., Path], tmp_path: Path) -> None:
+        strategy: str, write_config: Callable[..., Path], tmp_path: Path) -> None:
     config = write_config(train={"steps": 60, "batch_size": 8}, eval={"every": 20}, samples={"every": 20},
-                          checkpoint={"every": 50, "keep_last": 3})
+                          checkpoint={"every": 50, "keep_last": 3}, distributed={"strategy": strategy})
     straight = tmp_path / "straight"
     assert run([sys.executable, "-m", "bond_trainer", "train", "--config", str(config), "--run-dir", str(straight)]).returncode == 0
     run_dir = tmp_path / "run"
@@ -129,9 +134,10 @@ def test_a_failing_rank_fails_the_run_with_its_error_instead_of_hanging(
     assert meta["error"]["type"] == "reward"
 
 
+@pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
 def test_a_lora_hf_policy_with_an_hf_reward_model_gives_the_same_losses_on_two_processes(
-        write_config: Callable[..., Path], tmp_path: Path, hf_models: dict[str, Path]) -> None:
-    config = write_config(policy={"hf": {"model": str(hf_models["gpt2"]), "lora": {"r": 4}}},
+        strategy: str, write_config: Callable[..., Path], tmp_path: Path, hf_models: dict[str, Path]) -> None:
+    config = write_config(distributed={"strategy": strategy}, policy={"hf": {"model": str(hf_models["gpt2"]), "lora": {"r": 4}}},
                           reward={"type": "hf", "model": str(hf_models["reward"])},
                           train={"steps": 3, "batch_size": 4}, sampling={"max_new_tokens": 6},
                           eval={"every": 3, "prompts": 3}, samples={"every": 3, "prompts": 3},

@@ -160,9 +160,12 @@ class ByteGPT:
         return runner(input_ids, attention_mask, cache)
 
 
-def save_byte_gpt(module: GPTModule, path: Path, extra: Optional[dict[str, Any]] = None) -> None:
-    """Save weights and spec in one file that `policy.checkpoint` can load (caller makes it atomic)."""
-    torch.save({"format": FORMAT, "spec": asdict(module.spec), "state_dict": module.state_dict(),
+def save_byte_gpt(module: GPTModule, path: Path, extra: Optional[dict[str, Any]] = None,
+                  state_dict: Optional[dict[str, torch.Tensor]] = None) -> None:
+    """Save weights and spec in one file that `policy.checkpoint` can load (caller makes it atomic).
+    `state_dict` replaces the module's own (whole weights gathered from FSDP shards)."""
+    torch.save({"format": FORMAT, "spec": asdict(module.spec),
+                "state_dict": state_dict if state_dict is not None else module.state_dict(),
                 "extra": json.dumps(extra or {})}, path)
 
 

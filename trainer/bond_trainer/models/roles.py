@@ -36,10 +36,20 @@ class ModelRoles:
     kind: str                   # "byte-gpt" or "hf"
     description: str            # for the log and run.json: model, size, how it trains
     lora: bool = False
+    sharded: bool = False       # FSDP: parameters are DTensor shards (see fsdp.py)
 
     @property
     def anchor_is_reference(self) -> bool:
         return self.anchor is self.reference
+
+    def _resharded(self) -> None:
+        """FSDP keeps the root module's weights gathered after a forward (the backward would need
+        them next); work on parameters must see the shards again."""
+        if self.sharded:
+            for model in (self.policy, self.reference, self.anchor):
+                reshard = getattr(model.module, "reshard", None)
+                if callable(reshard):
+                    reshard()
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [p for _, p in self._trainable_named(POLICY_ADAPTER)]
@@ -56,6 +66,7 @@ class ModelRoles:
         """θ_anchor ← (1−η)·θ_anchor + η·θ_policy (adapter weights only under LoRA)."""
         if self.anchor_is_reference:
             return
+        self._resharded()
         if self.lora:
             anchor = dict(self._trainable_named(ANCHOR_ADAPTER))
             for name, p in self._trainable_named(POLICY_ADAPTER):
@@ -67,6 +78,7 @@ class ModelRoles:
     def copy_policy_to_anchor(self) -> None:
         if self.anchor_is_reference:
             return
+        self._resharded()
         if self.lora:
             anchor = dict(self._trainable_named(ANCHOR_ADAPTER))
             for name, p in self._trainable_named(POLICY_ADAPTER):
@@ -75,24 +87,56 @@ class ModelRoles:
         self.anchor.module.load_state_dict(self.policy.module.state_dict())
 
     def state(self, role: str) -> dict[str, torch.Tensor]:
-        """The weights a checkpoint must hold to restore `role` (policy or anchor)."""
+        """The weights a checkpoint must hold to restore `role` (policy or anchor), as full tensors.
+        Sharded (FSDP), every rank must call it: the shards are gathered (to rank 0 for full models)."""
+        self._resharded()
         if self.lora:
-            return {n: p.detach().clone() for n, p in self._trainable_named(role)}
+            return {n: _full(p).detach().clone() for n, p in self._trainable_named(role)}
         module = self.policy.module if role == POLICY_ADAPTER else self.anchor.module
+        if self.sharded:
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+            return get_model_state_dict(module, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
         return module.state_dict()
+
+    def adapter_state_by_module_name(self, state: dict[str, torch.Tensor], role: str) -> dict[str, torch.Tensor]:
+        """A LoRA state from `state()` under the peft model's own parameter names."""
+        marker = f".{role}."
+        names = {n.replace(marker, "."): n for n, _ in self.policy.module.named_parameters() if marker in n}
+        return {names[k]: v for k, v in state.items()}
 
     @torch.no_grad()
     def load_state(self, role: str, state: dict[str, torch.Tensor], source: Path) -> None:
+        self._resharded()
         if self.lora:
             own = dict(self._trainable_named(role))
             if set(own) != set(state):
                 raise ValueError(f"{source}: the checkpoint's {role} adapter does not match this config's "
                                  "policy.hf.lora (different target modules?); resume with the run's own config")
             for name, value in state.items():
-                own[name].copy_(value)
+                _load_into(own[name], value)
             return
         module = self.policy.module if role == POLICY_ADAPTER else self.anchor.module
+        if self.sharded:
+            # Every rank read the same full state from the checkpoint; each keeps its shard.
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
+            set_model_state_dict(module, state, options=StateDictOptions(full_state_dict=True))
+            return
         module.load_state_dict(state)
+
+
+def _full(p: torch.Tensor) -> torch.Tensor:
+    """A parameter as one whole tensor on the CPU (an FSDP shard is all-gathered: a collective)."""
+    full = p.full_tensor() if hasattr(p, "full_tensor") else p
+    return full.cpu()
+
+
+@torch.no_grad()
+def _load_into(param: torch.Tensor, value: torch.Tensor) -> None:
+    if hasattr(param, "device_mesh"):  # an FSDP shard: keep this rank's part of the full value
+        from torch.distributed.tensor import distribute_tensor
+        param.copy_(distribute_tensor(value.to(param.device_mesh.device_type), param.device_mesh, param.placements))
+    else:
+        param.copy_(value)
 
 
 @torch.no_grad()
@@ -180,18 +224,18 @@ def _build_hf(cfg: RunConfig, device: torch.device) -> ModelRoles:
     return ModelRoles(policy, reference, anchor, "hf", f"{described}; full fine-tuning")
 
 
-def save_policy_weights(roles: ModelRoles, path: Path, extra: dict[str, Any]) -> None:
-    """model.pt of a checkpoint: for the byte GPT a file `policy.checkpoint` can load, else the state dict."""
+def save_policy_weights(roles: ModelRoles, path: Path, extra: dict[str, Any], state: dict[str, torch.Tensor]) -> None:
+    """model.pt of a checkpoint (`state` from roles.state): for the byte GPT a file `policy.checkpoint`
+    can load, else the state dict."""
     if roles.kind == "byte-gpt":
-        save_byte_gpt(roles.policy.module, path, extra)  # type: ignore[arg-type]
+        save_byte_gpt(roles.policy.module, path, extra, state)  # type: ignore[arg-type]
     else:
-        torch.save({"format": "bond-hf-state/1", "lora": roles.lora, "state_dict": roles.state(POLICY_ADAPTER),
-                    "extra": extra}, path)
+        torch.save({"format": "bond-hf-state/1", "lora": roles.lora, "state_dict": state, "extra": extra}, path)
 
 
 def load_policy_weights(roles: ModelRoles, path: Path, device: torch.device) -> None:
     if roles.kind == "byte-gpt":
-        roles.policy.module.load_state_dict(load_byte_gpt(path, device).state_dict())
+        roles.load_state(POLICY_ADAPTER, load_byte_gpt(path, "cpu").state_dict(), path)
         return
     payload = torch.load(path, map_location=device, weights_only=True)
     if not isinstance(payload, dict) or payload.get("format") != "bond-hf-state/1" or payload.get("lora") != roles.lora:
@@ -200,15 +244,17 @@ def load_policy_weights(roles: ModelRoles, path: Path, device: torch.device) -> 
     roles.load_state(POLICY_ADAPTER, payload["state_dict"], path)
 
 
-def save_hf_folder(roles: ModelRoles, path: Path) -> None:
-    """The trained policy as a Hugging Face folder (save_pretrained; adapters only under LoRA)."""
+def save_hf_folder(roles: ModelRoles, path: Path, state: dict[str, torch.Tensor]) -> None:
+    """The trained policy as a Hugging Face folder (save_pretrained; adapters only under LoRA), from
+    `state` (roles.state), so that sharded weights are saved whole."""
     from .hf import HFCausalLM
     policy = roles.policy
     assert isinstance(policy, HFCausalLM)
     module: Any = policy.module
     module = getattr(module, "_orig_mod", module)
     if roles.lora:
-        module.save_pretrained(str(path), selected_adapters=[POLICY_ADAPTER])
+        module.save_pretrained(str(path), selected_adapters=[POLICY_ADAPTER],
+                               state_dict=roles.adapter_state_by_module_name(state, POLICY_ADAPTER))
         # peft puts an adapter not named "default" in a subfolder; lift it so that
         # PeftModel.from_pretrained(base, path) loads the folder itself.
         nested = path / POLICY_ADAPTER
@@ -217,5 +263,5 @@ def save_hf_folder(roles: ModelRoles, path: Path) -> None:
                 item.replace(path / item.name)
             nested.rmdir()
     else:
-        module.save_pretrained(str(path))
+        module.save_pretrained(str(path), state_dict=state)
     policy.tokenizer.hf.save_pretrained(str(path))
