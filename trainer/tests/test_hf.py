@@ -191,3 +191,19 @@ def test_standardised_rewards_change_nothing_for_bond_and_jbond_but_do_for_reinf
         losses[mode] = [r["loss/total"] for r in read_jsonl(run_dir / "metrics.jsonl") if r["kind"] == "train"]
     same = all(abs(a - b) < 1e-9 for a, b in zip(losses["none"], losses["standardize"]))
     assert same is invariant, losses
+
+
+def test_gradient_checkpointing_trains_the_same_as_without(tmp_path: Path, hf_models: dict[str, Path],
+                                                           write_config: Callable[..., Path]) -> None:
+    runs = {}
+    for checkpointing in (False, True):
+        config = hf_config(tmp_path, hf_models, write_config,
+                           policy={"hf": {"model": str(hf_models["llama"]), "gradient_checkpointing": checkpointing}},
+                           train={"steps": 3, "batch_size": 4, "lr": 0.01, "warmup_steps": 0, "seed": 3, "device": "cpu"},
+                           eval={"every": 0}, samples={"every": 0})
+        assert build_roles(load_config(config), torch.device("cpu")).policy.module.is_gradient_checkpointing is checkpointing
+        run_dir = tmp_path / f"gc-{checkpointing}"
+        code, out = train(config, run_dir)
+        assert code == 0, out
+        runs[checkpointing] = [r["loss/total"] for r in read_jsonl(run_dir / "metrics.jsonl") if r["kind"] == "train"]
+    assert runs[True] == pytest.approx(runs[False], rel=1e-5)
