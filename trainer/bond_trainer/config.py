@@ -311,8 +311,6 @@ def semantic_problems(cfg: RunConfig) -> list[ConfigProblem]:
             add("policy.hf", "needs the transformers package in the trainer's Python: pip install transformers")
         if hf.lora is not None and importlib.util.find_spec("peft") is None:
             add("policy.hf.lora", "needs the peft package in the trainer's Python: pip install peft (or set lora to null)")
-        if cfg.export.onnx:
-            add("export.onnx", "the ONNX export covers the built-in byte GPT only; set it to false for a Hugging Face policy")
     if cfg.reward.type == "hf":
         if not cfg.reward.model:
             add("reward.model", "required when reward.type is hf (a local folder or a Hugging Face cache name)")

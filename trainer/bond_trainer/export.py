@@ -19,7 +19,7 @@ import tempfile
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import torch
 
@@ -27,6 +27,7 @@ from .models.byte_gpt import EOS_ID, PAD_ID, GPTModule, load_byte_gpt
 
 EXPORT_FORMAT = "bond-onnx/1"
 EXPORTS_DIR = "exports"
+EXPORT_ERRORS = "errors.json"  # in exports/step-N: {role: why it could not be exported}
 OPSET = 14
 
 
@@ -94,7 +95,63 @@ def load_role(source: Path, role: str) -> GPTModule:
 def export_onnx(source: Path, out_dir: Path, role: str = "policy", step: Optional[int] = None) -> ExportInfo:
     """Export a model file or a checkpoint folder's policy/anchor (the `export-onnx` command)."""
     require_onnx()
+    if source.is_dir() and (source / "hf").is_dir():
+        return _export_hf_checkpoint(source, out_dir, role, step)
     return export_module(load_role(source, role), out_dir, role, step, str(source))
+
+
+def _export_hf_checkpoint(checkpoint: Path, out_dir: Path, role: str, step: Optional[int]) -> ExportInfo:
+    """A Hugging Face run's checkpoint: hf/ holds the policy (whole, or its LoRA adapter), anchor.pt
+    the anchor's weights; the run's config (run.json beside checkpoints/) says how prompts are formatted."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from .models.hf import context_length_of
+    run_json = checkpoint.parent.parent / "run.json"
+    hf_config: dict[str, Any] = {}
+    if run_json.exists():
+        hf_config = (json.loads(run_json.read_text(encoding="utf-8")).get("config", {}).get("policy", {}) or {}).get("hf") or {}
+    folder = checkpoint / "hf"
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+        if (folder / "adapter_config.json").exists():
+            from peft import PeftModel
+            adapter = json.loads((folder / "adapter_config.json").read_text(encoding="utf-8"))
+            base = AutoModelForCausalLM.from_pretrained(adapter["base_model_name_or_path"], local_files_only=True)
+            if role == "reference":
+                model: torch.nn.Module = base
+            else:
+                peft_model = PeftModel.from_pretrained(base, str(folder))
+                if role == "anchor":
+                    _load_anchor_adapter(peft_model, checkpoint / "anchor.pt")
+                model = peft_model.merge_and_unload()
+        else:
+            if role == "reference":
+                raise ExportError(f"{checkpoint}: a fully fine-tuned run does not keep the reference in its checkpoints; "
+                                  "export the model folder named in policy.hf.model instead")
+            model = AutoModelForCausalLM.from_pretrained(str(folder), local_files_only=True)
+            if role == "anchor":
+                model.load_state_dict(_anchor_state(checkpoint / "anchor.pt"))
+    except (OSError, ValueError, KeyError, RuntimeError) as error:
+        raise ExportError(f"{checkpoint}: cannot load the {role} model: {error}") from error
+    return export_hf_module(model, tokenizer, out_dir, role, step, str(checkpoint), bool(hf_config.get("chat_template")),
+                            context_length_of(model.config, tokenizer))
+
+
+def _anchor_state(path: Path) -> dict[str, torch.Tensor]:
+    if not path.exists():
+        raise ExportError(f"{path} does not exist: this run's anchor is the reference (fixed anchor); export the reference instead")
+    state: dict[str, torch.Tensor] = torch.load(path, map_location="cpu", weights_only=True)
+    return state
+
+
+def _load_anchor_adapter(peft_model: Any, path: Path) -> None:
+    """anchor.pt holds the anchor adapter under names without the adapter's name; the loaded adapter is 'default'."""
+    state = _anchor_state(path)
+    own = {n.replace(".default.", "."): p for n, p in peft_model.named_parameters() if ".default." in n}
+    if set(own) != set(state):
+        raise ExportError(f"{path}: the anchor adapter does not match the policy adapter in hf/")
+    with torch.no_grad():
+        for name, value in state.items():
+            own[name].copy_(value)
 
 
 def require_onnx() -> None:
@@ -130,31 +187,180 @@ def export_module(module: GPTModule, out_dir: Path, role: str, step: Optional[in
             torch.onnx.export(_KvCacheGraph(module), example, str(tmp / "model.onnx"), input_names=inputs,
                               output_names=outputs, dynamic_axes=axes, opset_version=OPSET, dynamo=False)
         (tmp / "model.json").write_text(json.dumps(asdict(info), indent=2) + "\n")
-        if out_dir.exists():
-            old = out_dir.with_name(f".old-{out_dir.name}-{os.getpid()}")
-            os.replace(out_dir, old)
-            os.replace(tmp, out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out_dir)
+        _replace_dir(tmp, out_dir)
     except Exception:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return info
 
 
-def export_step(run_dir: Path, step: int, models: dict[str, GPTModule], keep_steps: set[int]) -> Path:
+def export_step(run_dir: Path, step: int, exporters: dict[str, Callable[[Path], Any]], keep_steps: set[int]) -> Path:
     """A run's exports for one step: exports/step-N/{role}; the folder of the step appears whole
-    (built beside it, then renamed). Exports of steps not in keep_steps are removed."""
+    (built beside it, then renamed). A role that cannot be exported is not a reason to stop training:
+    its reason goes into exports/step-N/errors.json, which the playground shows. Exports of steps
+    not in keep_steps are removed."""
     root = run_dir / EXPORTS_DIR
     target = root / f"step-{step}"
     staging = root / f".tmp-step-{step}"
     shutil.rmtree(staging, ignore_errors=True)
-    for role, module in models.items():
-        export_module(module, staging / role, role, step, f"{run_dir.name} step {step}")
+    staging.mkdir(parents=True)
+    errors: dict[str, str] = {}
+    for role, export in exporters.items():
+        try:
+            export(staging / role)
+        except ExportError as error:
+            errors[role] = str(error)
+    if errors:
+        (staging / EXPORT_ERRORS).write_text(json.dumps(errors, indent=2) + "\n")
     shutil.rmtree(target, ignore_errors=True)
     os.replace(staging, target)
     for folder in root.iterdir():
         if folder.name.startswith("step-") and folder.name[5:].isdigit() and int(folder.name[5:]) not in keep_steps:
             shutil.rmtree(folder, ignore_errors=True)
     return target
+
+
+# --- Hugging Face causal LMs ------------------------------------------------------------------------
+
+CHAT_SENTINEL = "\u2063BOND-PROMPT\u2063"  # an invisible separator no template will produce on its own
+
+
+class _HFKvCacheGraph(torch.nn.Module):
+    """A transformers causal LM with the byte GPT's graph contract: positions come from the mask,
+    and the cache travels as flat key/value tensors per layer."""
+
+    def __init__(self, model: torch.nn.Module, layers: int):
+        super().__init__()
+        self.model = model
+        self.layers = layers
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, *past: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        from transformers import DynamicCache
+        cache = DynamicCache()
+        for i in range(self.layers):
+            cache.update(past[2 * i], past[2 * i + 1], i)
+        new = input_ids.shape[1]
+        positions = (attention_mask.long().cumsum(dim=1) - 1).clamp(min=0)[:, -new:]
+        out = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions,
+                         past_key_values=cache, use_cache=True)
+        presents = out.past_key_values
+        flat: list[torch.Tensor] = []
+        for i in range(self.layers):
+            layer = presents.layers[i] if hasattr(presents, "layers") else None
+            keys, values = (layer.keys, layer.values) if layer is not None else presents[i]
+            flat += [keys, values]
+        return (out.logits, *flat)
+
+
+def chat_affixes(tokenizer: Any) -> Optional[dict[str, str]]:
+    """The text a chat template puts before and after a user prompt (with the generation prompt), so
+    a tokenizer without a template engine (the playground's) can format prompts the same way."""
+    if not getattr(tokenizer, "chat_template", None):
+        return None
+    rendered = tokenizer.apply_chat_template([{"role": "user", "content": CHAT_SENTINEL}], add_generation_prompt=True,
+                                             tokenize=False)
+    if not isinstance(rendered, str) or rendered.count(CHAT_SENTINEL) != 1:
+        raise ExportError("the chat template does not place the user's text once; the playground cannot format prompts with it")
+    prefix, suffix = rendered.split(CHAT_SENTINEL)
+    return {"prefix": prefix, "suffix": suffix}
+
+
+def export_hf_module(model: torch.nn.Module, tokenizer: Any, out_dir: Path, role: str, step: Optional[int], source: str,
+                     chat_template: bool, context: int) -> ExportInfo:
+    """Export a transformers causal LM (fp32, eager attention) and its tokenizer files, atomically.
+    Raises ExportError saying why when torch.onnx cannot handle the model."""
+    require_onnx()
+    model = copy.deepcopy(model).cpu().float().eval()
+    if hasattr(model, "set_attn_implementation"):
+        model.set_attn_implementation("eager")  # the traced graph must not depend on a fused kernel
+    config = model.config
+    layers = int(getattr(config, "num_hidden_layers", 0) or getattr(config, "n_layer", 0))
+    heads = int(getattr(config, "num_attention_heads", 0) or getattr(config, "n_head", 0))
+    kv_heads = int(getattr(config, "num_key_value_heads", None) or heads)
+    width = int(getattr(config, "hidden_size", 0) or getattr(config, "n_embd", 0))
+    head_dim = int(getattr(config, "head_dim", None) or width // max(heads, 1))
+    if not (layers and heads and width):
+        raise ExportError(f"{source}: the {config.model_type} config does not say its layers, heads and width; "
+                          "this model cannot be exported for the playground")
+    vocab = int(model.get_output_embeddings().weight.shape[0])
+    inputs = ["input_ids", "attention_mask"] + [f"past_{kind}_{i}" for i in range(layers) for kind in ("key", "value")]
+    outputs = ["logits"] + [f"present_{kind}_{i}" for i in range(layers) for kind in ("key", "value")]
+    axes: dict[str, dict[int, str]] = {"input_ids": {0: "batch", 1: "new"}, "attention_mask": {0: "batch", 1: "total"},
+                                       "logits": {0: "batch", 1: "new"}}
+    axes.update({name: {0: "batch", 2: "past"} for name in inputs[2:]})
+    axes.update({name: {0: "batch", 2: "total"} for name in outputs[1:]})
+    batch, new, past = 2, 3, 2
+    example = (torch.randint(0, min(vocab, 100), (batch, new)), torch.ones(batch, past + new, dtype=torch.long),
+               *[torch.zeros(batch, kv_heads, past, head_dim) for _ in inputs[2:]])
+    eos = tokenizer.eos_token_id
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
+    chat = chat_affixes(tokenizer) if chat_template else None
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().contiguous().numpy().tobytes())
+    info = ExportInfo(EXPORT_FORMAT, role, step, source, digest.hexdigest(),
+                      {"type": "hf", "file": "tokenizer.json", "config_file": "tokenizer_config.json", "vocab_size": vocab,
+                       "eos_id": int(eos), "pad_id": int(pad), "chat": chat, "model_type": config.model_type},
+                      context, layers, kv_heads, width, head_dim, OPSET, torch.__version__, inputs, outputs)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{out_dir.name}-", dir=out_dir.parent))
+    try:
+        try:
+            with warnings.catch_warnings(), torch.no_grad():
+                warnings.simplefilter("ignore")
+                torch.onnx.export(_HFKvCacheGraph(model, layers), example, str(tmp / "model.onnx"), input_names=inputs,
+                                  output_names=outputs, dynamic_axes=axes, opset_version=OPSET, dynamo=False)
+        except Exception as error:  # noqa: BLE001 - the exporter's failures are many; say which and why
+            raise ExportError(f"torch.onnx could not export this {config.model_type} model: "
+                              f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}") from error
+        tokenizer.save_pretrained(str(tmp / "tokenizer"))
+        for name in ("tokenizer.json", "tokenizer_config.json"):
+            if not (tmp / "tokenizer" / name).exists():
+                raise ExportError(f"the tokenizer has no {name} (a slow, Python-only tokenizer); the playground needs "
+                                  "a fast tokenizer's tokenizer.json")
+            os.replace(tmp / "tokenizer" / name, tmp / name)
+        shutil.rmtree(tmp / "tokenizer")
+        (tmp / "model.json").write_text(json.dumps(asdict(info), indent=2) + "\n")
+        _replace_dir(tmp, out_dir)
+    except Exception:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return info
+
+
+def _replace_dir(tmp: Path, out_dir: Path) -> None:
+    if out_dir.exists():
+        old = out_dir.with_name(f".old-{out_dir.name}-{os.getpid()}")
+        os.replace(out_dir, old)
+        os.replace(tmp, out_dir)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, out_dir)
+
+
+def role_exporters(roles: Any, step: int, run_name: str) -> dict[str, Callable[[Path], Any]]:
+    """How to export each role of a training run (models.roles.ModelRoles) at a checkpoint."""
+    source = f"{run_name} step {step}"
+    models = {"policy": roles.policy, "anchor": roles.anchor, "reference": roles.reference}
+    if roles.kind == "byte-gpt":
+        return {role: (lambda out, m=model, r=role: export_module(m.module, out, r, step, source)) for role, model in models.items()}
+    from .models.roles import ANCHOR_ADAPTER, POLICY_ADAPTER
+
+    def standalone(role: str) -> torch.nn.Module:
+        module = models[role].module
+        module = getattr(module, "_orig_mod", module)
+        if not roles.lora:
+            return module
+        clone = copy.deepcopy(module)  # merging must not touch the training model
+        if role == "reference" or (role == "anchor" and roles.anchor_is_reference):
+            return clone.unload()
+        adapter = POLICY_ADAPTER if role == "policy" else ANCHOR_ADAPTER
+        clone.base_model.set_adapter(adapter)
+        return clone.merge_and_unload(adapter_names=[adapter])
+
+    def exporter(role: str) -> Callable[[Path], Any]:
+        model = models[role]
+        return lambda out: export_hf_module(standalone(role), model.tokenizer.hf, out, role, step, source,
+                                            model.tokenizer.chat_template, model.context_length)
+    return {role: exporter(role) for role in models}

@@ -466,10 +466,11 @@ class Trainer:
         log.info("checkpoint written: %s", path)
         if self.cfg.export.onnx:
             # For the editor's playground: the same step's policy, anchor and reference as ONNX.
-            from .export import export_step
+            from .export import EXPORT_ERRORS, export_step, role_exporters
             kept = {step for step, _ in self.rd.list_checkpoints()}
-            target = export_step(self.rd.path, self.step, {"policy": self.policy.module, "anchor": self.anchor.module,
-                                                           "reference": self.ref.module}, kept)
+            target = export_step(self.rd.path, self.step, role_exporters(self.roles, self.step, self.rd.path.name), kept)
+            if (target / EXPORT_ERRORS).exists():
+                log.warning("ONNX export incomplete: %s", (target / EXPORT_ERRORS).read_text(encoding="utf-8").strip())
             log.info("ONNX export written: %s", target)
         return path
 

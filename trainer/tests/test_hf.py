@@ -207,3 +207,98 @@ def test_gradient_checkpointing_trains_the_same_as_without(tmp_path: Path, hf_mo
         assert code == 0, out
         runs[checkpointing] = [r["loss/total"] for r in read_jsonl(run_dir / "metrics.jsonl") if r["kind"] == "train"]
     assert runs[True] == pytest.approx(runs[False], rel=1e-5)
+
+
+def ort_logits(folder: Path, ids: torch.Tensor, mask: torch.Tensor) -> tuple[Any, dict[str, Any]]:
+    """Full-prefix logits from an exported model, then one cached step with token 5 (the KV path)."""
+    import numpy as np
+    import onnxruntime as ort
+    info = json.loads((folder / "model.json").read_text())
+    session = ort.InferenceSession(str(folder / "model.onnx"))
+    feeds = {"input_ids": ids.numpy(), "attention_mask": mask.numpy()}
+    for name in info["inputs"][2:]:
+        feeds[name] = np.zeros((ids.shape[0], info["heads"], 0, info["head_dim"]), np.float32)
+    first = session.run(None, feeds)
+    step = {"input_ids": np.full((ids.shape[0], 1), 5, np.int64),
+            "attention_mask": np.concatenate([mask.numpy(), np.ones((ids.shape[0], 1), np.int64)], 1)}
+    for i, name in enumerate(info["inputs"][2:]):
+        step[name] = first[1 + i]
+    return (first[0], session.run(None, step)[0]), info
+
+
+def torch_logits(model: Any, ids: torch.Tensor, mask: torch.Tensor) -> tuple[Any, Any]:
+    def run(i: torch.Tensor, m: torch.Tensor) -> Any:
+        with torch.no_grad():
+            return model(input_ids=i, attention_mask=m, position_ids=(m.cumsum(1) - 1).clamp(min=0)).logits.numpy()
+    longer = torch.cat([ids, torch.full((ids.shape[0], 1), 5)], 1)
+    return run(ids, mask), run(longer, torch.cat([mask, torch.ones(ids.shape[0], 1, dtype=torch.long)], 1))
+
+
+def assert_parity(exported: tuple[Any, Any], reference: tuple[Any, Any], mask: torch.Tensor) -> None:
+    import numpy as np
+    real = mask.bool().numpy()
+    assert np.abs(exported[0] - reference[0])[real].max() <= 1e-4
+    assert np.abs(exported[1][:, -1] - reference[1][:, -1]).max() <= 1e-4
+
+
+def test_export_onnx_writes_every_role_of_a_lora_chat_run_with_its_tokenizer_and_matches_pytorch(
+        tmp_path: Path, hf_models: dict[str, Path], write_config: Callable[..., Path]) -> None:
+    config = hf_config(tmp_path, hf_models, write_config,
+                       policy={"hf": {"model": str(hf_models["llama"]), "chat_template": True, "lora": {"r": 4}}},
+                       train={"steps": 3, "batch_size": 4, "lr": 0.05, "warmup_steps": 0, "seed": 3, "device": "cpu"},
+                       eval={"every": 0}, samples={"every": 0}, checkpoint={"every": 3}, export={"onnx": True})
+    run_dir = tmp_path / "run"
+    code, out = train(config, run_dir)
+    assert code == 0, out
+    step = run_dir / "exports" / "step-3"
+    assert sorted(p.name for p in step.iterdir()) == ["anchor", "policy", "reference"]
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+    trained = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(str(hf_models["llama"])),
+                                        str(run_dir / "checkpoints" / "step-3" / "hf")).merge_and_unload().eval()
+    base = AutoModelForCausalLM.from_pretrained(str(hf_models["llama"])).eval()
+    for batch, length in ((1, 4), (3, 7)):
+        ids = torch.randint(3, 200, (batch, length), generator=torch.Generator().manual_seed(length))
+        mask = torch.ones(batch, length, dtype=torch.long)
+        mask[1:, :2] = 0  # left padding in the rows after the first
+        exported, info = ort_logits(step / "policy", ids, mask)
+        assert_parity(exported, torch_logits(trained, ids, mask), mask)
+        assert_parity(ort_logits(step / "reference", ids, mask)[0], torch_logits(base, ids, mask), mask)
+    assert info["tokenizer"]["type"] == "hf" and (step / "policy" / "tokenizer.json").exists()
+    assert info["tokenizer"]["chat"] == {"prefix": "<|user|>", "suffix": "<|end|><|assistant|>"}
+    assert info["heads"] == 2 and info["layers"] == 2  # the KV heads (grouped-query attention)
+
+
+def test_an_hf_checkpoint_exports_from_the_command_line(tmp_path: Path, hf_models: dict[str, Path],
+                                                        write_config: Callable[..., Path]) -> None:
+    config = hf_config(tmp_path, hf_models, write_config, train={"steps": 2, "batch_size": 4, "warmup_steps": 0,
+                                                                  "device": "cpu"},
+                       eval={"every": 0}, samples={"every": 0}, checkpoint={"every": 2})
+    run_dir = tmp_path / "run"
+    assert train(config, run_dir)[0] == 0
+    from bond_trainer.export import export_onnx
+    checkpoint = run_dir / "checkpoints" / "step-2"
+    export_onnx(checkpoint, tmp_path / "policy", "policy", 2)
+    from transformers import AutoModelForCausalLM
+    trained = AutoModelForCausalLM.from_pretrained(str(checkpoint / "hf")).eval()
+    ids, mask = torch.randint(3, 200, (2, 5)), torch.ones(2, 5, dtype=torch.long)
+    assert_parity(ort_logits(tmp_path / "policy", ids, mask)[0], torch_logits(trained, ids, mask), mask)
+    anchor = export_onnx(checkpoint, tmp_path / "anchor", "anchor", 2)
+    assert anchor.role == "anchor" and (tmp_path / "anchor" / "model.onnx").exists()
+
+
+def test_a_model_torch_onnx_cannot_export_is_recorded_and_training_goes_on(
+        tmp_path: Path, hf_models: dict[str, Path], write_config: Callable[..., Path],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*_args: Any, **_kwargs: Any) -> None:
+        raise RuntimeError("Unsupported: ONNX export of operator foo")
+    monkeypatch.setattr(torch.onnx, "export", refuse)
+    config = hf_config(tmp_path, hf_models, write_config, train={"steps": 2, "batch_size": 4, "warmup_steps": 0,
+                                                                  "device": "cpu"},
+                       eval={"every": 0}, samples={"every": 0}, checkpoint={"every": 2}, export={"onnx": True})
+    run_dir = tmp_path / "run"
+    code, out = train(config, run_dir)
+    assert code == 0, out
+    errors = json.loads((run_dir / "exports" / "step-2" / "errors.json").read_text())
+    assert set(errors) == {"policy", "anchor", "reference"}
+    assert "torch.onnx could not export this gpt2 model" in errors["policy"] and "operator foo" in errors["policy"]
