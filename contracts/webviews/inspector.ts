@@ -24,6 +24,8 @@ export interface PlaygroundRun {
   canExport: boolean;
   /** why rewards cannot be shown for this run (e.g. a Python reward), or null */
   rewardNote: string | null;
+  /** why the latest exported step is missing models (torch.onnx could not export them), or null */
+  exportNote: string | null;
   /** the ONNX reward model used instead of the run's reward (file name), or null */
   rewardModel: string | null;
 }

@@ -5,7 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RunMeta } from '../../contracts/run-directory';
 import { trainerEnv, type TrainerEnvironment } from '../core/python';
@@ -17,6 +17,7 @@ export interface ExportSet {
 }
 
 export const EXPORTS_DIR = 'exports';
+export const EXPORT_ERRORS = 'errors.json';
 
 export async function listExports(runDir: string): Promise<ExportSet[]> {
   const root = join(runDir, EXPORTS_DIR);
@@ -37,9 +38,31 @@ export async function listExports(runDir: string): Promise<ExportSet[]> {
   return sets.sort((a, b) => b.step - a.step);
 }
 
-function exportOne(env: TrainerEnvironment, source: string, out: string, role: string): Promise<void> {
+/** Why the latest step with export problems could not be exported (exports/step-N/errors.json), or null. */
+export async function latestExportProblem(runDir: string): Promise<string | null> {
+  const root = join(runDir, EXPORTS_DIR);
+  let names: string[];
+  try {
+    names = await readdir(root);
+  } catch {
+    return null;
+  }
+  const steps = names.map((n) => /^step-(\d+)$/.exec(n)?.[1]).filter((n): n is string => n !== undefined).map(Number).sort((a, b) => b - a);
+  const latest = steps[0];
+  if (latest === undefined) return null;
+  try {
+    const errors = JSON.parse(await readFile(join(root, `step-${latest}`, EXPORT_ERRORS), 'utf8')) as unknown;
+    if (typeof errors !== 'object' || errors === null) return null;
+    const lines = Object.entries(errors as Record<string, unknown>).map(([role, why]) => `${role}: ${String(why)}`);
+    return lines.length ? `Step ${latest} could not be exported for the playground (${lines.join('; ')})` : null;
+  } catch {
+    return null;  // no errors.json: the step exported whole
+  }
+}
+
+function exportOne(env: TrainerEnvironment, source: string, out: string, role: string, extra: string[] = []): Promise<void> {
   return new Promise((resolve, reject) => {
-    execFile(env.python, ['-m', 'bond_trainer', 'export-onnx', '--checkpoint', source, '--out', out, '--role', role],
+    execFile(env.python, ['-m', 'bond_trainer', 'export-onnx', '--checkpoint', source, '--out', out, '--role', role, ...extra],
       { env: trainerEnv(env.trainerDir), timeout: 10 * 60_000, maxBuffer: 8 << 20 }, (error, _stdout, stderr) => {
         if (error) reject(new Error(stderr.trim().split('\n').slice(-3).join(' ') || error.message));
         else resolve();
@@ -60,11 +83,13 @@ export async function exportLatest(env: TrainerEnvironment, runDir: string, meta
   if (existsSync(join(checkpoint, 'anchor.pt'))) {
     await exportOne(env, checkpoint, join(target, 'anchor'), 'anchor');
   } else {
-    const policy = meta.config.policy as { checkpoint?: unknown } | undefined;
-    const reference = typeof policy?.checkpoint === 'string' ? policy.checkpoint : undefined;
+    const policy = meta.config.policy as { checkpoint?: unknown; hf?: { model?: unknown; chat_template?: unknown } | null } | undefined;
+    const hfModel = typeof policy?.hf?.model === 'string' ? policy.hf.model : undefined;
+    const reference = hfModel ?? (typeof policy?.checkpoint === 'string' ? policy.checkpoint : undefined);
     if (!reference) throw new Error(`${meta.name}: the anchor is the reference, which was randomly initialised and not saved; the playground cannot rebuild it`);
     const base = meta.config_path ? join(meta.config_path, '..') : runDir;
-    await exportOne(env, reference.startsWith('/') ? reference : join(base, reference), join(target, 'anchor'), 'reference');
+    const chat = hfModel && policy?.hf?.chat_template === true ? ['--chat-template'] : [];
+    await exportOne(env, reference.startsWith('/') ? reference : join(base, reference), join(target, 'anchor'), 'reference', chat);
   }
   return { step: latest.step, policy: join(target, 'policy'), anchor: join(target, 'anchor') };
 }

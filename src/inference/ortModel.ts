@@ -5,7 +5,8 @@
 import { join } from 'node:path';
 import type { InferenceSession as Session, Tensor as OrtTensor } from 'onnxruntime-node';
 import { readModelJson, type ExportedModel } from './modelInfo';
-import type { KvModel } from './sampler';
+import { byteTokenizer, type KvModel, type TextTokenizer } from './sampler';
+import { loadHfTokenizer } from './tokenizer';
 
 type Ort = typeof import('onnxruntime-node');
 let ort: Ort | undefined;
@@ -18,13 +19,14 @@ function runtime(): Ort {
 export type Past = OrtTensor[];
 
 export class OrtKvModel implements KvModel<Past> {
-  private constructor(readonly info: ExportedModel, private readonly session: Session) {}
+  private constructor(readonly info: ExportedModel, private readonly session: Session, readonly tokenizer: TextTokenizer) {}
 
-  /** folder: an export folder holding model.onnx and model.json */
+  /** folder: an export folder holding model.onnx and model.json (and a Hugging Face model's tokenizer files) */
   static async load(folder: string): Promise<OrtKvModel> {
     const info = await readModelJson(join(folder, 'model.json'));
+    const tokenizer = info.tokenizer.type === 'hf' ? await loadHfTokenizer(folder, info.tokenizer) : byteTokenizer(info);
     const session = await runtime().InferenceSession.create(join(folder, 'model.onnx'), { executionProviders: ['cpu'], graphOptimizationLevel: 'all' });
-    return new OrtKvModel(info, session);
+    return new OrtKvModel(info, session, tokenizer);
   }
 
   async run(inputIds: BigInt64Array, batch: number, newTokens: number, mask: BigInt64Array, past: Past | null): Promise<{ lastLogits: Float32Array; past: Past }> {

@@ -82,5 +82,8 @@ export function buildReward(config: Record<string, unknown>): RewardFn | { unava
   if (type === 'python') {
     return { unavailable: `reward.function ${String(config.function)} is Python code: the playground runs without Python, so it shows no rewards for this run` };
   }
+  if (type === 'hf') {
+    return { unavailable: `reward.model ${String(config.model)} is a Hugging Face reward model that runs in the trainer; choose an ONNX reward model to score samples here` };
+  }
   return { unavailable: `reward.type ${JSON.stringify(type)} is not one the playground knows` };
 }

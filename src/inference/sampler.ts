@@ -5,6 +5,14 @@
  * run it with or without the cache and the worker runs it with onnxruntime.
  */
 
+/** Text ↔ token ids for one model: UTF-8 bytes for the byte GPT, tokenizer.json for Hugging Face models. */
+export interface TextTokenizer {
+  /** the prompt as the model expects it (a chat model's template around it), as token ids */
+  encode(text: string): number[];
+  /** a completion's tokens as text (EOS and special tokens left out) */
+  decode(tokens: readonly number[]): string;
+}
+
 export interface ModelInfo {
   vocabSize: number;
   eosId: number;
@@ -18,6 +26,8 @@ export interface ModelInfo {
 /** One forward pass: new tokens [batch, newTokens], mask [batch, total]; returns each row's last logits. */
 export interface KvModel<Past> {
   readonly info: ModelInfo;
+  /** absent: the byte GPT's UTF-8 bytes */
+  readonly tokenizer?: TextTokenizer;
   run(inputIds: BigInt64Array, batch: number, newTokens: number, mask: BigInt64Array, past: Past | null): Promise<{ lastLogits: Float32Array; past: Past }>;
   release?(past: Past): void;
 }
@@ -56,17 +66,23 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
-/** Keep the prompt's last bytes so the completion fits in the context (as encode_prompts does). */
-export function encodePrompt(prompt: string, info: ModelInfo, maxNewTokens: number): number[] {
+export function byteTokenizer(info: Pick<ModelInfo, 'eosId'>): TextTokenizer {
+  return {
+    encode: (text) => [...new TextEncoder().encode(text)],
+    decode: (tokens) => new TextDecoder('utf-8', { fatal: false }).decode(Uint8Array.from(tokens.filter((t) => t < 256 && t !== info.eosId))),
+  };
+}
+
+/** Keep the prompt's last tokens so the completion fits in the context (as encode_prompts does). */
+export function encodePrompt(prompt: string, info: ModelInfo, maxNewTokens: number, tokenizer: TextTokenizer = byteTokenizer(info)): number[] {
   const room = info.context - maxNewTokens;
   if (room < 1) throw new RangeError(`max tokens ${maxNewTokens} leaves no room for a prompt in the model's context of ${info.context} tokens: set max tokens below ${info.context}`);
-  const bytes = [...new TextEncoder().encode(prompt)];
-  const kept = bytes.slice(-room);
+  const kept = tokenizer.encode(prompt).slice(-room);
   return kept.length ? kept : [info.eosId];
 }
 
 export function decode(tokens: readonly number[], info: ModelInfo): string {
-  return new TextDecoder('utf-8', { fatal: false }).decode(Uint8Array.from(tokens.filter((t) => t < 256 && t !== info.eosId)));
+  return byteTokenizer(info).decode(tokens);
 }
 
 /** Draw one token from logits with temperature, top-k and top-p (nucleus; at least one token kept). */
@@ -151,7 +167,7 @@ export async function sample<Past>(model: KvModel<Past>, prompts: number[][], op
   }
   return generated.map((tokens) => ({
     tokens,
-    text: decode(tokens, info),
+    text: model.tokenizer ? model.tokenizer.decode(tokens) : decode(tokens, info),
     truncated: tokens.at(-1) !== info.eosId,
   }));
 }

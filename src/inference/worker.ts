@@ -37,7 +37,10 @@ async function generate(id: number, request: GenerateRequest): Promise<GenerateR
   const started = performance.now();
   const [policy, anchor] = await Promise.all([model(request.policy), model(request.anchor)]);
   const stop = (): boolean => cancelled.has(id);
-  const prompt = encodePrompt(request.prompt, policy.info, request.options.maxNewTokens);
+  if (policy.info.vocabSize !== anchor.info.vocabSize) {
+    throw new Error(`the policy (${request.policy}) and the anchor (${request.anchor}) have different vocabularies; export both from the same run`);
+  }
+  const prompt = encodePrompt(request.prompt, policy.info, request.options.maxNewTokens, policy.tokenizer);
   const policySamples = await sample(policy, Array.from({ length: request.k }, () => prompt), request.options, stop,
     (done, total) => post({ type: 'progress', id, phase: 'policy', done, total }));
   // the anchor's K shown samples and its N Best-of-N candidates, in one batch

@@ -8,7 +8,7 @@ import type { PlaygroundRequest, PlaygroundResult, PlaygroundRun, PlaygroundText
 import type { TrainerEnvironment } from '../core/python';
 import type { RunStore } from '../core/runStore';
 import type { GenerateHandle, InferenceClient } from '../inference/client';
-import { exportLatest, listExports } from '../inference/exports';
+import { exportLatest, latestExportProblem, listExports } from '../inference/exports';
 import { buildReward } from '../inference/rewards';
 import type { Completion } from '../inference/sampler';
 
@@ -59,7 +59,7 @@ export class Playground {
       const model = this.rewardModels.get(state.dir);
       runs.push({ dir: state.dir, name: state.meta.name, steps: exports.map((e) => e.step), canExport: state.meta.checkpoints.length > 0,
         rewardNote: model || typeof reward !== 'string' ? null : `${reward}. Choose an ONNX reward model to score samples here.`,
-        rewardModel: model ? basename(model) : null });
+        rewardModel: model ? basename(model) : null, exportNote: await latestExportProblem(state.dir) });
     }
     return runs;
   }

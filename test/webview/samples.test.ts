@@ -215,8 +215,8 @@ describe('inspector webview', () => {
   it('playground: posts a validated request, shows progress, marks the Best-of-N winner, keeps model text inert, cancels', async () => {
     const view = await harness.open('inspector', { theme: 'dark' });
     await view.send({ type: 'playgroundRuns', seq: 1, runs: [
-      { dir: '/runs/a', name: 'jbond-demo', steps: [150, 100], canExport: true, rewardNote: null, rewardModel: null },
-      { dir: '/runs/b', name: 'python-reward', steps: [], canExport: true, rewardNote: 'reward.function is Python code', rewardModel: null },
+      { dir: '/runs/a', name: 'jbond-demo', steps: [150, 100], canExport: true, rewardNote: null, rewardModel: null, exportNote: null },
+      { dir: '/runs/b', name: 'python-reward', steps: [], canExport: true, rewardNote: 'reward.function is Python code', rewardModel: null, exportNote: null },
     ] });
     await view.page.locator('vscode-textarea textarea').fill('the soup was');
     await view.page.click('vscode-button:text("Generate")');
@@ -242,6 +242,19 @@ describe('inspector webview', () => {
     assert.deepEqual(await cspViolations(view.page), []);
     assert.deepEqual(view.problems(), []);
     await view.page.screenshot({ path: join(ARTIFACTS, 'playground-dark.png') });
+    await view.page.close();
+  });
+
+  it('playground: says plainly why a run\'s models could not be exported', async () => {
+    const view = await harness.open('inspector', { theme: 'light' });
+    const why = 'Step 40 could not be exported for the playground (policy: torch.onnx could not export this mamba model: <b>Unsupported</b>)';
+    await view.send({ type: 'playgroundRuns', seq: 1, runs: [
+      { dir: '/runs/c', name: 'hf-run', steps: [], canExport: true, rewardNote: null, rewardModel: null, exportNote: why },
+    ] });
+    await view.page.waitForFunction((text) => document.querySelector('.playground-status')?.textContent?.startsWith(text) ?? false, why);
+    assert.match(await view.page.textContent('.playground-status') ?? '', /export its latest checkpoint/);
+    assert.equal(await view.page.$$eval('.playground-status b', (n) => n.length), 0);
+    assert.equal(await view.page.getAttribute('vscode-button:text("Generate")', 'disabled'), '');
     await view.page.close();
   });
 });

@@ -49,10 +49,13 @@ def build_parser() -> ArgumentParser:
 
     export = commands.add_parser("export-onnx", help="export a model (policy, anchor or reference) as ONNX with a KV cache")
     export.add_argument("--checkpoint", required=True, type=Path,
-                        help="a checkpoint folder (checkpoints/step-N) or a model.pt file")
+                        help="a checkpoint folder (checkpoints/step-N), a model.pt file, or a Hugging Face model folder")
     export.add_argument("--out", required=True, type=Path, help="the folder to write (model.onnx + model.json); replaced atomically")
     export.add_argument("--role", default="policy", choices=["policy", "anchor", "reference"],
                         help="which weights: the checkpoint's policy (model.pt), its anchor (anchor.pt), or a reference model file")
+    export.add_argument("--chat-template", action=argparse.BooleanOptionalAction, default=None,
+                        help="Hugging Face models: the playground wraps prompts in the tokenizer's chat template "
+                             "(default: as the run's config says for a checkpoint; off for a model folder)")
 
     demo = commands.add_parser("demo", help="the built-in demo: corpus → pretrain → J-BOND, with a summary")
     demo.add_argument("--runs-dir", type=Path, default=Path(".bond/runs"), help="where the demo's run folder goes")
@@ -100,7 +103,7 @@ def _export(args: argparse.Namespace, console: Console) -> int:
     if args.checkpoint.is_dir() and args.checkpoint.name.startswith("step-") and args.checkpoint.name[5:].isdigit():
         step = int(args.checkpoint.name[5:])
     try:
-        info = export_onnx(args.checkpoint, args.out, args.role, step)
+        info = export_onnx(args.checkpoint, args.out, args.role, step, args.chat_template)
     except ExportError as error:
         console.error(str(error))
         return 2

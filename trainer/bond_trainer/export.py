@@ -92,15 +92,19 @@ def load_role(source: Path, role: str) -> GPTModule:
         raise ExportError(f"{source}: cannot load the {role} model: {error}") from error
 
 
-def export_onnx(source: Path, out_dir: Path, role: str = "policy", step: Optional[int] = None) -> ExportInfo:
+def export_onnx(source: Path, out_dir: Path, role: str = "policy", step: Optional[int] = None,
+                chat_template: Optional[bool] = None) -> ExportInfo:
     """Export a model file or a checkpoint folder's policy/anchor (the `export-onnx` command)."""
     require_onnx()
     if source.is_dir() and (source / "hf").is_dir():
-        return _export_hf_checkpoint(source, out_dir, role, step)
+        return _export_hf_checkpoint(source, out_dir, role, step, chat_template)
+    if source.is_dir() and (source / "config.json").exists():
+        return _export_hf_folder(source, out_dir, role, step, bool(chat_template))
     return export_module(load_role(source, role), out_dir, role, step, str(source))
 
 
-def _export_hf_checkpoint(checkpoint: Path, out_dir: Path, role: str, step: Optional[int]) -> ExportInfo:
+def _export_hf_checkpoint(checkpoint: Path, out_dir: Path, role: str, step: Optional[int],
+                          chat_template: Optional[bool]) -> ExportInfo:
     """A Hugging Face run's checkpoint: hf/ holds the policy (whole, or its LoRA adapter), anchor.pt
     the anchor's weights; the run's config (run.json beside checkpoints/) says how prompts are formatted."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -132,8 +136,20 @@ def _export_hf_checkpoint(checkpoint: Path, out_dir: Path, role: str, step: Opti
                 model.load_state_dict(_anchor_state(checkpoint / "anchor.pt"))
     except (OSError, ValueError, KeyError, RuntimeError) as error:
         raise ExportError(f"{checkpoint}: cannot load the {role} model: {error}") from error
-    return export_hf_module(model, tokenizer, out_dir, role, step, str(checkpoint), bool(hf_config.get("chat_template")),
-                            context_length_of(model.config, tokenizer))
+    chat = bool(hf_config.get("chat_template")) if chat_template is None else chat_template
+    return export_hf_module(model, tokenizer, out_dir, role, step, str(checkpoint), chat, context_length_of(model.config, tokenizer))
+
+
+def _export_hf_folder(folder: Path, out_dir: Path, role: str, step: Optional[int], chat: bool) -> ExportInfo:
+    """A Hugging Face model folder (e.g. policy.hf.model, a run's reference)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from .models.hf import context_length_of
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(str(folder), local_files_only=True)
+    except (OSError, ValueError, RuntimeError) as error:
+        raise ExportError(f"{folder}: cannot load the Hugging Face model: {error}") from error
+    return export_hf_module(model, tokenizer, out_dir, role, step, str(folder), chat, context_length_of(model.config, tokenizer))
 
 
 def _anchor_state(path: Path) -> dict[str, torch.Tensor]:

@@ -113,9 +113,9 @@ function fillSelects(): void {
   clearReward.hidden = !run?.rewardModel;
   chooseReward.hidden = !run;
   generateButton.toggleAttribute('disabled', !run || steps.length === 0);
-  status.textContent = !runs.length ? 'No runs yet.' : !steps.length
+  status.textContent = !runs.length ? 'No runs yet.' : [run?.exportNote, !steps.length
     ? (run?.canExport ? 'This run has no exported models: export its latest checkpoint to try prompts.' : 'This run has no checkpoint to export yet.')
-    : run?.rewardNote ?? '';
+    : run?.rewardNote].filter(Boolean).join(' ');
   status.classList.remove('error');
 }
 
