@@ -368,7 +368,8 @@ def role_exporters(roles: Any, step: int, run_name: str) -> dict[str, Callable[[
         module = getattr(module, "_orig_mod", module)
         if not roles.lora:
             return module
-        clone = copy.deepcopy(module)  # merging must not touch the training model
+        # Merge in fp32 (a bf16 merge would round the sum), on a copy: the training model stays as it is.
+        clone = copy.deepcopy(module).float()
         if role == "reference" or (role == "anchor" and roles.anchor_is_reference):
             return clone.unload()
         adapter = POLICY_ADAPTER if role == "policy" else ANCHOR_ADAPTER
