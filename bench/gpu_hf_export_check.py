@@ -18,14 +18,16 @@ from bond_trainer.config import config_from_dict  # noqa: E402
 from bond_trainer.console import Console  # noqa: E402
 from bond_trainer.train import run_training  # noqa: E402
 
+DEVICE = sys.argv[1] if len(sys.argv) > 1 else "cuda"  # cpu: a dry run of this script (fp32)
+DTYPE = "bf16" if DEVICE == "cuda" else "fp32"
 work = Path(tempfile.mkdtemp())
 make_causal_lm(work / "llama", "llama", chat=True)
 make_reward_model(work / "rm")
 (work / "p.jsonl").write_text("".join(json.dumps({"prompt": f"p{i}: the food"}) + "\n" for i in range(24)))
 raw = {"name": "gpu-hf", "algorithm": "jbond",
-       "policy": {"hf": {"model": "llama", "chat_template": True, "dtype": "bf16", "lora": {"r": 4}}},
-       "reward": {"type": "hf", "model": "rm", "dtype": "bf16"}, "data": {"train": ["p.jsonl"], "eval_fraction": 0.25},
-       "train": {"steps": 4, "batch_size": 8, "lr": 0.05, "warmup_steps": 0, "device": "cuda"},
+       "policy": {"hf": {"model": "llama", "chat_template": True, "dtype": DTYPE, "lora": {"r": 4}}},
+       "reward": {"type": "hf", "model": "rm", "dtype": DTYPE}, "data": {"train": ["p.jsonl"], "eval_fraction": 0.25},
+       "train": {"steps": 4, "batch_size": 8, "lr": 0.05, "warmup_steps": 0, "device": DEVICE},
        "sampling": {"max_new_tokens": 12}, "eval": {"every": 4, "prompts": 4, "policy_samples": 2, "mc_samples": 8, "n_max": 8, "bon_n": 4},
        "samples": {"every": 4, "prompts": 2, "mc_samples": 4}, "checkpoint": {"every": 4}, "export": {"onnx": True}}
 out = io.StringIO()
@@ -40,7 +42,7 @@ from peft import PeftModel  # noqa: E402
 from transformers import AutoModelForCausalLM  # noqa: E402
 
 # The run trained on the base rounded to bf16: compare against that base, merged in fp32 as the export is.
-base = AutoModelForCausalLM.from_pretrained(str(work / "llama"), dtype=torch.bfloat16).float()
+base = AutoModelForCausalLM.from_pretrained(str(work / "llama"), dtype=torch.bfloat16 if DTYPE == "bf16" else torch.float32).float()
 trained = PeftModel.from_pretrained(base, str(work / "run" / "checkpoints" / "step-4" / "hf")).merge_and_unload().eval()
 info = json.loads((step / "policy" / "model.json").read_text())
 session = ort.InferenceSession(str(step / "policy" / "model.onnx"))
