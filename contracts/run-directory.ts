@@ -53,7 +53,7 @@ export interface RunMeta {
   host: string;
   device: string;
   precision?: 'fp32' | 'bf16';
-  /** the policy model, described by the trainer (name, size, full fine-tuning or LoRA) */
+  /** the models, described by the trainer: the policy (name, size, full fine-tuning or LoRA), then the reward */
   model?: string;
   /** processes training together under torchrun; 1 for a plain run */
   world_size?: number;

@@ -524,7 +524,8 @@ class Trainer:
         total = cfg.train.steps
         last_checkpoint = self.step
         self.rd.update(status="running", started_at=time.time(), started_step=self.step, device=describe_device(self.device),
-                       precision=self.precision, step=self.step, model=self.roles.description, world_size=self.world.size)
+                       precision=self.precision, step=self.step, world_size=self.world.size,
+                       model=f"{self.roles.description}; reward: {self.reward.name}")
         self.rd.start_heartbeat(self._watch_other_ranks if self.world.active else None)
         self.console.start(self.step, total)
         final_eval: Optional[dict[str, Any]] = None

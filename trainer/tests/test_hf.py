@@ -89,6 +89,7 @@ def test_ten_jbond_steps_of_a_gpt2_policy_with_a_reward_model_of_another_vocabul
     meta = json.loads((run_dir / "run.json").read_text())
     assert meta["status"] == "completed" and meta["world_size"] == 1
     assert meta["model"].startswith("tiny-gpt2 (gpt2)") and "full fine-tuning" in meta["model"]
+    assert meta["model"].endswith("reward: hf(tiny-reward)")
     train_lines = [r for r in read_jsonl(run_dir / "metrics.jsonl") if r["kind"] == "train"]
     assert len(train_lines) == 10
     rewards = {r["reward/policy"] for r in train_lines}
