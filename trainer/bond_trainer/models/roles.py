@@ -10,10 +10,9 @@ with adapters off, so the anchor's EMA and its checkpoint cover the adapter weig
 from __future__ import annotations
 
 import copy
-import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator
 
 import torch
 from torch import nn
@@ -21,8 +20,6 @@ from torch import nn
 from ..config import RunConfig
 from .base import CausalLM
 from .byte_gpt import ByteGPT, GPTModelSpec, GPTModule, load_byte_gpt, save_byte_gpt
-
-log = logging.getLogger("bond_trainer")
 
 POLICY_ADAPTER = "policy"
 ANCHOR_ADAPTER = "anchor"
