@@ -67,7 +67,7 @@ class _KvCacheGraph(torch.nn.Module):
         return (logits, *[t for pair in presents for t in pair])
 
 
-def weights_hash(module: GPTModule) -> str:
+def weights_hash(module: torch.nn.Module) -> str:
     digest = hashlib.sha256()
     for name, tensor in sorted(module.state_dict().items()):
         digest.update(name.encode())
@@ -182,32 +182,49 @@ def export_module(module: GPTModule, out_dir: Path, role: str, step: Optional[in
     module = copy.deepcopy(module).cpu().eval()
     spec = module.spec
     head_dim = spec.width // spec.heads
-    inputs = ["input_ids", "attention_mask"] + [f"past_{kind}_{i}" for i in range(spec.layers) for kind in ("key", "value")]
-    outputs = ["logits"] + [f"present_{kind}_{i}" for i in range(spec.layers) for kind in ("key", "value")]
+    inputs, outputs = _graph_names(spec.layers)
+    info = ExportInfo(EXPORT_FORMAT, role, step, source, weights_hash(module),
+                      {"type": "bytes", "vocab_size": spec.vocab_size, "eos_id": EOS_ID, "pad_id": PAD_ID},
+                      spec.context, spec.layers, spec.heads, spec.width, head_dim, OPSET, torch.__version__, inputs, outputs)
+    _write_export(_KvCacheGraph(module), info, out_dir)
+    return info
+
+
+def _graph_names(layers: int) -> tuple[list[str], list[str]]:
+    inputs = ["input_ids", "attention_mask"] + [f"past_{kind}_{i}" for i in range(layers) for kind in ("key", "value")]
+    outputs = ["logits"] + [f"present_{kind}_{i}" for i in range(layers) for kind in ("key", "value")]
+    return inputs, outputs
+
+
+def _write_export(graph: torch.nn.Module, info: ExportInfo, out_dir: Path,
+                  add_files: Optional[Callable[[Path], None]] = None) -> None:
+    """Trace `graph` (the KV-cache contract of the module docstring) into out_dir with model.json and
+    any `add_files`, atomically: a temporary folder, then a rename; on any failure the previous
+    export stays."""
+    inputs, outputs = info.inputs, info.outputs
     axes: dict[str, dict[int, str]] = {"input_ids": {0: "batch", 1: "new"}, "attention_mask": {0: "batch", 1: "total"},
                                        "logits": {0: "batch", 1: "new"}}
     axes.update({name: {0: "batch", 2: "past"} for name in inputs[2:]})
     axes.update({name: {0: "batch", 2: "total"} for name in outputs[1:]})
     # Example shapes: a non-empty past so the trace covers the cache path; all of them are dynamic.
     batch, new, past = 2, 3, 2
-    example = (torch.randint(0, 256, (batch, new)), torch.ones(batch, past + new, dtype=torch.long),
-               *[torch.zeros(batch, spec.heads, past, head_dim) for _ in inputs[2:]])
-    info = ExportInfo(EXPORT_FORMAT, role, step, source, weights_hash(module),
-                      {"type": "bytes", "vocab_size": spec.vocab_size, "eos_id": EOS_ID, "pad_id": PAD_ID},
-                      spec.context, spec.layers, spec.heads, spec.width, head_dim, OPSET, torch.__version__, inputs, outputs)
+    example = (torch.randint(0, min(int(info.tokenizer["vocab_size"]), 100), (batch, new)),
+               torch.ones(batch, past + new, dtype=torch.long),
+               *[torch.zeros(batch, info.heads, past, info.head_dim) for _ in inputs[2:]])
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{out_dir.name}-", dir=out_dir.parent))
     try:
         with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")  # tracer warnings about the context-length check (not in the graph)
-            torch.onnx.export(_KvCacheGraph(module), example, str(tmp / "model.onnx"), input_names=inputs,
-                              output_names=outputs, dynamic_axes=axes, opset_version=OPSET, dynamo=False)
+            warnings.simplefilter("ignore")  # tracer warnings (e.g. the context-length check, not in the graph)
+            torch.onnx.export(graph, example, str(tmp / "model.onnx"), input_names=inputs, output_names=outputs,
+                              dynamic_axes=axes, opset_version=OPSET, dynamo=False)
+        if add_files:
+            add_files(tmp)
         (tmp / "model.json").write_text(json.dumps(asdict(info), indent=2) + "\n")
         _replace_dir(tmp, out_dir)
     except Exception:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return info
 
 
 def export_step(run_dir: Path, step: int, exporters: dict[str, Callable[[Path], Any]], keep_steps: set[int]) -> Path:
@@ -299,49 +316,31 @@ def export_hf_module(model: torch.nn.Module, tokenizer: Any, out_dir: Path, role
         raise ExportError(f"{source}: the {config.model_type} config does not say its layers, heads and width; "
                           "this model cannot be exported for the playground")
     vocab = int(model.get_output_embeddings().weight.shape[0])
-    inputs = ["input_ids", "attention_mask"] + [f"past_{kind}_{i}" for i in range(layers) for kind in ("key", "value")]
-    outputs = ["logits"] + [f"present_{kind}_{i}" for i in range(layers) for kind in ("key", "value")]
-    axes: dict[str, dict[int, str]] = {"input_ids": {0: "batch", 1: "new"}, "attention_mask": {0: "batch", 1: "total"},
-                                       "logits": {0: "batch", 1: "new"}}
-    axes.update({name: {0: "batch", 2: "past"} for name in inputs[2:]})
-    axes.update({name: {0: "batch", 2: "total"} for name in outputs[1:]})
-    batch, new, past = 2, 3, 2
-    example = (torch.randint(0, min(vocab, 100), (batch, new)), torch.ones(batch, past + new, dtype=torch.long),
-               *[torch.zeros(batch, kv_heads, past, head_dim) for _ in inputs[2:]])
+    inputs, outputs = _graph_names(layers)
     eos = tokenizer.eos_token_id
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
     chat = chat_affixes(tokenizer) if chat_template else None
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().contiguous().numpy().tobytes())
-    info = ExportInfo(EXPORT_FORMAT, role, step, source, digest.hexdigest(),
+    info = ExportInfo(EXPORT_FORMAT, role, step, source, weights_hash(model),
                       {"type": "hf", "file": "tokenizer.json", "config_file": "tokenizer_config.json", "vocab_size": vocab,
                        "eos_id": int(eos), "pad_id": int(pad), "chat": chat, "model_type": config.model_type},
                       context, layers, kv_heads, width, head_dim, OPSET, torch.__version__, inputs, outputs)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{out_dir.name}-", dir=out_dir.parent))
-    try:
-        try:
-            with warnings.catch_warnings(), torch.no_grad():
-                warnings.simplefilter("ignore")
-                torch.onnx.export(_HFKvCacheGraph(model, layers), example, str(tmp / "model.onnx"), input_names=inputs,
-                                  output_names=outputs, dynamic_axes=axes, opset_version=OPSET, dynamo=False)
-        except Exception as error:  # noqa: BLE001 - the exporter's failures are many; say which and why
-            raise ExportError(f"torch.onnx could not export this {config.model_type} model: "
-                              f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}") from error
-        tokenizer.save_pretrained(str(tmp / "tokenizer"))
+
+    def add_tokenizer(folder: Path) -> None:
+        tokenizer.save_pretrained(str(folder / "tokenizer"))
         for name in ("tokenizer.json", "tokenizer_config.json"):
-            if not (tmp / "tokenizer" / name).exists():
+            if not (folder / "tokenizer" / name).exists():
                 raise ExportError(f"the tokenizer has no {name} (a slow, Python-only tokenizer); the playground needs "
                                   "a fast tokenizer's tokenizer.json")
-            os.replace(tmp / "tokenizer" / name, tmp / name)
-        shutil.rmtree(tmp / "tokenizer")
-        (tmp / "model.json").write_text(json.dumps(asdict(info), indent=2) + "\n")
-        _replace_dir(tmp, out_dir)
-    except Exception:
-        shutil.rmtree(tmp, ignore_errors=True)
+            os.replace(folder / "tokenizer" / name, folder / name)
+        shutil.rmtree(folder / "tokenizer")
+
+    try:
+        _write_export(_HFKvCacheGraph(model, layers), info, out_dir, add_tokenizer)
+    except ExportError:
         raise
+    except Exception as error:  # noqa: BLE001 - torch.onnx's failures on arbitrary models are many: say which and why
+        first = str(error).splitlines()[0] if str(error) else ""
+        raise ExportError(f"torch.onnx could not export this {config.model_type} model: {type(error).__name__}: {first}") from error
     return info
 
 
