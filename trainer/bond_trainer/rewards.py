@@ -125,11 +125,11 @@ class HFRewardModel:
     """
 
     def __init__(self, cfg: RunConfig, training_device: torch.device):
-        from .models.hf import load_sequence_classifier, torch_dtype
+        from .models.hf import ModelLoadError, load_sequence_classifier, torch_dtype
         rc = cfg.reward
         assert rc.model is not None  # enforced by config validation
         if rc.device == "cuda" and not torch.cuda.is_available():
-            raise RewardError("reward.device: cuda was requested but torch sees no CUDA device; use auto or cpu")
+            raise ModelLoadError("reward.device: cuda was requested but torch sees no CUDA device; use auto or cpu")
         self.device = training_device if rc.device == "auto" else torch.device(rc.device)
         module, self.tokenizer, self.location = load_sequence_classifier(
             rc.model, cfg.base_dir, torch_dtype(rc.dtype, self.device), "reward.model")
@@ -139,8 +139,8 @@ class HFRewardModel:
             self.tokenizer.pad_token = self.tokenizer.eos_token
             self.module.config.pad_token_id = self.tokenizer.pad_token_id
         if rc.chat_template and not getattr(self.tokenizer, "chat_template", None):
-            raise RewardError("reward.chat_template: the reward model's tokenizer has no chat template; "
-                              "set chat_template to false and describe the text with reward.template")
+            raise ModelLoadError("reward.chat_template: the reward model's tokenizer has no chat template; "
+                                 "set chat_template to false and describe the text with reward.template")
         # The completion matters most: a text too long loses its beginning.
         self.tokenizer.truncation_side = "left"
         self.template, self.chat = rc.template, rc.chat_template

@@ -688,8 +688,12 @@ def _run_follower(cfg: RunConfig, run_path: Path, resume: bool, world: World) ->
     """Ranks other than 0: train in step with rank 0, write nothing but their own failure."""
     if world.broadcast_object(None):
         return 2  # rank 0 refused the run and said why
+    with open(os.devnull, "w", encoding="utf-8") as devnull:
+        return _train_follower(cfg, run_path, resume, world, Console(devnull, sys.stderr))
+
+
+def _train_follower(cfg: RunConfig, run_path: Path, resume: bool, world: World, quiet: Console) -> int:
     rd = FollowerRunDirectory(run_path)
-    quiet = Console(open(os.devnull, "w", encoding="utf-8"), sys.stderr)
     trainer = Trainer(cfg, rd, quiet, world)
     previous_handlers = _install_stop_handlers(trainer, rd, quiet, world)
     try:

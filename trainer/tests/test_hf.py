@@ -303,3 +303,13 @@ def test_a_model_torch_onnx_cannot_export_is_recorded_and_training_goes_on(
     errors = json.loads((run_dir / "exports" / "step-2" / "errors.json").read_text())
     assert set(errors) == {"policy", "anchor", "reference"}
     assert "torch.onnx could not export this gpt2 model" in errors["policy"] and "operator foo" in errors["policy"]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message a machine without CUDA gives")
+def test_a_reward_model_on_a_missing_gpu_is_a_config_error(tmp_path: Path, hf_models: dict[str, Path],
+                                                          write_config: Callable[..., Path]) -> None:
+    config = hf_config(tmp_path, hf_models, write_config,
+                       reward={"type": "hf", "model": str(hf_models["reward"]), "device": "cuda"})
+    code, out = train(config, tmp_path / "run")
+    assert code == 2, out
+    assert "reward.device" in out and "use auto or cpu" in out

@@ -7,8 +7,9 @@ only, so the core trainer keeps depending on torch alone.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 import torch
 from torch import nn
@@ -110,34 +111,29 @@ class HFCausalLM:
         return out.logits, out.past_key_values if use_cache else None
 
 
-class adapter_context:
-    """Run a peft model with one adapter active (or all disabled), then restore the policy's.
+@contextmanager
+def adapter_context(module: nn.Module, adapter: Optional[str], use_base: bool) -> Iterator[None]:
+    """Run a peft model with one adapter active (or all disabled), then restore what was active.
 
     peft's own set_adapter also flips requires_grad on every adapter; switching roles for a
     no-grad forward must not touch what the optimizer trains, so only the active name changes.
     """
-
-    def __init__(self, module: nn.Module, adapter: Optional[str], use_base: bool):
-        self.module, self.adapter, self.use_base = module, adapter, use_base
-        self.layers: list[Any] = []
-        self.previous: list[Any] = []
-        self.disabled: Any = None
-
-    def __enter__(self) -> None:
-        if self.use_base:
-            self.disabled = self.module.disable_adapter()  # type: ignore[operator]
-            self.disabled.__enter__()
-        elif self.adapter is not None:
-            self.layers = lora_layers(self.module)
-            self.previous = [layer._active_adapter for layer in self.layers]
-            for layer in self.layers:
-                layer._active_adapter = [self.adapter]
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.disabled is not None:
-            self.disabled.__exit__(*exc)
-        for layer, previous in zip(self.layers, self.previous):
-            layer._active_adapter = previous
+    if use_base:
+        with module.disable_adapter():  # type: ignore[operator]
+            yield
+        return
+    if adapter is None:
+        yield
+        return
+    layers = lora_layers(module)
+    previous = [layer._active_adapter for layer in layers]
+    for layer in layers:
+        layer._active_adapter = [adapter]
+    try:
+        yield
+    finally:
+        for layer, active in zip(layers, previous):
+            layer._active_adapter = active
 
 
 def lora_layers(module: nn.Module) -> list[Any]:

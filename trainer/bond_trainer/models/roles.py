@@ -58,6 +58,11 @@ class ModelRoles:
         module = self.policy.module if adapter == POLICY_ADAPTER else self.anchor.module
         return iter(module.named_parameters())
 
+    def _adapter_pairs(self) -> Iterator[tuple[nn.Parameter, nn.Parameter]]:
+        """(anchor, policy) adapter weights, matched by name (LoRA)."""
+        anchor = dict(self._trainable_named(ANCHOR_ADAPTER))
+        return ((anchor[name], p.detach()) for name, p in self._trainable_named(POLICY_ADAPTER))
+
     @torch.no_grad()
     def ema_anchor(self, eta: float) -> None:
         """θ_anchor ← (1−η)·θ_anchor + η·θ_policy (adapter weights only under LoRA)."""
@@ -65,9 +70,8 @@ class ModelRoles:
             return
         self._resharded()
         if self.lora:
-            anchor = dict(self._trainable_named(ANCHOR_ADAPTER))
-            for name, p in self._trainable_named(POLICY_ADAPTER):
-                anchor[name].lerp_(p.detach().to(anchor[name].dtype), eta)
+            for a, p in self._adapter_pairs():
+                a.lerp_(p.to(a.dtype), eta)
             return
         ema_update(self.anchor.module, self.policy.module, eta)
 
@@ -77,9 +81,8 @@ class ModelRoles:
             return
         self._resharded()
         if self.lora:
-            anchor = dict(self._trainable_named(ANCHOR_ADAPTER))
-            for name, p in self._trainable_named(POLICY_ADAPTER):
-                anchor[name].copy_(p.detach())
+            for a, p in self._adapter_pairs():
+                a.copy_(p)
             return
         self.anchor.module.load_state_dict(self.policy.module.state_dict())
 
