@@ -149,3 +149,45 @@ def test_a_lora_hf_policy_with_an_hf_reward_model_gives_the_same_losses_on_two_p
     assert json.loads((two / "run.json").read_text())["world_size"] == 2
     assert close(losses(one), losses(two)), (losses(one), losses(two))
     assert (two / "checkpoints" / "step-3" / "hf" / "adapter_config.json").exists()
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_ranks_die_with_a_killed_launcher(write_config: Callable[..., Path], tmp_path: Path) -> None:
+    config = write_config(train={"steps": 100000, "batch_size": 8}, eval={"every": 0}, samples={"every": 0},
+                          checkpoint={"every": 0})
+    run_dir = tmp_path / "run"
+    process = subprocess.Popen(torchrun(2, "train", "--config", str(config), "--run-dir", str(run_dir)),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=environment(), start_new_session=True)
+    ranks: list[int] = []
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not ((run_dir / "metrics.jsonl").exists() and (run_dir / "metrics.jsonl").stat().st_size):
+            time.sleep(0.1)
+        ranks = _children(process.pid)
+        assert len(ranks) == 2, ranks
+        process.kill()  # the launcher alone, as the editor's stop does when a run will not stop
+        process.wait(timeout=30)
+        deadline = time.time() + 30
+        while time.time() < deadline and any(Path(f"/proc/{pid}").exists() for pid in ranks):
+            time.sleep(0.1)
+        assert not [pid for pid in ranks if Path(f"/proc/{pid}").exists()], "ranks outlived their launcher"
+    finally:
+        # Ranks run in sessions of their own (torchrun's choice): clean up each, whatever happened.
+        for pid in [process.pid, *ranks]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
