@@ -98,6 +98,8 @@ class HFCausalLM:
         self.use_base = use_base
         # Set by the trainer under torchrun: the DDP wrapper that the gradient-carrying forward uses.
         self.ddp: Optional[nn.Module] = None
+        # The LoRA layers whose active adapter this role sets: found once, not at every token.
+        self._lora_layers: Optional[list[Any]] = None
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 cache: Optional[Any] = None, use_cache: bool = True) -> tuple[torch.Tensor, Any]:
@@ -105,14 +107,16 @@ class HFCausalLM:
         # Positions count real tokens only, so left padding does not shift them.
         positions = (attention_mask.long().cumsum(dim=1) - 1).clamp(min=0)[:, past:]
         runner = self.ddp if self.ddp is not None and torch.is_grad_enabled() else self.module
-        with adapter_context(self.module, self.adapter, self.use_base):
+        if self.adapter is not None and self._lora_layers is None:
+            self._lora_layers = lora_layers(self.module)
+        with adapter_context(self.module, self._lora_layers or [], self.adapter, self.use_base):
             out = runner(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions,
                          past_key_values=cache, use_cache=use_cache)
         return out.logits, out.past_key_values if use_cache else None
 
 
 @contextmanager
-def adapter_context(module: nn.Module, adapter: Optional[str], use_base: bool) -> Iterator[None]:
+def adapter_context(module: nn.Module, layers: list[Any], adapter: Optional[str], use_base: bool) -> Iterator[None]:
     """Run a peft model with one adapter active (or all disabled), then restore what was active.
 
     peft's own set_adapter also flips requires_grad on every adapter; switching roles for a
@@ -125,7 +129,6 @@ def adapter_context(module: nn.Module, adapter: Optional[str], use_base: bool) -
     if adapter is None:
         yield
         return
-    layers = lora_layers(module)
     previous = [layer._active_adapter for layer in layers]
     for layer in layers:
         layer._active_adapter = [adapter]
