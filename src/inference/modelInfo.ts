@@ -9,7 +9,6 @@ export interface HfTokenizerSpec {
   type: 'hf';
   file: string;
   configFile: string;
-  eosId: number;
   chat: { prefix: string; suffix: string } | null;
 }
 
@@ -41,7 +40,7 @@ function tokenizerSpec(tokenizer: Record<string, unknown>, problems: string[]): 
     problems.push('tokenizer.chat must be null or { prefix, suffix } strings');
   }
   return {
-    type: 'hf', file: String(tokenizer.file), configFile: String(tokenizer.config_file), eosId: Number(tokenizer.eos_id),
+    type: 'hf', file: String(tokenizer.file), configFile: String(tokenizer.config_file),
     chat: chat ? { prefix: String(chat.prefix), suffix: String(chat.suffix) } : null,
   };
 }

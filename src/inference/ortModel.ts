@@ -24,7 +24,7 @@ export class OrtKvModel implements KvModel<Past> {
   /** folder: an export folder holding model.onnx and model.json (and a Hugging Face model's tokenizer files) */
   static async load(folder: string): Promise<OrtKvModel> {
     const info = await readModelJson(join(folder, 'model.json'));
-    const tokenizer = info.tokenizer.type === 'hf' ? await loadHfTokenizer(folder, info.tokenizer) : byteTokenizer(info);
+    const tokenizer = info.tokenizer.type === 'hf' ? await loadHfTokenizer(folder, info.tokenizer, info.eosId) : byteTokenizer(info);
     const session = await runtime().InferenceSession.create(join(folder, 'model.onnx'), { executionProviders: ['cpu'], graphOptimizationLevel: 'all' });
     return new OrtKvModel(info, session, tokenizer);
   }

@@ -10,7 +10,7 @@ import { Tokenizer } from '@huggingface/tokenizers';
 import type { HfTokenizerSpec } from './modelInfo';
 import type { TextTokenizer } from './sampler';
 
-export function hfTokenizer(tokenizerJson: object, tokenizerConfig: object, spec: HfTokenizerSpec): TextTokenizer {
+export function hfTokenizer(tokenizerJson: object, tokenizerConfig: object, spec: HfTokenizerSpec, eosId: number): TextTokenizer {
   const tokenizer = new Tokenizer(tokenizerJson, tokenizerConfig);
   return {
     // The template already holds the special tokens a chat model expects; a plain prompt gets the
@@ -18,7 +18,7 @@ export function hfTokenizer(tokenizerJson: object, tokenizerConfig: object, spec
     encode: (text) => spec.chat
       ? tokenizer.encode(`${spec.chat.prefix}${text}${spec.chat.suffix}`, { add_special_tokens: false }).ids
       : tokenizer.encode(text).ids,
-    decode: (tokens) => tokenizer.decode(tokens.filter((t) => t !== spec.eosId), { skip_special_tokens: true }),
+    decode: (tokens) => tokenizer.decode(tokens.filter((t) => t !== eosId), { skip_special_tokens: true }),
   };
 }
 
@@ -36,10 +36,10 @@ async function readJson(path: string): Promise<object> {
   }
 }
 
-export async function loadHfTokenizer(folder: string, spec: HfTokenizerSpec): Promise<TextTokenizer> {
+export async function loadHfTokenizer(folder: string, spec: HfTokenizerSpec, eosId: number): Promise<TextTokenizer> {
   const [json, config] = await Promise.all([readJson(join(folder, spec.file)), readJson(join(folder, spec.configFile))]);
   try {
-    return hfTokenizer(json, config, spec);
+    return hfTokenizer(json, config, spec, eosId);
   } catch (error) {
     throw new Error(`${join(folder, spec.file)}: @huggingface/tokenizers cannot read this tokenizer: ${(error as Error).message}`);
   }
