@@ -12,6 +12,7 @@ from typing import Literal
 import torch
 
 QuantileFloor = Literal["add_one", "clamp"]
+TieHandling = Literal["exact", "paper"]
 
 
 def log_quantile(rewards: torch.Tensor, reference_rewards: torch.Tensor, floor: QuantileFloor, n: int) -> torch.Tensor:
@@ -20,13 +21,55 @@ def log_quantile(rewards: torch.Tensor, reference_rewards: torch.Tensor, floor: 
     rewards [G, S], reference_rewards [G, K] -> [G, S].
     add_one: (#{r_i ≤ r} + 1) / (K + 1).  clamp: max(#{r_i ≤ r} / K, 1 / (2n)).
     """
-    count = (reference_rewards[:, None, :] <= rewards[:, :, None]).sum(dim=2).double()
+    p_le, _ = quantile_estimates(rewards, reference_rewards, floor, n)
+    return p_le.log().to(rewards.dtype if rewards.is_floating_point() else torch.float32)
+
+
+def quantile_estimates(rewards: torch.Tensor, reference_rewards: torch.Tensor, floor: QuantileFloor,
+                       n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(p̂≤, p̂<) of each reward among reference samples of the same prompt, float64, from the same
+    samples and the same floor. [G, S], [G, K] -> [G, S] each.
+
+    add_one counts one pseudo-sample of reward −∞, which is below every y: (#≤ + 1)/(K+1) and
+    (#< + 1)/(K+1), so p̂≤ − p̂< = #=/(K+1), zero when no sample ties with y.
+    clamp: #≤/K and #</K with p̂≤ raised to 1/(2n); p̂< never exceeds p̂≤.
+    """
+    at_or_below = (reference_rewards[:, None, :] <= rewards[:, :, None]).sum(dim=2).double()
+    below = (reference_rewards[:, None, :] < rewards[:, :, None]).sum(dim=2).double()
     k = reference_rewards.shape[1]
     if floor == "add_one":
-        p = (count + 1.0) / (k + 1.0)
-    else:
-        p = (count / k).clamp(min=1.0 / (2 * n))
-    return p.log().to(rewards.dtype if rewards.is_floating_point() else torch.float32)
+        return (at_or_below + 1.0) / (k + 1.0), (below + 1.0) / (k + 1.0)
+    p_le = (at_or_below / k).clamp(min=1.0 / (2 * n))
+    return p_le, torch.minimum(below / k, p_le)
+
+
+def tie_corrected_log_quantile(p_le: torch.Tensor, p_lt: torch.Tensor, n: int) -> torch.Tensor:
+    """(1/(N−1))·log[(p≤^N − p<^N) / (N·(p≤ − p<))]: BOND's reward with ties (float64).
+
+    Written as log p≤ + log(mean_{i<N} ρ^i)/(N−1), ρ = p</p≤ (the geometric sum of Theorem 1), which
+    is stable and equals log p≤ at ρ = 1, the limit p< → p≤ (no tie). Its backward-KL optimum,
+    π ∝ π_ref·exp((N−1)·r) = π_ref·(p≤^N − p<^N)/(N·(p≤ − p<)), is π_BoN/N: exact Best-of-N with
+    each tied level's mass split in proportion to π_ref.
+    """
+    if n < 2:
+        raise ValueError(f"Best-of-N needs N ≥ 2, got {n}")
+    rho = torch.where(p_le > p_lt, p_lt / p_le, torch.ones_like(p_le))
+    powers = torch.stack([rho.pow(i) for i in range(n)]).mean(dim=0)
+    return p_le.log() + powers.log() / (n - 1)
+
+
+def bond_reward(rewards: torch.Tensor, reference_rewards: torch.Tensor, floor: QuantileFloor, n: int,
+                ties: TieHandling) -> torch.Tensor:
+    """r_BOND of each reward against reference samples [G, S], [G, K] -> [G, S].
+
+    paper: log p̂≤ (Sec. 4.2, with its missing log restored). exact: the tie-aware reward above, with
+    p̂≤ and p̂< from the same samples; identical to paper when no sample ties.
+    """
+    dtype = rewards.dtype if rewards.is_floating_point() else torch.float32
+    p_le, p_lt = quantile_estimates(rewards, reference_rewards, floor, n)
+    if ties == "paper":
+        return p_le.log().to(dtype)
+    return tie_corrected_log_quantile(p_le, p_lt, n).to(dtype)
 
 
 def best_index(rewards: torch.Tensor) -> torch.Tensor:

@@ -65,6 +65,7 @@ class LoraConfig:
     alpha: float = 16
     dropout: float = 0.0
     target_modules: list[str] = field(default_factory=list)
+    anchor_rank: Optional[int] = None
 
 
 @dataclass
@@ -120,6 +121,7 @@ class BondConfig:
     ema_eta: float = 0.02
     gamma: float = 0.0
     tie_rule: Literal["strict", "inclusive"] = "strict"
+    ties: Literal["exact", "paper"] = "exact"
     policy_samples: int = 1
     backward_scale: Literal["n_minus_1", "one"] = "n_minus_1"
 
@@ -142,6 +144,7 @@ class TrainConfig:
     seed: int = 0
     device: Literal["auto", "cuda", "mps", "cpu"] = "auto"
     precision: Literal["auto", "fp32", "bf16"] = "auto"
+    dropout: bool = False
 
 
 @dataclass
@@ -311,6 +314,9 @@ def semantic_problems(cfg: RunConfig) -> list[ConfigProblem]:
             add("policy.hf", "needs the transformers package in the trainer's Python: pip install transformers")
         if hf.lora is not None and importlib.util.find_spec("peft") is None:
             add("policy.hf.lora", "needs the peft package in the trainer's Python: pip install peft (or set lora to null)")
+        if hf.lora is not None and hf.lora.anchor_rank is not None and hf.lora.anchor_rank < hf.lora.r:
+            add("policy.hf.lora.anchor_rank", f"the anchor adapter must hold at least the policy's rank r = "
+                f"{hf.lora.r} (a hard anchor update copies the policy's update into it); {hf.lora.anchor_rank} is smaller")
     if cfg.reward.type == "hf":
         if not cfg.reward.model:
             add("reward.model", "required when reward.type is hf (a local folder or a Hugging Face cache name)")

@@ -2,11 +2,13 @@
 
 run.json is replaced atomically (temp file, fsync, rename). metrics.jsonl and samples.jsonl are
 append-only, one complete line per write. Checkpoints are written into a temporary folder and
-renamed into place, so a folder named step-N is always complete.
+renamed into place, so a folder named step-N is always complete; its checkpoint.json lists every
+file with its size and sha256, read back from disk, so that a resume can tell a damaged one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -28,6 +30,50 @@ LOG_FILE = "trainer.log"
 CHECKPOINTS = "checkpoints"
 RANK_ERRORS = "rank-errors"  # under torchrun: a failing rank's error, for rank 0 to report in run.json
 HEARTBEAT_SECONDS = 5.0
+CHECKPOINT_MANIFEST = "checkpoint.json"
+DAMAGED_SUFFIX = ".damaged"  # step-N.damaged: set aside at resume, never listed again
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def checkpoint_files(folder: Path) -> dict[str, dict[str, Any]]:
+    """Every file under a checkpoint folder but its manifest: relative path → size and sha256."""
+    files: dict[str, dict[str, Any]] = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and path.name != CHECKPOINT_MANIFEST:
+            files[path.relative_to(folder).as_posix()] = {"size": path.stat().st_size, "sha256": file_sha256(path)}
+    return files
+
+
+def checkpoint_damage(folder: Path) -> Optional[str]:
+    """Why a checkpoint cannot be trusted (a missing, truncated or altered file; an unreadable
+    manifest), or None when every file matches its manifest. A manifest without a file list (written
+    before checkpoints were hashed) is taken as it is."""
+    try:
+        manifest = json.loads((folder / CHECKPOINT_MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        return f"{CHECKPOINT_MANIFEST} cannot be read ({error})"
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    if files is None:
+        return None
+    if not isinstance(files, dict):
+        return f"{CHECKPOINT_MANIFEST}: 'files' is not an object"
+    for name, expected in files.items():
+        path = folder / name
+        if not path.is_file():
+            return f"{name} is missing"
+        size = path.stat().st_size
+        if size != expected.get("size"):
+            return f"{name} has {size} bytes, the manifest says {expected.get('size')} (truncated or overwritten)"
+        if file_sha256(path) != expected.get("sha256"):
+            return f"{name} does not match its sha256 (the file was altered or damaged)"
+    return None
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -177,10 +223,17 @@ class RunDirectory:
                 payload(tmp / file_name)
             else:
                 torch.save(payload, tmp / file_name)
-        atomic_write_text(tmp / "checkpoint.json", json.dumps({"step": step, **info}, indent=2) + "\n")
-        if final.exists():
-            shutil.rmtree(final)
+        # Sizes and hashes of what is on disk, read back: the manifest vouches for the bytes a resume reads.
+        manifest = {"step": step, **info, "files": checkpoint_files(tmp)}
+        atomic_write_text(tmp / CHECKPOINT_MANIFEST, json.dumps(manifest, indent=2) + "\n")
+        replaced = None
+        if final.exists():  # a replayed step (resume): set the old one aside until the new one is in place
+            replaced = self.checkpoints_dir / f".tmp-replaced-step-{step}-{os.getpid()}"
+            os.replace(final, replaced)
         os.replace(tmp, final)
+        if replaced is not None:
+            shutil.rmtree(replaced, ignore_errors=True)
+        # Only now, with the new checkpoint complete, are the oldest pruned (it is the newest kept).
         kept = self.list_checkpoints()
         for old_step, old_path in kept[:-keep_last]:
             shutil.rmtree(old_path, ignore_errors=True)
@@ -194,12 +247,22 @@ class RunDirectory:
             return []
         found = []
         for child in self.checkpoints_dir.iterdir():
-            if child.name.startswith("step-") and (child / "checkpoint.json").exists():
+            if child.name.startswith("step-") and (child / CHECKPOINT_MANIFEST).exists():
                 try:
                     found.append((int(child.name[5:]), child))
                 except ValueError:
-                    continue
+                    continue  # step-N.damaged and the like
         return sorted(found)
+
+    def set_aside_damaged(self, path: Path) -> Path:
+        """Rename a damaged checkpoint to step-N.damaged (kept for inspection, never resumed from)."""
+        target = path.with_name(path.name + DAMAGED_SUFFIX)
+        if target.exists():
+            shutil.rmtree(target, ignore_errors=True)
+        os.replace(path, target)
+        entries = [{"step": s, "path": f"{CHECKPOINTS}/{p.name}"} for s, p in self.list_checkpoints()]
+        self.update(checkpoints=entries)
+        return target
 
 
 class FollowerRunDirectory(RunDirectory):
@@ -232,3 +295,6 @@ class FollowerRunDirectory(RunDirectory):
 
     def write_checkpoint(self, step: int, payloads: dict[str, Any], info: dict[str, Any], keep_last: int) -> Path:
         return self.checkpoints_dir / f"step-{step}"
+
+    def set_aside_damaged(self, path: Path) -> Path:
+        return path

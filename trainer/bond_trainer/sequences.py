@@ -3,6 +3,12 @@
 Layout of a scored batch: the prompt left-padded to a common length, then the completion
 right-padded. Only completion tokens count in log-probs; a completion ends with EOS unless it was
 cut at max_new_tokens (then it is `truncated` and carries no EOS).
+
+π is the sampling distribution: temperature, top-k and top-p transform the model's next-token
+logits both when tokens are drawn (`sample`) and when log-probs are computed (`score`), so every
+log-prob that enters a loss, an estimator or a displayed number is of the distribution that was
+sampled. A token outside a model's top-k/top-p set has probability 0 under that model; its
+log-prob is floored at OUTSIDE_SUPPORT_LOGP (no gradient through it), see docs/algorithms.md.
 """
 
 from __future__ import annotations
@@ -61,6 +67,33 @@ def left_pad(rows: list[list[int]], pad_id: int, device: torch.device) -> tuple[
     return ids.to(device), mask.to(device)
 
 
+# A token that a model's top-k/top-p filter excludes has log-prob −∞ under it; scores floor it here
+# so that a loss or a KL estimate stays finite (e^−30 ≈ 1e−13: far below any kept token).
+OUTSIDE_SUPPORT_LOGP = -30.0
+
+
+@dataclass(frozen=True)
+class SamplingTransform:
+    """How next-token logits become π: divided by the temperature, then top-k, then nucleus (top-p)."""
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+
+    @property
+    def identity(self) -> bool:
+        return self.temperature == 1.0 and self.top_k <= 0 and self.top_p >= 1.0
+
+    @property
+    def truncates(self) -> bool:
+        return self.top_k > 0 or self.top_p < 1.0
+
+    def __call__(self, logits: torch.Tensor) -> torch.Tensor:
+        """Transformed logits, float32, any leading shape [..., V]; excluded tokens are −∞."""
+        shape = logits.shape
+        flat = filter_logits(logits.reshape(-1, shape[-1]), self.temperature, self.top_k, self.top_p)
+        return flat.view(shape)
+
+
 def filter_logits(logits: torch.Tensor, temperature: float, top_k: int, top_p: float) -> torch.Tensor:
     """Temperature, top-k and nucleus filtering of next-token logits [B, V]."""
     logits = logits.float() / temperature
@@ -101,7 +134,7 @@ def inverse_cdf(probs: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def sample(model: CausalLM, prompt_ids: list[list[int]], max_new_tokens: int, uniforms: torch.Tensor,
-           temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
+           transform: SamplingTransform = SamplingTransform(),
            autocast_dtype: Optional[torch.dtype] = None,
            all_finished: Callable[[bool], bool] = lambda done: done) -> Completions:
     """Sample one completion per row of prompt_ids, all rows in one batch, reusing the KV cache.
@@ -127,7 +160,7 @@ def sample(model: CausalLM, prompt_ids: list[list[int]], max_new_tokens: int, un
         for position in range(max_new_tokens):
             with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
                 logits, cache = model.forward(step_input, mask, cache)
-            probs = filter_logits(logits[:, -1, :], temperature, top_k, top_p).softmax(dim=-1)
+            probs = transform(logits[:, -1, :]).softmax(dim=-1)
             token = inverse_cdf(probs, uniforms[:, position])
             token = torch.where(finished, torch.full_like(token, pad), token)
             generated[:, position] = token
@@ -156,8 +189,11 @@ class SequenceScores:
     tokens: torch.Tensor     # [B] completion length in tokens
 
 
-def score(model: CausalLM, completions: Completions, autocast_dtype: Optional[torch.dtype] = None) -> SequenceScores:
-    """Sequence log-probs of completions given prompts; gradient flows when enabled by the caller."""
+def score(model: CausalLM, completions: Completions, autocast_dtype: Optional[torch.dtype] = None,
+          transform: SamplingTransform = SamplingTransform()) -> SequenceScores:
+    """Sequence log-probs of completions given prompts under the sampling transform (π as sampled);
+    gradient flows when enabled by the caller. Runs the module as it is (the caller picks the mode;
+    dropout is off in every role, see models/dropout.py)."""
     device = next(model.module.parameters()).device
     pad = model.tokenizer.pad_id
     prompt_ids, prompt_mask = left_pad(completions.prompt_ids, pad, device)
@@ -176,12 +212,17 @@ def score(model: CausalLM, completions: Completions, autocast_dtype: Optional[to
         logits, _ = model.forward(ids, mask, use_cache=False)
     # Position t predicts token t+1: the completion tokens are predicted from P-1 .. P+C-2.
     start = prompt_ids.shape[1] - 1
-    predicting = logits[:, start:start + width, :].float()
+    predicting = transform(logits[:, start:start + width, :])
     log_probs = F.log_softmax(predicting, dim=-1)
     token_logp = log_probs.gather(2, completion[:, :, None]).squeeze(2)
+    if transform.truncates:
+        # Outside this model's top-k/top-p set: floored, and no gradient (the -inf has none to give).
+        token_logp = torch.where(torch.isfinite(token_logp), token_logp, torch.full_like(token_logp, OUTSIDE_SUPPORT_LOGP))
     weights = completion_mask.float()
     logp = (token_logp * weights).sum(dim=1)
     with torch.no_grad():
-        token_entropy = -(log_probs.exp() * log_probs).sum(dim=-1)
+        probs = log_probs.exp()
+        # 0·log 0 = 0 for the tokens the filter removed.
+        token_entropy = -(probs * log_probs.masked_fill(probs == 0, 0.0)).sum(dim=-1)
         entropy = (token_entropy * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1)
     return SequenceScores(logp=logp, entropy=entropy, tokens=completion_mask.sum(dim=1))

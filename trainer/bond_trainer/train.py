@@ -29,14 +29,16 @@ from .console import Console
 from .data import DataError, PromptStream, load_prompt_sets
 from .distributed import World, close_world, init_world
 from .models import CausalLM
-from .models.hf import ModelLoadError
+from .models.dropout import dropout_disabled
+from .models.hf import ModelLoadError, torch_dtype
 from .models.roles import ema_update  # noqa: F401 - re-exported: the EMA's tests import it from here
 from .models.roles import (ANCHOR_ADAPTER, POLICY_ADAPTER, ModelRoles, build_roles, load_policy_weights, save_hf_folder,
                            save_policy_weights)
 from .objectives import LossTerms, bond_loss, jbond_loss, reinforce_loss
 from .rewards import Reward, RewardError, build_reward
-from .rundir import LOG_FILE, METRICS_FILE, RANK_ERRORS, SAMPLES_FILE, FollowerRunDirectory, RunDirectory
-from .sequences import Completions, draw_uniforms, encode_prompts, sample, score
+from .rundir import (LOG_FILE, METRICS_FILE, RANK_ERRORS, SAMPLES_FILE, FollowerRunDirectory, RunDirectory,
+                     checkpoint_damage)
+from .sequences import Completions, SamplingTransform, SequenceScores, draw_uniforms, encode_prompts, sample, score
 
 log = logging.getLogger("bond_trainer")
 MAX_ROWS_PER_BATCH = 512  # sampling/scoring chunk: bounds memory for large eval draws
@@ -63,18 +65,21 @@ def select_device(preference: str, source: str = "<config>", world: World = Worl
     return torch.device("cpu")
 
 
-def select_autocast(precision: str, device: torch.device, source: str = "<config>") -> Optional[torch.dtype]:
+def select_autocast(precision: str, device: torch.device, source: str = "<config>",
+                    weights_bf16: bool = False) -> Optional[torch.dtype]:
+    """The compute dtype (autocast), or None for fp32. auto: bf16 on a CUDA device that has it, or
+    when the frozen weights are bf16 (policy.hf.dtype), so that every role computes at one precision."""
     if precision == "fp32":
         return None
-    bf16_ok = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    cuda_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
     if precision == "bf16":
-        if not bf16_ok:
-            where = "this GPU does not support it" if device.type == "cuda" else f"the run is on {device.type}"
+        if device.type == "mps" or (device.type == "cuda" and not cuda_bf16):
+            where = "this GPU does not support it" if device.type == "cuda" else "the run is on mps"
             raise ConfigError(source, [ConfigProblem(
-                "train.precision", f"bf16 autocast needs a CUDA device with bf16; {where}. Use auto or fp32",
+                "train.precision", f"bf16 autocast needs a CUDA device with bf16 or the CPU; {where}. Use auto or fp32",
                 "semantic")])
         return torch.bfloat16
-    return torch.bfloat16 if bf16_ok else None
+    return torch.bfloat16 if cuda_bf16 or (weights_bf16 and device.type in ("cuda", "cpu")) else None
 
 
 def describe_device(device: torch.device) -> str:
@@ -105,7 +110,11 @@ class Trainer:
         torch.manual_seed(cfg.train.seed)
         random.seed(cfg.train.seed)
         self.device = select_device(cfg.train.device, cfg.source, self.world)
-        self.autocast = select_autocast(cfg.train.precision, self.device, cfg.source)
+        frozen_bf16 = cfg.policy.hf is not None and torch_dtype(cfg.policy.hf.dtype, self.device) == torch.bfloat16
+        self.autocast = select_autocast(cfg.train.precision, self.device, cfg.source, frozen_bf16)
+        s = cfg.sampling
+        # π is the sampling distribution: every draw and every log-prob goes through this transform.
+        self.transform = SamplingTransform(s.temperature, s.top_k, s.top_p)
         self.roles: ModelRoles = build_roles(cfg, self.device)
         self.policy: CausalLM = self.roles.policy
         self.ref: CausalLM = self.roles.reference
@@ -147,8 +156,8 @@ class Trainer:
 
     @property
     def precision(self) -> str:
-        weights_bf16 = any(p.dtype == torch.bfloat16 for p in self.trainable[:1])
-        return "bf16" if self.autocast or weights_bf16 else "fp32"
+        """The compute precision (trained weights are fp32 either way)."""
+        return "bf16" if self.autocast is not None else "fp32"
 
     def _lr_factor(self, step: int) -> float:
         t = self.cfg.train
@@ -172,9 +181,10 @@ class Trainer:
         every_row = draw_uniforms(generator, len(prompts) * per_prompt, s.max_new_tokens)
         uniforms = every_row.view(len(prompts), per_prompt, -1)[indices].reshape(len(indices) * per_prompt, -1)
         rows = [prompt_ids[i] for i in indices for _ in range(per_prompt)]
-        parts = [sample(model, rows[i:i + MAX_ROWS_PER_BATCH], s.max_new_tokens, uniforms[i:i + MAX_ROWS_PER_BATCH],
-                        s.temperature, s.top_k, s.top_p, self.autocast, self.world.all if self.fsdp else (lambda done: done))
-                 for i in range(0, len(rows), MAX_ROWS_PER_BATCH)]
+        with self._without_dropout(model):
+            parts = [sample(model, rows[i:i + MAX_ROWS_PER_BATCH], s.max_new_tokens, uniforms[i:i + MAX_ROWS_PER_BATCH],
+                            self.transform, self.autocast, self.world.all if self.fsdp else (lambda done: done))
+                     for i in range(0, len(rows), MAX_ROWS_PER_BATCH)]
         completions = Completions.concat(parts)
         row_prompts = [prompts[i] for i in indices for _ in range(per_prompt)]
         rewards = torch.tensor(self.reward(row_prompts, completions.texts), dtype=torch.float64)
@@ -182,9 +192,24 @@ class Trainer:
 
     @torch.no_grad()
     def _logp(self, model: CausalLM, completions: Completions) -> torch.Tensor:
-        parts = [score(model, completions.select(list(range(i, min(i + MAX_ROWS_PER_BATCH, len(completions))))),
-                       self.autocast).logp for i in range(0, len(completions), MAX_ROWS_PER_BATCH)]
-        return torch.cat(parts).double().cpu() if parts else torch.zeros(0, dtype=torch.float64)
+        """log π(y) of a role under the sampling transform, without dropout, float64 on the CPU."""
+        return self._scores(model, completions).logp.double().cpu()
+
+    @torch.no_grad()
+    def _scores(self, model: CausalLM, completions: Completions) -> SequenceScores:
+        with self._without_dropout(model):
+            parts = [score(model, completions.select(list(range(i, min(i + MAX_ROWS_PER_BATCH, len(completions))))),
+                           self.autocast, self.transform) for i in range(0, len(completions), MAX_ROWS_PER_BATCH)]
+        return SequenceScores(torch.cat([p.logp for p in parts]), torch.cat([p.entropy for p in parts]),
+                              torch.cat([p.tokens for p in parts]))
+
+    def _without_dropout(self, model: CausalLM) -> Any:
+        """Dropout is zeroed for good at build time unless train.dropout keeps it for the gradient
+        forward; then every other forward switches it off for its duration."""
+        if self.cfg.train.dropout:
+            return dropout_disabled(model.module)
+        from contextlib import nullcontext
+        return nullcontext()
 
     def _encode(self, prompts: list[str]) -> list[list[int]]:
         return encode_prompts(self.policy, prompts, self.cfg.sampling.max_new_tokens)
@@ -216,11 +241,10 @@ class Trainer:
         t_sampled = time.perf_counter()
 
         metrics: dict[str, float] = {}
-        logp_anchor = self._logp(self.anchor, policy_draw.completions).view(groups, per_prompt)
-        logp_ref = logp_anchor if self.anchor is self.ref else self._logp(self.ref, policy_draw.completions).view(groups, per_prompt)
         update_rows = policy_draw.completions
         best_rewards: Optional[torch.Tensor] = None
         log_q: Optional[torch.Tensor] = None
+        bond_reward: Optional[torch.Tensor] = None
         if anchor_draw is not None:
             candidates = 2 if cfg.algorithm == "jbond" else b.n
             candidate_rewards = anchor_draw.rewards[:, :candidates]
@@ -233,11 +257,19 @@ class Trainer:
             reference = anchor_draw.rewards[:, :b.k] if cfg.algorithm == "bond" else anchor_draw.rewards
             log_q = bon.log_quantile(policy_draw.rewards, reference, b.quantile_floor,
                                      b.n if cfg.algorithm == "bond" else 2)
+            if cfg.algorithm == "bond":
+                bond_reward = bon.bond_reward(policy_draw.rewards, reference, b.quantile_floor, b.n, b.ties)
+        rows = groups * per_prompt
+        # The anchor and the reference score the very batch the policy's gradient forward sees (same
+        # rows, same padding), so that equal weights give bit-equal log-probs: a KL of exactly 0.
+        logp_anchor = self._logp(self.anchor, update_rows)[:rows].view(groups, per_prompt)
+        logp_ref = logp_anchor if self.anchor is self.ref else self._logp(self.ref, update_rows)[:rows].view(groups, per_prompt)
         t_scored = time.perf_counter()
 
         self.policy.module.train()
-        scores = score(self.policy, update_rows, self.autocast)
-        rows = groups * per_prompt
+        scores = score(self.policy, update_rows, self.autocast, self.transform)
+        # With train.dropout the gradient forward drops out; the returns and KL estimates must not.
+        exact_logp = self._logp(self.policy, update_rows)[:rows].view(groups, per_prompt) if cfg.train.dropout else None
         # The global batch: this rank's rows carry gradient, the other ranks' are constants.
         logp_policy = world.global_with_local_gradient(scores.logp[:rows].view(groups, per_prompt))
         logp_best = world.global_with_local_gradient(scores.logp[rows:])
@@ -248,7 +280,8 @@ class Trainer:
         rewards_policy, rewards_anchor = self._objective_rewards(on_device(policy_draw.rewards),
                                                                  on_device(anchor_draw.rewards) if anchor_draw else None)
         terms = self._loss(logp_policy, on_device(logp_anchor), on_device(logp_ref), rewards_policy, rewards_anchor,
-                           on_device(log_q) if log_q is not None else None, logp_best)
+                           on_device(bond_reward) if bond_reward is not None else None, logp_best,
+                           on_device(exact_logp) if exact_logp is not None else None)
         if not torch.isfinite(terms.total):
             raise NumericError(f"the loss became {terms.total.item()} at step {self.step + 1} "
                                f"(forward {terms.forward.item()}, backward {terms.backward.item()}); "
@@ -267,7 +300,7 @@ class Trainer:
 
         with torch.no_grad():
             rewards_global = world.gather_rows(policy_draw.rewards)
-            logp_pol = logp_policy.detach().double().cpu()
+            logp_pol = world.gather_rows(exact_logp) if exact_logp is not None else logp_policy.detach().double().cpu()
             logp_ref_global = world.gather_rows(logp_ref)
             logp_anchor_global = world.gather_rows(logp_anchor)
             metrics.update({
@@ -286,6 +319,8 @@ class Trainer:
                 metrics["reward/anchor"] = world.gather_rows(anchor_draw.rewards).mean().item()
                 metrics["reward/bon"] = world.gather_rows(best_rewards).mean().item()
                 metrics["quantile/log_policy"] = world.gather_rows(log_q).mean().item()
+            if self.roles.lora and not self.roles.anchor_is_reference and cfg.bond.anchor == "ema":
+                metrics["anchor/lora_truncation"] = self.roles.anchor_truncation
         elapsed = t_updated - t_start
         generated = policy_draw.completions.generated_tokens + (anchor_draw.completions.generated_tokens if anchor_draw else 0)
         metrics.update({
@@ -306,17 +341,19 @@ class Trainer:
         return (rewards_policy - mean) / scale, ((rewards_anchor - mean) / scale if rewards_anchor is not None else None)
 
     def _loss(self, logp_policy: torch.Tensor, logp_anchor: torch.Tensor, logp_ref: torch.Tensor,
-              rewards_policy: torch.Tensor, rewards_anchor: Optional[torch.Tensor], log_q: Optional[torch.Tensor],
-              logp_best: torch.Tensor) -> LossTerms:
+              rewards_policy: torch.Tensor, rewards_anchor: Optional[torch.Tensor], bond_reward: Optional[torch.Tensor],
+              logp_best: torch.Tensor, exact_logp: Optional[torch.Tensor] = None) -> LossTerms:
+        """exact_logp: dropout-free log π for the returns when the gradient forward drops out."""
         cfg, b = self.cfg, self.cfg.bond
         if cfg.algorithm == "reinforce":
-            return reinforce_loss(logp_policy, logp_ref, rewards_policy, cfg.reinforce.beta_kl)
-        assert rewards_anchor is not None and log_q is not None
+            return reinforce_loss(logp_policy, logp_ref, rewards_policy, cfg.reinforce.beta_kl, exact_logp)
+        assert rewards_anchor is not None
         if cfg.algorithm == "jbond":
             return jbond_loss(logp_policy, logp_anchor, rewards_policy, rewards_anchor, logp_best,
-                              b.beta, b.gamma, b.tie_rule)
-        return bond_loss(logp_policy, logp_anchor, log_q, logp_best, b.n, b.beta,
-                         b.backward_scale)
+                              b.beta, b.gamma, b.tie_rule, exact_logp)
+        assert bond_reward is not None
+        return bond_loss(logp_policy, logp_anchor, bond_reward, logp_best, b.n, b.beta,
+                         b.backward_scale, exact_logp)
 
     @torch.no_grad()
     def _update_anchor(self, completed_steps: int) -> None:
@@ -621,8 +658,10 @@ def _run_main(cfg: RunConfig, run_path: Path, resume: bool, config_path: Optiona
         problem = f"--run-dir {run_path} already holds a run; pass --resume to continue it or choose a new folder"
     elif resume:
         meta = rd.read_meta()
-        if meta.get("status") == "completed":
-            problem = f"{run_path}: the run already completed all {meta.get('total_steps')} steps; nothing to resume"
+        done = int(meta.get("step", 0))
+        if meta.get("status") == "completed" and cfg.train.steps <= done:
+            problem = (f"{run_path}: the run already completed all {done} steps; to train further, resume with more "
+                       f"steps, e.g. --set train.steps={2 * done} (or raise train.steps in its config)")
         elif meta.get("status") == "running" and _pid_alive(int(meta.get("pid", 0))) and meta.get("pid") != os.getpid():
             problem = f"{run_path}: the run is still running (pid {meta['pid']}); stop it before resuming"
     # The other ranks wait for this verdict before they touch the folder.
@@ -636,9 +675,12 @@ def _run_main(cfg: RunConfig, run_path: Path, resume: bool, config_path: Optiona
     previous_handlers = _install_stop_handlers(trainer, rd, console, world)
     try:
         if resume:
+            extending = meta.get("status") == "completed"
             rd.adopt(meta)
             rd.update(config=cfg.to_json(), total_steps=cfg.train.steps, resume_count=int(meta.get("resume_count", 0)) + 1,
-                      error=None)
+                      error=None, summary=None)
+            if extending:
+                log.info("extending the completed run from %s to %d steps", meta.get("step"), cfg.train.steps)
         else:
             rd.create(cfg.name, cfg.algorithm, cfg.to_json(), str(config_path.resolve()) if config_path else None,
                       cfg.train.steps)
@@ -672,11 +714,28 @@ def _run_main(cfg: RunConfig, run_path: Path, resume: bool, config_path: Optiona
         handler.close()
 
 
+def newest_intact_checkpoint(rd: RunDirectory, console: Console) -> Optional[Path]:
+    """The newest checkpoint whose files match their manifest. Damaged ones newer than it are said,
+    logged and set aside as step-N.damaged (their steps are replayed)."""
+    for step, path in reversed(rd.list_checkpoints()):
+        damage = checkpoint_damage(path)
+        if damage is None:
+            return path
+        aside = rd.set_aside_damaged(path)
+        message = (f"checkpoint {path.name} is damaged: {damage}; set aside as {aside.name}, "
+                   "resuming from the newest intact one")
+        log.warning(message)
+        console.line(message)
+    return None
+
+
 def _resume(trainer: Trainer, rd: RunDirectory, console: Console) -> None:
-    checkpoints = rd.list_checkpoints()
-    if checkpoints:
-        trainer.load_checkpoint(checkpoints[-1][1])
-        log.info("resumed from %s at step %d", checkpoints[-1][1].name, trainer.step)
+    # Rank 0 checks the hashes and picks; every other rank loads what it picked.
+    chosen = newest_intact_checkpoint(rd, console) if trainer.world.is_main else None
+    chosen = trainer.world.broadcast_object(chosen)
+    if chosen is not None:
+        trainer.load_checkpoint(chosen)
+        log.info("resumed from %s at step %d", chosen.name, trainer.step)
         console.line(f"resuming from step {trainer.step}")
     else:
         rd.truncate(METRICS_FILE, 0)

@@ -136,9 +136,14 @@ def test_lora_with_a_chat_template_trains_adapters_only_and_the_anchor_follows_b
     # B starts at zero: the policy moved it, and the anchor followed part of the way (EMA, η = 0.2).
     assert all(float(start[name].detach().abs().sum()) == 0 for name in b_weights)
     policy_moved = sum(float(policy[name].abs().sum()) for name in b_weights)
-    anchor_moved = sum(float(anchor[name].abs().sum()) for name in b_weights)
-    gap = sum(float((policy[name] - anchor[name]).abs().sum()) for name in b_weights)
-    assert policy_moved > 0 and anchor_moved > 0 and gap > 0
+    # The anchor is an EMA of merged updates B·A, held at rank 2r (lora.anchor_rank's default).
+    assert all(anchor[name].shape[1] == 2 * policy[name].shape[1] for name in b_weights)
+    merged = [(policy[b] @ policy[b.replace("lora_B", "lora_A")], anchor[b] @ anchor[b.replace("lora_B", "lora_A")])
+              for b in b_weights]
+    policy_delta = sum(float(p.abs().sum()) for p, _ in merged)
+    anchor_delta = sum(float(a.abs().sum()) for _, a in merged)
+    gap = sum(float((2 * p - a).abs().sum()) for p, a in merged)  # scaling alpha/r = 2 for the policy, 1 for the anchor
+    assert policy_moved > 0 and policy_delta > 0 and anchor_delta > 0 and gap > 0
     # The base weights never change: the saved adapter folder holds adapters only.
     saved = sorted(p.name for p in (step / "hf").iterdir())
     assert "adapter_config.json" in saved and "config.json" not in saved

@@ -4,7 +4,17 @@ restore the trained weights.
 
 Full fine-tuning holds three copies of the weights. With LoRA (Hugging Face models, peft) one base
 model is held once: the policy and the anchor are two adapters on it and the reference is the base
-with adapters off, so the anchor's EMA and its checkpoint cover the adapter weights only.
+with adapters off, so the anchor's checkpoint covers the adapter weights only.
+
+Precision: what is updated is stored in fp32 whatever `policy.hf.dtype` says (master weights): the
+policy's trainable weights, the EMA anchor and every LoRA adapter. In bf16 an AdamW step of lr 1e-5
+and an EMA step of η = 0.02 round away. Frozen weights (the reference, LoRA's shared base) keep
+the configured dtype; compute follows train.precision (autocast).
+
+LoRA anchor: the anchor's EMA is the EMA of the merged update s·B·A, not of A and B separately
+(their product's EMA is not the product of their EMAs). It is held at rank `lora.anchor_rank`
+(default 2r) and re-factorised after each EMA step by a truncated SVD, the best approximation at
+that rank; `ModelRoles.anchor_truncation` records the share of the update's energy dropped.
 """
 
 from __future__ import annotations
@@ -20,6 +30,7 @@ from torch import nn
 from ..config import RunConfig
 from .base import CausalLM
 from .byte_gpt import ByteGPT, GPTModelSpec, GPTModule, load_byte_gpt, save_byte_gpt
+from .dropout import disable_dropout
 
 POLICY_ADAPTER = "policy"
 ANCHOR_ADAPTER = "anchor"
@@ -34,6 +45,9 @@ class ModelRoles:
     description: str            # for the log and run.json: model, size, how it trains
     lora: bool = False
     sharded: bool = False       # FSDP: parameters are DTensor shards (see fsdp.py)
+    # LoRA: the share of the EMA'd update's squared Frobenius norm the last rank truncation dropped
+    # (0 while the anchor's rank holds it exactly).
+    anchor_truncation: float = 0.0
 
     @property
     def anchor_is_reference(self) -> bool:
@@ -58,20 +72,22 @@ class ModelRoles:
         module = self.policy.module if adapter == POLICY_ADAPTER else self.anchor.module
         return iter(module.named_parameters())
 
-    def _adapter_pairs(self) -> Iterator[tuple[nn.Parameter, nn.Parameter]]:
-        """(anchor, policy) adapter weights, matched by name (LoRA)."""
-        anchor = dict(self._trainable_named(ANCHOR_ADAPTER))
-        return ((anchor[name], p.detach()) for name, p in self._trainable_named(POLICY_ADAPTER))
-
     @torch.no_grad()
     def ema_anchor(self, eta: float) -> None:
-        """θ_anchor ← (1−η)·θ_anchor + η·θ_policy (adapter weights only under LoRA)."""
+        """θ_anchor ← (1−η)·θ_anchor + η·θ_policy; under LoRA the same on the merged updates s·B·A."""
         if self.anchor_is_reference:
             return
         self._resharded()
         if self.lora:
-            for a, p in self._adapter_pairs():
-                a.lerp_(p.to(a.dtype), eta)
+            dropped, total = 0.0, 0.0
+            for pair in lora_pairs(self.policy.module):
+                policy_delta = pair.factors(POLICY_ADAPTER)
+                anchor_delta = pair.factors(ANCHOR_ADAPTER)
+                merged = LowRankDelta.combine([(1 - eta, anchor_delta), (eta, policy_delta)])
+                kept, lost = merged.truncated(anchor_delta.rank)
+                pair.assign(ANCHOR_ADAPTER, kept)
+                dropped, total = dropped + lost, total + merged.energy()
+            self.anchor_truncation = dropped / total if total > 0 else 0.0
             return
         ema_update(self.anchor.module, self.policy.module, eta)
 
@@ -81,8 +97,10 @@ class ModelRoles:
             return
         self._resharded()
         if self.lora:
-            for a, p in self._adapter_pairs():
-                a.copy_(p)
+            for pair in lora_pairs(self.policy.module):
+                anchor_rank = pair.factors(ANCHOR_ADAPTER).rank
+                pair.assign(ANCHOR_ADAPTER, pair.factors(POLICY_ADAPTER).padded(anchor_rank))
+            self.anchor_truncation = 0.0
             return
         self.anchor.module.load_state_dict(self.policy.module.state_dict())
 
@@ -122,6 +140,97 @@ class ModelRoles:
             set_model_state_dict(module, state, options=StateDictOptions(full_state_dict=True))
             return
         module.load_state_dict(state)
+
+
+@dataclass
+class LowRankDelta:
+    """An update ΔW = scale · B @ A, with B [out, r] and A [r, in] (float32, on the adapter's device)."""
+    B: torch.Tensor
+    A: torch.Tensor
+    scale: float
+
+    @property
+    def rank(self) -> int:
+        return self.A.shape[0]
+
+    def dense(self) -> torch.Tensor:
+        return self.scale * self.B @ self.A
+
+    @staticmethod
+    def combine(terms: list[tuple[float, "LowRankDelta"]]) -> "LowRankDelta":
+        """Σ wᵢ·Δᵢ exactly, at rank Σ rᵢ (scale 1)."""
+        B = torch.cat([weight * delta.scale * delta.B for weight, delta in terms], dim=1)
+        A = torch.cat([delta.A for _, delta in terms], dim=0)
+        return LowRankDelta(B, A, 1.0)
+
+    def energy(self) -> float:
+        """‖ΔW‖²_F, from the factors (never forming ΔW)."""
+        return float(((self.B.T @ self.B) * (self.A @ self.A.T)).sum()) * self.scale ** 2
+
+    def truncated(self, rank: int) -> tuple["LowRankDelta", float]:
+        """The best rank-`rank` approximation (Eckart–Young, via QR of both factors and an SVD of the
+        small core), with the squared Frobenius norm it drops. Scale 1; rows past the rank are 0."""
+        left_q, left_r = torch.linalg.qr(self.scale * self.B)   # [out, m], [m, R]
+        right_q, right_r = torch.linalg.qr(self.A.T)            # [in, m'], [m', R]
+        u, singular, vh = torch.linalg.svd(left_r @ right_r.T, full_matrices=False)
+        keep = min(rank, singular.numel())
+        root = singular[:keep].sqrt()
+        B = self.B.new_zeros(self.B.shape[0], rank)
+        A = self.A.new_zeros(rank, self.A.shape[1])
+        B[:, :keep] = (left_q @ u[:, :keep]) * root
+        A[:keep] = root[:, None] * (vh[:keep] @ right_q.T)
+        return LowRankDelta(B, A, 1.0), float(singular[keep:].pow(2).sum())
+
+    def padded(self, rank: int) -> "LowRankDelta":
+        """The same update with factors of a larger rank (zero columns/rows), scale 1."""
+        if rank < self.rank:
+            raise ValueError(f"an adapter of rank {rank} cannot hold an update of rank {self.rank}")
+        B = self.B.new_zeros(self.B.shape[0], rank)
+        A = self.A.new_zeros(rank, self.A.shape[1])
+        B[:, :self.rank] = self.scale * self.B
+        A[:self.rank] = self.A
+        return LowRankDelta(B, A, 1.0)
+
+
+@dataclass
+class LoraPair:
+    """One LoRA layer's factor parameters per adapter: (A [r, in], B [out, r]) and scaling."""
+    layer: Any
+    embedding: bool
+
+    def _params(self, adapter: str) -> tuple[nn.Parameter, nn.Parameter]:
+        if self.embedding:
+            return self.layer.lora_embedding_A[adapter], self.layer.lora_embedding_B[adapter]
+        return self.layer.lora_A[adapter].weight, self.layer.lora_B[adapter].weight
+
+    def factors(self, adapter: str) -> LowRankDelta:
+        A, B = self._params(adapter)
+        return LowRankDelta(_whole(B).detach().float(), _whole(A).detach().float(), float(self.layer.scaling[adapter]))
+
+    @torch.no_grad()
+    def assign(self, adapter: str, delta: LowRankDelta) -> None:
+        """Store `delta` in the adapter, dividing out the adapter's own scaling."""
+        A, B = self._params(adapter)
+        scale = delta.scale / float(self.layer.scaling[adapter])
+        _load_into(B, (scale * delta.B).to(B.dtype))
+        _load_into(A, delta.A.to(A.dtype))
+
+
+def lora_pairs(module: nn.Module) -> list[LoraPair]:
+    """Every LoRA layer that carries the policy adapter."""
+    from .hf import lora_layers
+    pairs = []
+    for layer in lora_layers(module):
+        if POLICY_ADAPTER in getattr(layer, "lora_A", {}):
+            pairs.append(LoraPair(layer, embedding=False))
+        elif POLICY_ADAPTER in getattr(layer, "lora_embedding_A", {}):
+            pairs.append(LoraPair(layer, embedding=True))
+    return pairs
+
+
+def _whole(p: torch.Tensor) -> torch.Tensor:
+    """A parameter as one whole tensor where it lives (an FSDP shard is all-gathered: a collective)."""
+    return p.full_tensor() if hasattr(p, "full_tensor") else p
 
 
 def _full(p: torch.Tensor) -> torch.Tensor:
@@ -164,10 +273,14 @@ def build_roles(cfg: RunConfig, device: torch.device) -> ModelRoles:
     else:
         module = GPTModule(GPTModelSpec(**asdict(cfg.policy.gpt)))
     module.to(device)
+    if not cfg.train.dropout:
+        disable_dropout(module)
     reference = ByteGPT(module)
     reference.module.eval().requires_grad_(False)
     policy = ByteGPT(copy.deepcopy(module).requires_grad_(True).train())
     anchor = ByteGPT(copy.deepcopy(module).eval().requires_grad_(False)) if needs_anchor_copy(cfg) else reference
+    disable_dropout(reference.module)
+    disable_dropout(anchor.module)
     params = sum(p.numel() for p in module.parameters())
     return ModelRoles(policy, reference, anchor, "byte-gpt", f"byte GPT {module.spec}, {params / 1e6:.2f}M parameters")
 
@@ -184,6 +297,7 @@ def _build_hf(cfg: RunConfig, device: torch.device) -> ModelRoles:
     base.to(device)
     params = sum(p.numel() for p in base.parameters())
     described = f"{name} ({base.config.model_type}), {params / 1e6:.2f}M parameters, {str(dtype).replace('torch.', '')}"
+    dropout_kept = cfg.train.dropout
     if spec.gradient_checkpointing:
         base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         base.config.use_cache = False
@@ -193,6 +307,10 @@ def _build_hf(cfg: RunConfig, device: torch.device) -> ModelRoles:
         targets: Any = list(lora.target_modules) or "all-linear"
         lora_config = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=targets,
                                  task_type="CAUSAL_LM")
+        anchor_rank = lora.anchor_rank or 2 * lora.r
+        # The anchor adapter holds an EMA of merged updates: rank anchor_rank, no dropout, same alpha.
+        anchor_config = LoraConfig(r=anchor_rank, lora_alpha=lora.alpha, lora_dropout=0.0, target_modules=targets,
+                                   task_type="CAUSAL_LM")
         try:
             peft_model = get_peft_model(base, lora_config, adapter_name=POLICY_ADAPTER)
         except ValueError as error:
@@ -200,8 +318,14 @@ def _build_hf(cfg: RunConfig, device: torch.device) -> ModelRoles:
         if spec.gradient_checkpointing:
             peft_model.enable_input_require_grads()
         if needs_anchor_copy(cfg):
-            peft_model.add_adapter(ANCHOR_ADAPTER, lora_config)
+            peft_model.add_adapter(ANCHOR_ADAPTER, anchor_config)
             peft_model.base_model.set_adapter(POLICY_ADAPTER)  # trainable: the policy's adapter only
+        for param_name, param in peft_model.named_parameters():
+            if "lora_" in param_name and param.dtype != torch.float32:
+                param.data = param.data.float()  # master weights: adapters are updated in fp32
+        # The shared base and the anchor adapter never drop out; the policy's adapter only with train.dropout.
+        if not dropout_kept:
+            disable_dropout(peft_model)
         peft_model.train()
         policy = HFCausalLM(peft_model, tokenizer, context, name, adapter=POLICY_ADAPTER)
         reference = HFCausalLM(peft_model, tokenizer, context, name, use_base=True)
@@ -209,19 +333,26 @@ def _build_hf(cfg: RunConfig, device: torch.device) -> ModelRoles:
         roles = ModelRoles(policy, reference, anchor, "hf", "", lora=True)
         roles.copy_policy_to_anchor()
         trainable = sum(p.numel() for p in roles.trainable_parameters())
-        roles.description = f"{described}; LoRA r={lora.r}: {trainable / 1e6:.3f}M trainable"
+        roles.description = f"{described}; LoRA r={lora.r}: {trainable / 1e6:.3f}M trainable (fp32)"
         if spec.compile:
             peft_model.compile()
         return roles
     reference_module = copy.deepcopy(base).eval().requires_grad_(False)
-    anchor_module = copy.deepcopy(base).eval().requires_grad_(False) if needs_anchor_copy(cfg) else None
-    base.train().requires_grad_(True)
+    # Master weights: the trained policy and the EMA anchor in fp32, the frozen reference as loaded.
+    anchor_module = copy.deepcopy(base).float().eval().requires_grad_(False) if needs_anchor_copy(cfg) else None
+    base.float().train().requires_grad_(True)
+    for frozen in (reference_module, anchor_module):
+        if frozen is not None:
+            disable_dropout(frozen)
+    if not dropout_kept:
+        disable_dropout(base)
     if spec.compile:
         base.compile()
     policy = HFCausalLM(base, tokenizer, context, name)
     reference = HFCausalLM(reference_module, tokenizer, context, name)
     anchor = HFCausalLM(anchor_module, tokenizer, context, name) if anchor_module is not None else reference
-    return ModelRoles(policy, reference, anchor, "hf", f"{described}; full fine-tuning")
+    master = "" if dtype == torch.float32 else "; policy and anchor in fp32 (master weights)"
+    return ModelRoles(policy, reference, anchor, "hf", f"{described}; full fine-tuning{master}")
 
 
 def save_policy_weights(roles: ModelRoles, path: Path, extra: dict[str, Any], state: dict[str, torch.Tensor]) -> None:
