@@ -45,7 +45,8 @@ def _tokenizer(kind: Literal["bpe", "chars"], chat: bool):  # type: ignore[no-un
     return wrapped
 
 
-def make_causal_lm(folder: Path, arch: Literal["gpt2", "llama"], chat: bool = False, seed: int = 0) -> Path:
+def make_causal_lm(folder: Path, arch: Literal["gpt2", "llama"], chat: bool = False, seed: int = 0,
+                   dropout: float = 0.0) -> Path:
     from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(seed)
@@ -53,12 +54,12 @@ def make_causal_lm(folder: Path, arch: Literal["gpt2", "llama"], chat: bool = Fa
     ids = dict(vocab_size=len(tokenizer), eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
                bos_token_id=tokenizer.bos_token_id)
     if arch == "gpt2":
-        model = GPT2LMHeadModel(GPT2Config(n_embd=32, n_layer=2, n_head=2, n_positions=96, resid_pdrop=0.0,
-                                           embd_pdrop=0.0, attn_pdrop=0.0, **ids))
+        model = GPT2LMHeadModel(GPT2Config(n_embd=32, n_layer=2, n_head=2, n_positions=96, resid_pdrop=dropout,
+                                           embd_pdrop=dropout, attn_pdrop=dropout, **ids))
     else:
         model = LlamaForCausalLM(LlamaConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                                              num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=96,
-                                             **ids))
+                                             attention_dropout=dropout, **ids))
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(folder))
     tokenizer.save_pretrained(str(folder))
