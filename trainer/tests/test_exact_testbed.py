@@ -18,10 +18,11 @@ def kl(p: torch.Tensor, q: torch.Tensor) -> float:
     return float((p * (p.log() - q.log())).sum())
 
 
-def make_problem(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def make_problem(seed: int = 0, levels: int = VOCAB) -> tuple[torch.Tensor, torch.Tensor]:
+    """levels < VOCAB: a discrete reward with that many values, each shared by many outputs (ties)."""
     g = torch.Generator().manual_seed(seed)
     theta_ref = 0.7 * torch.randn(VOCAB, generator=g, dtype=torch.float64)
-    rewards = torch.randperm(VOCAB, generator=g).double()  # distinct: no ties
+    rewards = (torch.randperm(VOCAB, generator=g) % levels).double()  # levels = VOCAB: distinct, no ties
     return theta_ref, rewards
 
 
@@ -31,11 +32,12 @@ def exact_p_le(probs: torch.Tensor, rewards: torch.Tensor) -> torch.Tensor:
 
 def train_bond(theta_anchor: torch.Tensor, rewards: torch.Tensor, n: int, beta: float, *, steps: int = 800,
                groups: int = 1024, k: int | None = None, seed: int = 0, theta_init: torch.Tensor | None = None,
-               hard_period: int | None = None) -> torch.Tensor:
+               hard_period: int | None = None, ties: bon.TieHandling = "paper") -> torch.Tensor:
     """Run BOND on the categorical; returns the final policy logits.
 
     k=None uses exact quantiles of the anchor, else a Monte Carlo estimate from k anchor samples.
     hard_period: copy the policy into the anchor every so many steps (iterative BOND).
+    ties: the reward r_BOND, paper (log p≤) or exact (tie-aware), as bond.ties.
     """
     g = torch.Generator().manual_seed(seed)
     theta = (theta_init if theta_init is not None else theta_anchor).clone().requires_grad_(True)
@@ -52,10 +54,11 @@ def train_bond(theta_anchor: torch.Tensor, rewards: torch.Tensor, n: int, beta: 
         candidates = torch.multinomial(anchor_probs, groups * n, replacement=True, generator=g).view(groups, n)
         best = candidates.gather(1, bon.best_index(rewards[candidates])[:, None]).squeeze(1)          # [G]
         if k is None:
-            log_q = exact_p_le(anchor_probs, rewards)[y].log()
+            p_le, p_lt = bon.reward_cdf(anchor_probs, rewards)
+            log_q = p_le[y].log() if ties == "paper" else bon.tie_corrected_log_quantile(p_le[y], p_lt[y], n)
         else:
             mc = torch.multinomial(anchor_probs, groups * k, replacement=True, generator=g).view(groups, k)
-            log_q = bon.log_quantile(rewards[y], rewards[mc], "add_one", n)
+            log_q = bon.bond_reward(rewards[y], rewards[mc], "add_one", n, ties)
         log_probs = theta.log_softmax(0)
         terms = bond_loss(log_probs[y], anchor.log_softmax(0)[y], log_q, log_probs[best], n, beta)
         optimizer.zero_grad()
@@ -116,3 +119,47 @@ def test_iterative_bond_with_hard_anchor_matches_best_of_n_to_the_m() -> None:
     assert kl(target, policy) < 0.03, kl(target, policy)
     # And it is not merely Best-of-2 of π_ref.
     assert kl(bon.bon_probabilities(theta_ref.softmax(0), rewards, n), policy) > 0.3
+
+
+def papers_fixed_point(ref: torch.Tensor, rewards: torch.Tensor, n: int) -> torch.Tensor:
+    approx = ref * exact_p_le(ref, rewards).pow(n - 1)
+    return approx / approx.sum()
+
+
+@pytest.mark.parametrize("ties", ["exact", "paper"])
+def test_with_tied_rewards_the_backward_fixed_point_is_best_of_n_only_with_exact_ties(ties: str) -> None:
+    """Three reward levels shared by 64 outputs, N = 4: the paper's r = log p≤ distils π_ref·p≤^(N−1),
+    which is not Best-of-N when rewards tie; bond.ties = exact distils π_BoN itself."""
+    theta_ref, rewards = make_problem(seed=11, levels=3)
+    n = 4
+    ref = theta_ref.softmax(0)
+    target = bon.bon_probabilities(ref, rewards, n)
+    paper = papers_fixed_point(ref, rewards, n)
+    assert kl(paper, target) > 0.015  # the two fixed points really differ here (0.020 nats)
+    policy = train_bond(theta_ref, rewards, n, 1.0, seed=11, ties=ties).softmax(0)
+    expected, other = (target, paper) if ties == "exact" else (paper, target)
+    assert kl(policy, expected) < 0.002, kl(policy, expected)
+    assert kl(policy, other) > 0.01
+
+
+def test_tie_aware_reward_equals_the_papers_without_ties_and_log_bon_ratio_with_them() -> None:
+    theta_ref, rewards = make_problem(seed=11, levels=4)
+    ref = theta_ref.softmax(0)
+    for n in (2, 4, 8):
+        p_le, p_lt = bon.reward_cdf(ref, rewards)
+        r = bon.tie_corrected_log_quantile(p_le, p_lt, n)
+        # (N−1)·r = log(π_BoN / (N·π_ref)), tied or not.
+        assert torch.allclose((n - 1) * r, (bon.bon_probabilities(ref, rewards, n) / (n * ref)).log(), atol=1e-10)
+        # With nothing tied (p< → p≤) it is the paper's log p≤.
+        assert torch.allclose(bon.tie_corrected_log_quantile(p_le, p_le, n), p_le.log())
+
+
+def test_monte_carlo_tie_aware_reward_gets_closer_to_best_of_n_than_the_papers() -> None:
+    """bon.bond_reward from k = 16 samples (p≤ and p< from the same samples, add-one floor)."""
+    theta_ref, rewards = make_problem(seed=11, levels=3)
+    n = 4
+    target = bon.bon_probabilities(theta_ref.softmax(0), rewards, n)
+    exact = train_bond(theta_ref, rewards, n, 1.0, k=16, seed=11, ties="exact").softmax(0)
+    paper = train_bond(theta_ref, rewards, n, 1.0, k=16, seed=11, ties="paper").softmax(0)
+    assert kl(exact, target) < 0.004, kl(exact, target)  # measured 0.0015
+    assert kl(paper, target) > 3 * kl(exact, target)     # measured 0.027

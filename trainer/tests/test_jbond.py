@@ -1,4 +1,5 @@
-"""J-BOND (BOND.md §5): the sign of each gradient term, the −log 16 reward, the EMA anchor.
+"""J-BOND (docs/algorithms.md): the sign of each gradient term, the −log 16 reward, the EMA anchor, and
+the fixed points a whole training run reaches.
 
 Each term is isolated and one SGD step is taken on it alone on the categorical testbed, where
 every probability and KL is exact."""
@@ -117,3 +118,57 @@ def test_ema_update() -> None:
         ema_update(anchor, policy, 0.02)
     for a, p in zip(anchor.parameters(), policy.parameters()):
         assert torch.allclose(a, p, atol=1e-6)
+
+
+def train_jbond(theta_anchor: torch.Tensor, rewards: torch.Tensor, beta: float, gamma: float, *, steps: int = 800,
+                groups: int = 1024, seed: int = 0) -> torch.Tensor:
+    """J-BOND on a categorical with a fixed anchor, one policy sample and two anchor samples per
+    prompt, through the trainer's jbond_loss; returns the final policy's probabilities."""
+    g = torch.Generator().manual_seed(seed)
+    theta = theta_anchor.clone().requires_grad_(True)
+    anchor_probs, anchor_logp = theta_anchor.softmax(0), theta_anchor.log_softmax(0)
+    optimizer = torch.optim.Adam([theta], lr=0.05)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * s / steps)) + 0.02)
+    for _ in range(steps):
+        y = torch.multinomial(theta.detach().softmax(0), groups, replacement=True, generator=g)[:, None]   # [G, 1]
+        pair = torch.multinomial(anchor_probs, groups * 2, replacement=True, generator=g).view(groups, 2)   # [G, 2]
+        best = pair.gather(1, rewards[pair].argmax(dim=1, keepdim=True)).squeeze(1)
+        log_probs = theta.log_softmax(0)
+        terms = jbond_loss(log_probs[y], anchor_logp[y], rewards[y], rewards[pair], log_probs[best], beta, gamma)
+        optimizer.zero_grad()
+        terms.total.backward()
+        optimizer.step()
+        schedule.step()
+    return theta.detach().softmax(0)
+
+
+def jbond_backward_target(anchor: torch.Tensor, rewards: torch.Tensor, exponent_scale: float) -> torch.Tensor:
+    """π ∝ π_anchor·exp(−log 16·(1−p≤)²·scale): E[r_J | y] = −log 16·P(both anchor samples beat y)."""
+    p_le = (anchor[None, :] * (rewards[None, :] <= rewards[:, None])).sum(dim=1)
+    target = anchor * torch.exp(-J_BOND_PENALTY * (1 - p_le).pow(2) * exponent_scale)
+    return target / target.sum()
+
+
+def test_jbond_fixed_points_with_a_fixed_anchor() -> None:
+    """β=1, γ=0: π ∝ π_ref·exp(−log 16·(1−p≤)²); γ=1 halves the exponent (the KL weight doubles:
+    descending G_Reg lowers the KL, the sign Alg. 2 prints would raise it); β=0: Best-of-2."""
+    g = torch.Generator().manual_seed(4)
+    theta_ref = 0.7 * torch.randn(32, generator=g, dtype=torch.float64)
+    rewards = torch.randperm(32, generator=g).double()
+    ref = theta_ref.softmax(0)
+    backward = jbond_backward_target(ref, rewards, 1.0)
+    halved = jbond_backward_target(ref, rewards, 0.5)
+    p_le = (ref[None, :] * (rewards[None, :] <= rewards[:, None])).sum(dim=1)
+    p_lt = p_le - ref
+    best_of_2 = p_le.pow(2) - p_lt.pow(2)
+    # Distinct targets: the −log 16 reward is built to land near Best-of-2, yet not on it (0.006 nats).
+    assert kl(backward, halved) > 0.02 and kl(backward, best_of_2) > 0.004
+    reached = {(1.0, 0.0): train_jbond(theta_ref, rewards, 1.0, 0.0, seed=1),
+               (1.0, 1.0): train_jbond(theta_ref, rewards, 1.0, 1.0, seed=2),
+               (0.0, 0.0): train_jbond(theta_ref, rewards, 0.0, 0.0, seed=3)}
+    for (beta, gamma), target, others in (((1.0, 0.0), backward, (halved, best_of_2)),
+                                          ((1.0, 1.0), halved, (backward, best_of_2)),
+                                          ((0.0, 0.0), best_of_2, (backward, halved))):
+        policy = reached[(beta, gamma)]
+        assert kl(policy, target) < 0.0005, (beta, gamma, kl(policy, target))  # measured ≤ 0.0001
+        assert all(kl(policy, other) > 0.004 for other in others), (beta, gamma)
