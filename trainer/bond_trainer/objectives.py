@@ -1,4 +1,4 @@
-"""The three objectives as pure functions of sequence log-probs and rewards (BOND.md §3, §5, §6).
+"""The three objectives as pure functions of sequence log-probs and rewards (docs/algorithms.md §3, §5, §6).
 
 Each returns surrogate losses whose gradients are the estimators in docs/algorithms.md; everything
 that is a weight (returns, advantages, log-ratios) is detached, only log π of the sampled sequences
@@ -16,7 +16,7 @@ from typing import Literal, Optional
 
 import torch
 
-J_BOND_PENALTY = math.log(16.0)  # r_J = −log 16 when y loses to both anchor samples (BOND.md §5)
+J_BOND_PENALTY = math.log(16.0)  # r_J = −log 16 when y loses to both anchor samples (docs/algorithms.md §5)
 
 
 @dataclass

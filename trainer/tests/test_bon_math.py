@@ -1,4 +1,4 @@
-"""BOND.md §1-2 facts, checked against exact computation and Monte Carlo with fixed seeds."""
+"""docs/algorithms.md §1-2 facts, checked against exact computation and Monte Carlo with fixed seeds."""
 
 from __future__ import annotations
 

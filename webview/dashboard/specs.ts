@@ -18,7 +18,7 @@ export interface ChartSpec {
   smooth: boolean;
 }
 
-/** KL(π_BoN ‖ π_ref) ≤ log N − (N−1)/N (BOND.md): the budget Best-of-N itself spends. */
+/** KL(π_BoN ‖ π_ref) ≤ log N − (N−1)/N (docs/algorithms.md): the budget Best-of-N itself spends. */
 export const klBonBound = (n: number): number => Math.log(n) - (n - 1) / n;
 
 const s = (key: string, label: string): SeriesSpec => ({ key, label });
