@@ -6,7 +6,7 @@
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import * as vscode from 'vscode';
 import { EXIT_BAD_INPUT } from '../contracts/trainer-cli';
-import { type RunProcess, type RunManager } from './core/runManager';
+import { furtherStepsProblem, type RunProcess, type RunManager } from './core/runManager';
 import type { RunState, RunStore } from './core/runStore';
 import { findConfigs, isConfigDocument, newConfig } from './configs';
 import type { PythonEnvironment } from './environment';
@@ -138,6 +138,31 @@ export function registerCommands(services: Services): vscode.Disposable[] {
     }
   };
 
+  const trainFurther = async (argument?: unknown) => {
+    if (!vscode.workspace.isTrusted) {
+      void vscode.window.showErrorMessage(UNTRUSTED);
+      return;
+    }
+    const run = await pickRun(services, argument, (r) => r.status === 'completed', 'train further');
+    if (!run) return;
+    const completed = run.meta.step;
+    const total = await vscode.window.showInputBox({
+      title: `BOND: train ${run.meta.name} further`,
+      prompt: `New total of steps (it completed ${completed}). It resumes from its last checkpoint; a cosine schedule is re-stretched over the new total.`,
+      value: String(completed * 2),
+      validateInput: (text) => furtherStepsProblem(text, completed),
+    });
+    if (total === undefined) return;
+    const folder = vscode.workspace.workspaceFolders?.find((f) => run.dir.startsWith(f.uri.fsPath)) ?? vscode.workspace.workspaceFolders?.[0];
+    try {
+      const process = await manager.resume(run.dir, folder?.uri.fsPath ?? dirname(run.dir), [`train.steps=${total.trim()}`]);
+      watchProcess(services, process, basename(run.dir), run.meta.config_path ? vscode.Uri.file(run.meta.config_path) : undefined);
+      await store.refresh();
+    } catch (error) {
+      void vscode.window.showErrorMessage(`BOND: ${(error as Error).message}`);
+    }
+  };
+
   const stopRun = async (argument?: unknown) => {
     const run = await pickRun(services, argument, (r) => r.status === 'running' || r.status === 'starting', 'stop');
     if (!run) return;
@@ -179,6 +204,7 @@ export function registerCommands(services: Services): vscode.Disposable[] {
     vscode.commands.registerCommand('bond.startRun', startRun),
     vscode.commands.registerCommand('bond.stopRun', stopRun),
     vscode.commands.registerCommand('bond.resumeRun', resumeRun),
+    vscode.commands.registerCommand('bond.trainFurther', trainFurther),
     vscode.commands.registerCommand('bond.deleteRun', deleteRun),
     vscode.commands.registerCommand('bond.revealRunFolder', revealRunFolder),
     vscode.commands.registerCommand('bond.showTrainerLog', showTrainerLog),

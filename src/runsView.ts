@@ -18,11 +18,12 @@ export function runLabel(run: RunState): string {
   return run.meta.name;
 }
 
-/** contextValue words used by package.json menus: run, running, resumable, ended. */
+/** contextValue words used by package.json menus: run, running, resumable, extendable, ended. */
 export function contextValue(run: RunState): string {
   const words = ['run'];
   if (run.status === 'running' || run.status === 'starting') words.push('running');
   if (run.status === 'stopped' || run.status === 'failed' || run.status === 'lost') words.push('resumable');
+  if (run.status === 'completed') words.push('extendable');
   if (run.status !== 'running' && run.status !== 'starting') words.push('ended');
   return words.join(' ');
 }

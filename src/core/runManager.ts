@@ -214,3 +214,12 @@ async function markKilled(dir: string, timeoutMs: number): Promise<void> {
   await fs.writeFile(tmp, JSON.stringify(updated, null, 2) + '\n');
   await fs.rename(tmp, target);
 }
+
+/** Why `text` cannot be the new total of a completed run that trained `completed` steps (for the
+ * Train Further input box), or undefined when it can. The trainer extends a run only to more steps. */
+export function furtherStepsProblem(text: string, completed: number): string | undefined {
+  const value = Number(text.trim());
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value)) return 'a whole number of steps, e.g. ' + String(completed * 2);
+  if (value <= completed) return `more than the ${completed} steps the run already completed`;
+  return undefined;
+}

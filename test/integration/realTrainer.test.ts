@@ -5,7 +5,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { RunMeta } from '../../contracts/run-directory';
-import { RunManager } from '../../src/core/runManager';
+import { furtherStepsProblem, RunManager } from '../../src/core/runManager';
 import { RunStore } from '../../src/core/runStore';
 import { ROOT, TRAINER, tempDir, testPython, waitFor } from '../helpers';
 
@@ -65,6 +65,25 @@ test('stop mid-run leaves stopped with a checkpoint; resume continues to the end
   assert.equal(after.status, 'completed');
   assert.equal(after.step, stopped.step + 3);
   assert.equal(after.resume_count, 1);
+});
+
+test('Train Further: a completed run resumed with more steps trains on to the new total', async () => {
+  const { config, runs } = tinyWorkspace(4, { eval: { every: 0, prompts: 2, policy_samples: 2, mc_samples: 4, n_max: 4, bon_n: 2 } });
+  const m = manager();
+  const run = await m.start({ configPath: config, runsDirectory: runs, cwd: runs });
+  assert.equal((await run.exited).code, 0);
+  assert.equal(meta(run.dir).status, 'completed');
+  assert.equal(furtherStepsProblem('4', 4), 'more than the 4 steps the run already completed');
+  const refused = await m.resume(run.dir, runs, ['train.steps=4']);
+  const refusal = await refused.exited;
+  assert.equal(refusal.code, 2);
+  assert.match(refusal.stderrTail, /already completed all 4 steps; to train further/);
+  const extended = await m.resume(run.dir, runs, ['train.steps=7']);
+  assert.equal((await extended.exited).code, 0);
+  const after = meta(run.dir);
+  assert.equal(after.status, 'completed');
+  assert.equal(after.step, 7);
+  assert.equal(after.summary?.step, 7);
 });
 
 test('distributed.nproc_per_node 2 launches torchrun: two ranks train, stop together and resume', async () => {

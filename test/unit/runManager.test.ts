@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, test } from 'node:test';
 import type { RunMeta } from '../../contracts/run-directory';
 import { isPidAlive } from '../../src/core/process';
-import { RunManager, configName, newRunDirectory } from '../../src/core/runManager';
+import { RunManager, configName, furtherStepsProblem, newRunDirectory } from '../../src/core/runManager';
 import { FAKE_TRAINER, tempDir, testPython, waitFor } from '../helpers';
 
 const manager = () => new RunManager(async () => ({ python: testPython(), trainerDir: FAKE_TRAINER }));
@@ -142,4 +142,13 @@ test('resume refuses when the config is gone, saying which', async () => {
   const { rmSync } = await import('node:fs');
   rmSync(config);
   await assert.rejects(m.resume(run.dir, runs), /fake\.bond\.json no longer exists/);
+});
+
+test('Train Further accepts only a whole number above the steps already completed', () => {
+  assert.equal(furtherStepsProblem('300', 150), undefined);
+  assert.equal(furtherStepsProblem(' 151 ', 150), undefined);
+  assert.match(furtherStepsProblem('150', 150) ?? '', /more than the 150 steps/);
+  assert.match(furtherStepsProblem('12.5', 10) ?? '', /whole number/);
+  assert.match(furtherStepsProblem('', 10) ?? '', /whole number of steps, e\.g\. 20/);
+  assert.match(furtherStepsProblem('1e3', 10) ?? '', /whole number/);
 });
