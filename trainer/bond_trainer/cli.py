@@ -1,4 +1,4 @@
-"""Command line: `python -m bond_trainer {train,check,pretrain,demo}`.
+"""Command line: `python -m bond_trainer {train,check,validate,pretrain,demo,export-onnx}`.
 
 Exit codes: 0 finished or stopped on request; 2 bad config or arguments; 1 anything else.
 """
@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Optional
 
 from .config import ConfigError, load_config
+from .gpt_shape import DEFAULT_CONTEXT, DEFAULT_HEADS, DEFAULT_LAYERS, DEFAULT_WIDTH, shape_problem
 from .console import Console
 
 
@@ -43,7 +44,8 @@ def build_parser() -> ArgumentParser:
     pre.add_argument("--corpus", type=Path, help="text file, one document per line (default: generate the demo corpus)")
     pre.add_argument("--out", required=True, type=Path, help="model file to write (model.pt)")
     for name, default, kind in (("steps", 600, int), ("batch-size", 32, int), ("lr", 3e-3, float), ("seed", 0, int),
-                                ("layers", 2, int), ("heads", 4, int), ("width", 128, int), ("context", 128, int)):
+                                ("layers", DEFAULT_LAYERS, int), ("heads", DEFAULT_HEADS, int), ("width", DEFAULT_WIDTH, int),
+                                ("context", DEFAULT_CONTEXT, int)):
         pre.add_argument(f"--{name}", type=kind, default=default)
     pre.add_argument("--device", default="cpu", choices=["cpu", "cuda", "mps"])
 
@@ -119,8 +121,9 @@ def _pretrain(args: argparse.Namespace, console: Console) -> int:
     except (OSError, ValueError) as error:
         console.error(f"--corpus: {error}")
         return 2
-    if args.width % args.heads:
-        console.error(f"--heads: must divide --width ({args.width} % {args.heads} != 0)")
+    shape = shape_problem(args.width, args.heads)
+    if shape:
+        console.error(f"--heads: {shape}")
         return 2
     settings = PretrainSettings(args.steps, args.batch_size, args.lr, args.seed, args.layers, args.heads,
                                 args.width, args.context, args.device)

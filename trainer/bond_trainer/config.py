@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, Literal, Optional
 
+from .gpt_shape import DEFAULT_CONTEXT, DEFAULT_HEADS, DEFAULT_LAYERS, DEFAULT_WIDTH, shape_problem
 from .schema import JsoncError, SchemaIssue, Validator, load_schema, parse_jsonc
 
 
@@ -52,10 +53,10 @@ class ConfigError(Exception):
 
 @dataclass
 class GPTSpec:
-    layers: int = 2
-    heads: int = 4
-    width: int = 128
-    context: int = 128
+    layers: int = DEFAULT_LAYERS
+    heads: int = DEFAULT_HEADS
+    width: int = DEFAULT_WIDTH
+    context: int = DEFAULT_CONTEXT
     dropout: float = 0.0
 
 
@@ -221,11 +222,38 @@ class RunConfig:
         path = Path(value).expanduser()
         return path if path.is_absolute() else (self.base_dir / path).resolve()
 
+    def resolved_paths(self) -> dict[str, Any]:
+        """Every file or model the run reads, resolved once, here, for run.json: the extension reads
+        these and never resolves a config's relative paths itself."""
+        hf = self.policy.hf
+        if hf is not None:
+            reference = {"kind": "hf", "location": locate_model(hf.model, self.base_dir), "chat_template": hf.chat_template}
+        elif self.policy.checkpoint is not None:
+            reference = {"kind": "byte-gpt", "location": str(self.resolve_path(self.policy.checkpoint)), "chat_template": False}
+        else:
+            reference = {"kind": "random", "location": None, "chat_template": False}
+        function = self.reward.function.rsplit(":", 1)[0] if self.reward.function else None
+        return {
+            "reference": reference,
+            "reward_model": locate_model(self.reward.model, self.base_dir) if self.reward.type == "hf" and self.reward.model else None,
+            "reward_function": str(self.resolve_path(function)) if self.reward.type == "python" and function else None,
+            "data": {"train": [str(self.resolve_path(f)) for f in self.data.train],
+                     "eval": [str(self.resolve_path(f)) for f in self.data.eval]},
+        }
+
     def to_json(self) -> dict[str, Any]:
         return _to_json(self)
 
 
 _NOT_IN_FILE = ("base_dir", "source")
+
+
+def locate_model(value: str, base_dir: Path) -> str:
+    """A model named in a config: the absolute path of a local folder (relative to the config) when
+    one exists there, else the name as given, for the Hugging Face cache."""
+    path = Path(value).expanduser()
+    path = path if path.is_absolute() else (base_dir / path)
+    return str(path.resolve()) if path.exists() else value
 
 
 def _to_json(obj: Any) -> Any:
@@ -332,9 +360,10 @@ def semantic_problems(cfg: RunConfig) -> list[ConfigProblem]:
         add("train.batch_size", f"the prompts of a step are split evenly over the {cfg.distributed.world_size} "
             f"processes (distributed.nproc_per_node × nnodes), so it must be a multiple of that "
             f"({cfg.train.batch_size} is not)")
-    if cfg.policy.hf is None and cfg.policy.checkpoint is None and cfg.policy.gpt.width % cfg.policy.gpt.heads != 0:
-        add("policy.gpt.heads", f"must divide policy.gpt.width ({cfg.policy.gpt.width} is not "
-            f"divisible by {cfg.policy.gpt.heads})")
+    shape = shape_problem(cfg.policy.gpt.width, cfg.policy.gpt.heads)
+    if cfg.policy.hf is None and cfg.policy.checkpoint is None and shape:
+        add("policy.gpt.heads", f"{shape}: policy.gpt.width {cfg.policy.gpt.width} is not divisible by "
+            f"{cfg.policy.gpt.heads}")
     if cfg.policy.checkpoint is not None and not cfg.resolve_path(cfg.policy.checkpoint).exists():
         add("policy.checkpoint", f"{cfg.resolve_path(cfg.policy.checkpoint)} does not exist "
             "(create it with `python -m bond_trainer pretrain`, or set it to null for a random model)")

@@ -1,5 +1,6 @@
-"""ONNX export of the built-in byte GPT, with KV-cache inputs and outputs, for the editor's playground
-(onnxruntime-node runs it in the extension host).
+"""ONNX export of a run's models — the built-in byte GPT and Hugging Face causal LMs (LoRA merged per
+role) — with KV-cache inputs and outputs, for the editor's playground (onnxruntime-node runs them in
+the extension host).
 
 Graph: inputs `input_ids` [batch, new] int64, `attention_mask` [batch, total] int64 (1 = real token,
 left padding), and per layer `past_key_{i}` / `past_value_{i}` [batch, heads, past, head_dim] float32
@@ -24,10 +25,10 @@ from typing import Any, Callable, Optional
 import torch
 
 from .models.byte_gpt import EOS_ID, PAD_ID, GPTModule, load_byte_gpt
+from .rundir import EXPORT_ERRORS  # names from the run-folder contract
+from .rundir import EXPORTS as EXPORTS_DIR
 
 EXPORT_FORMAT = "bond-onnx/1"
-EXPORTS_DIR = "exports"
-EXPORT_ERRORS = "errors.json"  # in exports/step-N: {role: why it could not be exported}
 OPSET = 14
 
 

@@ -13,6 +13,7 @@ from typing import Callable, Optional
 import torch
 import torch.nn.functional as F
 
+from .gpt_shape import DEFAULT_CONTEXT, DEFAULT_HEADS, DEFAULT_LAYERS, DEFAULT_WIDTH
 from .models.byte_gpt import EOS_ID, PAD_ID, GPTModelSpec, GPTModule, save_byte_gpt
 
 
@@ -22,10 +23,10 @@ class PretrainSettings:
     batch_size: int = 32
     lr: float = 3e-3
     seed: int = 0
-    layers: int = 2
-    heads: int = 4
-    width: int = 128
-    context: int = 128
+    layers: int = DEFAULT_LAYERS
+    heads: int = DEFAULT_HEADS
+    width: int = DEFAULT_WIDTH
+    context: int = DEFAULT_CONTEXT
     device: str = "cpu"
 
 

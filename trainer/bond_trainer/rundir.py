@@ -21,16 +21,22 @@ from typing import Any, Callable, Optional
 import torch
 
 from . import __version__
+from .schema import load_schema
 
 FORMAT_VERSION = 1
-RUN_FILE = "run.json"
-METRICS_FILE = "metrics.jsonl"
-SAMPLES_FILE = "samples.jsonl"
-LOG_FILE = "trainer.log"
-CHECKPOINTS = "checkpoints"
-RANK_ERRORS = "rank-errors"  # under torchrun: a failing rank's error, for rank 0 to report in run.json
+# The names of a run's files and folders, from contracts/schemas/run-folder.schema.json (the editor
+# reads the same document).
+LAYOUT: dict[str, dict[str, Any]] = load_schema("run-folder")["x-layout"]
+RUN_FILE = LAYOUT["run"]["path"]
+METRICS_FILE = LAYOUT["metrics"]["path"]
+SAMPLES_FILE = LAYOUT["samples"]["path"]
+LOG_FILE = LAYOUT["log"]["path"]
+CHECKPOINTS = LAYOUT["checkpoints"]["path"]
+CHECKPOINT_MANIFEST = LAYOUT["checkpoint_manifest"]["path"]
+RANK_ERRORS = LAYOUT["rank_errors"]["path"]  # under torchrun: a failing rank's error, for rank 0 to report
+EXPORTS = LAYOUT["exports"]["path"]
+EXPORT_ERRORS = LAYOUT["export_errors"]["path"]
 HEARTBEAT_SECONDS = 5.0
-CHECKPOINT_MANIFEST = "checkpoint.json"
 DAMAGED_SUFFIX = ".damaged"  # step-N.damaged: set aside at resume, never listed again
 
 
@@ -101,7 +107,8 @@ class RunDirectory:
         return meta
 
     def create(self, name: str, algorithm: str, config: dict[str, Any], config_path: Optional[str],
-               total_steps: int) -> None:
+               total_steps: int, description: Optional[dict[str, Any]] = None) -> None:
+        """A new run.json; `description` adds what algorithms.run_description says of the run."""
         now = time.time()
         self._meta = {
             "format_version": FORMAT_VERSION, "run_id": self.path.name, "name": name, "algorithm": algorithm,
@@ -110,6 +117,7 @@ class RunDirectory:
             "heartbeat_at": now, "started_at": None, "started_step": 0, "ended_at": None, "step": 0, "total_steps": total_steps,
             "resume_count": 0, "error": None, "summary": None, "checkpoints": [],
             "trainer_version": __version__, "torch_version": torch.__version__,
+            **(description or {}),
         }
         # The record files exist from the start, so a watcher can tail them before the first step.
         for name in (METRICS_FILE, SAMPLES_FILE):

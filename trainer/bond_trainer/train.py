@@ -24,6 +24,8 @@ from typing import Any, Optional
 import torch
 
 from . import bon
+from .algorithms import Algorithm, StepInputs, algorithm_for, run_description
+from .checkpoints import load_checkpoint, newest_intact_checkpoint, save_checkpoint
 from .config import ConfigError, ConfigProblem, RunConfig
 from .console import Console
 from .data import DataError, PromptStream, load_prompt_sets
@@ -32,12 +34,9 @@ from .models import CausalLM
 from .models.dropout import dropout_disabled
 from .models.hf import ModelLoadError, torch_dtype
 from .models.roles import ema_update  # noqa: F401 - re-exported: the EMA's tests import it from here
-from .models.roles import (ANCHOR_ADAPTER, POLICY_ADAPTER, ModelRoles, build_roles, load_policy_weights, save_hf_folder,
-                           save_policy_weights)
-from .objectives import LossTerms, bond_loss, jbond_loss, reinforce_loss
+from .models.roles import ModelRoles, build_roles
 from .rewards import Reward, RewardError, build_reward
-from .rundir import (LOG_FILE, METRICS_FILE, RANK_ERRORS, SAMPLES_FILE, FollowerRunDirectory, RunDirectory,
-                     checkpoint_damage)
+from .rundir import LOG_FILE, METRICS_FILE, RANK_ERRORS, SAMPLES_FILE, FollowerRunDirectory, RunDirectory
 from .sequences import Completions, SamplingTransform, SequenceScores, draw_uniforms, encode_prompts, sample, score
 
 log = logging.getLogger("bond_trainer")
@@ -103,6 +102,7 @@ class Trainer:
         self.world = world
         self.stop_requested = False
         self.step = 0
+        self.algorithm: Algorithm = algorithm_for(cfg)
 
     # --- setup ----------------------------------------------------------------------------------
     def build(self) -> None:
@@ -150,7 +150,7 @@ class Trainer:
             return
         from torch.nn.parallel import DistributedDataParallel
         device_ids = [self.device.index] if self.device.type == "cuda" else None
-        # Only the gradient-carrying forward runs through DDP (see CausalLM.ddp); sampling runs on
+        # Only the gradient-carrying forward runs through DDP (the model's `ddp` attribute); sampling runs on
         # the bare module, so ranks may take different numbers of decoding steps.
         self.policy.ddp = DistributedDataParallel(self.policy.module, device_ids=device_ids, broadcast_buffers=False)
 
@@ -223,18 +223,13 @@ class Trainer:
     def train_step(self, prompts: list[str]) -> dict[str, float]:
         """One update on the global batch `prompts`; under torchrun this rank samples and scores its
         shard, and the objective is computed on the gathered batch (see distributed.py)."""
-        cfg, b, world = self.cfg, self.cfg.bond, self.world
+        cfg, algorithm, world = self.cfg, self.algorithm, self.world
         t_start = time.perf_counter()
         shard = world.shard(len(prompts))  # equal shares: train.batch_size is a multiple of the world size
         groups = shard.stop - shard.start
         indices = list(range(shard.start, shard.stop))
         prompt_ids = self._encode(prompts)
-        if cfg.algorithm == "reinforce":
-            per_prompt, anchor_per_prompt = cfg.reinforce.samples_per_prompt, 0
-        elif cfg.algorithm == "jbond":
-            per_prompt, anchor_per_prompt = b.policy_samples, 2
-        else:
-            per_prompt, anchor_per_prompt = b.policy_samples, max(b.n, b.k)
+        per_prompt, anchor_per_prompt = algorithm.policy_samples, algorithm.anchor_samples
         policy_draw = self._draw(self.policy, prompt_ids, prompts, per_prompt, self.generator, indices)
         anchor_draw = (self._draw(self.anchor, prompt_ids, prompts, anchor_per_prompt, self.generator, indices)
                        if anchor_per_prompt else None)
@@ -244,21 +239,16 @@ class Trainer:
         update_rows = policy_draw.completions
         best_rewards: Optional[torch.Tensor] = None
         log_q: Optional[torch.Tensor] = None
-        bond_reward: Optional[torch.Tensor] = None
-        if anchor_draw is not None:
-            candidates = 2 if cfg.algorithm == "jbond" else b.n
-            candidate_rewards = anchor_draw.rewards[:, :candidates]
+        if anchor_draw is not None and algorithm.candidates:
+            candidate_rewards = anchor_draw.rewards[:, :algorithm.candidates]
             winners = bon.best_index(candidate_rewards)
             best_rows = [g * anchor_per_prompt + int(w) for g, w in enumerate(winners)]
             update_rows = Completions.concat([policy_draw.completions, anchor_draw.completions.select(best_rows)])
             best_rewards = candidate_rewards.gather(1, winners[:, None]).squeeze(1)
-            # Quantiles against the k reference samples (bond) or the two anchor samples (jbond; a coarse
-            # per-step view, evaluation uses eval.mc_samples).
-            reference = anchor_draw.rewards[:, :b.k] if cfg.algorithm == "bond" else anchor_draw.rewards
-            log_q = bon.log_quantile(policy_draw.rewards, reference, b.quantile_floor,
-                                     b.n if cfg.algorithm == "bond" else 2)
-            if cfg.algorithm == "bond":
-                bond_reward = bon.bond_reward(policy_draw.rewards, reference, b.quantile_floor, b.n, b.ties)
+        if anchor_draw is not None and algorithm.quantile_samples and algorithm.distilled_n:
+            # The log-quantile metric (the paper's); a coarse per-step view, evaluation uses eval.mc_samples.
+            log_q = bon.log_quantile(policy_draw.rewards, anchor_draw.rewards[:, :algorithm.quantile_samples],
+                                     cfg.bond.quantile_floor, algorithm.distilled_n)
         rows = groups * per_prompt
         # The anchor and the reference score the very batch the policy's gradient forward sees (same
         # rows, same padding), so that equal weights give bit-equal log-probs: a KL of exactly 0.
@@ -279,9 +269,9 @@ class Trainer:
 
         rewards_policy, rewards_anchor = self._objective_rewards(on_device(policy_draw.rewards),
                                                                  on_device(anchor_draw.rewards) if anchor_draw else None)
-        terms = self._loss(logp_policy, on_device(logp_anchor), on_device(logp_ref), rewards_policy, rewards_anchor,
-                           on_device(bond_reward) if bond_reward is not None else None, logp_best,
-                           on_device(exact_logp) if exact_logp is not None else None)
+        terms = algorithm.loss(StepInputs(logp_policy, on_device(logp_anchor), on_device(logp_ref), rewards_policy,
+                                          rewards_anchor, logp_best,
+                                          on_device(exact_logp) if exact_logp is not None else None))
         if not torch.isfinite(terms.total):
             raise NumericError(f"the loss became {terms.total.item()} at step {self.step + 1} "
                                f"(forward {terms.forward.item()}, backward {terms.backward.item()}); "
@@ -315,11 +305,13 @@ class Trainer:
                 "grad_norm": grad_norm if math.isfinite(grad_norm) else 0.0,
                 "lr": lr,
             })
-            if anchor_draw is not None and best_rewards is not None and log_q is not None:
+            if anchor_draw is not None:
                 metrics["reward/anchor"] = world.gather_rows(anchor_draw.rewards).mean().item()
+            if best_rewards is not None:
                 metrics["reward/bon"] = world.gather_rows(best_rewards).mean().item()
+            if log_q is not None:
                 metrics["quantile/log_policy"] = world.gather_rows(log_q).mean().item()
-            if self.roles.lora and not self.roles.anchor_is_reference and cfg.bond.anchor == "ema":
+            if algorithm.lora_ema_anchor:
                 metrics["anchor/lora_truncation"] = self.roles.anchor_truncation
         elapsed = t_updated - t_start
         generated = policy_draw.completions.generated_tokens + (anchor_draw.completions.generated_tokens if anchor_draw else 0)
@@ -339,21 +331,6 @@ class Trainer:
         mean, std = every.mean(), every.std(unbiased=False)
         scale = std if float(std) > 0 else torch.ones_like(std)
         return (rewards_policy - mean) / scale, ((rewards_anchor - mean) / scale if rewards_anchor is not None else None)
-
-    def _loss(self, logp_policy: torch.Tensor, logp_anchor: torch.Tensor, logp_ref: torch.Tensor,
-              rewards_policy: torch.Tensor, rewards_anchor: Optional[torch.Tensor], bond_reward: Optional[torch.Tensor],
-              logp_best: torch.Tensor, exact_logp: Optional[torch.Tensor] = None) -> LossTerms:
-        """exact_logp: dropout-free log π for the returns when the gradient forward drops out."""
-        cfg, b = self.cfg, self.cfg.bond
-        if cfg.algorithm == "reinforce":
-            return reinforce_loss(logp_policy, logp_ref, rewards_policy, cfg.reinforce.beta_kl, exact_logp)
-        assert rewards_anchor is not None
-        if cfg.algorithm == "jbond":
-            return jbond_loss(logp_policy, logp_anchor, rewards_policy, rewards_anchor, logp_best,
-                              b.beta, b.gamma, b.tie_rule, exact_logp)
-        assert bond_reward is not None
-        return bond_loss(logp_policy, logp_anchor, bond_reward, logp_best, b.n, b.beta,
-                         b.backward_scale, exact_logp)
 
     @torch.no_grad()
     def _update_anchor(self, completed_steps: int) -> None:
@@ -449,110 +426,12 @@ class Trainer:
                             "bon": {"n": n, "winner": int(winners[g]), "best": scored(base + 2), "candidates": candidates}})
         return [record for part in self.world.gather_objects(records) for record in part]
 
-    # --- checkpoints ------------------------------------------------------------------------------
+    # --- checkpoints (checkpoints.py) ------------------------------------------------------------
     def save_checkpoint(self) -> Path:
-        """Rank 0 writes (DDP keeps every rank's state identical; FSDP gathers the shards to it first,
-        with every rank taking part), then every rank waits for it, so no rank runs ahead of a
-        checkpoint that is not yet complete."""
-        path = self.rd.checkpoints_dir / f"step-{self.step}"
-        if self.world.is_main or self.fsdp:
-            weights = self._weights_to_save()
-            if self.world.is_main:
-                path = self._write_checkpoint(*weights)
-        self.world.barrier()
-        return path
-
-    def _weights_to_save(self) -> tuple[dict[str, torch.Tensor], Optional[dict[str, torch.Tensor]], dict[str, Any]]:
-        """Policy, anchor and optimizer state, whole (a collective under FSDP)."""
-        policy = self.roles.state(POLICY_ADAPTER)
-        anchor = None if self.roles.anchor_is_reference else self.roles.state(ANCHOR_ADAPTER)
-        if self.fsdp:
-            from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
-            # Keyed by parameter name, whole: loadable at any world size, with or without FSDP.
-            optimizer = get_optimizer_state_dict(self.policy.module, self.optimizer,
-                                                 options=StateDictOptions(full_state_dict=True, cpu_offload=True))
-        else:
-            optimizer = self.optimizer.state_dict()
-        return policy, anchor, optimizer
-
-    def _write_checkpoint(self, policy: dict[str, torch.Tensor], anchor: Optional[dict[str, torch.Tensor]],
-                          optimizer: dict[str, Any]) -> Path:
-        extra = {"step": self.step, "run_id": self.rd.path.name}
-        state = {
-            "step": self.step,
-            "optimizer": optimizer,
-            "scheduler": self.scheduler.state_dict(),
-            "generator": self.generator.get_state(),
-            "torch_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            "python_rng": list(random.getstate()[1]),
-            "python_rng_version": random.getstate()[0],
-            "stream": self.stream.state(),
-            "metrics_bytes": self.rd.file_size(METRICS_FILE),
-            "samples_bytes": self.rd.file_size(SAMPLES_FILE),
-        }
-        payloads: dict[str, Any] = {"model.pt": lambda target: save_policy_weights(self.roles, target, extra, policy),
-                                    "trainer_state.pt": state}
-        if anchor is not None:
-            payloads["anchor.pt"] = anchor
-        if self.roles.kind == "hf":
-            # The trained policy as a Hugging Face folder, loadable with from_pretrained (peft for LoRA).
-            payloads["hf"] = lambda target: save_hf_folder(self.roles, target, policy)
-        path = self.rd.write_checkpoint(self.step, payloads, {"format": "bond-checkpoint/1", "model": self.roles.kind},
-                                        self.cfg.checkpoint.keep_last)
-        log.info("checkpoint written: %s", path)
-        if self.cfg.export.onnx:
-            # For the editor's playground: the same step's policy, anchor and reference as ONNX.
-            from .export import EXPORT_ERRORS, export_step, role_exporters
-            kept = {step for step, _ in self.rd.list_checkpoints()}
-            target = export_step(self.rd.path, self.step, role_exporters(self.roles, self.step, self.rd.path.name), kept)
-            if (target / EXPORT_ERRORS).exists():
-                log.warning("ONNX export incomplete: %s", (target / EXPORT_ERRORS).read_text(encoding="utf-8").strip())
-            log.info("ONNX export written: %s", target)
-        return path
+        return save_checkpoint(self)
 
     def load_checkpoint(self, path: Path) -> None:
-        load_policy_weights(self.roles, path / "model.pt", self.device)
-        if not self.roles.anchor_is_reference:
-            self.roles.load_state(ANCHOR_ADAPTER, torch.load(path / "anchor.pt", map_location=self.device, weights_only=True),
-                                  path / "anchor.pt")
-        state = torch.load(path / "trainer_state.pt", map_location="cpu", weights_only=True)
-        self._load_optimizer(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        generator_state = state["generator"]
-        if generator_state.numel() != self.generator.get_state().numel():
-            raise ValueError(f"{path} was written by an older trainer whose sampler used another random stream; "
-                             "start a new run (its checkpoints cannot resume exactly)")
-        self.generator.set_state(generator_state)
-        torch.set_rng_state(state["torch_rng"])
-        if state["cuda_rng"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda_rng"])
-        random.setstate((state["python_rng_version"], tuple(state["python_rng"]), None))
-        self.stream.restore(state["stream"])
-        self.step = int(state["step"])
-        self.rd.truncate(METRICS_FILE, int(state["metrics_bytes"]))
-        self.rd.truncate(SAMPLES_FILE, int(state["samples_bytes"]))
-
-    def _load_optimizer(self, saved: dict[str, Any]) -> None:
-        """Native optimizer state (keyed by position) or by parameter name (written under FSDP):
-        either loads into either, so a run may change strategy and world size when it resumes."""
-        by_name = any(isinstance(key, str) for key in saved.get("state", {})) or any(
-            isinstance(p, str) for group in saved.get("param_groups", []) for p in group.get("params", []))
-        if not by_name and not self.fsdp:
-            self.optimizer.load_state_dict(saved)
-            return
-        if not by_name:
-            saved = self._name_optimizer_state(saved)
-        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
-        set_optimizer_state_dict(self.policy.module, self.optimizer, saved, options=StateDictOptions(full_state_dict=True))
-
-    def _name_optimizer_state(self, saved: dict[str, Any]) -> dict[str, Any]:
-        """Positional optimizer state → keyed by parameter name (the optimizer holds the trainable
-        parameters in the module's order)."""
-        trainable = {id(p) for p in self.trainable}
-        names = [n for n, p in self.policy.module.named_parameters() if id(p) in trainable]
-        groups = [{**group, "params": [names[i] for i in group["params"]]} for group in saved["param_groups"]]
-        return {"state": {names[i]: value for i, value in saved["state"].items()}, "param_groups": groups}
+        load_checkpoint(self, path)
 
     # --- the loop -------------------------------------------------------------------------------
     def run(self) -> str:
@@ -678,12 +557,12 @@ def _run_main(cfg: RunConfig, run_path: Path, resume: bool, config_path: Optiona
             extending = meta.get("status") == "completed"
             rd.adopt(meta)
             rd.update(config=cfg.to_json(), total_steps=cfg.train.steps, resume_count=int(meta.get("resume_count", 0)) + 1,
-                      error=None, summary=None)
+                      error=None, summary=None, **run_description(trainer.algorithm))
             if extending:
                 log.info("extending the completed run from %s to %d steps", meta.get("step"), cfg.train.steps)
         else:
             rd.create(cfg.name, cfg.algorithm, cfg.to_json(), str(config_path.resolve()) if config_path else None,
-                      cfg.train.steps)
+                      cfg.train.steps, run_description(trainer.algorithm))
         if world.active:
             shutil.rmtree(run_path / RANK_ERRORS, ignore_errors=True)
         log.info("run %s: %s, config %s", run_path.name, "resuming" if resume else "starting", config_path)
@@ -712,21 +591,6 @@ def _run_main(cfg: RunConfig, run_path: Path, resume: bool, config_path: Optiona
             signal.signal(sig, previous)
         log.removeHandler(handler)
         handler.close()
-
-
-def newest_intact_checkpoint(rd: RunDirectory, console: Console) -> Optional[Path]:
-    """The newest checkpoint whose files match their manifest. Damaged ones newer than it are said,
-    logged and set aside as step-N.damaged (their steps are replayed)."""
-    for step, path in reversed(rd.list_checkpoints()):
-        damage = checkpoint_damage(path)
-        if damage is None:
-            return path
-        aside = rd.set_aside_damaged(path)
-        message = (f"checkpoint {path.name} is damaged: {damage}; set aside as {aside.name}, "
-                   "resuming from the newest intact one")
-        log.warning(message)
-        console.line(message)
-    return None
 
 
 def _resume(trainer: Trainer, rd: RunDirectory, console: Console) -> None:

@@ -48,6 +48,9 @@ def sanitise(run_dir: Path, target: Path) -> None:
         shutil.copy(run_dir / name, target / name)
     meta = json.loads((target / "run.json").read_text())
     meta.update(config_path=f"/workspace/{meta['name']}.bond.json", host="fixture-host", pid=4242)
+    # Resolved paths name the test's temporary folder: the fixture's workspace is /workspace.
+    workspace = str(run_dir.parent)
+    meta["paths"] = json.loads(json.dumps(meta["paths"]).replace(workspace, "/workspace"))
     if meta["error"]:
         meta["error"]["traceback"] = "Traceback (most recent call last):\n  ...\nValueError: reward service unavailable\n"
     (target / "run.json").write_text(json.dumps(meta, indent=2) + "\n")

@@ -52,6 +52,15 @@ def test_twenty_steps_train_write_valid_files_and_raise_the_reward(
     assert [m["step"] for m in eval_lines] == [10, 20]
     if algorithm != "reinforce":
         assert {"reward/anchor", "reward/bon", "quantile/log_policy"} <= train_lines[0].keys()
+    # What the editor needs of the algorithm comes from run.json, not from its name.
+    assert meta["distilled_n"] == {"bond": 4, "jbond": 2, "reinforce": None}[algorithm]
+    assert meta["config_summary"][0] == {"label": "reward", "value": "keyword"}
+    for group in meta["metric_groups"]:  # every chart draws metrics the run really writes
+        lines = train_lines if group["table"] == "train" else eval_lines
+        for series in group["series"]:
+            assert all(series["key"] in line for line in lines), (group["id"], series["key"])
+    quantile = [g for g in meta["metric_groups"] if g["id"] == "quantile"]
+    assert [g["reference"]["value"] for g in quantile] == ([] if algorithm == "reinforce" else [-1 / meta["distilled_n"]])
     # The parameters moved: the saved policy differs from the reference it started from (the trainer
     # initialises the random model right after seeding with train.seed = 1).
     checkpoints = sorted((run_dir / "checkpoints").iterdir())

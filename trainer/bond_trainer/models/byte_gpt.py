@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..gpt_shape import DEFAULT_CONTEXT, DEFAULT_HEADS, DEFAULT_LAYERS, DEFAULT_WIDTH, shape_problem
+
 EOS_ID = 256
 PAD_ID = 257
 VOCAB_SIZE = 258
@@ -36,16 +38,17 @@ class ByteTokenizer:
 
 @dataclass(frozen=True)
 class GPTModelSpec:
-    layers: int = 2
-    heads: int = 4
-    width: int = 128
-    context: int = 128
+    layers: int = DEFAULT_LAYERS
+    heads: int = DEFAULT_HEADS
+    width: int = DEFAULT_WIDTH
+    context: int = DEFAULT_CONTEXT
     dropout: float = 0.0
     vocab_size: int = VOCAB_SIZE
 
     def __post_init__(self) -> None:
-        if self.width % self.heads:
-            raise ValueError(f"width ({self.width}) must be divisible by heads ({self.heads})")
+        problem = shape_problem(self.width, self.heads)
+        if problem:
+            raise ValueError(problem)
 
 
 class SelfAttention(nn.Module):

@@ -14,6 +14,8 @@ from typing import Any, Iterator, Optional
 import torch
 from torch import nn
 
+from ..config import locate_model as locate  # the one resolver of model names (also used for run.json)
+
 
 class ModelLoadError(Exception):
     """A model or tokenizer that cannot be loaded; the message names the field, the path and the fix."""
@@ -30,11 +32,6 @@ def require_transformers(field: str) -> Any:
     return transformers
 
 
-def locate(value: str, base_dir: Path) -> str:
-    """A local folder (relative to the config) when one exists there, else a hub cache name."""
-    path = Path(value).expanduser()
-    path = path if path.is_absolute() else (base_dir / path)
-    return str(path.resolve()) if path.exists() else value
 
 
 def fetch_hint(value: str) -> str:

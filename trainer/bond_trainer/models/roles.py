@@ -27,6 +27,7 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
+from ..algorithms import algorithm_for
 from ..config import RunConfig
 from .base import CausalLM
 from .byte_gpt import ByteGPT, GPTModelSpec, GPTModule, load_byte_gpt, save_byte_gpt
@@ -261,8 +262,8 @@ def ema_update(anchor: nn.Module, policy: nn.Module, eta: float) -> None:
 
 
 def needs_anchor_copy(cfg: RunConfig) -> bool:
-    """Plain BOND with a fixed anchor and REINFORCE use π_ref itself as the anchor."""
-    return not (cfg.bond.anchor == "fixed" or cfg.algorithm == "reinforce")
+    """A moving anchor needs its own weights; a fixed one (plain BOND, REINFORCE) is π_ref itself."""
+    return algorithm_for(cfg).needs_anchor
 
 
 def build_roles(cfg: RunConfig, device: torch.device) -> ModelRoles:
