@@ -4,15 +4,32 @@
  * truth; these types mirror them, and test/contracts checks the shared fixtures against both.
  */
 
+import runFolder from './schemas/run-folder.schema.json';
+
 export const RUN_FORMAT_VERSION = 1;
 
-export type Algorithm = 'bond' | 'jbond' | 'reinforce';
+/** The names of a run's files and folders (schemas/run-folder.schema.json; the trainer reads the same). */
+export const RUN_FOLDER = {
+  run: runFolder['x-layout'].run.path,
+  metrics: runFolder['x-layout'].metrics.path,
+  samples: runFolder['x-layout'].samples.path,
+  log: runFolder['x-layout'].log.path,
+  checkpoints: runFolder['x-layout'].checkpoints.path,
+  checkpointManifest: runFolder['x-layout'].checkpoint_manifest.path,
+  exports: runFolder['x-layout'].exports.path,
+  exportErrors: runFolder['x-layout'].export_errors.path,
+  rankErrors: runFolder['x-layout'].rank_errors.path,
+} as const;
+
+/** The algorithm's name, as the trainer writes it (bond, jbond, reinforce, or a newer one): shown,
+ * never branched on; what differs between algorithms comes in run.json (distilled_n, metric_groups). */
+export type Algorithm = string;
 export type RunStatus = 'starting' | 'running' | 'completed' | 'stopped' | 'failed';
 export const TERMINAL_STATUSES: readonly RunStatus[] = ['completed', 'stopped', 'failed'];
 
 export interface RunError {
   message: string;
-  /** config, data, reward, numeric or internal */
+  /** the trainer's: config, data, reward, numeric, internal; the extension's: killed */
   type: string;
   step?: number | null;
   traceback?: string | null;
@@ -39,6 +56,27 @@ export interface CheckpointEntry {
   path: string;
 }
 
+/** One dashboard chart, as the algorithm chose it (run.schema.json #/definitions/metricGroup). */
+export interface MetricGroup {
+  id: string;
+  title: string;
+  section: 'training' | 'evaluation' | 'performance';
+  /** which lines of metrics.jsonl hold the series */
+  table: 'train' | 'eval';
+  series: { key: string; label: string }[];
+  smooth: boolean;
+  /** a horizontal line, e.g. the log-quantile target −1/N */
+  reference?: { label: string; value: number };
+}
+
+/** Every file or model the run reads, resolved by the trainer (the extension never re-resolves). */
+export interface RunPaths {
+  reference: { kind: 'hf' | 'byte-gpt' | 'random'; location: string | null; chat_template: boolean };
+  reward_model: string | null;
+  reward_function: string | null;
+  data: { train: string[]; eval: string[] };
+}
+
 /** run.json, rewritten atomically by the trainer. Times are Unix seconds. */
 export interface RunMeta {
   format_version: typeof RUN_FORMAT_VERSION;
@@ -57,6 +95,14 @@ export interface RunMeta {
   model?: string;
   /** processes training together under torchrun; 1 for a plain run */
   world_size?: number;
+  /** the N of the Best-of-N a training step distils; null when none (REINFORCE); absent in older runs */
+  distilled_n?: number | null;
+  /** config fields worth seeing at a glance, chosen by the algorithm; absent in older runs */
+  config_summary?: { label: string; value: string }[];
+  /** the dashboard's charts for this run; absent in older runs (the dashboard then uses its own) */
+  metric_groups?: MetricGroup[];
+  /** resolved by the trainer; absent in older runs */
+  paths?: RunPaths;
   created_at: number;
   updated_at: number;
   heartbeat_at: number;

@@ -6,12 +6,13 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import type { MetricRecord, RunMeta } from '../contracts/run-directory';
+import { RUN_FOLDER, type MetricRecord, type RunMeta } from '../contracts/run-directory';
 import { EXIT_BAD_INPUT } from '../contracts/trainer-cli';
 import { formatDuration, progressBar, summaryLines } from './core/format';
 import { bootstrapPython, defaultCandidates, resolvePython, trainerEnv, type TrainerEnvironment } from './core/python';
 import { RunManager } from './core/runManager';
 import { RunStore, readRunMeta } from './core/runStore';
+import { prepareDemoArgs, resumeCommandLine } from './core/trainerCli';
 
 const ROOT = resolve(__dirname, '..');
 const TRAINER_DIR = join(ROOT, 'trainer');
@@ -124,17 +125,17 @@ async function run(args: RunArgs, env: TrainerEnvironment): Promise<number> {
     for (const line of summaryLines(meta)) process.stdout.write(`${line}\n`);
   } else if (meta.status === 'stopped') {
     process.stdout.write(`stopped at step ${meta.step}/${meta.total_steps}; resume with the extension's Resume Run, `
-      + `or: python -m bond_trainer train --config ${meta.config_path ?? '…'} --run-dir ${handle.dir} --resume\n`);
+      + `or: ${resumeCommandLine(meta.config_path, handle.dir)}\n`);
   } else {
     process.stderr.write(`run ${meta.status}${meta.error ? `: ${meta.error.message}` : ''}\n`);
-    process.stderr.write(`trainer log: ${join(handle.dir, 'trainer.log')}\n`);
+    process.stderr.write(`trainer log: ${join(handle.dir, RUN_FOLDER.log)}\n`);
   }
   return exit.code ?? 1;
 }
 
 async function prepareDemo(env: TrainerEnvironment): Promise<void> {
   await new Promise<void>((resolvePromise, reject) => {
-    const child = spawn(env.python, ['-m', 'bond_trainer', 'demo', '--prepare-only'], {
+    const child = spawn(env.python, prepareDemoArgs(), {
       cwd: ROOT, env: trainerEnv(env.trainerDir), stdio: ['ignore', 'inherit', 'inherit'],
     });
     child.on('error', reject);

@@ -1,15 +1,17 @@
 /**
- * Every BOND command, one code path each: the palette, the CodeLens, the runs view and (later)
+ * Every BOND command, one code path each: the palette, the CodeLens, the runs view and
  * webview buttons all call these. Arguments are a config Uri or a RunState from the tree; with none,
  * the command asks.
  */
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import * as vscode from 'vscode';
+import { RUN_FOLDER } from '../contracts/run-directory';
 import { EXIT_BAD_INPUT } from '../contracts/trainer-cli';
 import { furtherStepsProblem, type RunProcess, type RunManager } from './core/runManager';
 import type { RunState, RunStore } from './core/runStore';
 import { findConfigs, isConfigDocument, newConfig } from './configs';
 import type { PythonEnvironment } from './environment';
+import { COMMANDS } from './commandIds';
 
 export interface Services {
   context: vscode.ExtensionContext;
@@ -41,7 +43,7 @@ async function pickConfig(argument: unknown): Promise<vscode.Uri | undefined> {
   const configs = await findConfigs();
   if (!configs.length) {
     const choice = await vscode.window.showErrorMessage('BOND: no *.bond.json run config in this workspace.', 'New Run Config');
-    if (choice) await vscode.commands.executeCommand('bond.newConfig');
+    if (choice) await vscode.commands.executeCommand(COMMANDS.newConfig);
     return undefined;
   }
   if (configs.length === 1) return configs[0];
@@ -185,12 +187,12 @@ export function registerCommands(services: Services): vscode.Disposable[] {
 
   const revealRunFolder = async (argument?: unknown) => {
     const run = await pickRun(services, argument, () => true, 'reveal');
-    if (run) await vscode.commands.executeCommand('revealFileInOS', vscode.Uri.file(join(run.dir, 'run.json')));
+    if (run) await vscode.commands.executeCommand('revealFileInOS', vscode.Uri.file(join(run.dir, RUN_FOLDER.run)));
   };
 
   const showTrainerLog = async (argument?: unknown) => {
     const run = await pickRun(services, argument, () => true, 'show the log of');
-    if (run) await vscode.window.showTextDocument(vscode.Uri.file(join(run.dir, 'trainer.log')), { preview: true });
+    if (run) await vscode.window.showTextDocument(vscode.Uri.file(join(run.dir, RUN_FOLDER.log)), { preview: true });
   };
 
   const openRunConfig = async (argument?: unknown) => {
@@ -201,16 +203,16 @@ export function registerCommands(services: Services): vscode.Disposable[] {
   };
 
   return [
-    vscode.commands.registerCommand('bond.startRun', startRun),
-    vscode.commands.registerCommand('bond.stopRun', stopRun),
-    vscode.commands.registerCommand('bond.resumeRun', resumeRun),
-    vscode.commands.registerCommand('bond.trainFurther', trainFurther),
-    vscode.commands.registerCommand('bond.deleteRun', deleteRun),
-    vscode.commands.registerCommand('bond.revealRunFolder', revealRunFolder),
-    vscode.commands.registerCommand('bond.showTrainerLog', showTrainerLog),
-    vscode.commands.registerCommand('bond.openRunConfig', openRunConfig),
-    vscode.commands.registerCommand('bond.checkEnvironment', () => services.python.check()),
-    vscode.commands.registerCommand('bond.newConfig', () => newConfig()),
-    vscode.commands.registerCommand('bond.refreshRuns', () => store.refresh()),
+    vscode.commands.registerCommand(COMMANDS.startRun, startRun),
+    vscode.commands.registerCommand(COMMANDS.stopRun, stopRun),
+    vscode.commands.registerCommand(COMMANDS.resumeRun, resumeRun),
+    vscode.commands.registerCommand(COMMANDS.trainFurther, trainFurther),
+    vscode.commands.registerCommand(COMMANDS.deleteRun, deleteRun),
+    vscode.commands.registerCommand(COMMANDS.revealRunFolder, revealRunFolder),
+    vscode.commands.registerCommand(COMMANDS.showTrainerLog, showTrainerLog),
+    vscode.commands.registerCommand(COMMANDS.openRunConfig, openRunConfig),
+    vscode.commands.registerCommand(COMMANDS.checkEnvironment, () => services.python.check()),
+    vscode.commands.registerCommand(COMMANDS.newConfig, () => newConfig()),
+    vscode.commands.registerCommand(COMMANDS.refreshRuns, () => store.refresh()),
   ];
 }

@@ -7,6 +7,7 @@ import * as vscode from 'vscode';
 import { spanOfField } from './core/fieldRange';
 import { validateConfig } from './core/python';
 import type { PythonEnvironment } from './environment';
+import { COMMANDS } from './commandIds';
 
 export const CONFIG_GLOB = '**/*.bond.json';
 
@@ -21,7 +22,7 @@ export async function findConfigs(): Promise<vscode.Uri[]> {
 export class ConfigCodeLens implements vscode.CodeLensProvider {
   provideCodeLenses(document: vscode.TextDocument): vscode.CodeLens[] {
     const top = new vscode.Range(0, 0, 0, 0);
-    return [new vscode.CodeLens(top, { title: '$(play) Start BOND run', command: 'bond.startRun', arguments: [document.uri] })];
+    return [new vscode.CodeLens(top, { title: '$(play) Start BOND run', command: COMMANDS.startRun, arguments: [document.uri] })];
   }
 }
 

@@ -4,6 +4,7 @@ import * as vscode from 'vscode';
 import type { RunState } from './core/runStore';
 import { formatDuration } from './core/format';
 import type { RunStore } from './core/runStore';
+import { COMMANDS } from './commandIds';
 
 const ICONS: Record<RunState['status'], [string, string | undefined]> = {
   starting: ['loading~spin', undefined],
@@ -70,7 +71,7 @@ export class RunsView implements vscode.TreeDataProvider<RunState>, vscode.Dispo
     item.tooltip = tooltip(run);
     item.contextValue = contextValue(run);
     item.resourceUri = vscode.Uri.file(run.dir);
-    item.command = { title: 'Open Dashboard', command: 'bond.openDashboard', arguments: [run] };
+    item.command = { title: 'Open Dashboard', command: COMMANDS.openDashboard, arguments: [run] };
     return item;
   }
 

@@ -1,7 +1,8 @@
-/** Status bar while runs are active: step/total, latest reward and ETA; click shows the runs view. */
+/** Status bar while runs are active: step/total, latest reward and ETA; a click opens that run's dashboard. */
 import * as vscode from 'vscode';
 import { etaSeconds, formatDuration } from './core/format';
 import type { RunStore } from './core/runStore';
+import { COMMANDS } from './commandIds';
 
 export class RunStatusBar implements vscode.Disposable {
   private readonly item = vscode.window.createStatusBarItem('bond.runs', vscode.StatusBarAlignment.Left, 50);
@@ -27,7 +28,7 @@ export class RunStatusBar implements vscode.Disposable {
       + (typeof reward === 'number' ? ` · r ${reward.toFixed(2)}` : '')
       + (eta !== undefined ? ` · ETA ${formatDuration(eta)}` : '') + more;
     this.item.tooltip = `${run.meta.name}: ${run.meta.algorithm} on ${run.meta.device}. Click to open its dashboard.`;
-    this.item.command = { title: 'Open BOND Dashboard', command: 'bond.openDashboard', arguments: [run] };
+    this.item.command = { title: 'Open BOND Dashboard', command: COMMANDS.openDashboard, arguments: [run] };
     this.item.show();
   }
 

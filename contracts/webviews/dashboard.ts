@@ -2,7 +2,7 @@
  * The dashboard webview's message contract (one panel shows one run, or several in compare mode).
  * Host → webview messages carry a sequence number; see SequenceTracker in ./guards.
  */
-import type { Algorithm, MetricRecord } from '../run-directory';
+import type { Algorithm, MetricGroup, MetricRecord } from '../run-directory';
 import { isFiniteNumber, isObject, isStringArray, parseWith, type Parsed } from './guards';
 
 /** The header of one run, as the dashboard shows it. Names come from user configs: text only. */
@@ -23,12 +23,14 @@ export interface DashboardRun {
   worldSize: number;
   /** seconds, from the recent step rate; null when unknown or not running */
   etaSeconds: number | null;
-  /** the N of the Best-of-N the training step distils (2 for J-BOND): its log-quantile target is −1/N */
-  trainN: number;
+  /** the N of the Best-of-N the training step distils (run.json distilled_n); null when none */
+  trainN: number | null;
   /** the Best-of-N the evaluation compares against (eval.bon_n): KL bound log N − (N−1)/N */
   bonN: number;
   /** a handful of config fields worth seeing at a glance */
   configSummary: { label: string; value: string }[];
+  /** the charts the algorithm chose (run.json metric_groups); null for older runs: built-in charts */
+  metricGroups: MetricGroup[] | null;
   error: string | null;
   canStop: boolean;
   canResume: boolean;

@@ -4,6 +4,7 @@
  * for more than one. Pure functions of the config text, so they are tested without a process.
  */
 import { parse as parseJsonc } from 'jsonc-parser';
+import { TRAINER_MODULE } from './trainerCli';
 
 export interface DistributedLaunch {
   nprocPerNode: number;
@@ -56,10 +57,10 @@ export function worldSize(launch: DistributedLaunch): number {
 
 /** The arguments after the Python executable. */
 export function trainerArguments(launch: DistributedLaunch, trainerArgs: readonly string[]): string[] {
-  if (worldSize(launch) === 1) return ['-m', 'bond_trainer', ...trainerArgs];
+  if (worldSize(launch) === 1) return [...TRAINER_MODULE, ...trainerArgs];
   const rendezvous = launch.nnodes === 1 && launch.rdzvEndpoint === null
     ? ['--standalone']
     : ['--rdzv_backend=c10d', `--rdzv_endpoint=${launch.rdzvEndpoint ?? 'localhost:29400'}`, `--rdzv_id=${launch.rdzvId}`];
   return ['-m', 'torch.distributed.run', `--nnodes=${launch.nnodes}`, `--nproc_per_node=${launch.nprocPerNode}`,
-    ...rendezvous, '-m', 'bond_trainer', ...trainerArgs];
+    ...rendezvous, ...TRAINER_MODULE, ...trainerArgs];
 }

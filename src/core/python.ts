@@ -1,13 +1,14 @@
 /**
- * Finding a Python that can run the trainer, and running the trainer's one-shot commands
- * (check, validate). The extension and the CLI share this; only the candidate list differs.
+ * Finding a Python that can run the trainer (the candidates, `check` on each, the bootstrap). The
+ * extension and the CLI share this; only the candidate list differs. Commands: trainerCli.ts.
  */
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  isEnvironmentReport, isValidateReport, type EnvironmentReport, type ValidateReport,
-} from '../../contracts/trainer-cli';
+import type { EnvironmentReport, ValidateReport } from '../../contracts/trainer-cli';
+import { checkCall, runTrainerCall, validateCall, type CheckResult } from './trainerCli';
+
+export { trainerEnv, type CheckResult } from './trainerCli';
 
 export interface PythonCandidate {
   /** where it came from, for messages: "setting bond.pythonPath", "$BOND_PYTHON", ".venv" */
@@ -21,46 +22,9 @@ export interface TrainerEnvironment {
   trainerDir: string;
 }
 
-export function trainerEnv(trainerDir: string, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
-  const existing = base.PYTHONPATH;
-  return { ...base, PYTHONPATH: existing ? `${trainerDir}${process.platform === 'win32' ? ';' : ':'}${existing}` : trainerDir,
-    PYTHONUNBUFFERED: '1' };
-}
-
-function runJson(python: string, trainerDir: string, args: string[], timeoutMs: number): Promise<{ code: number; json: unknown; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(python, ['-m', 'bond_trainer', ...args], { env: trainerEnv(trainerDir), timeout: timeoutMs, maxBuffer: 8 << 20 },
-      (error, stdout, stderr) => {
-        let json: unknown;
-        try {
-          json = JSON.parse(stdout);
-        } catch {
-          json = undefined;
-        }
-        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
-        let problem = stderr;
-        if (error?.code === 'ENOENT' || error?.code === 'EACCES') {
-          problem = `${python} does not exist or cannot be run; point bond.pythonPath or $BOND_PYTHON at a Python interpreter`;
-        } else if (!problem && error) {
-          problem = error.message;
-        }
-        resolve({ code, json, stderr: problem });
-      });
-  });
-}
-
-export type CheckResult = { ok: true; report: EnvironmentReport } | { ok: false; problem: string };
-
 /** Run `bond_trainer check` with this interpreter. */
-export async function checkPython(python: string, trainerDir: string, timeoutMs = 60_000): Promise<CheckResult> {
-  const { code, json, stderr } = await runJson(python, trainerDir, ['check'], timeoutMs);
-  if (code === 0 && isEnvironmentReport(json)) {
-    if (!json.torch.meets_minimum) return { ok: false, problem: `torch ${json.torch.version} is older than 2.1` };
-    return { ok: true, report: json };
-  }
-  const last = stderr.trim().split('\n').slice(-1)[0] ?? '';
-  if (/No module named ['"]?torch/.test(stderr)) return { ok: false, problem: 'torch is not installed' };
-  return { ok: false, problem: last || `exited with ${code}` };
+export function checkPython(python: string, trainerDir: string, timeoutMs = 60_000): Promise<CheckResult> {
+  return runTrainerCall(python, trainerDir, checkCall(timeoutMs));
 }
 
 /** The first candidate that runs the trainer; the problems of the others, for the message. */
@@ -106,8 +70,6 @@ export function bootstrapPython(root: string, venvDir: string, onOutput: (text: 
 }
 
 /** `bond_trainer validate`: the trainer's own rules for a config (the editor's Diagnostics). */
-export async function validateConfig(env: TrainerEnvironment, configPath: string): Promise<ValidateReport | string> {
-  const { json, stderr, code } = await runJson(env.python, env.trainerDir, ['validate', '--config', configPath], 60_000);
-  if (isValidateReport(json)) return json;
-  return `the trainer could not validate ${configPath} (exit ${code}): ${stderr.trim().split('\n').slice(-1)[0] ?? ''}`;
+export function validateConfig(env: TrainerEnvironment, configPath: string): Promise<ValidateReport | string> {
+  return runTrainerCall(env.python, env.trainerDir, validateCall(configPath));
 }

@@ -7,12 +7,13 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseJsonc } from 'jsonc-parser';
-import { TERMINAL_STATUSES, type RunMeta } from '../../contracts/run-directory';
+import { RUN_FOLDER, TERMINAL_STATUSES, type RunMeta } from '../../contracts/run-directory';
 import { Emitter } from './emitter';
 import { distributedLaunch, trainerArguments } from './launch';
 import { isPidAlive } from './process';
 import { trainerEnv, type TrainerEnvironment } from './python';
 import { readRunMeta } from './runStore';
+import { trainArgs } from './trainerCli';
 
 export interface RunOutput {
   stream: 'stdout' | 'stderr';
@@ -101,8 +102,7 @@ export class RunManager {
 
   async start(request: StartRequest): Promise<RunProcess> {
     const dir = await reserveRunDirectory(request.runsDirectory, await configName(request.configPath));
-    const args = ['train', '--config', request.configPath, '--run-dir', dir];
-    for (const override of request.overrides ?? []) args.push('--set', override);
+    const args = trainArgs(request.configPath, dir, request.overrides ?? [], false);
     return this.launch(dir, args, request.cwd, request.configPath, request.overrides ?? []);
   }
 
@@ -112,8 +112,7 @@ export class RunManager {
     if (!meta.config_path || !existsSync(meta.config_path)) {
       throw new Error(`cannot resume ${dir}: its config ${meta.config_path ?? '(none recorded)'} no longer exists`);
     }
-    const args = ['train', '--config', meta.config_path, '--run-dir', dir, '--resume'];
-    for (const override of overrides) args.push('--set', override);
+    const args = trainArgs(meta.config_path, dir, overrides, true);
     // The config as it is now: a run may resume with another number of processes.
     return this.launch(dir, args, cwd, meta.config_path, overrides);
   }
@@ -209,7 +208,7 @@ async function markKilled(dir: string, timeoutMs: number): Promise<void> {
         + (last ? `; resume continues from the checkpoint at step ${last.step}.` : '; it had no checkpoint yet.'),
     },
   };
-  const target = join(dir, 'run.json');
+  const target = join(dir, RUN_FOLDER.run);
   const tmp = join(dir, `.run.json.${process.pid}.tmp`);
   await fs.writeFile(tmp, JSON.stringify(updated, null, 2) + '\n');
   await fs.rename(tmp, target);

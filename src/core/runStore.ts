@@ -5,7 +5,7 @@
  */
 import { watch, type FSWatcher, promises as fs } from 'node:fs';
 import { join } from 'node:path';
-import type { MetricRecord, RunMeta, RunStatus } from '../../contracts/run-directory';
+import { RUN_FOLDER, type MetricRecord, type RunMeta, type RunStatus } from '../../contracts/run-directory';
 import { Emitter, type Disposable } from './emitter';
 import { JsonlTail } from './jsonlTail';
 import { isPidAlive, localHost } from './process';
@@ -130,7 +130,7 @@ export class RunStore implements Disposable {
       for (const entry of entries) {
         const dir = join(root, entry);
         try {
-          await fs.access(join(dir, 'run.json'));
+          await fs.access(join(dir, RUN_FOLDER.run));
         } catch {
           continue;
         }
@@ -158,7 +158,7 @@ export class RunStore implements Disposable {
     let changed = false;
     let stamp = '';
     try {
-      const stat = await fs.stat(join(dir, 'run.json'));
+      const stat = await fs.stat(join(dir, RUN_FOLDER.run));
       stamp = `${stat.mtimeMs}:${stat.size}:${stat.ino}`;
     } catch {
       return false;
@@ -172,7 +172,7 @@ export class RunStore implements Disposable {
         tracked = {
           state: { dir, meta, status: displayStatus(meta, now, pidAlive, this.options.heartbeatStaleMs), skippedLines: 0 },
           metaStamp: stamp,
-          tail: new JsonlTail(join(dir, 'metrics.jsonl'), isMetricRecord),
+          tail: new JsonlTail(join(dir, RUN_FOLDER.metrics), isMetricRecord),
         };
         this.tracked.set(dir, tracked);
         this.watchRun(tracked);
@@ -244,7 +244,7 @@ export class RunStore implements Disposable {
 export async function readRunMeta(dir: string): Promise<RunMeta | string> {
   let text: string;
   try {
-    text = await fs.readFile(join(dir, 'run.json'), 'utf8');
+    text = await fs.readFile(join(dir, RUN_FOLDER.run), 'utf8');
   } catch (error) {
     return `cannot read run.json: ${(error as Error).message}`;
   }

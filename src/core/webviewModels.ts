@@ -15,31 +15,26 @@ const section = (config: Config, name: string): Config => {
 };
 const num = (value: unknown, fallback: number): number => (typeof value === 'number' && Number.isFinite(value) ? value : fallback);
 
-/** The Best-of-N a training step distils: J-BOND's is Best-of-2 of the anchor; BOND's is bond.n. */
-export function trainBestOfN(meta: RunMeta): number {
-  return meta.algorithm === 'jbond' ? 2 : Math.max(2, num(section(meta.config, 'bond').n, 2));
+/** The Best-of-N a training step distils, as the trainer wrote it (older runs: bond.n), or null. */
+export function trainBestOfN(meta: RunMeta): number | null {
+  if (meta.distilled_n !== undefined) return meta.distilled_n;
+  const n = section(meta.config, 'bond').n;
+  return typeof n === 'number' && Number.isFinite(n) ? Math.max(2, n) : null;
 }
 
 export function evalBestOfN(meta: RunMeta): number {
-  return Math.max(2, num(section(meta.config, 'eval').bon_n, trainBestOfN(meta)));
+  return Math.max(2, num(section(meta.config, 'eval').bon_n, trainBestOfN(meta) ?? 2));
 }
 
+/** The algorithm's own summary (run.json config_summary); for older runs, the fields every run has. */
 export function configSummary(meta: RunMeta): { label: string; value: string }[] {
-  const bond = section(meta.config, 'bond');
+  if (meta.config_summary) return meta.config_summary;
   const train = section(meta.config, 'train');
-  const reward = section(meta.config, 'reward');
   const items: { label: string; value: string }[] = [];
   const add = (label: string, value: unknown): void => {
     if (value !== undefined && value !== null) items.push({ label, value: String(value) });
   };
-  add('reward', reward.type);
-  if (meta.algorithm === 'reinforce') add('β_KL', section(meta.config, 'reinforce').beta_kl);
-  else {
-    add('β', bond.beta);
-    add('anchor', bond.anchor === 'ema' ? `EMA η=${String(bond.ema_eta)}` : bond.anchor);
-    if (meta.algorithm === 'jbond') add('γ', bond.gamma);
-    else add('N', bond.n);
-  }
+  add('reward', section(meta.config, 'reward').type);
   add('lr', train.lr);
   add('batch', train.batch_size);
   add('seed', train.seed);
@@ -66,6 +61,7 @@ export function toDashboardRun(dir: string, meta: RunMeta, status: DisplayStatus
     trainN: trainBestOfN(meta),
     bonN: evalBestOfN(meta),
     configSummary: configSummary(meta),
+    metricGroups: meta.metric_groups ?? null,
     error: meta.error ? `${meta.error.type} error${meta.error.step !== null && meta.error.step !== undefined ? ` at step ${meta.error.step}` : ''}: ${meta.error.message}` : null,
     canStop: isLive(status),
     canResume: status === 'stopped' || status === 'failed' || status === 'lost',

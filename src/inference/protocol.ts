@@ -26,8 +26,7 @@ export interface GenerateResult {
 
 export type ToWorker =
   | { type: 'generate'; id: number; request: GenerateRequest }
-  | { type: 'cancel'; id: number }
-  | { type: 'release' };
+  | { type: 'cancel'; id: number };
 
 export type FromWorker =
   | { type: 'progress'; id: number; phase: 'policy' | 'anchor'; done: number; total: number }

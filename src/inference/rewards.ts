@@ -46,11 +46,6 @@ export function keywordScore(completion: string, keywords: readonly string[], pa
   return total;
 }
 
-export type RewardSpec =
-  | { type: 'sentiment' }
-  | { type: 'length'; target_length: number }
-  | { type: 'keyword'; keywords: string[]; pattern: string | null };
-
 export type RewardFn = (completion: string) => number;
 
 /**

@@ -72,13 +72,6 @@ port.on('message', (message: ToWorker) => {
     cancelled.add(message.id);
     return;
   }
-  if (message.type === 'release') {
-    for (const loading of models.values()) void loading.then((m) => m.dispose(), () => undefined);
-    for (const loading of rewardModels.values()) void loading.then((m) => m.dispose(), () => undefined);
-    models.clear();
-    rewardModels.clear();
-    return;
-  }
   generate(message.id, message.request).then(
     (result) => post({ type: 'result', id: message.id, result }),
     (error: unknown) => post(error instanceof Cancelled

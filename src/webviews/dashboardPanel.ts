@@ -1,7 +1,7 @@
 /** The dashboard panel's host side: one run, or several in compare mode. */
 import { basename } from 'node:path';
 import * as vscode from 'vscode';
-import type { MetricRecord } from '../../contracts/run-directory';
+import { RUN_FOLDER, type MetricRecord } from '../../contracts/run-directory';
 import {
   parseDashboardMessage, type DashboardRun, type DashboardToHost, type HostToDashboard,
 } from '../../contracts/webviews/dashboard';
@@ -9,8 +9,9 @@ import type { RunStore } from '../core/runStore';
 import { isMetricRecord } from '../core/schemas';
 import { toDashboardRun } from '../core/webviewModels';
 import { setWebviewHtml, WebviewChannel, webviewOptions } from './channel';
-import { exportFile } from './exports';
+import { exportFile } from './saveFile';
 import { RecordStream, runState } from './runSource';
+import { COMMANDS } from '../commandIds';
 
 export const DASHBOARD_VIEW_TYPE = 'bond.dashboard';
 
@@ -37,7 +38,7 @@ export class DashboardPanel implements vscode.Disposable {
   constructor(readonly panel: vscode.WebviewPanel, extensionUri: vscode.Uri, private readonly store: RunStore,
     private readonly log: vscode.OutputChannel, readonly dirs: string[]) {
     DashboardPanel.open.set(dirs.join('\n'), this);
-    for (const dir of dirs) this.streams.set(dir, RecordStream.of(dir, 'metrics.jsonl', isMetricRecord));
+    for (const dir of dirs) this.streams.set(dir, RecordStream.of(dir, RUN_FOLDER.metrics, isMetricRecord));
     panel.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'bond.svg');
     panel.webview.options = webviewOptions(extensionUri);
     this.channel = new WebviewChannel(panel.webview, parseDashboardMessage, {
@@ -126,7 +127,7 @@ export class DashboardPanel implements vscode.Disposable {
           return;
         }
         const state = await runState(this.store, message.dir);
-        const command = { stop: 'bond.stopRun', resume: 'bond.resumeRun', openSamples: 'bond.openSamples', revealFolder: 'bond.revealRunFolder' }[message.command];
+        const command = { stop: COMMANDS.stopRun, resume: COMMANDS.resumeRun, openSamples: COMMANDS.openSamples, revealFolder: COMMANDS.revealRunFolder }[message.command];
         await vscode.commands.executeCommand(command, state);
         return;
       }

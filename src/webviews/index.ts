@@ -10,6 +10,7 @@ import type { RunState } from '../core/runStore';
 import { DASHBOARD_VIEW_TYPE, DashboardPanel } from './dashboardPanel';
 import { InspectorViewProvider, INSPECTOR_VIEW_ID } from './inspectorView';
 import { FocusModel, SAMPLES_VIEW_TYPE, SamplesPanel } from './samplesPanel';
+import { COMMANDS } from '../commandIds';
 
 /** A panel whose saved state names no run (or a run that is gone) says so instead of staying blank. */
 function orphan(panel: vscode.WebviewPanel, why: string, state: unknown, output: vscode.OutputChannel): void {
@@ -61,9 +62,9 @@ export function registerWebviews(services: Services): vscode.Disposable[] {
     focus,
     inspector,
     vscode.window.registerWebviewViewProvider(INSPECTOR_VIEW_ID, inspector),
-    vscode.commands.registerCommand('bond.openDashboard', openDashboard),
-    vscode.commands.registerCommand('bond.openSamples', openSamples),
-    vscode.commands.registerCommand('bond.compareRuns', compareRuns),
+    vscode.commands.registerCommand(COMMANDS.openDashboard, openDashboard),
+    vscode.commands.registerCommand(COMMANDS.openSamples, openSamples),
+    vscode.commands.registerCommand(COMMANDS.compareRuns, compareRuns),
     vscode.window.registerWebviewPanelSerializer(DASHBOARD_VIEW_TYPE, {
       async deserializeWebviewPanel(panel, state: unknown) {
         const parsed = parseDashboardState(state);

@@ -8,7 +8,7 @@ import type { PlaygroundRequest, PlaygroundResult, PlaygroundRun, PlaygroundText
 import type { TrainerEnvironment } from '../core/python';
 import type { RunStore } from '../core/runStore';
 import type { GenerateHandle, InferenceClient } from '../inference/client';
-import { exportLatest, latestExportProblem, listExports } from '../inference/exports';
+import { exportLatest, latestExportProblem, listExports } from '../inference/onnxExports';
 import { buildReward } from '../inference/rewards';
 import type { Completion } from '../inference/sampler';
 

@@ -1,7 +1,7 @@
 /** The samples panel's host side (one run), and the focus it shares with the side-panel inspector. */
 import { basename } from 'node:path';
 import * as vscode from 'vscode';
-import type { SampleRecord } from '../../contracts/run-directory';
+import { RUN_FOLDER, type SampleRecord } from '../../contracts/run-directory';
 import {
   isSameKey, parseSamplesMessage, type HostToSamples, type SampleKey, type SamplesToHost,
 } from '../../contracts/webviews/samples';
@@ -10,6 +10,7 @@ import { isSampleRecord } from '../core/schemas';
 import { toSamplesRun } from '../core/webviewModels';
 import { setWebviewHtml, WebviewChannel, webviewOptions } from './channel';
 import { RecordStream, runState } from './runSource';
+import { COMMANDS } from '../commandIds';
 
 export const SAMPLES_VIEW_TYPE = 'bond.samples';
 
@@ -79,7 +80,7 @@ export class SamplesPanel implements vscode.Disposable {
     private readonly focus: FocusModel, private readonly log: vscode.OutputChannel, readonly dir: string) {
     SamplesPanel.open.set(dir, this);
     this.runName = basename(dir);
-    this.stream = RecordStream.of(dir, 'samples.jsonl', isSampleRecord);
+    this.stream = RecordStream.of(dir, RUN_FOLDER.samples, isSampleRecord);
     panel.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'bond.svg');
     panel.webview.options = webviewOptions(extensionUri);
     this.channel = new WebviewChannel(panel.webview, parseSamplesMessage, {
@@ -159,7 +160,7 @@ export class SamplesPanel implements vscode.Disposable {
         return;
       case 'command': {
         const state = await runState(this.store, this.dir);
-        const command = { openDashboard: 'bond.openDashboard', stop: 'bond.stopRun', resume: 'bond.resumeRun' }[message.command];
+        const command = { openDashboard: COMMANDS.openDashboard, stop: COMMANDS.stopRun, resume: COMMANDS.resumeRun }[message.command];
         await vscode.commands.executeCommand(command, state);
         return;
       }

@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import { parse as parseJsonc, type ParseError } from 'jsonc-parser';
 import {
-  REQUIRED_TRAIN_METRICS, RUN_FORMAT_VERSION, type MetricRecord, type RunMeta, type SampleRecord,
+  REQUIRED_TRAIN_METRICS, RUN_FOLDER, RUN_FORMAT_VERSION, type MetricRecord, type RunMeta, type SampleRecord,
 } from '../../contracts/run-directory';
 
 const CONTRACTS = join(__dirname, '..', '..', '..', 'contracts');
@@ -110,3 +110,51 @@ for (const [name, expectation] of Object.entries(expected)) {
     assert.ok(fields.includes(expectation.field), `expected an error on ${expectation.field}, got ${fields.join(', ')}`);
   });
 }
+
+test('every command id lives in one table, equal to package.json (palette, menus, webview buttons)', async () => {
+  const { COMMANDS } = await import('../../src/commandIds');
+  const pkg = JSON.parse(readFileSync(join(CONTRACTS, '..', 'package.json'), 'utf8')) as {
+    contributes: { commands: { command: string }[]; menus: Record<string, { command: string }[]> };
+  };
+  const declared = pkg.contributes.commands.map((c) => c.command).sort();
+  assert.deepEqual(Object.values(COMMANDS).sort(), declared);
+  const table = new Set<string>(Object.values(COMMANDS));
+  for (const [menu, items] of Object.entries(pkg.contributes.menus)) {
+    for (const item of items) assert.ok(table.has(item.command), `${menu} names ${item.command}, which is not in src/commandIds.ts`);
+  }
+});
+
+test('the run folder: both sides take its names from run-folder.schema.json, and fixture runs follow it', () => {
+  const layout = (JSON.parse(readFileSync(join(CONTRACTS, 'schemas', 'run-folder.schema.json'), 'utf8')) as {
+    'x-layout': Record<string, { path: string }>;
+  })['x-layout'];
+  assert.equal(RUN_FOLDER.run, layout.run?.path);
+  assert.equal(RUN_FOLDER.exports, layout.exports?.path);
+  assert.equal(RUN_FOLDER.rankErrors, layout.rank_errors?.path);
+  assert.equal(RUN_FOLDER.checkpointManifest, layout.checkpoint_manifest?.path);
+  const python = readFileSync(join(CONTRACTS, '..', 'trainer', 'bond_trainer', 'rundir.py'), 'utf8');
+  assert.match(python, /LAYOUT.*load_schema\("run-folder"\)/, 'the trainer reads the same document');
+  for (const kind of ['completed', 'failed']) {
+    const files = readdirSync(join(FIXTURES, 'runs', kind));
+    for (const name of [RUN_FOLDER.run, RUN_FOLDER.metrics, RUN_FOLDER.samples]) assert.ok(files.includes(name), `${kind} lacks ${name}`);
+  }
+});
+
+test('run.json says what the editor needs of the algorithm: the N it distils, its summary, its charts', () => {
+  const validate = compile('run');
+  for (const kind of ['completed', 'failed']) {
+    const meta = JSON.parse(readFileSync(join(FIXTURES, 'runs', kind, 'run.json'), 'utf8')) as RunMeta;
+    assert.ok(validate(meta), describe(validate.errors));
+    assert.equal(meta.distilled_n, 2);  // the fixtures are J-BOND runs: Best-of-2 of the anchor
+    assert.ok(meta.config_summary?.some((item) => item.label === 'γ'));
+    const quantile = meta.metric_groups?.find((group) => group.id === 'quantile');
+    assert.deepEqual(quantile?.reference, { label: 'target −1/N (N=2)', value: -0.5 });
+    assert.ok(meta.paths?.data.train.every((path) => path.startsWith('/')), 'paths are resolved by the trainer');
+    assert.ok(meta.paths?.reference.kind);
+  }
+  // A killed run, as the extension records it, is valid too.
+  const base = JSON.parse(readFileSync(join(FIXTURES, 'runs', 'completed', 'run.json'), 'utf8')) as RunMeta;
+  const killed = { ...base, status: 'failed', error: { type: 'killed', step: 3, traceback: null, message: 'killed' } };
+  assert.ok(validate(killed), describe(validate.errors));
+  assert.equal(validate({ ...killed, error: { ...killed.error, type: 'vanished' } }), false);
+});

@@ -15,7 +15,7 @@ import { connect, onHostMessage } from '../shared/vscode';
 import { MetricChart, type ChartContext } from './chart';
 import { RunData } from './model';
 import { ParetoScatter } from './scatter';
-import { CHARTS, otherCharts, type ChartSpec } from './specs';
+import { chartSpecs as chartSpecsFor, type ChartSpec } from './specs';
 
 const host = connect<DashboardToHost, DashboardState>();
 const tracker = new SequenceTracker();
@@ -143,7 +143,7 @@ function chartSpecs(): ChartSpec[] {
     for (const key of run.train.columns.keys()) trainKeys.add(key);
     for (const key of run.eval.columns.keys()) evalKeys.add(key);
   }
-  return [...CHARTS, ...otherCharts(trainKeys, evalKeys)];
+  return chartSpecsFor(runs.map((run) => run.header), trainKeys, evalKeys);
 }
 
 const SECTIONS: { id: ChartSpec['section']; title: string }[] = [

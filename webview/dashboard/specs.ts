@@ -1,4 +1,9 @@
-/** Which charts the dashboard draws: one per metric family, with the BOND reference lines. */
+/**
+ * Which charts the dashboard draws. A run says which (run.json metric_groups, chosen by its
+ * algorithm, with reference lines such as −1/N); runs written before that get the built-in set.
+ * Metrics that no chart names get a chart each, under Other.
+ */
+import type { MetricGroup } from '../../contracts/run-directory';
 import type { DashboardRun } from '../../contracts/webviews/dashboard';
 
 export interface SeriesSpec {
@@ -23,6 +28,7 @@ export const klBonBound = (n: number): number => Math.log(n) - (n - 1) / n;
 
 const s = (key: string, label: string): SeriesSpec => ({ key, label });
 
+/** The built-in charts, for runs whose run.json has no metric_groups. */
 export const CHARTS: readonly ChartSpec[] = [
   { id: 'loss', title: 'Loss', section: 'training', table: 'train', smooth: true,
     series: [s('loss/total', 'total'), s('loss/forward', 'forward'), s('loss/backward', 'backward'), s('loss/regulariser', 'regulariser')] },
@@ -30,7 +36,7 @@ export const CHARTS: readonly ChartSpec[] = [
     series: [s('reward/policy', 'policy'), s('reward/anchor', 'anchor'), s('reward/bon', 'Best-of-N')] },
   { id: 'quantile', title: 'Log-quantile of policy samples', section: 'training', table: 'train', smooth: true,
     series: [s('quantile/log_policy', 'log p̂≤ (policy)')],
-    reference: (run) => ({ label: `target −1/N (N=${run.trainN})`, value: -1 / run.trainN }) },
+    reference: (run) => (run.trainN ? { label: `target −1/N (N=${run.trainN})`, value: -1 / run.trainN } : null) },
   { id: 'kl_ref', title: 'KL(π ‖ π_ref)', section: 'training', table: 'train', smooth: true,
     series: [s('kl/policy_ref', 'KL to reference')],
     reference: (run) => ({ label: `BoN bound log N − (N−1)/N (N=${run.bonN})`, value: klBonBound(run.bonN) }) },
@@ -57,15 +63,41 @@ export const CHARTS: readonly ChartSpec[] = [
     series: [s('time/sample_s', 'sample'), s('time/score_s', 'score'), s('time/update_s', 'update')] },
 ];
 
-const KNOWN = new Set(CHARTS.flatMap((chart) => chart.series.map((series) => series.key)));
 const IGNORED_EVAL = new Set(['eval/kl/bon_bound']);
 
-/** Metrics the trainer wrote that no family covers get a chart each, so nothing is hidden. */
-export function otherCharts(trainKeys: Iterable<string>, evalKeys: Iterable<string>): ChartSpec[] {
+/** A chart from a run's metric group; each run draws the reference line its own group gives. */
+function fromGroup(group: MetricGroup): ChartSpec {
+  return {
+    id: group.id, title: group.title, section: group.section, table: group.table, smooth: group.smooth,
+    series: group.series.map((series) => s(series.key, series.label)),
+    reference: (run) => run.metricGroups?.find((own) => own.id === group.id)?.reference ?? null,
+  };
+}
+
+/** The charts for these runs: their groups in the first run's order (a chart per id), the built-in
+ * set when a run has none, then a chart for each metric nothing covers. */
+export function chartSpecs(runs: readonly DashboardRun[], trainKeys: Iterable<string>, evalKeys: Iterable<string>): ChartSpec[] {
+  const charts: ChartSpec[] = [];
+  const ids = new Set<string>();
+  for (const run of runs) {
+    for (const chart of run.metricGroups ? run.metricGroups.map(fromGroup) : CHARTS) {
+      if (ids.has(chart.id)) continue;
+      ids.add(chart.id);
+      charts.push(chart);
+    }
+  }
+  if (charts.length === 0) charts.push(...CHARTS);
+  const known = new Set(charts.flatMap((chart) => chart.series.map((series) => series.key)));
+  return [...charts, ...otherCharts(trainKeys, evalKeys, known)];
+}
+
+/** Metrics the trainer wrote that no chart covers get a chart each, so nothing is hidden. */
+export function otherCharts(trainKeys: Iterable<string>, evalKeys: Iterable<string>,
+  known: ReadonlySet<string> = new Set(CHARTS.flatMap((chart) => chart.series.map((series) => series.key)))): ChartSpec[] {
   const extra: ChartSpec[] = [];
   for (const [keys, table] of [[trainKeys, 'train'], [evalKeys, 'eval']] as const) {
     for (const key of [...keys].sort()) {
-      if (KNOWN.has(key) || IGNORED_EVAL.has(key)) continue;
+      if (known.has(key) || IGNORED_EVAL.has(key)) continue;
       extra.push({ id: `other:${key}`, title: key, section: 'other', table, smooth: table === 'train', series: [s(key, key)] });
     }
   }

@@ -3,12 +3,12 @@
  * with model.onnx and model.json each. The folders are renamed into place whole by the trainer, so a
  * folder that is listed is complete. `exportLatest` makes them from the latest checkpoint.
  */
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { RunMeta } from '../../contracts/run-directory';
-import { trainerEnv, type TrainerEnvironment } from '../core/python';
+import { RUN_FOLDER, type RunMeta } from '../../contracts/run-directory';
+import type { TrainerEnvironment } from '../core/python';
+import { exportOnnx } from '../core/trainerCli';
 
 export interface ExportSet {
   step: number;
@@ -16,11 +16,9 @@ export interface ExportSet {
   anchor: string;
 }
 
-export const EXPORTS_DIR = 'exports';
-export const EXPORT_ERRORS = 'errors.json';
 
 export async function listExports(runDir: string): Promise<ExportSet[]> {
-  const root = join(runDir, EXPORTS_DIR);
+  const root = join(runDir, RUN_FOLDER.exports);
   let names: string[];
   try {
     names = await readdir(root);
@@ -40,7 +38,7 @@ export async function listExports(runDir: string): Promise<ExportSet[]> {
 
 /** Why the latest step with export problems could not be exported (exports/step-N/errors.json), or null. */
 export async function latestExportProblem(runDir: string): Promise<string | null> {
-  const root = join(runDir, EXPORTS_DIR);
+  const root = join(runDir, RUN_FOLDER.exports);
   let names: string[];
   try {
     names = await readdir(root);
@@ -51,7 +49,7 @@ export async function latestExportProblem(runDir: string): Promise<string | null
   const latest = steps[0];
   if (latest === undefined) return null;
   try {
-    const errors = JSON.parse(await readFile(join(root, `step-${latest}`, EXPORT_ERRORS), 'utf8')) as unknown;
+    const errors = JSON.parse(await readFile(join(root, `step-${latest}`, RUN_FOLDER.exportErrors), 'utf8')) as unknown;
     if (typeof errors !== 'object' || errors === null) return null;
     const lines = Object.entries(errors as Record<string, unknown>).map(([role, why]) => `${role}: ${String(why)}`);
     return lines.length ? `Step ${latest} could not be exported for the playground (${lines.join('; ')})` : null;
@@ -60,36 +58,24 @@ export async function latestExportProblem(runDir: string): Promise<string | null
   }
 }
 
-function exportOne(env: TrainerEnvironment, source: string, out: string, role: string, extra: string[] = []): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile(env.python, ['-m', 'bond_trainer', 'export-onnx', '--checkpoint', source, '--out', out, '--role', role, ...extra],
-      { env: trainerEnv(env.trainerDir), timeout: 10 * 60_000, maxBuffer: 8 << 20 }, (error, _stdout, stderr) => {
-        if (error) reject(new Error(stderr.trim().split('\n').slice(-3).join(' ') || error.message));
-        else resolve();
-      });
-  });
-}
-
 /**
  * Export the latest checkpoint's policy and anchor. A run whose anchor is the fixed reference has no
- * anchor.pt: its reference model (policy.checkpoint in the config) is exported as the anchor.
+ * anchor.pt: its reference model, as the trainer resolved it (run.json paths.reference), is exported
+ * as the anchor.
  */
 export async function exportLatest(env: TrainerEnvironment, runDir: string, meta: RunMeta): Promise<ExportSet> {
   const latest = [...meta.checkpoints].sort((a, b) => b.step - a.step)[0];
   if (!latest) throw new Error(`${meta.name} has no checkpoint yet; exports are made from checkpoints (checkpoint.every)`);
   const checkpoint = join(runDir, latest.path);
-  const target = join(runDir, EXPORTS_DIR, `step-${latest.step}`);
-  await exportOne(env, checkpoint, join(target, 'policy'), 'policy');
+  const target = join(runDir, RUN_FOLDER.exports, `step-${latest.step}`);
+  await exportOnnx(env, checkpoint, join(target, 'policy'), 'policy');
   if (existsSync(join(checkpoint, 'anchor.pt'))) {
-    await exportOne(env, checkpoint, join(target, 'anchor'), 'anchor');
+    await exportOnnx(env, checkpoint, join(target, 'anchor'), 'anchor');
   } else {
-    const policy = meta.config.policy as { checkpoint?: unknown; hf?: { model?: unknown; chat_template?: unknown } | null } | undefined;
-    const hfModel = typeof policy?.hf?.model === 'string' ? policy.hf.model : undefined;
-    const reference = hfModel ?? (typeof policy?.checkpoint === 'string' ? policy.checkpoint : undefined);
-    if (!reference) throw new Error(`${meta.name}: the anchor is the reference, which was randomly initialised and not saved; the playground cannot rebuild it`);
-    const base = meta.config_path ? join(meta.config_path, '..') : runDir;
-    const chat = hfModel && policy?.hf?.chat_template === true ? ['--chat-template'] : [];
-    await exportOne(env, reference.startsWith('/') ? reference : join(base, reference), join(target, 'anchor'), 'reference', chat);
+    const reference = meta.paths?.reference;
+    if (!reference) throw new Error(`${meta.name} was written by an older trainer that did not record its reference model's path; set export.onnx to true in its config and resume it, or export with bond_trainer export-onnx`);
+    if (reference.kind === 'random' || !reference.location) throw new Error(`${meta.name}: the anchor is the reference, which was randomly initialised and not saved; the playground cannot rebuild it`);
+    await exportOnnx(env, reference.location, join(target, 'anchor'), 'reference', reference.chat_template);
   }
   return { step: latest.step, policy: join(target, 'policy'), anchor: join(target, 'anchor') };
 }
