@@ -380,10 +380,11 @@ def semantic_problems(cfg: RunConfig) -> list[ConfigProblem]:
     if cfg.samples.every > 0 and cfg.eval.bon_n > cfg.samples.mc_samples:
         add("samples.mc_samples", f"the Best-of-{cfg.eval.bon_n} candidates shown in samples are drawn "
             f"from these, so it must be ≥ eval.bon_n ({cfg.samples.mc_samples} < {cfg.eval.bon_n})")
-    single_sample_baseline = (cfg.algorithm in ("bond", "jbond") and cfg.bond.policy_samples == 1)
-    if single_sample_baseline and cfg.train.batch_size < 2:
-        add("train.batch_size", "with bond.policy_samples = 1 the leave-one-out baseline averages the "
-            "other prompts of the batch, so at least 2 prompts per step are needed")
+    from .algorithms import algorithm_for  # algorithms.py builds on this module
+    if algorithm_for(cfg).policy_samples == 1 and cfg.train.batch_size < 2:
+        add("train.batch_size", "with one policy sample per prompt (bond.policy_samples or reinforce.samples_per_prompt "
+            "= 1) the leave-one-out baseline averages the other prompts of the batch, so at least 2 prompts per step "
+            "are needed")
     if cfg.reward.type == "python":
         if not cfg.reward.function:
             add("reward.function", "required when reward.type is python (e.g. \"rewards.py:score\")")
