@@ -69,6 +69,33 @@ describe('dashboard webview', () => {
     await view.page.close();
   });
 
+  it('draws the charts run.json names for an algorithm the editor has never heard of, and the built-in set for older runs', async () => {
+    const { metric_groups: _groups, distilled_n: _n, config_summary: _summary, ...older } = completed.meta;
+    const novel = {
+      ...completed.meta, algorithm: 'my-new-algorithm', distilled_n: 8,
+      config_summary: [{ label: 'temperature of the judge', value: '0.3' }],
+      metric_groups: [
+        { id: 'loss', title: 'Loss', section: 'training' as const, table: 'train' as const, smooth: true, series: [{ key: 'loss/total', label: 'total' }] },
+        { id: 'judge', title: 'Judge agreement', section: 'training' as const, table: 'train' as const, smooth: true,
+          series: [{ key: 'reward/policy', label: 'agreement' }], reference: { label: 'chance 0.125', value: 0.125 } },
+      ],
+    };
+    const records = syntheticMetrics(60, { evalEvery: 20 });
+    const view = await openWith({ type: 'snapshot', seq: 1, runs: [toDashboardRun('/runs/n', novel, 'completed', NOW)], metrics: [{ dir: '/runs/n', records }] });
+    await view.page.waitForSelector('[data-chart="judge"]');
+    assert.match(await view.page.textContent('[data-chart="judge"]') ?? '', /Judge agreement/);
+    assert.match(await view.page.textContent('[data-chart="judge"] .u-legend') ?? '', /chance 0\.125/);
+    assert.equal(await view.page.$('[data-chart="quantile"]'), null, 'no chart the run did not name');
+    assert.ok(await view.page.$('[data-chart="other:kl/policy_ref"]'), 'metrics no group names are charted under Other');
+    assert.match(await view.page.textContent('.run-header') ?? '', /temperature of the judge\s*0\.3/);
+    await view.page.close();
+    const legacy = await openWith({ type: 'snapshot', seq: 1, runs: [toDashboardRun('/runs/o', older as typeof completed.meta, 'completed', NOW)], metrics: [{ dir: '/runs/o', records }] });
+    await legacy.page.waitForSelector('[data-chart="quantile"]');
+    assert.match(await legacy.page.textContent('[data-chart="quantile"] .u-legend') ?? '', /target −1\/N \(N=4\)/);  // bond.n, read from the config
+    assert.deepEqual(legacy.problems(), []);
+    await legacy.page.close();
+  });
+
   it('draws the −1/N target and the KL bound as reference lines named in the legend', async () => {
     const view = await openWith({ type: 'snapshot', seq: 1, runs: [header('/runs/a')], metrics: [{ dir: '/runs/a', records: syntheticMetrics(200, { evalEvery: 50 }) }] });
     const quantile = await view.page.textContent('[data-chart="quantile"] .u-legend');
