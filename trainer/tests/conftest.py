@@ -66,6 +66,14 @@ def schema_validator(name: str) -> Any:
     return jsonschema.Draft7Validator(schema)
 
 
+def run_folder_validator(definition: str) -> Any:
+    """A validator for one of run-folder.schema.json's definitions (checkpoint.json, a rank's error,
+    an export's errors.json)."""
+    import jsonschema
+    document = json.loads((CONTRACTS / "schemas" / "run-folder.schema.json").read_text(encoding="utf-8"))
+    return jsonschema.Draft7Validator({**document["definitions"][definition], "definitions": document["definitions"]})
+
+
 def assert_run_dir_valid(run_dir: Path) -> None:
     """Every file of a run folder against the shared schemas, with the reference validator."""
     run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
@@ -75,6 +83,10 @@ def assert_run_dir_valid(run_dir: Path) -> None:
     for line in read_jsonl(run_dir / "metrics.jsonl"):
         errors = [f"{e.json_path}: {e.message}" for e in metric_validator.iter_errors(line)]
         assert not errors, (line, errors)
+    manifest_validator = run_folder_validator("checkpointManifest")
+    for manifest in sorted((run_dir / "checkpoints").glob("step-*/checkpoint.json")):
+        errors = [f"{e.json_path}: {e.message}" for e in manifest_validator.iter_errors(json.loads(manifest.read_text()))]
+        assert not errors, (manifest, errors)
     sample_validator = schema_validator("sample")
     samples = run_dir / "samples.jsonl"
     if samples.exists():

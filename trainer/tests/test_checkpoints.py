@@ -12,7 +12,7 @@ from typing import Callable
 import pytest
 
 from bond_trainer.rundir import RunDirectory, checkpoint_damage
-from conftest import assert_run_dir_valid, read_jsonl
+from conftest import assert_run_dir_valid, read_jsonl, run_folder_validator
 from test_cli import run_cli, stable
 
 
@@ -113,3 +113,12 @@ def test_a_completed_run_is_extended_by_resuming_with_more_steps(write_config: C
     # A constant schedule: six steps, then four more, train exactly as ten in one go.
     assert stable(read_jsonl(run_dir / "metrics.jsonl")) == stable(read_jsonl(straight / "metrics.jsonl"))
     assert_run_dir_valid(run_dir)
+
+
+def test_a_ranks_error_file_follows_the_run_folder_contract(tmp_path: Path) -> None:
+    rd = RunDirectory(tmp_path)
+    rd.write_rank_error(1, {"message": "rank 1: out of memory", "type": "internal", "traceback": "…"})
+    error = rd.first_rank_error()
+    assert error is not None and error["rank"] == 1
+    assert not list(run_folder_validator("rankError").iter_errors(error))
+    assert list(run_folder_validator("rankError").iter_errors({**error, "type": "mystery"}))  # the validator can fail

@@ -16,7 +16,7 @@ from bond_trainer.models.hf import HFCausalLM, HFTokenizer, load_causal_lm
 from bond_trainer.models.roles import build_roles
 from bond_trainer.sequences import Completions, draw_uniforms, inverse_cdf, sample, score
 from bond_trainer.train import run_training
-from conftest import assert_run_dir_valid, read_jsonl
+from conftest import assert_run_dir_valid, read_jsonl, run_folder_validator
 
 
 def hf_model(folder: Path, chat: bool = False) -> HFCausalLM:
@@ -306,6 +306,7 @@ def test_a_model_torch_onnx_cannot_export_is_recorded_and_training_goes_on(
     code, out = train(config, run_dir)
     assert code == 0, out
     errors = json.loads((run_dir / "exports" / "step-2" / "errors.json").read_text())
+    assert not list(run_folder_validator("exportErrors").iter_errors(errors))
     assert set(errors) == {"policy", "anchor", "reference"}
     assert "torch.onnx could not export this gpt2 model" in errors["policy"] and "operator foo" in errors["policy"]
 
