@@ -119,7 +119,7 @@ def test_the_ema_anchor_distance_follows_one_minus_eta_to_the_t_with_bf16_weight
     policy_params = list(roles.policy.module.parameters())
 
     def distance() -> float:
-        return sum(float((a - p).pow(2).sum()) for a, p in zip(anchor_params, policy_params)) ** 0.5
+        return sum(float((a - p).detach().pow(2).sum()) for a, p in zip(anchor_params, policy_params)) ** 0.5
 
     initial, eta = distance(), 0.02
     for t in range(1, 51):
