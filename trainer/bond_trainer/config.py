@@ -154,6 +154,7 @@ class SamplingConfig:
     temperature: float = 1.0
     top_k: int = 0
     top_p: float = 1.0
+    engine: Literal["auto", "eager", "static"] = "auto"
 
 
 @dataclass

@@ -37,7 +37,8 @@ from .models.roles import ema_update  # noqa: F401 - re-exported: the EMA's test
 from .models.roles import ModelRoles, build_roles
 from .rewards import Reward, RewardError, build_reward
 from .rundir import LOG_FILE, METRICS_FILE, RANK_ERRORS, SAMPLES_FILE, FollowerRunDirectory, RunDirectory
-from .sequences import Completions, SamplingTransform, SequenceScores, draw_uniforms, encode_prompts, sample, score
+from .engine import SamplingEngine
+from .sequences import Completions, SamplingTransform, SequenceScores, draw_uniforms, encode_prompts, score
 
 log = logging.getLogger("bond_trainer")
 MAX_ROWS_PER_BATCH = 512  # sampling/scoring chunk: bounds memory for large eval draws
@@ -126,13 +127,15 @@ class Trainer:
         # and every device, so a sharded or GPU run samples what a single CPU process would.
         self.generator = torch.Generator().manual_seed(cfg.train.seed)
         self.fsdp = self.world.active and cfg.distributed.strategy == "fsdp"
+        # FSDP all-gathers weights inside the forward: no CUDA graph can hold that.
+        self.engine = SamplingEngine(cfg.sampling.engine, self.device, graphs_allowed=not self.fsdp)
         if self.world.active:
             self._wrap_distributed()  # before the optimizer: FSDP replaces the parameters by shards
         self.trainable = self.roles.trainable_parameters()
         self.optimizer = torch.optim.AdamW(self.trainable, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
-        log.info("model: %s; device %s; autocast %s; world size %d", self.roles.description,
-                 describe_device(self.device), self.autocast, self.world.size)
+        log.info("model: %s; device %s; autocast %s; world size %d; sampling engine %s", self.roles.description,
+                 describe_device(self.device), self.autocast, self.world.size, self.engine.engine)
         log.info("prompts: %d train, %d held out", len(self.prompts.train), len(self.prompts.eval))
 
     def _wrap_distributed(self) -> None:
@@ -182,8 +185,9 @@ class Trainer:
         uniforms = every_row.view(len(prompts), per_prompt, -1)[indices].reshape(len(indices) * per_prompt, -1)
         rows = [prompt_ids[i] for i in indices for _ in range(per_prompt)]
         with self._without_dropout(model):
-            parts = [sample(model, rows[i:i + MAX_ROWS_PER_BATCH], s.max_new_tokens, uniforms[i:i + MAX_ROWS_PER_BATCH],
-                            self.transform, self.autocast, self.world.all if self.fsdp else (lambda done: done))
+            parts = [self.engine.sample(model, rows[i:i + MAX_ROWS_PER_BATCH], s.max_new_tokens,
+                                        uniforms[i:i + MAX_ROWS_PER_BATCH], self.transform, self.autocast,
+                                        self.world.all if self.fsdp else (lambda done: done))
                      for i in range(0, len(rows), MAX_ROWS_PER_BATCH)]
         completions = Completions.concat(parts)
         row_prompts = [prompts[i] for i in indices for _ in range(per_prompt)]

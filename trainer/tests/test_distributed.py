@@ -139,9 +139,10 @@ def test_a_lora_hf_policy_with_an_hf_reward_model_gives_the_same_losses_on_two_p
         strategy: str, write_config: Callable[..., Path], tmp_path: Path, hf_models: dict[str, Path]) -> None:
     config = write_config(distributed={"strategy": strategy}, policy={"hf": {"model": str(hf_models["gpt2"]), "lora": {"r": 4}}},
                           reward={"type": "hf", "model": str(hf_models["reward"])},
-                          train={"steps": 3, "batch_size": 4}, sampling={"max_new_tokens": 6},
+                          train={"steps": 3, "batch_size": 4}, sampling={"max_new_tokens": 6, "engine": "static"},
                           eval={"every": 3, "prompts": 3}, samples={"every": 3, "prompts": 3},
                           checkpoint={"every": 3})
+    # The static engine (transformers' StaticCache through peft) here; the byte-GPT tests above use eager.
     one, two = tmp_path / "one", tmp_path / "two"
     assert run([sys.executable, "-m", "bond_trainer", "train", "--config", str(config), "--run-dir", str(one)]).returncode == 0
     double = run(torchrun(2, "train", "--config", str(config), "--run-dir", str(two)))

@@ -59,13 +59,18 @@ class SelfAttention(nn.Module):
         self.proj = nn.Linear(spec.width, spec.width)
         self.dropout = spec.dropout
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor,
-                past: Optional[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, past: Optional[tuple[torch.Tensor, torch.Tensor]],
+                cache_position: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         batch, length, width = x.shape
         q, k, v = self.qkv(x).split(width, dim=2)
         # [B, T, W] -> [B, H, T, W/H]
         q, k, v = (t.view(batch, length, self.heads, width // self.heads).transpose(1, 2) for t in (q, k, v))
-        if past is not None:
+        if past is not None and cache_position is not None:
+            # A static cache [B, H, L, W/H]: write the new keys and values in place, attend over all L.
+            past[0].index_copy_(2, cache_position, k.to(past[0].dtype))
+            past[1].index_copy_(2, cache_position, v.to(past[1].dtype))
+            k, v = past
+        elif past is not None:
             k = torch.cat([past[0], k], dim=2)
             v = torch.cat([past[1], v], dim=2)
         # mask: [B, 1, T, S] boolean, True where the query may attend to the key.
@@ -84,9 +89,9 @@ class Block(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(spec.width, 4 * spec.width), nn.GELU(),
                                  nn.Linear(4 * spec.width, spec.width), nn.Dropout(spec.dropout))
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor,
-                past: Optional[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        attended, present = self.attn(self.ln1(x), mask, past)
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, past: Optional[tuple[torch.Tensor, torch.Tensor]],
+                cache_position: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        attended, present = self.attn(self.ln1(x), mask, past, cache_position)
         x = x + attended
         return x + self.mlp(self.ln2(x)), present
 
@@ -116,18 +121,25 @@ class GPTModule(nn.Module):
             nn.init.normal_(module.weight, 0.0, 0.02)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                cache: Optional[list[tuple[torch.Tensor, torch.Tensor]]] = None
-                ) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
+                cache: Optional[list[tuple[torch.Tensor, torch.Tensor]]] = None,
+                cache_position: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
+        """`cache_position` [T_new] marks a static cache (see static_cache): the mask then covers the
+        whole preallocated length, and nothing here waits for the device (CUDA-graph capturable)."""
         batch, new = input_ids.shape
         total = attention_mask.shape[1]
-        past = total - new
-        keys_valid = attention_mask.bool()  # [B, S]
         # Positions count real tokens only, so left padding does not shift them.
-        positions = (attention_mask.long().cumsum(dim=1) - 1).clamp(min=0)[:, past:]
-        if int(positions.max()) >= self.spec.context:
-            raise ValueError(f"sequence of {int(positions.max()) + 1} tokens exceeds the model's context "
-                             f"of {self.spec.context}")
-        query_index = torch.arange(past, total, device=input_ids.device)
+        every_position = (attention_mask.long().cumsum(dim=1) - 1).clamp(min=0)
+        if cache_position is not None:
+            query_index = cache_position
+            positions = every_position.index_select(1, cache_position)
+        else:
+            past = total - new
+            positions = every_position[:, past:]
+            if int(positions.max()) >= self.spec.context:
+                raise ValueError(f"sequence of {int(positions.max()) + 1} tokens exceeds the model's context "
+                                 f"of {self.spec.context}")
+            query_index = torch.arange(past, total, device=input_ids.device)
+        keys_valid = attention_mask.bool()  # [B, S]
         key_index = torch.arange(total, device=input_ids.device)
         causal = key_index[None, :] <= query_index[:, None]  # [T, S]
         mask = causal[None, :, :] & keys_valid[:, None, :]
@@ -137,7 +149,7 @@ class GPTModule(nn.Module):
         x = self.token_embedding(input_ids) + self.position_embedding(positions)
         presents: list[tuple[torch.Tensor, torch.Tensor]] = []
         for index, block in enumerate(self.blocks):
-            x, present = block(x, mask, cache[index] if cache is not None else None)
+            x, present = block(x, mask, cache[index] if cache is not None else None, cache_position)
             presents.append(present)
         return self.head(self.ln_f(x)), presents
 
@@ -158,9 +170,18 @@ class ByteGPT:
         return self.module.spec
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                cache: Optional[Any] = None, use_cache: bool = True) -> tuple[torch.Tensor, Any]:
+                cache: Optional[Any] = None, use_cache: bool = True,
+                cache_position: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, Any]:
         runner = self.ddp if self.ddp is not None and torch.is_grad_enabled() else self.module
-        return runner(input_ids, attention_mask, cache)
+        return runner(input_ids, attention_mask, cache, cache_position)
+
+    def static_cache(self, batch: int, length: int, dtype: torch.dtype) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Keys and values preallocated for `length` positions, per layer [B, H, L, W/H]."""
+        spec = self.module.spec
+        device = next(self.module.parameters()).device
+        shape = (batch, spec.heads, length, spec.width // spec.heads)
+        return [(torch.zeros(shape, dtype=dtype, device=device), torch.zeros(shape, dtype=dtype, device=device))
+                for _ in range(spec.layers)]
 
 
 def save_byte_gpt(module: GPTModule, path: Path, extra: Optional[dict[str, Any]] = None,

@@ -99,17 +99,38 @@ class HFCausalLM:
         self._lora_layers: Optional[list[Any]] = None
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                cache: Optional[Any] = None, use_cache: bool = True) -> tuple[torch.Tensor, Any]:
-        past = attention_mask.shape[1] - input_ids.shape[1]
+                cache: Optional[Any] = None, use_cache: bool = True,
+                cache_position: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, Any]:
+        """`cache_position` [T_new] marks a static cache (transformers' StaticCache): the mask then
+        covers the whole preallocated length."""
         # Positions count real tokens only, so left padding does not shift them.
-        positions = (attention_mask.long().cumsum(dim=1) - 1).clamp(min=0)[:, past:]
+        every_position = (attention_mask.long().cumsum(dim=1) - 1).clamp(min=0)
+        if cache_position is not None:
+            positions = every_position.index_select(1, cache_position)
+            extra: dict[str, Any] = {"cache_position": cache_position}
+        else:
+            positions = every_position[:, attention_mask.shape[1] - input_ids.shape[1]:]
+            extra = {}
         runner = self.ddp if self.ddp is not None and torch.is_grad_enabled() else self.module
         if self.adapter is not None and self._lora_layers is None:
             self._lora_layers = lora_layers(self.module)
         with adapter_context(self.module, self._lora_layers or [], self.adapter, self.use_base):
             out = runner(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions,
-                         past_key_values=cache, use_cache=use_cache)
+                         past_key_values=cache, use_cache=use_cache, **extra)
         return out.logits, out.past_key_values if use_cache else None
+
+    def static_cache(self, batch: int, length: int, dtype: torch.dtype) -> Any:
+        """transformers' StaticCache for `length` positions (it sizes itself on the first write).
+        Raises NotImplementedError, with the reason, for an architecture it does not serve."""
+        transformers = require_transformers("policy.hf")
+        config = getattr(self.module, "config", None)
+        base = self.module.get_base_model() if hasattr(self.module, "get_base_model") else self.module
+        if not getattr(base, "_can_compile_fullgraph", True) or getattr(config, "is_encoder_decoder", False):
+            raise NotImplementedError(f"{type(base).__name__} does not support transformers' StaticCache")
+        try:
+            return transformers.StaticCache(config=config, max_cache_len=length)
+        except Exception as error:  # noqa: BLE001 - an architecture StaticCache cannot hold: say why
+            raise NotImplementedError(f"transformers' StaticCache refused {type(base).__name__}: {error}") from None
 
 
 @contextmanager
