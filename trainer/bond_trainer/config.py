@@ -146,6 +146,7 @@ class TrainConfig:
     device: Literal["auto", "cuda", "mps", "cpu"] = "auto"
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     dropout: bool = False
+    micro_batch_size: int = 0
 
 
 @dataclass

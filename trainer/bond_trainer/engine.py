@@ -137,7 +137,7 @@ class SamplingEngine:
             mask.zero_()
             mask[:, :bucket] = prompt_mask
             with autocast():
-                logits, _ = model.forward(ids, mask, slot.cache, cache_position=torch.arange(bucket, device=device))
+                logits, _ = model.forward(ids, mask, slot.cache, cache_position=torch.arange(bucket, device=device), keep_last=1)
             logits = logits[:, -1, :]
             for position in range(max_new_tokens):
                 probs = transform(logits).softmax(dim=-1)

@@ -18,6 +18,7 @@ from typing import Callable, Optional
 
 import torch
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 
 from .models.base import CausalLM
 
@@ -159,7 +160,7 @@ def sample(model: CausalLM, prompt_ids: list[list[int]], max_new_tokens: int, un
     try:
         for position in range(max_new_tokens):
             with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-                logits, cache = model.forward(step_input, mask, cache)
+                logits, cache = model.forward(step_input, mask, cache, keep_last=1)
             probs = transform(logits[:, -1, :]).softmax(dim=-1)
             token = inverse_cdf(probs, uniforms[:, position])
             token = torch.where(finished, torch.full_like(token, pad), token)
@@ -180,6 +181,25 @@ def sample(model: CausalLM, prompt_ids: list[list[int]], max_new_tokens: int, un
         truncated.append(not tokens or tokens[-1] != eos)
     texts = [model.tokenizer.decode([t for t in c if t != eos]) for c in completion_ids]
     return Completions(prompt_ids, completion_ids, truncated, texts)
+
+
+SCORE_CHUNK = 64  # completion positions scored at a time (bounds the float32 [B, chunk, V] tensors)
+
+
+def _token_scores(logits: torch.Tensor, targets: torch.Tensor, transform: SamplingTransform
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-token log π(target) under the sampling transform [B, c], and the entropy of π [B, c]
+    (detached), from logits [B, c, V] at the model's dtype."""
+    log_probs = F.log_softmax(transform(logits), dim=-1)
+    token_logp = log_probs.gather(2, targets[:, :, None]).squeeze(2)
+    if transform.truncates:
+        # Outside this model's top-k/top-p set: floored, and no gradient (the -inf has none to give).
+        token_logp = torch.where(torch.isfinite(token_logp), token_logp, torch.full_like(token_logp, OUTSIDE_SUPPORT_LOGP))
+    with torch.no_grad():
+        probs = log_probs.exp()
+        # 0·log 0 = 0 for the tokens the filter removed.
+        entropy = -(probs * log_probs.masked_fill(probs == 0, 0.0)).sum(dim=-1)
+    return token_logp, entropy
 
 
 @dataclass
@@ -209,20 +229,23 @@ def score(model: CausalLM, completions: Completions, autocast_dtype: Optional[to
     ids = torch.cat([prompt_ids, completion], dim=1)
     mask = torch.cat([prompt_mask, completion_mask], dim=1)
     with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-        logits, _ = model.forward(ids, mask, use_cache=False)
-    # Position t predicts token t+1: the completion tokens are predicted from P-1 .. P+C-2.
-    start = prompt_ids.shape[1] - 1
-    predicting = transform(logits[:, start:start + width, :])
-    log_probs = F.log_softmax(predicting, dim=-1)
-    token_logp = log_probs.gather(2, completion[:, :, None]).squeeze(2)
-    if transform.truncates:
-        # Outside this model's top-k/top-p set: floored, and no gradient (the -inf has none to give).
-        token_logp = torch.where(torch.isfinite(token_logp), token_logp, torch.full_like(token_logp, OUTSIDE_SUPPORT_LOGP))
+        # Only the last C+1 positions' logits: position t predicts token t+1, so the completion's C
+        # tokens are predicted from P-1 .. P+C-2 (the prompt's other positions need no vocabulary).
+        logits, _ = model.forward(ids, mask, use_cache=False, keep_last=width + 1)
+    predicting = logits[:, -(width + 1):-1, :]
+    # The float32 transform, log-softmax and entropy run SCORE_CHUNK positions at a time, so no
+    # [B, T, V] float32 tensor exists; with gradient, each chunk is recomputed in the backward pass
+    # (checkpointed) instead of keeping its log-softmax.
+    pieces = []
+    for begin in range(0, width, SCORE_CHUNK):
+        chunk, targets = predicting[:, begin:begin + SCORE_CHUNK, :], completion[:, begin:begin + SCORE_CHUNK]
+        if torch.is_grad_enabled() and chunk.requires_grad:
+            pieces.append(checkpoint(_token_scores, chunk, targets, transform, use_reentrant=False))
+        else:
+            pieces.append(_token_scores(chunk, targets, transform))
+    token_logp = torch.cat([p[0] for p in pieces], dim=1)
+    token_entropy = torch.cat([p[1] for p in pieces], dim=1)
     weights = completion_mask.float()
     logp = (token_logp * weights).sum(dim=1)
-    with torch.no_grad():
-        probs = log_probs.exp()
-        # 0·log 0 = 0 for the tokens the filter removed.
-        token_entropy = -(probs * log_probs.masked_fill(probs == 0, 0.0)).sum(dim=-1)
-        entropy = (token_entropy * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1)
+    entropy = (token_entropy * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1)
     return SequenceScores(logp=logp, entropy=entropy, tokens=completion_mask.sum(dim=1))

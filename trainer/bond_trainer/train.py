@@ -19,7 +19,7 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 import torch
 
@@ -132,7 +132,10 @@ class Trainer:
         if self.world.active:
             self._wrap_distributed()  # before the optimizer: FSDP replaces the parameters by shards
         self.trainable = self.roles.trainable_parameters()
-        self.optimizer = torch.optim.AdamW(self.trainable, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+        # Fused AdamW on CUDA: one kernel for every parameter instead of several per tensor.
+        fused = self.device.type == "cuda" and not self.fsdp
+        self.optimizer = torch.optim.AdamW(self.trainable, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay,
+                                           **({"fused": True} if fused else {}))
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         log.info("model: %s; device %s; autocast %s; world size %d; sampling engine %s", self.roles.description,
                  describe_device(self.device), self.autocast, self.world.size, self.engine.engine)
@@ -200,12 +203,40 @@ class Trainer:
         return self._scores(model, completions).logp.double().cpu()
 
     @torch.no_grad()
-    def _scores(self, model: CausalLM, completions: Completions) -> SequenceScores:
+    def _scores(self, model: CausalLM, completions: Completions, rows_per_pass: int = MAX_ROWS_PER_BATCH) -> SequenceScores:
+        rows_per_pass = rows_per_pass or MAX_ROWS_PER_BATCH
         with self._without_dropout(model):
-            parts = [score(model, completions.select(list(range(i, min(i + MAX_ROWS_PER_BATCH, len(completions))))),
-                           self.autocast, self.transform) for i in range(0, len(completions), MAX_ROWS_PER_BATCH)]
+            parts = [score(model, completions.select(list(range(i, min(i + rows_per_pass, len(completions))))),
+                           self.autocast, self.transform) for i in range(0, len(completions), rows_per_pass)]
         return SequenceScores(torch.cat([p.logp for p in parts]), torch.cat([p.entropy for p in parts]),
                               torch.cat([p.tokens for p in parts]))
+
+    def _accumulate(self, update_rows: Completions, weights: torch.Tensor, micro: int) -> None:
+        """Back-propagate Σ log π(y)·weight(y) micro-batch by micro-batch; gradients are synchronised
+        across ranks with the last one only (DDP's no_sync, FSDP's gradient-sync switch)."""
+        chunks = [list(range(i, min(i + micro, len(update_rows)))) for i in range(0, len(update_rows), micro)]
+        for index, chunk in enumerate(chunks):
+            with self._gradient_sync(index == len(chunks) - 1):
+                part = score(self.policy, update_rows.select(chunk), self.autocast, self.transform)
+                (part.logp * weights[chunk[0]:chunk[-1] + 1].to(part.logp.dtype)).sum().backward()
+
+    def _gradient_sync(self, sync: bool) -> Any:
+        from contextlib import contextmanager, nullcontext
+        ddp = getattr(self.policy, "ddp", None)
+        if ddp is not None:
+            return nullcontext() if sync else ddp.no_sync()
+        set_sync = getattr(self.policy.module, "set_requires_gradient_sync", None)
+        if not callable(set_sync):
+            return nullcontext()
+
+        @contextmanager
+        def fsdp_sync() -> Iterator[None]:
+            set_sync(sync)
+            try:
+                yield
+            finally:
+                set_sync(True)
+        return fsdp_sync()
 
     def _without_dropout(self, model: CausalLM) -> Any:
         """Dropout is zeroed for good at build time unless train.dropout keeps it for the gradient
@@ -261,12 +292,24 @@ class Trainer:
         t_scored = time.perf_counter()
 
         self.policy.module.train()
-        scores = score(self.policy, update_rows, self.autocast, self.transform)
+        micro = cfg.train.micro_batch_size
+        accumulate = 0 < micro < len(update_rows)
+        if accumulate:
+            # Gradient accumulation: every loss here is linear in the log-probs, with weights that do
+            # not depend on them (detached returns), so the weights come from one no-grad pass and
+            # each micro-batch then back-propagates log π · weight.
+            scores = self._scores(self.policy, update_rows, micro)
+            leaf = scores.logp.to(self.device).detach().requires_grad_(True)
+            gradient_logp = leaf
+        else:
+            scores = score(self.policy, update_rows, self.autocast, self.transform)
+            gradient_logp = scores.logp
         # With train.dropout the gradient forward drops out; the returns and KL estimates must not.
-        exact_logp = self._logp(self.policy, update_rows)[:rows].view(groups, per_prompt) if cfg.train.dropout else None
+        exact_logp = (self._logp(self.policy, update_rows)[:rows].view(groups, per_prompt)
+                      if cfg.train.dropout and not accumulate else None)
         # The global batch: this rank's rows carry gradient, the other ranks' are constants.
-        logp_policy = world.global_with_local_gradient(scores.logp[:rows].view(groups, per_prompt))
-        logp_best = world.global_with_local_gradient(scores.logp[rows:])
+        logp_policy = world.global_with_local_gradient(gradient_logp[:rows].view(groups, per_prompt))
+        logp_best = world.global_with_local_gradient(gradient_logp[rows:])
         # Statistics are float64 on the CPU; on the device they take the log-probs' dtype (MPS has no float64).
         def on_device(t: torch.Tensor) -> torch.Tensor:
             return world.gather_rows(t.to(logp_policy.device, logp_policy.dtype))
@@ -284,6 +327,9 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         # DDP averages gradients over ranks; each rank's part of the global loss must be summed.
         (terms.total * world.size).backward()
+        if accumulate:
+            assert leaf.grad is not None
+            self._accumulate(update_rows, leaf.grad.detach(), micro)
         clip = cfg.train.grad_clip if cfg.train.grad_clip is not None else float("inf")
         norm = torch.nn.utils.clip_grad_norm_(self.trainable, clip)
         grad_norm = float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)  # a DTensor under FSDP

@@ -56,12 +56,15 @@ def close(a: list[dict[str, Any]], b: list[dict[str, Any]], tol: float = 1e-4) -
     return True
 
 
-@pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
+@pytest.mark.parametrize("strategy,micro", [("ddp", 0), ("fsdp", 0), ("ddp", 3), ("fsdp", 3)],
+                         ids=["ddp", "fsdp", "ddp-micro-batches", "fsdp-micro-batches"])
 def test_two_processes_give_the_losses_of_one_for_the_same_global_batch(
-        strategy: str, write_config: Callable[..., Path], tmp_path: Path) -> None:
+        strategy: str, micro: int, write_config: Callable[..., Path], tmp_path: Path) -> None:
     # 5 held-out prompts over 2 ranks: uneven shares (FSDP pads them so every rank runs the same forwards).
-    config = write_config(train={"steps": 4, "batch_size": 8}, eval={"every": 2, "prompts": 5}, checkpoint={"every": 2},
-                          samples={"every": 2, "prompts": 3}, distributed={"nproc_per_node": 2, "strategy": strategy})
+    # micro: each rank back-propagates its 8 update rows 3 at a time, synchronising with the last.
+    config = write_config(train={"steps": 4, "batch_size": 8, "micro_batch_size": micro}, eval={"every": 2, "prompts": 5},
+                          checkpoint={"every": 2}, samples={"every": 2, "prompts": 3},
+                          distributed={"nproc_per_node": 2, "strategy": strategy})
     one, two = tmp_path / "one", tmp_path / "two"
     single = run([sys.executable, "-m", "bond_trainer", "train", "--config", str(config), "--run-dir", str(one)])
     assert single.returncode == 0, single.stderr

@@ -33,6 +33,9 @@ class CausalLM(Protocol):
     name: str
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                cache: Optional[KVCache] = None, use_cache: bool = True) -> tuple[torch.Tensor, KVCache]:
-        """Logits [B, T_new, V] for the new tokens, and the cache extended by them (when use_cache)."""
+                cache: Optional[KVCache] = None, use_cache: bool = True,
+                cache_position: Optional[torch.Tensor] = None, keep_last: Optional[int] = None) -> tuple[torch.Tensor, KVCache]:
+        """Logits [B, T_new, V] for the new tokens (only the last `keep_last` of them when given), and
+        the cache extended by them (when use_cache). `cache_position` marks a static cache: see
+        engine.py."""
         ...

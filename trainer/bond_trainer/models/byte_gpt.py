@@ -122,8 +122,9 @@ class GPTModule(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 cache: Optional[list[tuple[torch.Tensor, torch.Tensor]]] = None,
-                cache_position: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
-        """`cache_position` [T_new] marks a static cache (see static_cache): the mask then covers the
+                cache_position: Optional[torch.Tensor] = None, keep_last: Optional[int] = None
+                ) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
+        """`keep_last`: logits of the last positions only. `cache_position` [T_new] marks a static cache (see static_cache): the mask then covers the
         whole preallocated length, and nothing here waits for the device (CUDA-graph capturable)."""
         batch, new = input_ids.shape
         total = attention_mask.shape[1]
@@ -151,6 +152,8 @@ class GPTModule(nn.Module):
         for index, block in enumerate(self.blocks):
             x, present = block(x, mask, cache[index] if cache is not None else None, cache_position)
             presents.append(present)
+        if keep_last is not None:
+            x = x[:, -keep_last:]
         return self.head(self.ln_f(x)), presents
 
 
@@ -171,9 +174,9 @@ class ByteGPT:
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 cache: Optional[Any] = None, use_cache: bool = True,
-                cache_position: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, Any]:
+                cache_position: Optional[torch.Tensor] = None, keep_last: Optional[int] = None) -> tuple[torch.Tensor, Any]:
         runner = self.ddp if self.ddp is not None and torch.is_grad_enabled() else self.module
-        return runner(input_ids, attention_mask, cache, cache_position)
+        return runner(input_ids, attention_mask, cache, cache_position, keep_last)
 
     def static_cache(self, batch: int, length: int, dtype: torch.dtype) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Keys and values preallocated for `length` positions, per layer [B, H, L, W/H]."""

@@ -100,7 +100,7 @@ class HFCausalLM:
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 cache: Optional[Any] = None, use_cache: bool = True,
-                cache_position: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, Any]:
+                cache_position: Optional[torch.Tensor] = None, keep_last: Optional[int] = None) -> tuple[torch.Tensor, Any]:
         """`cache_position` [T_new] marks a static cache (transformers' StaticCache): the mask then
         covers the whole preallocated length."""
         # Positions count real tokens only, so left padding does not shift them.
@@ -111,6 +111,8 @@ class HFCausalLM:
         else:
             positions = every_position[:, attention_mask.shape[1] - input_ids.shape[1]:]
             extra = {}
+        if keep_last is not None:
+            extra["logits_to_keep"] = keep_last
         runner = self.ddp if self.ddp is not None and torch.is_grad_enabled() else self.module
         if self.adapter is not None and self._lora_layers is None:
             self._lora_layers = lora_layers(self.module)
