@@ -77,8 +77,9 @@ def test_validate_prints_problems_as_json(write_config: Callable[..., Path]) -> 
     assert [(p["field"], p["check"]) for p in semantic["problems"]] == [("eval.n_max", "semantic")]
 
 
-def test_stop_and_resume_reproduce_an_uninterrupted_run(write_config: Callable[..., Path], tmp_path: Path) -> None:
-    config = write_config(train={"steps": 14}, checkpoint={"every": 5, "keep_last": 3})
+@pytest.mark.parametrize("engine", ["eager", "static"])
+def test_stop_and_resume_reproduce_an_uninterrupted_run(engine: str, write_config: Callable[..., Path], tmp_path: Path) -> None:
+    config = write_config(train={"steps": 14}, checkpoint={"every": 5, "keep_last": 3}, sampling={"max_new_tokens": 8, "engine": engine})
     straight = tmp_path / "straight"
     result = run_cli("train", "--config", str(config), "--run-dir", str(straight))
     assert result.returncode == 0, result.stderr
