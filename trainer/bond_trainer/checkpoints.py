@@ -66,6 +66,7 @@ def _write_checkpoint(trainer: Trainer, policy: dict[str, torch.Tensor], anchor:
         "python_rng": list(random.getstate()[1]),
         "python_rng_version": random.getstate()[0],
         "stream": trainer.stream.state(),
+        "num_tokens": trainer.num_tokens,
         "metrics_bytes": trainer.rd.file_size(METRICS_FILE),
         "samples_bytes": trainer.rd.file_size(SAMPLES_FILE),
     }
@@ -110,6 +111,7 @@ def load_checkpoint(trainer: Trainer, path: Path) -> None:
     random.setstate((state["python_rng_version"], tuple(state["python_rng"]), None))
     trainer.stream.restore(state["stream"])
     trainer.step = int(state["step"])
+    trainer.num_tokens = int(state.get("num_tokens", 0))  # absent in checkpoints written before it was counted
     trainer.rd.truncate(METRICS_FILE, int(state["metrics_bytes"]))
     trainer.rd.truncate(SAMPLES_FILE, int(state["samples_bytes"]))
 

@@ -27,7 +27,7 @@ import torch.distributed as dist
 T = TypeVar("T")
 
 # Per-rank figures that add up over ranks rather than average (throughput).
-SUMMED_METRICS = ("perf/samples_per_s", "perf/tokens_per_s")
+SUMMED_METRICS = ("perf/samples_per_s", "perf/tokens_per_s", "_generated_tokens")
 
 
 @dataclass(frozen=True)

@@ -104,6 +104,7 @@ class Trainer:
         self.stop_requested = False
         self.step = 0
         self.algorithm: Algorithm = algorithm_for(cfg)
+        self.num_tokens = 0  # generated so far, over every rank (checkpointed)
 
     # --- setup ----------------------------------------------------------------------------------
     def build(self) -> None:
@@ -351,6 +352,9 @@ class Trainer:
                 "kl/policy_anchor": (logp_pol - logp_anchor_global).mean().item(),
                 "entropy": scores.entropy[:rows].mean().item(),
                 "length": scores.tokens[:rows].float().mean().item(),
+                # TRL's names: completion length and the share cut at sampling.max_new_tokens.
+                "completions/mean_length": scores.tokens[:rows].float().mean().item(),
+                "completions/clipped_ratio": sum(policy_draw.completions.truncated) / max(1, len(policy_draw.completions)),
                 "return/mean": terms.returns.float().mean().item(),
                 "grad_norm": grad_norm if math.isfinite(grad_norm) else 0.0,
                 "lr": lr,
@@ -366,11 +370,16 @@ class Trainer:
         elapsed = t_updated - t_start
         generated = policy_draw.completions.generated_tokens + (anchor_draw.completions.generated_tokens if anchor_draw else 0)
         metrics.update({
+            "_generated_tokens": float(generated),
             "perf/samples_per_s": rows / elapsed, "perf/tokens_per_s": generated / elapsed,
             "time/sample_s": t_sampled - t_start, "time/score_s": t_scored - t_sampled, "time/update_s": t_updated - t_scored,
         })
         # Entropy, length and timings are per rank: averaged (equal shards); throughput adds up.
-        return world.reduce_metrics(metrics)
+        reduced = world.reduce_metrics(metrics)
+        # Every token generated so far, by every rank (policy and anchor samples): TRL's num_tokens.
+        self.num_tokens += int(reduced.pop("_generated_tokens"))
+        reduced["num_tokens"] = float(self.num_tokens)
+        return reduced
 
     def _objective_rewards(self, rewards_policy: torch.Tensor, rewards_anchor: Optional[torch.Tensor]
                            ) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
