@@ -187,6 +187,19 @@ class ExportConfig:
 
 
 @dataclass
+class WandbConfig:
+    project: str
+    entity: Optional[str] = None
+    mode: Literal["online", "offline", "disabled"] = "online"
+
+
+@dataclass
+class LoggingConfig:
+    tensorboard: bool = False
+    wandb: Optional[WandbConfig] = None
+
+
+@dataclass
 class DistributedConfig:
     nproc_per_node: int = 1
     nnodes: int = 1
@@ -215,6 +228,7 @@ class RunConfig:
     samples: SamplesConfig = field(default_factory=SamplesConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
     distributed: DistributedConfig = field(default_factory=DistributedConfig)
     # Not part of the file: the folder relative paths are resolved against, and the file's name.
     base_dir: Path = field(default=Path("."), compare=False)
@@ -284,7 +298,7 @@ def _build(cls: Any, data: dict[str, Any]) -> Any:
 _DATACLASSES = {c.__name__: c for c in (GPTSpec, LoraConfig, HFPolicyConfig, PolicyConfig, RewardConfig,
                                         DataConfig, BondConfig, ReinforceConfig, TrainConfig, SamplingConfig,
                                         EvalConfig, SamplesConfig, CheckpointConfig, ExportConfig,
-                                        DistributedConfig)}
+                                        WandbConfig, LoggingConfig, DistributedConfig)}
 
 
 def _dataclass_of(annotation: Any) -> Any:
@@ -396,6 +410,12 @@ def semantic_problems(cfg: RunConfig) -> list[ConfigProblem]:
                 add("reward.function", f"file {cfg.resolve_path(file_part)} does not exist")
     if cfg.reward.type == "keyword" and not cfg.reward.keywords and not cfg.reward.pattern:
         add("reward.keywords", "type keyword needs keywords or a pattern")
+    if cfg.logging.tensorboard and importlib.util.find_spec("tensorboard") is None:
+        add("logging.tensorboard", "needs the tensorboard package in the trainer's Python: pip install tensorboard "
+            "(or pip install ./trainer[tensorboard]), or set it to false")
+    if cfg.logging.wandb is not None and cfg.logging.wandb.mode != "disabled" and importlib.util.find_spec("wandb") is None:
+        add("logging.wandb", "needs the wandb package in the trainer's Python: pip install wandb "
+            "(or pip install ./trainer[wandb]), or set it to null")
     if cfg.export.onnx and importlib.util.find_spec("onnx") is None:
         add("export.onnx", "needs the onnx package in the trainer's Python: pip install onnx "
             "(or set export.onnx to false)")

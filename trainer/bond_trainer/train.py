@@ -38,6 +38,7 @@ from .models.roles import ModelRoles, build_roles
 from .rewards import Reward, RewardError, build_reward
 from .rundir import LOG_FILE, METRICS_FILE, RANK_ERRORS, SAMPLES_FILE, FollowerRunDirectory, RunDirectory
 from .engine import SamplingEngine
+from .trackers import Trackers
 from .sequences import Completions, SamplingTransform, SequenceScores, draw_uniforms, encode_prompts, score
 
 log = logging.getLogger("bond_trainer")
@@ -105,6 +106,7 @@ class Trainer:
         self.step = 0
         self.algorithm: Algorithm = algorithm_for(cfg)
         self.num_tokens = 0  # generated so far, over every rank (checkpointed)
+        self.trackers = Trackers([])  # TensorBoard, W&B: opened by rank 0 (_run_main)
 
     # --- setup ----------------------------------------------------------------------------------
     def build(self) -> None:
@@ -512,13 +514,17 @@ class Trainer:
             # Every rank must take the same decisions: a stop seen by one rank stops all after this step.
             stopping = self.world.any(self.stop_requested)
             self.rd.append(METRICS_FILE, {"kind": "train", "step": self.step, "time": time.time(), **metrics})
+            self.trackers.scalars(self.step, metrics)
             last = self.step == total
             if cfg.samples.every and (self.step % cfg.samples.every == 0 or last):
-                for record in self.snapshot_samples():
+                records = self.snapshot_samples()
+                for record in records:
                     self.rd.append(SAMPLES_FILE, record)
+                self.trackers.samples(self.step, records)
             if (cfg.eval.every and self.step % cfg.eval.every == 0) or last:
                 evaluation = self.evaluate()
                 self.rd.append(METRICS_FILE, {"kind": "eval", "step": self.step, "time": time.time(), **evaluation})
+                self.trackers.scalars(self.step, evaluation)
                 self.console.evaluation(self.step, evaluation)
                 final_eval = evaluation if last else None
             due = cfg.checkpoint.every and self.step % cfg.checkpoint.every == 0
@@ -630,6 +636,7 @@ def _run_main(cfg: RunConfig, run_path: Path, resume: bool, config_path: Optiona
         world.barrier()  # partial checkpoints are gone before any rank lists them
         if resume:
             _resume(trainer, rd, console)
+        trainer.trackers = open_trackers(cfg, run_path, trainer.step if resume else None)
         trainer.run()
         return 0
     except (ConfigError, DataError, ModelLoadError) as error:
@@ -646,10 +653,21 @@ def _run_main(cfg: RunConfig, run_path: Path, resume: bool, config_path: Optiona
         return 1
     finally:
         rd.stop_heartbeat()
+        trainer.trackers.close()
         for sig, previous in previous_handlers.items():
             signal.signal(sig, previous)
         log.removeHandler(handler)
         handler.close()
+
+
+def open_trackers(cfg: RunConfig, run_path: Path, resume_step: Optional[int]) -> Trackers:
+    """TensorBoard and W&B as the config asks; a package that cannot be imported is a config problem."""
+    try:
+        return Trackers.open(cfg, run_path, resume_step)
+    except ImportError as error:
+        field_name = "logging.wandb" if "wandb" in str(error) else "logging.tensorboard"
+        raise ConfigError(cfg.source, [ConfigProblem(field_name, f"its package cannot be imported ({error}); "
+                                                     "install it in the trainer's Python", "semantic")]) from None
 
 
 def _resume(trainer: Trainer, rd: RunDirectory, console: Console) -> None:
