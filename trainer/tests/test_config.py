@@ -169,3 +169,17 @@ def test_the_example_configs_are_valid(path: Path) -> None:
 
 def test_there_are_example_configs() -> None:
     assert {p.name for p in EXAMPLES} >= {"demo.bond.json", "qwen-lora.bond.json", "qwen-8gpu.bond.json"}
+
+
+def test_the_schema_gives_trls_names_and_warns_that_bond_beta_is_not_a_kl_weight() -> None:
+    schema = json.loads((CONTRACTS / "schemas" / "config.schema.json").read_text(encoding="utf-8"))
+    def description(path: str) -> str:
+        node: dict = schema
+        for part in path.split("."):
+            node = node["properties"][part]
+        return str(node["description"])
+    for path, trl in (("train.lr", "learning_rate"), ("train.grad_clip", "max_grad_norm"),
+                      ("sampling.max_new_tokens", "max_completion_length"), ("reinforce.beta_kl", "beta"),
+                      ("checkpoint.keep_last", "save_total_limit")):
+        assert f"TRL: `{trl}`" in description(path), path
+    assert "Not a KL coefficient" in description("bond.beta")
