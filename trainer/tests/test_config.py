@@ -65,7 +65,7 @@ def test_every_leaf_field_has_a_default_except_the_prompt_files_and_the_hf_model
                 missing.append(f"{path}.{key} has no lower bound")
         return missing
     # policy.hf is optional (null by default); once given, it must name its model.
-    assert walk(load_schema("config"), "") == ["policy.hf.model", "data.train"]
+    assert walk(load_schema("config"), "") == ["policy.hf.model", "data.train", "logging.wandb.project"]
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in (FIXTURES / "valid").iterdir()))
