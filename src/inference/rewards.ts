@@ -82,3 +82,32 @@ export function buildReward(config: Record<string, unknown>): RewardFn | { unava
   }
   return { unavailable: `reward.type ${JSON.stringify(type)} is not one the playground knows` };
 }
+
+/** A run's reward as the playground computes it: the components it can run, and the ones it left out. */
+export interface RunReward {
+  score: RewardFn;
+  /** components of a composite reward the playground cannot compute, each with why */
+  skipped: string[];
+}
+
+/**
+ * The run config's `reward`: one reward, or a list of components (the trainer's weighted sum). The
+ * playground sums the components it can compute in TypeScript and names those it cannot.
+ */
+export function buildRunReward(reward: unknown): RunReward | { unavailable: string } {
+  if (!Array.isArray(reward)) {
+    const single = buildReward(typeof reward === 'object' && reward !== null ? reward as Record<string, unknown> : {});
+    return typeof single === 'function' ? { score: single, skipped: [] } : single;
+  }
+  const parts: { weight: number; fn: RewardFn }[] = [];
+  const skipped: string[] = [];
+  reward.forEach((component: unknown, index) => {
+    const config = typeof component === 'object' && component !== null ? component as Record<string, unknown> : {};
+    const label = typeof config.name === 'string' && config.name ? config.name : `reward[${index}] (${String(config.type)})`;
+    const built = buildReward(config);
+    if (typeof built === 'function') parts.push({ weight: typeof config.weight === 'number' ? config.weight : 1, fn: built });
+    else skipped.push(`${label}: ${built.unavailable}`);
+  });
+  if (parts.length === 0) return { unavailable: `no component of the reward runs here (${skipped.join('; ')})` };
+  return { score: (completion) => parts.reduce((sum, part) => sum + part.weight * part.fn(completion), 0), skipped };
+}

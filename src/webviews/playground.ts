@@ -9,7 +9,7 @@ import type { TrainerEnvironment } from '../core/python';
 import type { RunStore } from '../core/runStore';
 import type { GenerateHandle, InferenceClient } from '../inference/client';
 import { exportLatest, latestExportProblem, listExports } from '../inference/onnxExports';
-import { buildReward } from '../inference/rewards';
+import { buildRunReward } from '../inference/rewards';
 import type { Completion } from '../inference/sampler';
 
 /** Where the chosen ONNX reward model of each run is remembered (the workspace state in the editor). */
@@ -25,9 +25,16 @@ export interface PlaygroundEvents {
   runsChanged(): Promise<void>;
 }
 
+/** The run's reward here, or why not; a composite reward's left-out components are named in the note. */
 function rewardOf(config: Record<string, unknown>): ((text: string) => number) | string {
-  const reward = buildReward((config.reward ?? {}) as Record<string, unknown>);
-  return typeof reward === 'function' ? reward : reward.unavailable;
+  const reward = buildRunReward(config.reward ?? {});
+  return 'unavailable' in reward ? reward.unavailable : reward.score;
+}
+
+function rewardNote(config: Record<string, unknown>): string | null {
+  const reward = buildRunReward(config.reward ?? {});
+  if ('unavailable' in reward) return `${reward.unavailable}. Choose an ONNX reward model to score samples here.`;
+  return reward.skipped.length ? `Rewards here leave out: ${reward.skipped.join('; ')}` : null;
 }
 
 /** Best-of-N's pick: the highest reward, the first one on a tie (the trainer's rule). */
@@ -55,10 +62,9 @@ export class Playground {
     const runs: PlaygroundRun[] = [];
     for (const state of this.store.runs) {
       const exports = await listExports(state.dir);
-      const reward = rewardOf(state.meta.config);
       const model = this.rewardModels.get(state.dir);
       runs.push({ dir: state.dir, name: state.meta.name, steps: exports.map((e) => e.step), canExport: state.meta.checkpoints.length > 0,
-        rewardNote: model || typeof reward !== 'string' ? null : `${reward}. Choose an ONNX reward model to score samples here.`,
+        rewardNote: model ? null : rewardNote(state.meta.config),
         rewardModel: model ? basename(model) : null, exportNote: await latestExportProblem(state.dir) });
     }
     return runs;

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { buildReward, lengthScore } from '../../src/inference/rewards';
+import { buildReward, buildRunReward, lengthScore } from '../../src/inference/rewards';
 import { FIXTURES } from '../helpers';
 
 interface Case { reward: Record<string, unknown>; completion: string; expected: number }
@@ -28,4 +28,21 @@ describe('built-in rewards in TypeScript', () => {
     assert.match(JSON.stringify(buildReward({ type: 'keyword', keywords: [], pattern: '(?P<x>a)' })), /Python-only/);
     assert.match(JSON.stringify(buildReward({ type: 'keyword', keywords: [], pattern: '(' })), /not a JavaScript regex/);
   });
+});
+
+it('a composite reward: the playground sums the components it can compute and names the others', () => {
+  const reward = buildRunReward([
+    { type: 'length', target_length: 4, weight: 2 },
+    { type: 'keyword', keywords: [], pattern: 'a', weight: 0.5, name: 'as' },
+    { type: 'python', function: 'judge.py:score', name: 'judge' },
+  ]);
+  assert.ok(!('unavailable' in reward));
+  if ('unavailable' in reward) return;
+  assert.equal(reward.score('aaaa'), 2 * lengthScore('aaaa', 4) + 0.5 * 4);
+  assert.deepEqual(reward.skipped.map((s) => s.split(':')[0]), ['judge']);
+  assert.match(reward.skipped[0] ?? '', /Python code/);
+  const none = buildRunReward([{ type: 'python', function: 'a.py:f' }]);
+  assert.ok('unavailable' in none && /no component of the reward runs here/.test(none.unavailable));
+  const single = buildRunReward({ type: 'sentiment' });
+  assert.ok(!('unavailable' in single) && single.skipped.length === 0);
 });

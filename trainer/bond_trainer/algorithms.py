@@ -16,7 +16,7 @@ from typing import Any, Literal, Optional
 import torch
 
 from . import bon
-from .config import RunConfig
+from .config import RunConfig, component_name
 from .objectives import LossTerms, bond_loss, jbond_loss, reinforce_loss
 
 Section = Literal["training", "evaluation", "performance"]
@@ -121,13 +121,21 @@ class Algorithm:
 
     def config_summary(self) -> list[dict[str, str]]:
         c = self.cfg
-        items: list[tuple[str, Any]] = [("reward", c.reward.type), *self.summary_items(), ("lr", c.train.lr),
+        reward = " + ".join(f"{r.weight:g}×{component_name(r)}" for r in c.reward.components) or c.reward.type
+        items: list[tuple[str, Any]] = [("reward", reward), *self.summary_items(), ("lr", c.train.lr),
                                         ("batch", c.train.batch_size), ("seed", c.train.seed), ("eval BoN", c.eval.bon_n)]
         return [{"label": label, "value": _text(value)} for label, value in items if value is not None]
 
     def training_groups(self) -> list[MetricGroup]:
         """Charts of this algorithm's own metrics (beyond those every run writes)."""
         return []
+
+    def component_groups(self) -> list[MetricGroup]:
+        """A chart per component of a composite reward: policy, anchor and Best-of-N."""
+        roles = [("policy", "policy")] + ([("anchor", "anchor"), ("bon", "Best-of-N")] if self.candidates else [])
+        return [MetricGroup(f"reward_{name}", f"Reward component: {name}", "training", "train",
+                            [Series(f"reward/{name}/{key}", label) for key, label in roles])
+                for name in (component_name(r) for r in self.cfg.reward.components)]
 
     def metric_groups(self) -> list[MetricGroup]:
         eval_n = self.cfg.eval.bon_n
@@ -136,6 +144,7 @@ class Algorithm:
         return [
             MetricGroup("loss", "Loss", "training", "train", [s for s in loss if s.key in self.loss_terms()]),
             *self.training_groups(),
+            *self.component_groups(),
             MetricGroup("kl_ref", "KL(π ‖ π_ref)", "training", "train", [Series("kl/policy_ref", "KL to reference")],
                         reference=kl_bon_bound_label(eval_n)),
             MetricGroup("kl_anchor", "KL(π ‖ anchor)", "training", "train", [Series("kl/policy_anchor", "KL to anchor")]),

@@ -101,6 +101,16 @@ class RewardConfig:
     device: Literal["auto", "cpu", "cuda"] = "auto"
     dtype: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     normalize: Literal["none", "standardize"] = "none"
+    # A component of a composite reward (the config's `reward` given as a list): its weight and the
+    # name its metrics carry (reward/<name>/…). Unused for a single reward.
+    weight: float = 1.0
+    name: Optional[str] = None
+    components: list["RewardConfig"] = field(default_factory=list)
+
+    @property
+    def parts(self) -> list["RewardConfig"]:
+        """The components, or this reward alone."""
+        return self.components or [self]
 
 
 @dataclass
@@ -248,11 +258,12 @@ class RunConfig:
             reference = {"kind": "byte-gpt", "location": str(self.resolve_path(self.policy.checkpoint)), "chat_template": False}
         else:
             reference = {"kind": "random", "location": None, "chat_template": False}
-        function = self.reward.function.rsplit(":", 1)[0] if self.reward.function else None
+        model = next((r.model for r in self.reward.parts if r.type == "hf" and r.model), None)
+        function = next((r.function.rsplit(":", 1)[0] for r in self.reward.parts if r.type == "python" and r.function), None)
         return {
             "reference": reference,
-            "reward_model": locate_model(self.reward.model, self.base_dir) if self.reward.type == "hf" and self.reward.model else None,
-            "reward_function": str(self.resolve_path(function)) if self.reward.type == "python" and function else None,
+            "reward_model": locate_model(model, self.base_dir) if model else None,
+            "reward_function": str(self.resolve_path(function)) if function else None,
             "data": {"train": [str(self.resolve_path(f)) for f in self.data.train],
                      "eval": [str(self.resolve_path(f)) for f in self.data.eval]},
         }
@@ -273,6 +284,10 @@ def locate_model(value: str, base_dir: Path) -> str:
 
 
 def _to_json(obj: Any) -> Any:
+    if isinstance(obj, RewardConfig):
+        if obj.components:  # the file's own form: a list of components
+            return [_to_json(c) for c in obj.components]
+        return {f.name: _to_json(getattr(obj, f.name)) for f in fields(obj) if f.name not in ("components", "weight", "name")}
     if is_dataclass(obj):
         return {f.name: _to_json(getattr(obj, f.name)) for f in fields(obj) if f.name not in _NOT_IN_FILE}
     if isinstance(obj, list):
@@ -361,11 +376,6 @@ def semantic_problems(cfg: RunConfig) -> list[ConfigProblem]:
         if hf.lora is not None and hf.lora.anchor_rank is not None and hf.lora.anchor_rank < hf.lora.r:
             add("policy.hf.lora.anchor_rank", f"the anchor adapter must hold at least the policy's rank r = "
                 f"{hf.lora.r} (a hard anchor update copies the policy's update into it); {hf.lora.anchor_rank} is smaller")
-    if cfg.reward.type == "hf":
-        if not cfg.reward.model:
-            add("reward.model", "required when reward.type is hf (a local folder or a Hugging Face cache name)")
-        if importlib.util.find_spec("transformers") is None:
-            add("reward.type", "hf needs the transformers package in the trainer's Python: pip install transformers")
     if cfg.distributed.strategy == "fsdp" and cfg.export.onnx:
         add("export.onnx", "the ONNX export reads whole weights, which FSDP shards; set export.onnx to false, or "
             "export a checkpoint afterwards with `python -m bond_trainer export-onnx`")
@@ -386,8 +396,13 @@ def semantic_problems(cfg: RunConfig) -> list[ConfigProblem]:
     for key in ("train", "eval"):
         for index, name in enumerate(getattr(cfg.data, key)):
             path = cfg.resolve_path(name)
-            if not path.is_file():
-                add(f"data.{key}[{index}]", f"prompt file {path} does not exist")
+            folder = name.rpartition(":")[0]
+            if path.exists() or (folder and cfg.resolve_path(folder).is_dir()):
+                continue  # a file, a save_to_disk folder, or one split of one
+            if re.fullmatch(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?:[\w.\[\]%:+-]+", name):
+                continue  # a data set in the local Hugging Face cache, name:split (checked when it loads)
+            add(f"data.{key}[{index}]", f"{path} does not exist (prompts come from a .jsonl, .json, .parquet or .csv "
+                "file, a save_to_disk folder, or a cached data set as name:split)")
     if cfg.eval.n_max > cfg.eval.mc_samples:
         add("eval.n_max", f"the Best-of-N curve up to N={cfg.eval.n_max} needs at least that many "
             f"reference samples, but eval.mc_samples is {cfg.eval.mc_samples}")
@@ -401,15 +416,36 @@ def semantic_problems(cfg: RunConfig) -> list[ConfigProblem]:
         add("train.batch_size", "with one policy sample per prompt (bond.policy_samples or reinforce.samples_per_prompt "
             "= 1) the leave-one-out baseline averages the other prompts of the batch, so at least 2 prompts per step "
             "are needed")
-    if cfg.reward.type == "python":
-        if not cfg.reward.function:
-            add("reward.function", "required when reward.type is python (e.g. \"rewards.py:score\")")
-        else:
-            file_part = cfg.reward.function.rsplit(":", 1)[0]
-            if not cfg.resolve_path(file_part).is_file():
-                add("reward.function", f"file {cfg.resolve_path(file_part)} does not exist")
-    if cfg.reward.type == "keyword" and not cfg.reward.keywords and not cfg.reward.pattern:
-        add("reward.keywords", "type keyword needs keywords or a pattern")
+    names: set[str] = set()
+    for index, rc in enumerate(cfg.reward.parts):
+        at = f"reward[{index}]" if cfg.reward.components else "reward"
+        if rc.type == "hf":
+            if not rc.model:
+                add(f"{at}.model", "required when type is hf (a local folder or a Hugging Face cache name)")
+            if importlib.util.find_spec("transformers") is None:
+                add(f"{at}.type", "hf needs the transformers package in the trainer's Python: pip install transformers")
+        if rc.type == "python":
+            if not rc.function:
+                add(f"{at}.function", "required when type is python (e.g. \"rewards.py:score\")")
+            else:
+                file_part = rc.function.rsplit(":", 1)[0]
+                if not cfg.resolve_path(file_part).is_file():
+                    add(f"{at}.function", f"file {cfg.resolve_path(file_part)} does not exist")
+        if rc.type == "keyword" and not rc.keywords and not rc.pattern:
+            add(f"{at}.keywords", "type keyword needs keywords or a pattern")
+        if rc.pattern is not None:
+            try:
+                re.compile(rc.pattern)
+            except re.error as error:
+                add(f"{at}.pattern", f"not a valid regular expression ({error})")
+        if cfg.reward.components:
+            name = component_name(rc)
+            if name in names:
+                add(f"{at}.name", f"two components are named {name!r}; their metrics (reward/{name}/…) would mix: "
+                    "give each a distinct name")
+            names.add(name)
+            if rc.normalize != "none":
+                add(f"{at}.normalize", "applies to a single reward; scale the components of a sum with their weights")
     if cfg.logging.tensorboard and importlib.util.find_spec("tensorboard") is None:
         add("logging.tensorboard", "needs the tensorboard package in the trainer's Python: pip install tensorboard "
             "(or pip install ./trainer[tensorboard]), or set it to false")
@@ -419,12 +455,13 @@ def semantic_problems(cfg: RunConfig) -> list[ConfigProblem]:
     if cfg.export.onnx and importlib.util.find_spec("onnx") is None:
         add("export.onnx", "needs the onnx package in the trainer's Python: pip install onnx "
             "(or set export.onnx to false)")
-    if cfg.reward.pattern is not None:
-        try:
-            re.compile(cfg.reward.pattern)
-        except re.error as error:
-            add("reward.pattern", f"not a valid regular expression ({error})")
     return problems
+
+
+def component_name(rc: RewardConfig) -> str:
+    """The name a reward component's metrics carry: its `name`, else its type, as a metric key
+    (lower-case letters, digits and underscores)."""
+    return re.sub(r"[^a-z0-9_]+", "_", (rc.name or rc.type).lower()).strip("_") or rc.type
 
 
 def load_config(path: str | Path, overrides: Optional[list[str]] = None) -> RunConfig:
@@ -457,7 +494,10 @@ def config_from_dict(raw: Any, base_dir: Path, source: str = "<config>",
     if issues:
         raise ConfigError(source, [ConfigProblem(i.path, i.message, "schema") for i in issues])
     raw.pop("$schema", None)
+    components = raw.pop("reward") if isinstance(raw.get("reward"), list) else None
     cfg: RunConfig = _build(RunConfig, raw)
+    if components is not None:
+        cfg.reward = RewardConfig(components=[_build(RewardConfig, c) for c in components])
     cfg.base_dir = base_dir
     cfg.source = source
     problems = semantic_problems(cfg)

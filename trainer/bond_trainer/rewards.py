@@ -9,15 +9,19 @@ from __future__ import annotations
 import importlib.util
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+import inspect
+from typing import Any, Callable, Optional, Sequence
 
 import torch
 
-from .config import RunConfig
+from .config import RewardConfig, RunConfig, component_name
 
-RewardFn = Callable[[list[str], list[str]], list[float]]
+# fn(prompts, completions, **columns): prompts as the data holds them (text or chat messages), and
+# the rows' other columns as keyword lists aligned with them (TRL's convention).
+RewardFn = Callable[..., Sequence[float]]
+Columns = dict[str, list[Any]]
 
 # Word lists for the demo's sentiment reward. Lower-case; matched as whole words.
 POSITIVE_WORDS = frozenset("""
@@ -59,18 +63,38 @@ class RewardError(Exception):
     """A reward raised, returned the wrong shape, or returned a non-finite value. Fails the run."""
 
 
+def accepted_columns(fn: Callable[..., Any]) -> Optional[set[str]]:
+    """The column names a reward function takes as keywords (None: any, it has **kwargs)."""
+    try:
+        parameters = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return set()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return None
+    return {p.name for p in parameters[2:] if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)}
+
+
 @dataclass
 class Reward:
     name: str
     fn: RewardFn
+    # Components of a composite reward, by metric name: their last values (unweighted), per row.
+    parts: dict[str, list[float]] = field(default_factory=dict)
 
-    def __call__(self, prompts: list[str], completions: list[str]) -> list[float]:
+    def _columns(self, columns: Optional[Columns]) -> Columns:
+        accepted = accepted_columns(self.fn)
+        return {k: v for k, v in (columns or {}).items() if accepted is None or k in accepted}
+
+    def __call__(self, prompts: list[Any], completions: list[str], columns: Optional[Columns] = None) -> list[float]:
         if not completions:
             return []
+        passed = self._columns(columns)
         try:
-            values = list(self.fn(prompts, completions))
+            values = list(self.fn(prompts, completions, **passed))
+        except RewardError:
+            raise
         except Exception as error:  # noqa: BLE001 - user code: report which input broke it
-            raise RewardError(self._locate_failure(prompts, completions, error)) from error
+            raise RewardError(self._locate_failure(prompts, completions, passed, error)) from error
         if len(values) != len(completions):
             raise RewardError(f"reward {self.name} returned {len(values)} values for {len(completions)} completions")
         out: list[float] = []
@@ -85,18 +109,23 @@ class Reward:
             out.append(number)
         return out
 
-    def _locate_failure(self, prompts: list[str], completions: list[str], error: Exception) -> str:
+    def _locate_failure(self, prompts: list[Any], completions: list[str], columns: Columns, error: Exception) -> str:
         # Rerun one at a time to name the input that breaks it.
-        for prompt, completion in zip(prompts, completions):
+        for index, (prompt, completion) in enumerate(zip(prompts, completions)):
             try:
-                self.fn([prompt], [completion])
+                self.fn([prompt], [completion], **{k: v[index:index + 1] for k, v in columns.items()})
             except Exception as single:  # noqa: BLE001
                 return f"reward {self.name} raised {type(single).__name__}: {single} for {_show(prompt, completion)}"
         return f"reward {self.name} raised {type(error).__name__}: {error} on a batch of {len(completions)}"
 
 
-def _show(prompt: str, completion: str) -> str:
-    return f"prompt {prompt[:80]!r} and completion {completion[:120]!r}"
+def _show(prompt: Any, completion: str) -> str:
+    text = prompt if isinstance(prompt, str) else " / ".join(f"{m['role']}: {m['content']}" for m in prompt)
+    return f"prompt {text[:80]!r} and completion {completion[:120]!r}"
+
+
+def prompt_text(prompt: Any) -> str:
+    return prompt if isinstance(prompt, str) else "\n".join(f"{m['role']}: {m['content']}" for m in prompt)
 
 
 def load_user_function(spec: str, base_dir: Path) -> RewardFn:
@@ -124,9 +153,8 @@ class HFRewardModel:
     tokenizer: the policy's tokens are decoded to text first, so the vocabularies may differ.
     """
 
-    def __init__(self, cfg: RunConfig, training_device: torch.device):
+    def __init__(self, cfg: RunConfig, rc: RewardConfig, training_device: torch.device):
         from .models.hf import ModelLoadError, load_sequence_classifier, torch_dtype
-        rc = cfg.reward
         assert rc.model is not None  # enforced by config validation
         if rc.device == "cuda" and not torch.cuda.is_available():
             raise ModelLoadError("reward.device: cuda was requested but torch sees no CUDA device; use auto or cpu")
@@ -146,15 +174,18 @@ class HFRewardModel:
         self.template, self.chat = rc.template, rc.chat_template
         self.batch_size, self.max_length = rc.batch_size, rc.max_length
 
-    def text(self, prompt: str, completion: str) -> str:
+    def text(self, prompt: Any, completion: str, row: dict[str, Any]) -> str:
         if self.chat:
-            return str(self.tokenizer.apply_chat_template(
-                [{"role": "user", "content": prompt}, {"role": "assistant", "content": completion}], tokenize=False))
-        return self.template.replace("{prompt}", prompt).replace("{completion}", completion)
+            turns = prompt if isinstance(prompt, list) else [{"role": "user", "content": prompt}]
+            return str(self.tokenizer.apply_chat_template([*turns, {"role": "assistant", "content": completion}], tokenize=False))
+        text = self.template.replace("{prompt}", prompt_text(prompt)).replace("{completion}", completion)
+        for name, value in row.items():  # the row's other columns, as {column}
+            text = text.replace("{" + name + "}", "" if value is None else str(value))
+        return text
 
     @torch.no_grad()
-    def __call__(self, prompts: list[str], completions: list[str]) -> list[float]:
-        texts = [self.text(p, c) for p, c in zip(prompts, completions)]
+    def __call__(self, prompts: list[Any], completions: list[str], **columns: list[Any]) -> list[float]:
+        texts = [self.text(p, c, {k: v[i] for k, v in columns.items()}) for i, (p, c) in enumerate(zip(prompts, completions))]
         scores: list[float] = []
         for start in range(0, len(texts), self.batch_size):
             batch = self.tokenizer(texts[start:start + self.batch_size], padding=True, truncation=True,
@@ -164,19 +195,35 @@ class HFRewardModel:
         return scores
 
 
-def build_reward(cfg: RunConfig, device: Optional[torch.device] = None) -> Reward:
-    rc = cfg.reward
+def build_component(cfg: RunConfig, rc: RewardConfig, device: Optional[torch.device] = None) -> Reward:
     if rc.type == "hf":
-        model = HFRewardModel(cfg, device or torch.device("cpu"))
+        model = HFRewardModel(cfg, rc, device or torch.device("cpu"))
         return Reward(f"hf({Path(model.location).name})", model)
     if rc.type == "sentiment":
-        return Reward("sentiment", lambda _p, cs: [sentiment_score(c) for c in cs])
+        return Reward("sentiment", lambda _p, cs, **_: [sentiment_score(c) for c in cs])
     if rc.type == "length":
         target = rc.target_length
-        return Reward(f"length(target={target})", lambda _p, cs: [length_score(c, target) for c in cs])
+        return Reward(f"length(target={target})", lambda _p, cs, **_: [length_score(c, target) for c in cs])
     if rc.type == "keyword":
         pattern = re.compile(rc.pattern) if rc.pattern else None
         keywords = list(rc.keywords)
-        return Reward("keyword", lambda _p, cs: [keyword_score(c, keywords, pattern) for c in cs])
+        return Reward("keyword", lambda _p, cs, **_: [keyword_score(c, keywords, pattern) for c in cs])
     assert rc.function is not None  # enforced by config validation
     return Reward(rc.function, load_user_function(rc.function, cfg.base_dir))
+
+
+def build_reward(cfg: RunConfig, device: Optional[torch.device] = None) -> Reward:
+    """The run's reward: one function, or the weighted sum of the config's components (each checked
+    as a reward of its own, its values kept in `parts` for the metrics)."""
+    if not cfg.reward.components:
+        return build_component(cfg, cfg.reward, device)
+    components = [(component_name(rc), rc.weight, build_component(cfg, rc, device)) for rc in cfg.reward.components]
+    composite = Reward(" + ".join(f"{w:g}·{name}" for name, w, _ in components), lambda _p, cs, **_: [])
+
+    def total(prompts: list[Any], completions: list[str], **columns: list[Any]) -> list[float]:
+        values = {name: reward(prompts, completions, columns) for name, _, reward in components}
+        composite.parts = values
+        return [sum(w * values[name][i] for name, w, _ in components) for i in range(len(completions))]
+
+    composite.fn = total
+    return composite

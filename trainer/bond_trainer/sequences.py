@@ -14,7 +14,7 @@ log-prob is floored at OUTSIDE_SUPPORT_LOGP (no gradient through it), see docs/a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import torch
 import torch.nn.functional as F
@@ -48,13 +48,19 @@ class Completions:
                            [t for c in parts for t in c.truncated], [t for c in parts for t in c.texts])
 
 
-def encode_prompts(model: CausalLM, prompts: list[str], max_new_tokens: int) -> list[list[int]]:
-    """Tokenise prompts, keeping the last tokens of a prompt too long to leave room for the completion."""
+def encode_prompts(model: CausalLM, prompts: list[Any], max_new_tokens: int) -> list[list[int]]:
+    """Tokenise prompts (text, or chat messages through the tokenizer's chat template), keeping the
+    last tokens of a prompt too long to leave room for the completion."""
     room = model.context_length - max_new_tokens
     if room < 1:
         raise ValueError(f"sampling.max_new_tokens ({max_new_tokens}) leaves no room for a prompt in the "
                          f"model's context of {model.context_length} tokens")
-    return [model.tokenizer.encode(p)[-room:] or [model.tokenizer.eos_id] for p in prompts]
+
+    def encode(prompt: Any) -> list[int]:
+        if isinstance(prompt, list):
+            return model.tokenizer.encode_chat(prompt)  # type: ignore[attr-defined]
+        return model.tokenizer.encode(prompt)
+    return [encode(p)[-room:] or [model.tokenizer.eos_id] for p in prompts]
 
 
 def left_pad(rows: list[list[int]], pad_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:

@@ -16,7 +16,7 @@ import signal
 import sys
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any, Iterator, Optional
@@ -28,7 +28,7 @@ from .algorithms import Algorithm, StepInputs, algorithm_for, run_description
 from .checkpoints import load_checkpoint, newest_intact_checkpoint, save_checkpoint
 from .config import ConfigError, ConfigProblem, RunConfig
 from .console import Console
-from .data import DataError, PromptStream, load_prompt_sets
+from .data import DataError, Prompt, PromptStream, columns_of, load_prompt_sets
 from .distributed import World, close_world, init_world
 from .models import CausalLM
 from .models.dropout import dropout_disabled
@@ -91,9 +91,11 @@ def describe_device(device: torch.device) -> str:
 
 @dataclass
 class Draw:
-    """Completions of G prompts, several each, rows prompt-major, with their rewards [G, per prompt]."""
+    """Completions of G prompts, several each, rows prompt-major, with their rewards [G, per prompt]
+    (and, for a composite reward, each component's unweighted values, by name)."""
     completions: Completions
     rewards: torch.Tensor
+    parts: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 class Trainer:
@@ -125,6 +127,12 @@ class Trainer:
         self.anchor: CausalLM = self.roles.anchor
         self.reward: Reward = build_reward(cfg, self.device)
         self.prompts = load_prompt_sets(cfg)
+        chat = self.prompts.first_chat()
+        if chat is not None and not getattr(self.policy.tokenizer, "has_chat_template", False):
+            raise ConfigError(cfg.source, [ConfigProblem(
+                "data.field", f"{chat.where} holds chat messages, which are rendered with the policy's chat template, but "
+                f"the policy ({self.roles.description.split(',')[0]}) has none; use a chat model (policy.hf) or plain-text "
+                "prompts", "semantic")])
         self.stream = PromptStream(self.prompts.train, cfg.train.seed)
         # A CPU generator drives every draw (sequences.draw_uniforms): the same numbers on every rank
         # and every device, so a sharded or GPU run samples what a single CPU process would.
@@ -179,7 +187,7 @@ class Trainer:
         return 1.0
 
     # --- sampling and scoring helpers -----------------------------------------------------------
-    def _draw(self, model: CausalLM, prompt_ids: list[list[int]], prompts: list[str], per_prompt: int,
+    def _draw(self, model: CausalLM, prompt_ids: list[list[int]], prompts: list[Prompt], per_prompt: int,
               generator: torch.Generator, indices: Optional[list[int]] = None) -> Draw:
         """Sample `per_prompt` completions of the prompts at `indices` (this rank's; all by default).
 
@@ -197,8 +205,12 @@ class Trainer:
                      for i in range(0, len(rows), MAX_ROWS_PER_BATCH)]
         completions = Completions.concat(parts)
         row_prompts = [prompts[i] for i in indices for _ in range(per_prompt)]
-        rewards = torch.tensor(self.reward(row_prompts, completions.texts), dtype=torch.float64)
-        return Draw(completions, rewards.view(len(indices), per_prompt))
+        # Rewards see each prompt as the data holds it (text or messages) and the row's other columns.
+        rewards = torch.tensor(self.reward([p.value for p in row_prompts], completions.texts, columns_of(row_prompts)),
+                               dtype=torch.float64)
+        parts = {name: torch.tensor(values, dtype=torch.float64).view(len(indices), per_prompt)
+                 for name, values in self.reward.parts.items()}
+        return Draw(completions, rewards.view(len(indices), per_prompt), parts)
 
     @torch.no_grad()
     def _logp(self, model: CausalLM, completions: Completions) -> torch.Tensor:
@@ -249,8 +261,8 @@ class Trainer:
         from contextlib import nullcontext
         return nullcontext()
 
-    def _encode(self, prompts: list[str]) -> list[list[int]]:
-        return encode_prompts(self.policy, prompts, self.cfg.sampling.max_new_tokens)
+    def _encode(self, prompts: list[Prompt]) -> list[list[int]]:
+        return encode_prompts(self.policy, [p.value for p in prompts], self.cfg.sampling.max_new_tokens)
 
     def _side_generator(self, salt: int) -> torch.Generator:
         # Eval and sample snapshots draw from their own generator, seeded by step, so that doing or
@@ -258,7 +270,7 @@ class Trainer:
         return torch.Generator().manual_seed(self.cfg.train.seed * 1_000_003 + self.step * 7919 + salt)
 
     # --- one optimizer step ---------------------------------------------------------------------
-    def train_step(self, prompts: list[str]) -> dict[str, float]:
+    def train_step(self, prompts: list[Prompt]) -> dict[str, float]:
         """One update on the global batch `prompts`; under torchrun this rank samples and scores its
         shard, and the objective is computed on the gathered batch (see distributed.py)."""
         cfg, algorithm, world = self.cfg, self.algorithm, self.world
@@ -277,6 +289,7 @@ class Trainer:
         update_rows = policy_draw.completions
         best_rewards: Optional[torch.Tensor] = None
         log_q: Optional[torch.Tensor] = None
+        winners: Optional[torch.Tensor] = None
         if anchor_draw is not None and algorithm.candidates:
             candidate_rewards = anchor_draw.rewards[:, :algorithm.candidates]
             winners = bon.best_index(candidate_rewards)
@@ -365,6 +378,14 @@ class Trainer:
                 metrics["reward/anchor"] = world.gather_rows(anchor_draw.rewards).mean().item()
             if best_rewards is not None:
                 metrics["reward/bon"] = world.gather_rows(best_rewards).mean().item()
+            # A composite reward: each component's own values for the same samples (unweighted).
+            for name, values in policy_draw.parts.items():
+                metrics[f"reward/{name}/policy"] = world.gather_rows(values).mean().item()
+                if anchor_draw is not None:
+                    metrics[f"reward/{name}/anchor"] = world.gather_rows(anchor_draw.parts[name]).mean().item()
+                    if winners is not None:
+                        best = anchor_draw.parts[name][:, :algorithm.candidates].gather(1, winners[:, None]).squeeze(1)
+                        metrics[f"reward/{name}/bon"] = world.gather_rows(best).mean().item()
             if log_q is not None:
                 metrics["quantile/log_policy"] = world.gather_rows(log_q).mean().item()
             if algorithm.lora_ema_anchor:
@@ -481,7 +502,7 @@ class Trainer:
             base = 2 * local + 3 * g
             candidates = [{"text": anchor.completions.texts[g * s.mc_samples + i], "reward": anchor.rewards[g, i].item()}
                           for i in range(n)]
-            records.append({"step": self.step, "time": now, "prompt_id": prompt_id, "prompt": prompts[prompt_id],
+            records.append({"step": self.step, "time": now, "prompt_id": prompt_id, "prompt": prompts[prompt_id].text,
                             "policy": [scored(2 * g), scored(2 * g + 1)],
                             "anchor": [scored(base), scored(base + 1)],
                             "bon": {"n": n, "winner": int(winners[g]), "best": scored(base + 2), "candidates": candidates}})

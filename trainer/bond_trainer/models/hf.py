@@ -74,6 +74,15 @@ class HFTokenizer:
             return list(encoded["input_ids"])
         return list(self.hf(text, add_special_tokens=True)["input_ids"])
 
+    @property
+    def has_chat_template(self) -> bool:
+        return bool(getattr(self.hf, "chat_template", None))
+
+    def encode_chat(self, messages: list[dict[str, str]]) -> list[int]:
+        """Chat messages (system, user, assistant turns) with the generation prompt added."""
+        encoded = self.hf.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True)
+        return list(encoded["input_ids"])
+
     def decode(self, ids: list[int]) -> str:
         return str(self.hf.decode(ids, skip_special_tokens=True))
 
