@@ -168,7 +168,8 @@ def test_the_example_configs_are_valid(path: Path) -> None:
 
 
 def test_there_are_example_configs() -> None:
-    assert {p.name for p in EXAMPLES} >= {"demo.bond.json", "qwen-lora.bond.json", "qwen-8gpu.bond.json"}
+    assert {p.name for p in EXAMPLES} >= {"demo.bond.json", "demo-composite.bond.json", "qwen-lora.bond.json",
+                                          "qwen-8gpu.bond.json", "qwen-chat-composite.bond.json"}
 
 
 def test_the_schema_gives_trls_names_and_warns_that_bond_beta_is_not_a_kl_weight() -> None:
