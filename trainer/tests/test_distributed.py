@@ -195,3 +195,22 @@ def test_ranks_die_with_a_killed_launcher(write_config: Callable[..., Path], tmp
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+def test_accelerate_launch_trains_like_torchrun(write_config: Callable[..., Path], tmp_path: Path) -> None:
+    """`accelerate launch --multi_gpu` starts the ranks through torch.distributed.run with the same
+    variables torchrun sets; on CPU the ranks use gloo. Two processes give one process's losses."""
+    config = write_config(train={"steps": 3, "batch_size": 8}, eval={"every": 3, "prompts": 4}, checkpoint={"every": 3},
+                          samples={"every": 3, "prompts": 2})
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert run([sys.executable, "-m", "bond_trainer", "train", "--config", str(config), "--run-dir", str(one)]).returncode == 0
+    env_home = tmp_path / "home"  # no accelerate config file of the user's gets in the way
+    env_home.mkdir()
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+               "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "bond_trainer", "train", "--config", str(config),
+               "--run-dir", str(two)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "PYTHONPATH": str(TRAINER_DIR), "HOME": str(env_home), "HF_HOME": str(env_home)})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((two / "run.json").read_text())["world_size"] == 2
+    assert close(losses(one), losses(two)), (losses(one), losses(two))
