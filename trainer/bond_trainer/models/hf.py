@@ -106,6 +106,8 @@ class HFCausalLM:
         self.ddp: Optional[nn.Module] = None
         # The LoRA layers whose active adapter this role sets: found once, not at every token.
         self._lora_layers: Optional[list[Any]] = None
+        # How this transformers version asks for the last positions' logits only (None: it cannot).
+        self._keep_argument = _keep_argument(module)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 cache: Optional[Any] = None, use_cache: bool = True,
@@ -120,8 +122,8 @@ class HFCausalLM:
         else:
             positions = every_position[:, attention_mask.shape[1] - input_ids.shape[1]:]
             extra = {}
-        if keep_last is not None:
-            extra["logits_to_keep"] = keep_last
+        if keep_last is not None and self._keep_argument:
+            extra[self._keep_argument] = keep_last  # the caller slices the last positions either way
         runner = self.ddp if self.ddp is not None and torch.is_grad_enabled() else self.module
         if self.adapter is not None and self._lora_layers is None:
             self._lora_layers = lora_layers(self.module)
@@ -142,6 +144,16 @@ class HFCausalLM:
             return transformers.StaticCache(config=config, max_cache_len=length)
         except Exception as error:  # noqa: BLE001 - an architecture StaticCache cannot hold: say why
             raise NotImplementedError(f"transformers' StaticCache refused {type(base).__name__}: {error}") from None
+
+
+def _keep_argument(module: nn.Module) -> Optional[str]:
+    import inspect
+    base = module.get_base_model() if hasattr(module, "get_base_model") else module
+    try:
+        parameters = inspect.signature(base.forward).parameters
+    except (TypeError, ValueError):
+        return None
+    return next((name for name in ("logits_to_keep", "num_logits_to_keep") if name in parameters), None)
 
 
 @contextmanager
