@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "trainer"))
 
 from bond_trainer.models.byte_gpt import ByteGPT, load_byte_gpt  # noqa: E402
-from bond_trainer.sequences import encode_prompts, sample, score  # noqa: E402
+from bond_trainer.sequences import draw_uniforms, encode_prompts, sample, score  # noqa: E402
 
 
 def main() -> None:
@@ -30,7 +30,8 @@ def main() -> None:
     device = os.environ.get("BOND_PARITY_DEVICE", "cuda")  # "cpu" only to try the script without a GPU
     cpu_model = ByteGPT(load_byte_gpt(reference, "cpu"))
     ids = encode_prompts(cpu_model, prompts * 4, 40)
-    completions = sample(cpu_model, ids, 40, torch.Generator().manual_seed(0))
+    uniforms = draw_uniforms(torch.Generator().manual_seed(0), len(ids), 40)  # the same numbers on every device
+    completions = sample(cpu_model, ids, 40, uniforms)
     with torch.no_grad():
         base = score(cpu_model, completions).logp.double()
         cuda_model = ByteGPT(load_byte_gpt(reference).to(device))
@@ -43,10 +44,11 @@ def main() -> None:
     for name, values in (("CUDA fp32", fp32), ("CUDA bf16 autocast", bf16)):
         delta = (values - base).abs()
         print(f"| {name} | {delta.max():.2e} | {delta.mean():.2e} | {values.mean():.3f} |")
-    cuda_ids = sample(cuda_model, ids, 40, torch.Generator(device=device).manual_seed(0))
+    cuda_ids = sample(cuda_model, ids, 40, uniforms)
+    same = sum(a == b for a, b in zip(cuda_ids.completion_ids, completions.completion_ids))
     lengths = [len(c) for c in cuda_ids.completion_ids]
     print(f"\nCUDA KV-cache sampling: {len(lengths)} completions, mean length {sum(lengths) / len(lengths):.1f} tokens, "
-          f"truncated {sum(cuda_ids.truncated)}")
+          f"truncated {sum(cuda_ids.truncated)}; {same}/{len(lengths)} identical to the CPU's draw from the same uniforms")
 
 
 if __name__ == "__main__":
