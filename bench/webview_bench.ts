@@ -11,7 +11,7 @@ import { appendFileSync, copyFileSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path';
 import type { MetricRecord } from '../contracts/run-directory';
 import { RunStore } from '../src/core/runStore';
-import { isMetricRecord } from '../src/core/schemas';
+import { readMetricLine } from '../src/core/readers';
 import { toDashboardRun } from '../src/core/webviewModels';
 import { RecordStream } from '../src/webviews/runSource';
 import { tempDir } from '../test/helpers';
@@ -68,7 +68,7 @@ async function liveLatency(): Promise<void> {
   writeFileSync(join(dir, 'metrics.jsonl'), history.map((r) => JSON.stringify(r)).join('\n') + '\n');
   const store = new RunStore({ runsDirectories: () => [runs], pollIntervalMs: 1000 });
   await store.start();
-  const stream = RecordStream.of(dir, 'metrics.jsonl', isMetricRecord);
+  const stream = RecordStream.of(dir, 'metrics.jsonl', readMetricLine);
   const harness = await startHarness();
   const view = await harness.open('dashboard');
   const meta = fixtureRun('completed').meta;

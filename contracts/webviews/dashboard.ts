@@ -36,13 +36,25 @@ export interface DashboardRun {
   canResume: boolean;
 }
 
+/** Lines of a run's file the editor could not use: how many, the first one's number and why. */
+export interface SkippedLines {
+  dir: string;
+  /** the file's name in the run folder, e.g. metrics.jsonl */
+  file: string;
+  count: number;
+  firstLine: number;
+  reason: string;
+}
+
 export type HostToDashboard =
   /** everything: the runs and every metric line read so far; replaces what the view holds */
   | { type: 'snapshot'; seq: number; runs: DashboardRun[]; metrics: { dir: string; records: MetricRecord[] }[] }
   /** new metric lines of one run, in file order */
   | { type: 'append'; seq: number; dir: string; records: MetricRecord[] }
   /** headers changed (status, step, ETA) */
-  | { type: 'runs'; seq: number; runs: DashboardRun[] };
+  | { type: 'runs'; seq: number; runs: DashboardRun[] }
+  /** the lines skipped so far, per run (empty: none); replaces the previous report */
+  | { type: 'skipped'; seq: number; skipped: SkippedLines[] };
 
 export type DashboardCommand = 'stop' | 'resume' | 'openSamples' | 'revealFolder';
 export const DASHBOARD_COMMANDS: readonly DashboardCommand[] = ['stop', 'resume', 'openSamples', 'revealFolder'];
@@ -51,6 +63,8 @@ export type DashboardToHost =
   | { type: 'ready' }
   | { type: 'requestSnapshot'; reason: string }
   | { type: 'command'; command: DashboardCommand; dir: string }
+  /** open a run's metrics file in an editor at a line (the first skipped one) */
+  | { type: 'openMetricsFile'; dir: string; line: number }
   | { type: 'exportCsv'; fileName: string; content: string }
   | { type: 'exportPng'; fileName: string; dataUrl: string };
 
@@ -80,6 +94,11 @@ export function parseDashboardMessage(value: unknown): Parsed<DashboardToHost> {
       if (!DASHBOARD_COMMANDS.includes(m.command as DashboardCommand)) return `command must be one of ${DASHBOARD_COMMANDS.join(', ')}`;
       if (typeof m.dir !== 'string' || !m.dir) return 'dir must be the run folder';
       return { type: 'command', command: m.command as DashboardCommand, dir: m.dir };
+    },
+    openMetricsFile: (m) => {
+      if (typeof m.dir !== 'string' || !m.dir) return 'dir must be the run folder';
+      if (typeof m.line !== 'number' || !Number.isInteger(m.line) || m.line < 1) return 'line must be a whole number ≥ 1';
+      return { type: 'openMetricsFile', dir: m.dir, line: m.line };
     },
     exportCsv: (m) => {
       const name = fileName(m.fileName, '.csv');

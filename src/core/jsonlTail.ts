@@ -6,8 +6,15 @@
  * again from the start, and the caller is told so.
  */
 import { promises as fs } from 'node:fs';
+import { LineProblem, type LineReader } from './readers';
 
-export type RecordValidator<T> = (value: unknown) => value is T;
+
+/** Lines a reader could not use: how many, and the first (1-based line number and why). */
+export interface SkipReport {
+  count: number;
+  firstLine: number;
+  reason: string;
+}
 
 export interface TailResult<T> {
   records: T[];
@@ -24,15 +31,24 @@ export class JsonlTail<T> {
   private offset = 0;
   private pending = Buffer.alloc(0);
   private identity: string | undefined;
-  /** total lines skipped since the start (garbage or schema violations) */
+  /** total lines skipped since the start (garbage or lines the reader cannot use) */
   skippedTotal = 0;
   lastSkipReason: string | undefined;
-
+  /** the first skipped line since the start, for "N lines skipped, first at line L: reason" */
+  firstSkip: { line: number; reason: string } | undefined;
+  /** complete lines consumed since the start (blank ones too): the next line's number is this + 1 */
+  private lines = 0;
   constructor(
     readonly path: string,
-    private readonly validate: RecordValidator<T>,
+    /** what a line must hold to be used (src/core/readers.ts); it says why a line is unusable */
+    private readonly reader: LineReader<T>,
     private readonly maxBytesPerRead = DEFAULT_MAX_BYTES_PER_READ,
   ) {}
+
+  /** What was skipped since the start, or undefined when every line was read. */
+  get skips(): SkipReport | undefined {
+    return this.firstSkip ? { count: this.skippedTotal, firstLine: this.firstSkip.line, reason: this.firstSkip.reason } : undefined;
+  }
 
   /** Bytes consumed so far (complete lines only count once their newline arrived). */
   get position(): number {
@@ -107,6 +123,14 @@ export class JsonlTail<T> {
     this.offset = 0;
     this.pending = Buffer.alloc(0);
     this.identity = identity;
+    this.lines = 0;
+    this.skippedTotal = 0;
+    this.firstSkip = undefined;
+  }
+
+  private skip(reason: string): void {
+    this.lastSkipReason = reason;
+    this.firstSkip ??= { line: this.lines, reason };
   }
 
   private parse(chunk: Buffer): { records: T[]; skipped: number } {
@@ -119,20 +143,22 @@ export class JsonlTail<T> {
       if (newline < 0) break;
       const line = data.subarray(start, newline).toString('utf8').trim();
       start = newline + 1;
+      this.lines++;
       if (!line) continue;
       let value: unknown;
       try {
         value = JSON.parse(line);
       } catch {
         skipped++;
-        this.lastSkipReason = `not JSON: ${line.slice(0, 80)}`;
+        this.skip(`not JSON (${JSON.stringify(line.slice(0, 60))}${line.length > 60 ? '…' : ''})`);
         continue;
       }
-      if (this.validate(value)) {
-        records.push(value);
-      } else {
+      const read = this.reader(value);
+      if (read instanceof LineProblem) {
         skipped++;
-        this.lastSkipReason = `fails the schema: ${line.slice(0, 80)}`;
+        this.skip(read.reason);
+      } else {
+        records.push(read);
       }
     }
     // Keep the partial last line for the next read (copy: the chunk buffer is not ours to keep).

@@ -9,7 +9,8 @@ import { RUN_FOLDER, type MetricRecord, type RunMeta, type RunStatus } from '../
 import { Emitter, type Disposable } from './emitter';
 import { JsonlTail } from './jsonlTail';
 import { isPidAlive, localHost } from './process';
-import { isMetricRecord, isRunMeta } from './schemas';
+import { readMetricLine } from './readers';
+import { isRunMeta } from './schemas';
 
 /** What the UI shows: the trainer's status, or `lost` for a run that stopped answering. */
 export type DisplayStatus = RunStatus | 'lost';
@@ -172,7 +173,7 @@ export class RunStore implements Disposable {
         tracked = {
           state: { dir, meta, status: displayStatus(meta, now, pidAlive, this.options.heartbeatStaleMs), skippedLines: 0 },
           metaStamp: stamp,
-          tail: new JsonlTail(join(dir, RUN_FOLDER.metrics), isMetricRecord),
+          tail: new JsonlTail(join(dir, RUN_FOLDER.metrics), readMetricLine),
         };
         this.tracked.set(dir, tracked);
         this.watchRun(tracked);

@@ -1,12 +1,12 @@
 /** The dashboard panel's host side: one run, or several in compare mode. */
-import { basename } from 'node:path';
+import { basename, join } from 'node:path';
 import * as vscode from 'vscode';
 import { RUN_FOLDER, type MetricRecord } from '../../contracts/run-directory';
 import {
-  parseDashboardMessage, type DashboardRun, type DashboardToHost, type HostToDashboard,
+  parseDashboardMessage, type DashboardRun, type DashboardToHost, type HostToDashboard, type SkippedLines,
 } from '../../contracts/webviews/dashboard';
 import type { RunStore } from '../core/runStore';
-import { isMetricRecord } from '../core/schemas';
+import { readMetricLine } from '../core/readers';
 import { toDashboardRun } from '../core/webviewModels';
 import { setWebviewHtml, WebviewChannel, webviewOptions } from './channel';
 import { exportFile } from './saveFile';
@@ -38,7 +38,7 @@ export class DashboardPanel implements vscode.Disposable {
   constructor(readonly panel: vscode.WebviewPanel, extensionUri: vscode.Uri, private readonly store: RunStore,
     private readonly log: vscode.OutputChannel, readonly dirs: string[]) {
     DashboardPanel.open.set(dirs.join('\n'), this);
-    for (const dir of dirs) this.streams.set(dir, RecordStream.of(dir, RUN_FOLDER.metrics, isMetricRecord));
+    for (const dir of dirs) this.streams.set(dir, RecordStream.of(dir, RUN_FOLDER.metrics, readMetricLine));
     panel.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'bond.svg');
     panel.webview.options = webviewOptions(extensionUri);
     this.channel = new WebviewChannel(panel.webview, parseDashboardMessage, {
@@ -102,6 +102,7 @@ export class DashboardPanel implements vscode.Disposable {
         }
         if (records.length) this.channel.post({ type: 'append', dir, records });
       }
+      this.postSkipped();
     }).catch((error: unknown) => this.log.appendLine(`[dashboard] update failed: ${String(error)}`));
   }
 
@@ -112,6 +113,23 @@ export class DashboardPanel implements vscode.Disposable {
       metrics.push({ dir, records: (await stream.read()).records });
     }
     this.channel.post({ type: 'snapshot', runs: await this.headers(), metrics });
+    this.skippedKey = '';
+    this.postSkipped();
+  }
+
+  private skippedKey = '';
+
+  /** The lines each run's metrics file could not give, when that changed: the view says so. */
+  private postSkipped(): void {
+    const skipped: SkippedLines[] = [];
+    for (const [dir, stream] of this.streams) {
+      const report = stream.skips;
+      if (report) skipped.push({ dir, file: RUN_FOLDER.metrics, ...report });
+    }
+    const key = JSON.stringify(skipped);
+    if (key === this.skippedKey) return;
+    this.skippedKey = key;
+    this.channel.post({ type: 'skipped', skipped });
   }
 
   private async handle(message: DashboardToHost): Promise<void> {
@@ -129,6 +147,16 @@ export class DashboardPanel implements vscode.Disposable {
         const state = await runState(this.store, message.dir);
         const command = { stop: COMMANDS.stopRun, resume: COMMANDS.resumeRun, openSamples: COMMANDS.openSamples, revealFolder: COMMANDS.revealRunFolder }[message.command];
         await vscode.commands.executeCommand(command, state);
+        return;
+      }
+      case 'openMetricsFile': {
+        if (!this.streams.has(message.dir)) {
+          this.log.appendLine(`[dashboard] refused to open a file of a run this panel does not show: ${message.dir}`);
+          return;
+        }
+        const line = new vscode.Position(message.line - 1, 0);
+        await vscode.window.showTextDocument(vscode.Uri.file(join(message.dir, RUN_FOLDER.metrics)),
+          { selection: new vscode.Range(line, line), preview: true });
         return;
       }
       case 'exportCsv':

@@ -2,7 +2,8 @@
 import { join } from 'node:path';
 import type { RunState, RunStore } from '../core/runStore';
 import { displayStatus, readRunMeta } from '../core/runStore';
-import { JsonlTail, type RecordValidator } from '../core/jsonlTail';
+import { JsonlTail, type SkipReport } from '../core/jsonlTail';
+import type { LineReader } from '../core/readers';
 import { isPidAlive } from '../core/process';
 
 export async function runState(store: RunStore, dir: string): Promise<RunState | undefined> {
@@ -21,12 +22,17 @@ export class RecordStream<T> {
   private tail: JsonlTail<T>;
   private chain: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly path: string, private readonly validate: RecordValidator<T>) {
+  constructor(private readonly path: string, private readonly validate: LineReader<T>) {
     this.tail = new JsonlTail(path, validate);
   }
 
-  static of<T>(dir: string, file: string, validate: RecordValidator<T>): RecordStream<T> {
+  static of<T>(dir: string, file: string, validate: LineReader<T>): RecordStream<T> {
     return new RecordStream(join(dir, file), validate);
+  }
+
+  /** Lines skipped so far (for the view's notice), or undefined. */
+  get skips(): SkipReport | undefined {
+    return this.tail.skips;
   }
 
   /** Start over: the next read returns every line from the beginning. */

@@ -6,6 +6,7 @@ import {
   isSameKey, parseSamplesMessage, type HostToSamples, type SampleKey, type SamplesToHost,
 } from '../../contracts/webviews/samples';
 import type { RunStore } from '../core/runStore';
+import { fromGuard } from '../core/readers';
 import { isSampleRecord } from '../core/schemas';
 import { toSamplesRun } from '../core/webviewModels';
 import { setWebviewHtml, WebviewChannel, webviewOptions } from './channel';
@@ -80,7 +81,7 @@ export class SamplesPanel implements vscode.Disposable {
     private readonly focus: FocusModel, private readonly log: vscode.OutputChannel, readonly dir: string) {
     SamplesPanel.open.set(dir, this);
     this.runName = basename(dir);
-    this.stream = RecordStream.of(dir, RUN_FOLDER.samples, isSampleRecord);
+    this.stream = RecordStream.of(dir, RUN_FOLDER.samples, fromGuard(isSampleRecord, isSampleRecord.errors));
     panel.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'bond.svg');
     panel.webview.options = webviewOptions(extensionUri);
     this.channel = new WebviewChannel(panel.webview, parseSamplesMessage, {

@@ -3,16 +3,17 @@ import { appendFileSync, renameSync, truncateSync, writeFileSync } from 'node:fs
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { JsonlTail } from '../../src/core/jsonlTail';
-import { isMetricRecord } from '../../src/core/schemas';
+import { fromGuard, readMetricLine } from '../../src/core/readers';
 import { tempDir } from '../helpers';
 
 interface Item { n: number }
 const isItem = (value: unknown): value is Item => typeof (value as Item)?.n === 'number';
+const readItem = fromGuard(isItem, () => 'n is not a number');
 
 test('returns only what was appended since the last read', async () => {
   const file = join(tempDir(), 'a.jsonl');
   writeFileSync(file, '{"n":1}\n{"n":2}\n');
-  const tail = new JsonlTail(file, isItem);
+  const tail = new JsonlTail(file, readItem);
   assert.deepEqual((await tail.read()).records, [{ n: 1 }, { n: 2 }]);
   assert.deepEqual((await tail.read()).records, []);
   appendFileSync(file, '{"n":3}\n');
@@ -23,7 +24,7 @@ test('returns only what was appended since the last read', async () => {
 test('a partial last line waits for its newline', async () => {
   const file = join(tempDir(), 'a.jsonl');
   writeFileSync(file, '{"n":1}\n{"n":');
-  const tail = new JsonlTail(file, isItem);
+  const tail = new JsonlTail(file, readItem);
   assert.deepEqual((await tail.read()).records, [{ n: 1 }]);
   appendFileSync(file, '2}');
   assert.deepEqual((await tail.read()).records, []);
@@ -36,7 +37,7 @@ test('multi-byte characters split across reads stay intact', async () => {
   const file = join(tempDir(), 'a.jsonl');
   const line = JSON.stringify({ n: 1, text: 'π‖π_ref — ünïcödé' }) + '\n';
   writeFileSync(file, line);
-  const tail = new JsonlTail(file, isItem, 7);  // slices cut through characters
+  const tail = new JsonlTail(file, readItem, 7);  // slices cut through characters
   const result = await tail.readAll();
   assert.deepEqual(result.records, [JSON.parse(line)]);
 });
@@ -49,20 +50,42 @@ test('garbage and schema-violating lines are skipped and counted, never fatal', 
     JSON.stringify({ kind: 'eval', step: 2, time: 0, 'eval/reward/policy': 1, 'eval/reward/ref': 0, 'eval/reward/bon': 1,
       'eval/kl/policy_ref': 0.1, 'eval/quantile/log_policy': -0.3, 'eval/effective_n': 2, 'eval/win_rate_vs_bon': 0.4, bon_curve: [0, 1] }),
   ].join('\n') + '\n');
-  const tail = new JsonlTail(file, isMetricRecord);
+  const tail = new JsonlTail(file, readMetricLine);
   const result = await tail.read();
-  assert.equal(result.records.length, 1);
-  assert.equal(result.records[0]?.kind, 'eval');
-  assert.equal(result.skipped, 2);
-  assert.equal(tail.skippedTotal, 2);
-  assert.match(tail.lastSkipReason ?? '', /fails the schema/);
+  // The reader needs kind and step only: a train line without the loss terms is kept.
+  assert.deepEqual(result.records.map((r) => r.kind), ['train', 'eval']);
+  assert.equal(result.skipped, 1);
+  assert.deepEqual(tail.skips, { count: 1, firstLine: 1, reason: 'not JSON ("not json at all")' });
+});
+
+test('lines the reader cannot use are counted with the first one\'s number and reason; unknown metrics are kept', async () => {
+  const file = join(tempDir(), 'metrics.jsonl');
+  writeFileSync(file, [
+    JSON.stringify({ kind: 'train', step: 1, time: 5, 'loss/total': 1, 'my/own_metric': 7, note: 'text is left out' }),
+    '',
+    JSON.stringify({ kind: 'debug', step: 2 }),
+    JSON.stringify({ kind: 'train', step: -1 }),
+    JSON.stringify({ kind: 'train', step: 3, 'newer/metric': 0.5 }),
+  ].join('\n') + '\n');
+  const tail = new JsonlTail(file, readMetricLine);
+  const { records, skipped } = await tail.read();
+  assert.deepEqual(records, [{ kind: 'train', step: 1, time: 5, 'loss/total': 1, 'my/own_metric': 7 },
+    { kind: 'train', step: 3, time: 0, 'newer/metric': 0.5 }]);
+  assert.equal(skipped, 2);
+  assert.deepEqual(tail.skips, { count: 2, firstLine: 3, reason: '"kind" is "debug", not "train" or "eval"' });
+  // A cut-back file (resume) starts the count again.
+  truncateSync(file, 0);
+  appendFileSync(file, JSON.stringify({ kind: 'eval', step: 1 }) + '\n');
+  const again = await tail.read();
+  assert.equal(again.reset, true);
+  assert.equal(tail.skips, undefined);
 });
 
 test('a replaced file (new inode) is read again from the start, with reset', async () => {
   const dir = tempDir();
   const file = join(dir, 'a.jsonl');
   writeFileSync(file, '{"n":1}\n{"n":2}\n');
-  const tail = new JsonlTail(file, isItem);
+  const tail = new JsonlTail(file, readItem);
   await tail.read();
   const other = join(dir, 'b.jsonl');
   writeFileSync(other, '{"n":7}\n');
@@ -75,7 +98,7 @@ test('a replaced file (new inode) is read again from the start, with reset', asy
 test('a cut-back hidden by an equal-size append is caught by rewind()', async () => {
   const file = join(tempDir(), 'a.jsonl');
   writeFileSync(file, '{"n":1}\n{"n":2}\n');
-  const tail = new JsonlTail(file, isItem);
+  const tail = new JsonlTail(file, readItem);
   await tail.read();
   truncateSync(file, 8);
   appendFileSync(file, '{"n":9}\n');  // same size as before: invisible to the size check
@@ -89,7 +112,7 @@ test('a cut-back hidden by an equal-size append is caught by rewind()', async ()
 test('a shrink is detected', async () => {
   const file = join(tempDir(), 'a.jsonl');
   writeFileSync(file, '{"n":1}\n{"n":2}\n{"n":3}\n');
-  const tail = new JsonlTail(file, isItem);
+  const tail = new JsonlTail(file, readItem);
   await tail.read();
   truncateSync(file, 8);
   const result = await tail.read();
@@ -100,7 +123,7 @@ test('a shrink is detected', async () => {
 test('a growing file read in bounded slices yields every record once', async () => {
   const file = join(tempDir(), 'a.jsonl');
   writeFileSync(file, '');
-  const tail = new JsonlTail(file, isItem, 64);
+  const tail = new JsonlTail(file, readItem, 64);
   const seen: number[] = [];
   for (let batch = 0; batch < 20; batch++) {
     appendFileSync(file, Array.from({ length: 37 }, (_, i) => JSON.stringify({ n: batch * 37 + i })).join('\n') + '\n');
@@ -111,6 +134,6 @@ test('a growing file read in bounded slices yields every record once', async () 
 });
 
 test('a missing file is empty, not an error', async () => {
-  const tail = new JsonlTail(join(tempDir(), 'none.jsonl'), isItem);
+  const tail = new JsonlTail(join(tempDir(), 'none.jsonl'), readItem);
   assert.deepEqual(await tail.read(), { records: [], reset: false, skipped: 0 });
 });

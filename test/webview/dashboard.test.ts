@@ -69,6 +69,25 @@ describe('dashboard webview', () => {
     await view.page.close();
   });
 
+  it('says how many lines it skipped, where the first is and why, and opens the file there; unknown metrics are charted', async () => {
+    const records = [...completed.metrics, { kind: 'train' as const, step: 5, time: 1, 'my/own_metric': 3 }];
+    const view = await openWith({ type: 'snapshot', seq: 1, runs: [header('/runs/a')], metrics: [{ dir: '/runs/a', records }] });
+    assert.ok(await view.page.$('[data-chart="other:my/own_metric"]'), 'an unknown metric gets a chart');
+    const hostile = 'not JSON ("<img src=x onerror=alert(1)>")';
+    await view.send({ type: 'skipped', seq: 2, skipped: [{ dir: '/runs/a', file: 'metrics.jsonl', count: 2, firstLine: 3, reason: hostile }] });
+    await view.page.waitForSelector('.skipped-lines:not([hidden])');
+    const text = await view.page.textContent('.skipped-lines') ?? '';
+    assert.ok(text.includes(`metrics.jsonl: 2 lines skipped, first at line 3: ${hostile}`), text);
+    assert.equal(await view.page.$('.skipped-lines img'), null);  // the reason stays text
+    await view.page.click('.skipped-lines vscode-button');
+    const opened = await view.waitForPosted('openMetricsFile');
+    assert.deepEqual(opened, { type: 'openMetricsFile', dir: '/runs/a', line: 3 });
+    await view.send({ type: 'skipped', seq: 3, skipped: [] });
+    await view.page.waitForSelector('.skipped-lines[hidden]', { state: 'attached' });
+    assert.deepEqual(view.problems(), []);
+    await view.page.close();
+  });
+
   it('draws the charts run.json names for an algorithm the editor has never heard of, and the built-in set for older runs', async () => {
     const { metric_groups: _groups, distilled_n: _n, config_summary: _summary, ...older } = completed.meta;
     const novel = {

@@ -5,7 +5,7 @@ import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import '@vscode-elements/elements/dist/vscode-option/index.js';
 import type { MetricRecord } from '../../contracts/run-directory';
 import {
-  parseDashboardState, type DashboardCommand, type DashboardRun, type DashboardState, type DashboardToHost,
+  parseDashboardState, type DashboardCommand, type DashboardRun, type DashboardState, type DashboardToHost, type SkippedLines,
 } from '../../contracts/webviews/dashboard';
 import { SequenceTracker } from '../../contracts/webviews/guards';
 import { custom, h } from '../shared/dom';
@@ -39,6 +39,31 @@ const xAxisSelect = custom('vscode-single-select', { 'aria-label': 'x axis' });
 xAxisSelect.append(custom('vscode-option', { value: 'step' }, 'step'), custom('vscode-option', { value: 'time' }, 'wall time'));
 const main = h('main', { className: 'charts' });
 const status = h('div', { className: 'empty-state', text: 'Waiting for the run’s data…' });
+/** Lines of the runs' metrics files the editor could not use: never dropped silently. */
+const skippedNotice = h('div', { className: 'skipped-lines', attrs: { role: 'status' } });
+skippedNotice.hidden = true;
+let skippedCount = 0;
+
+function renderSkipped(reports: SkippedLines[]): void {
+  skippedCount = reports.reduce((sum, r) => sum + r.count, 0);
+  skippedNotice.hidden = reports.length === 0;
+  skippedNotice.replaceChildren(...reports.map((report) => {
+    const open = custom('vscode-button', { secondary: '' }, `Open ${report.file} at line ${report.firstLine}`);
+    open.addEventListener('click', () => host.post({ type: 'openMetricsFile', dir: report.dir, line: report.firstLine }));
+    const run = runs.find((r) => r.header.dir === report.dir)?.header.name ?? report.dir;
+    const lines = report.count === 1 ? '1 line' : `${report.count} lines`;
+    // The reason quotes the file: text, never markup.
+    return h('div', { className: 'skipped-report' }, [
+      h('span', { text: `${runs.length > 1 ? `${run}: ` : ''}${report.file}: ${lines} skipped, first at line ${report.firstLine}: ${report.reason}` }),
+      open,
+    ]);
+  }));
+  updateEmptyState();
+}
+
+function updateEmptyState(): void {
+  status.textContent = skippedCount > 0 ? 'No readable metric lines yet: see the skipped lines above.' : 'Waiting for the run’s data…';
+}
 
 function saveState(): void {
   state.dirs = runs.map((run) => run.header.dir);
@@ -224,6 +249,9 @@ onHostMessage((message) => {
       scheduleRefresh();
       break;
     }
+    case 'skipped':
+      renderSkipped(message.skipped as SkippedLines[]);
+      break;
     case 'runs': {
       const headers = message.runs as DashboardRun[];
       for (const run of runs) {
@@ -260,7 +288,7 @@ function toolbar(): HTMLElement {
   ]);
 }
 
-document.body.append(header, toolbar(), main);
+document.body.append(header, toolbar(), skippedNotice, main);
 main.append(status);
 new ResizeObserver(() => {
   charts.forEach((chart) => chart.resize());
