@@ -70,9 +70,11 @@ describe('dashboard webview', () => {
   });
 
   it('says how many lines it skipped, where the first is and why, and opens the file there; unknown metrics are charted', async () => {
-    const records = [...completed.metrics, { kind: 'train' as const, step: 5, time: 1, 'my/own_metric': 3 }];
+    const records = [...completed.metrics, { kind: 'train' as const, step: 5, time: 1, 'my/own_metric': 3, 'my/second': 1 }];
     const view = await openWith({ type: 'snapshot', seq: 1, runs: [header('/runs/a')], metrics: [{ dir: '/runs/a', records }] });
-    assert.ok(await view.page.$('[data-chart="other:my/own_metric"]'), 'an unknown metric gets a chart');
+    // Unknown metrics are charted under Other, grouped by prefix: my/own_metric and my/second together.
+    const legend = await view.page.textContent('[data-chart="other:my"] .u-legend') ?? '';
+    assert.ok(legend.includes('own_metric') && legend.includes('second'), legend);
     const hostile = 'not JSON ("<img src=x onerror=alert(1)>")';
     await view.send({ type: 'skipped', seq: 2, skipped: [{ dir: '/runs/a', file: 'metrics.jsonl', count: 2, firstLine: 3, reason: hostile }] });
     await view.page.waitForSelector('.skipped-lines:not([hidden])');
@@ -105,7 +107,7 @@ describe('dashboard webview', () => {
     assert.match(await view.page.textContent('[data-chart="judge"]') ?? '', /Judge agreement/);
     assert.match(await view.page.textContent('[data-chart="judge"] .u-legend') ?? '', /chance 0\.125/);
     assert.equal(await view.page.$('[data-chart="quantile"]'), null, 'no chart the run did not name');
-    assert.ok(await view.page.$('[data-chart="other:kl/policy_ref"]'), 'metrics no group names are charted under Other');
+    assert.ok(await view.page.$('[data-chart="other:kl"]'), 'metrics no group names are charted under Other');
     assert.match(await view.page.textContent('.run-header') ?? '', /temperature of the judge\s*0\.3/);
     await view.page.close();
     const legacy = await openWith({ type: 'snapshot', seq: 1, runs: [toDashboardRun('/runs/o', older as typeof completed.meta, 'completed', NOW)], metrics: [{ dir: '/runs/o', records }] });

@@ -91,14 +91,22 @@ export function chartSpecs(runs: readonly DashboardRun[], trainKeys: Iterable<st
   return [...charts, ...otherCharts(trainKeys, evalKeys, known)];
 }
 
-/** Metrics the trainer wrote that no chart covers get a chart each, so nothing is hidden. */
+/** Metrics the trainer wrote that no chart covers are charted under Other, one chart per prefix
+ * (`my/a` and `my/b` together under `my`), so nothing is hidden. */
 export function otherCharts(trainKeys: Iterable<string>, evalKeys: Iterable<string>,
   known: ReadonlySet<string> = new Set(CHARTS.flatMap((chart) => chart.series.map((series) => series.key)))): ChartSpec[] {
   const extra: ChartSpec[] = [];
   for (const [keys, table] of [[trainKeys, 'train'], [evalKeys, 'eval']] as const) {
+    const groups = new Map<string, string[]>();
     for (const key of [...keys].sort()) {
       if (known.has(key) || IGNORED_EVAL.has(key)) continue;
-      extra.push({ id: `other:${key}`, title: key, section: 'other', table, smooth: table === 'train', series: [s(key, key)] });
+      const cut = key.lastIndexOf('/');
+      const prefix = cut > 0 ? key.slice(0, cut) : key;
+      groups.set(prefix, [...(groups.get(prefix) ?? []), key]);
+    }
+    for (const [prefix, members] of groups) {
+      extra.push({ id: `other:${table === 'eval' ? 'eval:' : ''}${prefix}`, title: prefix, section: 'other', table, smooth: table === 'train',
+        series: members.map((key) => s(key, members.length > 1 ? key.slice(prefix.length + 1) : key)) });
     }
   }
   return extra;

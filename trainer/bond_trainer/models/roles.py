@@ -283,7 +283,9 @@ def build_roles(cfg: RunConfig, device: torch.device) -> ModelRoles:
     disable_dropout(reference.module)
     disable_dropout(anchor.module)
     params = sum(p.numel() for p in module.parameters())
-    return ModelRoles(policy, reference, anchor, "byte-gpt", f"byte GPT {module.spec}, {params / 1e6:.2f}M parameters")
+    spec = module.spec
+    return ModelRoles(policy, reference, anchor, "byte-gpt", f"byte GPT, {spec.layers} layer{'s' if spec.layers != 1 else ''} × {spec.width} wide, "
+                      f"{spec.heads} heads, context {spec.context}, {params / 1e6:.2f}M parameters")
 
 
 def _build_hf(cfg: RunConfig, device: torch.device) -> ModelRoles:
