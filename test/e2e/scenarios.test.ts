@@ -67,7 +67,7 @@ test('broken configs: the Problems panel names the fields', async (t) => {
     await openFile('broken.bond.json');
     await editor.runCommand('View: Focus Problems (Errors, Warnings, Infos)');
     const problems = editor.page.locator('.markers-panel');
-    await problems.locator('.monaco-list-row', { hasText: 'data.train[0]: prompt file' }).first().waitFor({ timeout: 60_000 });
+    await problems.locator('.monaco-list-row', { hasText: 'does not exist (prompts come from a .jsonl' }).first().waitFor({ timeout: 60_000 });
     await problems.locator('.monaco-list-row', { hasText: 'Property betta is not allowed' }).first().waitFor({ timeout: 30_000 });
   });
 });

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bond_trainer.config import ConfigError, RunConfig, _dataclass_of, load_config
+from bond_trainer.config import ConfigError, RewardConfig, RunConfig, _dataclass_of, load_config
 from bond_trainer.schema import JsoncError, Validator, load_schema, parse_jsonc
 
 from conftest import CONTRACTS, schema_validator
@@ -27,10 +27,14 @@ def _default_of(f: Any) -> Any:
     return MISSING
 
 
+# A composite reward's fields: in the schema's rewardComponent definition (a list item), not the single reward.
+COMPONENT_ONLY = {"reward": {"components", "name", "weight"}}
+
+
 def _compare(cls: Any, schema: dict[str, Any], path: str) -> list[str]:
     problems = []
     props = {k: v for k, v in schema["properties"].items() if k != "$schema"}
-    names = {f.name for f in fields(cls) if f.name not in ("base_dir", "source")}
+    names = {f.name for f in fields(cls) if f.name not in ("base_dir", "source") and f.name not in COMPONENT_ONLY.get(path, ())}
     if names != set(props):
         problems.append(f"{path or 'root'}: dataclass fields {sorted(names ^ set(props))} differ from the schema")
     for f in fields(cls):
@@ -48,7 +52,13 @@ def _compare(cls: Any, schema: dict[str, Any], path: str) -> list[str]:
 
 
 def test_dataclasses_mirror_the_schema() -> None:
-    assert _compare(RunConfig, load_schema("config"), "") == []
+    schema = load_schema("config")
+    assert _compare(RunConfig, schema, "") == []
+    # A reward component is a reward with a weight and a name.
+    component = schema["definitions"]["rewardComponent"]
+    assert set(component["properties"]) == set(schema["properties"]["reward"]["properties"]) | {"weight", "name"}
+    assert _compare(RewardConfig, {"properties": {**component["properties"], "components": {"description": "list form"}}},
+                    "reward[]") == []
 
 
 def test_every_leaf_field_has_a_default_except_the_prompt_files_and_the_hf_model() -> None:

@@ -85,7 +85,7 @@ def test_every_loss_term_of_a_step_recomputed_by_hand(algorithm: str, ties: str,
     trainer.stream.restore({**trainer.stream.state(), "offset": 0})  # the step takes the same batch
     metrics = trainer.train_step(prompts)
 
-    prompt_ids = [list(p.encode("utf-8")) for p in prompts]
+    prompt_ids = [list(p.value.encode("utf-8")) for p in prompts]
     per_prompt = cfg.reinforce.samples_per_prompt if algorithm == "reinforce" else policy_samples
     ys = draw_by_hand(policy, prompt_ids, per_prompt, generator, trainer)
 
