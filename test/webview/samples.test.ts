@@ -6,6 +6,7 @@ import type { SampleRecord } from '../../contracts/run-directory';
 import type { HostToSamples } from '../../contracts/webviews/samples';
 import { toSamplesRun } from '../../src/core/webviewModels';
 import { formatNumber } from '../../webview/shared/format';
+import { visibleText } from '../../webview/shared/dom';
 import { waitFor } from '../helpers';
 import { ARTIFACTS, cspViolations, fixtureRun, startHarness, type Harness, type WebviewPage } from './harness';
 
@@ -55,10 +56,11 @@ describe('samples webview', () => {
     const last = completed.samples.at(-1) as SampleRecord;
     const row = view.page.locator(`.sample-row[data-step="${last.step}"][data-prompt="${last.prompt_id}"]`);
     const text = (await row.textContent()) ?? '';
-    assert.ok(text.includes(last.prompt), 'prompt missing');
-    assert.ok(text.includes((last.policy[0] as { text: string }).text), 'policy sample missing');
-    assert.ok(text.includes((last.anchor[0] as { text: string }).text), 'anchor sample missing');
-    assert.ok(text.includes(last.bon.best.text), 'Best-of-N sample missing');
+    // Texts as shown: a random model's control characters appear as ⟦U+XXXX⟧ markers.
+    assert.ok(text.includes(visibleText(last.prompt)), 'prompt missing');
+    assert.ok(text.includes(visibleText((last.policy[0] as { text: string }).text)), 'policy sample missing');
+    assert.ok(text.includes(visibleText((last.anchor[0] as { text: string }).text)), 'anchor sample missing');
+    assert.ok(text.includes(visibleText(last.bon.best.text)), 'Best-of-N sample missing');
     assert.ok(text.includes(`r ${formatNumber((last.policy[0] as { reward: number }).reward)}`), 'policy reward missing');
     assert.ok(text.includes(`log p̂≤ ${formatNumber(last.bon.best.log_quantile)}`), 'Best-of-N log-quantile missing');
     assert.ok(text.includes(`#${last.bon.winner} of ${last.bon.n}`), 'Best-of-N winner missing');
@@ -87,7 +89,7 @@ describe('samples webview', () => {
     });
     await view.page.click('vscode-button[aria-label="sort direction"]');
     const best = [...records].sort((a, b) => (b.policy[0] as { reward: number }).reward - (a.policy[0] as { reward: number }).reward)[0] as SampleRecord;
-    await view.page.waitForFunction((text) => document.querySelector('.rows .sample-row[aria-rowindex="1"]')?.textContent?.includes(text), (best.policy[0] as { text: string }).text);
+    await view.page.waitForFunction((text) => document.querySelector('.rows .sample-row[aria-rowindex="1"]')?.textContent?.includes(text), visibleText((best.policy[0] as { text: string }).text));
     // filter: only rows where the policy loses to Best-of-N
     await view.page.evaluate(() => {
       const select = document.querySelectorAll('vscode-single-select')[1] as HTMLElement & { value: string };
@@ -158,6 +160,23 @@ describe('samples webview', () => {
     assert.equal(await restored.page.$$eval('.sample-row.focused', (rows) => rows.length), 1);
     await restored.page.screenshot({ path: join(ARTIFACTS, 'samples-light.png') });
     await restored.page.close();
+  });
+
+  it('shows control, bidi-override and zero-width characters visibly, isolated from the row around them', async () => {
+    const template = completed.samples[0] as SampleRecord;
+    const tricky = 'safe\u202Eevil\u200Bhidden\u0007bell\u2066iso';
+    const record: SampleRecord = { ...template, step: 100, prompt_id: 0, prompt: 'plain prompt',
+      policy: template.policy.map((sample) => ({ ...sample, text: tricky })) };
+    const view = await openWith({ type: 'snapshot', seq: 1, run, records: [record] });
+    const cell = view.page.locator('.sample-row[data-prompt="0"] .cell-text.model-text').nth(1);
+    const text = await cell.textContent() ?? '';
+    assert.equal(text, 'safe⟦U+202E⟧evil⟦U+200B⟧hidden⟦U+0007⟧bell⟦U+2066⟧iso');
+    assert.equal(await cell.locator('.invisible-char').count(), 4);
+    assert.equal(await cell.evaluate((node) => getComputedStyle(node).unicodeBidi), 'isolate');
+    // No raw override reaches the page: nothing can reorder the row.
+    assert.equal(await view.page.evaluate(() => /[\u202A-\u202E\u2066-\u2069\u200B]/.test(document.querySelector('.rows')?.textContent ?? '')), false);
+    assert.deepEqual(view.problems(), []);
+    await view.page.close();
   });
 
   it('renders hostile prompts and samples as literal text; the canary stays unset', async () => {

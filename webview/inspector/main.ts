@@ -12,7 +12,7 @@ import {
   PLAYGROUND_LIMITS, type InspectorFocus, type InspectorToHost, type PlaygroundRequest, type PlaygroundResult, type PlaygroundRun,
   type PlaygroundText,
 } from '../../contracts/webviews/inspector';
-import { clip, custom, h } from '../shared/dom';
+import { clip, custom, h, modelText } from '../shared/dom';
 import { formatNumber } from '../shared/format';
 import { connect, onHostMessage } from '../shared/vscode';
 
@@ -33,7 +33,7 @@ function block(title: string, sample: ScoredText | undefined): HTMLElement | nul
   return h('section', { className: 'inspector-block' }, [
     h('h3', { text: title }),
     h('div', { className: 'cell-stats', text: `reward ${formatNumber(sample.reward)} · log p̂≤ ${formatNumber(sample.log_quantile)} · log π ${formatNumber(sample.logp_policy, 1)}` }),
-    h('pre', { className: 'detail-text', text: clip(sample.text, TEXT_CHARS) }),
+    modelText('pre', 'detail-text', clip(sample.text, TEXT_CHARS)),
   ]);
 }
 
@@ -61,7 +61,7 @@ function renderFocus(focus: InspectorFocus | null): void {
       button('Next ▶', { type: 'navigate', delta: 1 }, focus.index >= focus.count - 1),
     ]),
     h('div', { className: 'cell-meta', text: `${focus.runName} · step ${record.step} · prompt #${record.prompt_id}` }),
-    h('pre', { className: 'detail-text prompt-text', text: clip(record.prompt, TEXT_CHARS) }),
+    modelText('pre', 'detail-text prompt-text', clip(record.prompt, TEXT_CHARS)),
     ...blocks,
     button('Open in samples view', { type: 'openInSamples' }),
   );
@@ -124,7 +124,7 @@ function texts(title: string, items: PlaygroundText[], winner: number | null = n
     h('h3', { text: title }),
     ...items.map((item, index) => h('div', { className: `playground-sample${index === winner ? ' winner' : ''}`, attrs: index === winner ? { 'data-winner': 'true' } : {} }, [
       h('div', { className: 'cell-stats', text: `${winner !== null || title.startsWith('Best') ? `#${index} · ` : ''}reward ${item.reward === null ? 'n/a' : formatNumber(item.reward)}${item.truncated ? ' · truncated' : ''}${index === winner ? ' · ★ Best-of-N pick' : ''}` }),
-      h('pre', { className: 'detail-text', text: clip(item.text, TEXT_CHARS) }),
+      modelText('pre', 'detail-text', clip(item.text, TEXT_CHARS)),
     ])),
   ]);
 }

@@ -14,7 +14,7 @@ import {
   isSameKey, parseSampleKey, parseSamplesState, SAMPLE_FILTERS, SAMPLE_SORTS,
   type SampleKey, type SamplesRun, type SamplesState, type SamplesToHost,
 } from '../../contracts/webviews/samples';
-import { clip, custom, h } from '../shared/dom';
+import { clip, custom, h, modelText } from '../shared/dom';
 import { formatNumber } from '../shared/format';
 import { connect, onHostMessage } from '../shared/vscode';
 import { gapToBon, isTruncated, keyOf, klContribution, policyReward, selectRows, stepsOf } from './rows';
@@ -78,7 +78,7 @@ function save(): void {
 function scored(label: string, sample: ScoredText | undefined, extra?: string): HTMLElement {
   if (!sample) return h('div', { className: 'cell empty', text: '—' });
   return h('div', { className: 'cell' }, [
-    h('div', { className: 'cell-text', text: clip(sample.text, CELL_CHARS) }),
+    modelText('div', 'cell-text', clip(sample.text, CELL_CHARS)),
     h('div', { className: 'cell-stats', text: `${label} r ${formatNumber(sample.reward)} · log p̂≤ ${formatNumber(sample.log_quantile)} · log π ${formatNumber(sample.logp_policy, 1)}${sample.truncated ? ' · truncated' : ''}${extra ?? ''}` }),
   ]);
 }
@@ -99,7 +99,7 @@ function renderRow(record: SampleRecord, index: number): HTMLElement {
   }, [
     h('div', { className: 'cell prompt-cell' }, [
       h('div', { className: 'cell-meta', text: `step ${record.step} · prompt #${record.prompt_id}` }),
-      h('div', { className: 'cell-text', text: clip(record.prompt, CELL_CHARS) }),
+      modelText('div', 'cell-text', clip(record.prompt, CELL_CHARS)),
       cue(record),
     ]),
     scored('', record.policy[0], record.policy.length > 1 ? ` · ${record.policy.length} samples, mean r ${formatNumber(policyReward(record))}` : ''),
@@ -207,7 +207,7 @@ function sampleBlock(title: string, samples: ScoredText[]): HTMLElement {
     h('h3', { text: title }),
     ...samples.map((sample, i) => h('div', { className: 'detail-sample' }, [
       h('div', { className: 'cell-stats', text: `#${i} · reward ${formatNumber(sample.reward)} · log p̂≤ ${formatNumber(sample.log_quantile)} · log π ${formatNumber(sample.logp_policy, 2)} · log π_anchor ${formatNumber(sample.logp_anchor, 2)} · log π_ref ${formatNumber(sample.logp_ref, 2)}${sample.truncated ? ' · truncated' : ''}` }),
-      h('pre', { className: 'detail-text', text: sample.text }),
+      modelText('pre', 'detail-text', sample.text),
     ])),
   ]);
 }
@@ -236,12 +236,12 @@ function renderDetails(): void {
     h('tbody', {}, record.bon.candidates.map((candidate, i) => h('tr', { className: i === record.bon.winner ? 'winner' : '' }, [
       h('td', { text: i === record.bon.winner ? `${i} ★ won` : String(i) }),
       h('td', { text: formatNumber(candidate.reward) }),
-      h('td', {}, [h('pre', { className: 'detail-text', text: candidate.text })]),
+      h('td', {}, [modelText('pre', 'detail-text', candidate.text)]),
     ]))),
   ]);
   details.replaceChildren(
     h('div', { className: 'details-head' }, [h('h2', { text: `Step ${record.step} · prompt #${record.prompt_id}` }), follow, close]),
-    h('pre', { className: 'detail-text prompt-text', text: record.prompt }),
+    modelText('pre', 'detail-text prompt-text', record.prompt),
     h('div', { className: 'cell-stats', text: `policy mean reward ${formatNumber(policyReward(record))} · Best-of-${record.bon.n} reward ${formatNumber(record.bon.best.reward)} · gap ${formatNumber(gapToBon(record))} · KL contribution ${formatNumber(klContribution(record))}${isTruncated(record) ? ' · has truncated samples' : ''}` }),
     sampleBlock('Policy samples', record.policy),
     sampleBlock('Anchor samples', record.anchor),

@@ -42,3 +42,32 @@ export function clear(element: Element): void {
 export function clip(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max)}… (+${(text.length - max).toLocaleString()} chars)`;
 }
+
+/**
+ * Characters that change how text reads without being seen: C0/C1 controls (but tab and newline),
+ * bidirectional overrides, embeddings and isolates, zero-width characters and the BOM. In model
+ * output they are shown, as VS Code's editor highlights them, and never act on the row around them.
+ */
+const INVISIBLE = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]/g;
+
+const codePoint = (char: string): string => `U+${(char.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}`;
+
+/** The text as modelText shows it (each invisible character as ⟦U+XXXX⟧). */
+export function visibleText(text: string): string {
+  return text.replace(INVISIBLE, (char) => `⟦${codePoint(char)}⟧`);
+}
+
+/** Model text as an element: literal text, with each invisible or reordering character shown as a
+ * marked code point (⟦U+202E⟧, its name in the tooltip) inside a bidi-isolated element. */
+export function modelText<K extends keyof HTMLElementTagNameMap>(tag: K, className: string, text: string): HTMLElementTagNameMap[K] {
+  const element = h(tag, { className: `${className} model-text` });
+  let last = 0;
+  for (const match of text.matchAll(INVISIBLE)) {
+    const index = match.index ?? 0;
+    if (index > last) element.append(document.createTextNode(text.slice(last, index)));
+    element.append(h('span', { className: 'invisible-char', text: `⟦${codePoint(match[0])}⟧`, title: `invisible character ${codePoint(match[0])} in the model's text` }));
+    last = index + match[0].length;
+  }
+  if (last < text.length) element.append(document.createTextNode(text.slice(last)));
+  return element;
+}
