@@ -3,6 +3,7 @@
  * sequence number; see SequenceTracker in ./guards.
  */
 import type { SampleRecord } from '../run-directory';
+import type { SkippedLines } from './dashboard';
 import { isNonNegativeInteger, isObject, parseWith, type Parsed } from './guards';
 
 export interface SamplesRun {
@@ -25,7 +26,9 @@ export type HostToSamples =
   | { type: 'append'; seq: number; records: SampleRecord[] }
   | { type: 'run'; seq: number; run: SamplesRun }
   /** select and scroll to a row (the side panel's previous/next, or "open in samples view") */
-  | { type: 'reveal'; seq: number; key: SampleKey };
+  | { type: 'reveal'; seq: number; key: SampleKey }
+  /** lines of samples.jsonl the editor could not use (empty: none); replaces the previous report */
+  | { type: 'skipped'; seq: number; skipped: SkippedLines[] };
 
 export type SamplesCommand = 'openDashboard' | 'stop' | 'resume';
 export const SAMPLES_COMMANDS: readonly SamplesCommand[] = ['openDashboard', 'stop', 'resume'];
@@ -35,7 +38,9 @@ export type SamplesToHost =
   | { type: 'requestSnapshot'; reason: string }
   /** the row under focus changed: the side panel follows it */
   | { type: 'focus'; key: SampleKey; order: SampleKey[] }
-  | { type: 'command'; command: SamplesCommand };
+  | { type: 'command'; command: SamplesCommand }
+  /** open the run's samples.jsonl in an editor at a line (the first skipped one) */
+  | { type: 'openSamplesFile'; line: number };
 
 export type SampleSort = 'prompt' | 'reward' | 'gap' | 'kl';
 export type SampleFilter = 'all' | 'beats' | 'loses' | 'truncated';
@@ -66,6 +71,8 @@ export function parseSampleKey(value: unknown): SampleKey | undefined {
 export function parseSamplesMessage(value: unknown): Parsed<SamplesToHost> {
   return parseWith<SamplesToHost>(value, {
     ready: () => ({ type: 'ready' }),
+    openSamplesFile: (m) => (typeof m.line === 'number' && Number.isInteger(m.line) && m.line >= 1
+      ? { type: 'openSamplesFile', line: m.line } : 'line must be a whole number ≥ 1'),
     requestSnapshot: (m) => ({ type: 'requestSnapshot', reason: typeof m.reason === 'string' ? m.reason.slice(0, 200) : '' }),
     focus: (m) => {
       const key = parseSampleKey(m.key);

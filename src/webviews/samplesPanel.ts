@@ -1,5 +1,5 @@
 /** The samples panel's host side (one run), and the focus it shares with the side-panel inspector. */
-import { basename } from 'node:path';
+import { basename, join } from 'node:path';
 import * as vscode from 'vscode';
 import { RUN_FOLDER, type SampleRecord } from '../../contracts/run-directory';
 import {
@@ -123,6 +123,20 @@ export class SamplesPanel implements vscode.Disposable {
     this.records = (await this.stream.read()).records;
     const run = await this.run();
     if (run) this.channel.post({ type: 'snapshot', run, records: this.records });
+    this.skippedKey = '';
+    this.postSkipped();
+  }
+
+  private skippedKey = '';
+
+  /** Lines of samples.jsonl the reader could not use, when that changed: the view says so. */
+  private postSkipped(): void {
+    const report = this.stream.skips;
+    const skipped = report ? [{ dir: this.dir, file: RUN_FOLDER.samples, ...report }] : [];
+    const key = JSON.stringify(skipped);
+    if (key === this.skippedKey) return;
+    this.skippedKey = key;
+    this.channel.post({ type: 'skipped', skipped });
   }
 
   private async sendNew(): Promise<void> {
@@ -138,6 +152,7 @@ export class SamplesPanel implements vscode.Disposable {
     }
     const run = await this.run();
     if (run) this.channel.post({ type: 'run', run });
+    this.postSkipped();
   }
 
   record(key: SampleKey): SampleRecord | undefined {
@@ -159,6 +174,12 @@ export class SamplesPanel implements vscode.Disposable {
       case 'focus':
         if (this.record(message.key)) this.focus.set({ panel: this, key: message.key, order: message.order });
         return;
+      case 'openSamplesFile': {
+        const line = new vscode.Position(message.line - 1, 0);
+        await vscode.window.showTextDocument(vscode.Uri.file(join(this.dir, RUN_FOLDER.samples)),
+          { selection: new vscode.Range(line, line), preview: true });
+        return;
+      }
       case 'command': {
         const state = await runState(this.store, this.dir);
         const command = { openDashboard: COMMANDS.openDashboard, stop: COMMANDS.stopRun, resume: COMMANDS.resumeRun }[message.command];

@@ -162,6 +162,18 @@ describe('samples webview', () => {
     await restored.page.close();
   });
 
+  it('says which samples.jsonl lines it skipped and opens the file at the first', async () => {
+    const view = await openWith({ type: 'snapshot', seq: 1, run, records: completed.samples });
+    await view.send({ type: 'skipped', seq: 2, skipped: [{ dir: '/runs/a', file: 'samples.jsonl', count: 1, firstLine: 7,
+      reason: 'does not match the schema: /policy must be array' }] });
+    await view.page.waitForSelector('.skipped-lines:not([hidden])');
+    assert.match(await view.page.textContent('.skipped-lines') ?? '', /samples\.jsonl: 1 line skipped, first at line 7: does not match the schema: \/policy must be array/);
+    await view.page.click('.skipped-lines vscode-button');
+    assert.deepEqual(await view.waitForPosted('openSamplesFile'), { type: 'openSamplesFile', line: 7 });
+    assert.ok(await view.page.$('.rows .sample-row'), 'the readable rows are still shown');
+    await view.page.close();
+  });
+
   it('shows control, bidi-override and zero-width characters visibly, isolated from the row around them', async () => {
     const template = completed.samples[0] as SampleRecord;
     const tricky = 'safe\u202Eevil\u200Bhidden\u0007bell\u2066iso';

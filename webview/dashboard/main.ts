@@ -15,6 +15,7 @@ import { connect, onHostMessage } from '../shared/vscode';
 import { MetricChart, type ChartContext } from './chart';
 import { RunData } from './model';
 import { ParetoScatter } from './scatter';
+import { renderSkipped } from '../shared/skipped';
 import { chartSpecs as chartSpecsFor, type ChartSpec } from './specs';
 
 const host = connect<DashboardToHost, DashboardState>();
@@ -44,20 +45,10 @@ const skippedNotice = h('div', { className: 'skipped-lines', attrs: { role: 'sta
 skippedNotice.hidden = true;
 let skippedCount = 0;
 
-function renderSkipped(reports: SkippedLines[]): void {
+function showSkipped(reports: SkippedLines[]): void {
   skippedCount = reports.reduce((sum, r) => sum + r.count, 0);
-  skippedNotice.hidden = reports.length === 0;
-  skippedNotice.replaceChildren(...reports.map((report) => {
-    const open = custom('vscode-button', { secondary: '' }, `Open ${report.file} at line ${report.firstLine}`);
-    open.addEventListener('click', () => host.post({ type: 'openMetricsFile', dir: report.dir, line: report.firstLine }));
-    const run = runs.find((r) => r.header.dir === report.dir)?.header.name ?? report.dir;
-    const lines = report.count === 1 ? '1 line' : `${report.count} lines`;
-    // The reason quotes the file: text, never markup.
-    return h('div', { className: 'skipped-report' }, [
-      h('span', { text: `${runs.length > 1 ? `${run}: ` : ''}${report.file}: ${lines} skipped, first at line ${report.firstLine}: ${report.reason}` }),
-      open,
-    ]);
-  }));
+  renderSkipped(skippedNotice, reports, (report) => host.post({ type: 'openMetricsFile', dir: report.dir, line: report.firstLine }),
+    (report) => (runs.length > 1 ? `${runs.find((r) => r.header.dir === report.dir)?.header.name ?? report.dir}: ` : ''));
   updateEmptyState();
 }
 
@@ -250,7 +241,7 @@ onHostMessage((message) => {
       break;
     }
     case 'skipped':
-      renderSkipped(message.skipped as SkippedLines[]);
+      showSkipped(message.skipped as SkippedLines[]);
       break;
     case 'runs': {
       const headers = message.runs as DashboardRun[];

@@ -9,6 +9,7 @@ import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import '@vscode-elements/elements/dist/vscode-option/index.js';
 import '@vscode-elements/elements/dist/vscode-textfield/index.js';
 import type { SampleRecord, ScoredText } from '../../contracts/run-directory';
+import type { SkippedLines } from '../../contracts/webviews/dashboard';
 import { SequenceTracker } from '../../contracts/webviews/guards';
 import {
   isSameKey, parseSampleKey, parseSamplesState, SAMPLE_FILTERS, SAMPLE_SORTS,
@@ -16,6 +17,7 @@ import {
 } from '../../contracts/webviews/samples';
 import { clip, custom, h, modelText } from '../shared/dom';
 import { formatNumber } from '../shared/format';
+import { renderSkipped } from '../shared/skipped';
 import { connect, onHostMessage } from '../shared/vscode';
 import { gapToBon, isTruncated, keyOf, klContribution, policyReward, selectRows, stepsOf } from './rows';
 
@@ -365,15 +367,22 @@ onHostMessage((message) => {
       scrollToFocus();
       break;
     }
+    case 'skipped':
+      renderSkipped(skippedNotice, message.skipped as SkippedLines[], (report) => post({ type: 'openSamplesFile', line: report.firstLine }));
+      break;
   }
 });
 
+/** Lines of samples.jsonl the view could not use: said, never dropped silently. */
+const skippedNotice = h('div', { className: 'skipped-lines', attrs: { role: 'status' } });
+skippedNotice.hidden = true;
 const dashboardButton = custom('vscode-button', { secondary: '' }, 'Open Dashboard');
 dashboardButton.addEventListener('click', () => post({ type: 'command', command: 'openDashboard' }));
 document.body.append(
   h('header', { className: 'toolbar' }, [runLabel, dashboardButton]),
   h('div', { className: 'toolbar' }, [prevButton, stepSlider, nextButton, stepLabel, followLatest, allSteps]),
   h('div', { className: 'toolbar' }, [sortSelect, orderButton, filterSelect, searchField, countLabel, promptChip]),
+  skippedNotice,
   h('div', { className: 'table' }, [headerRow, viewport]),
   details,
 );
