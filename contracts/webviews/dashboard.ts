@@ -31,6 +31,9 @@ export interface DashboardRun {
   configSummary: { label: string; value: string }[];
   /** the charts the algorithm chose (run.json metric_groups); null for older runs: built-in charts */
   metricGroups: MetricGroup[] | null;
+  /** the resolved config flattened to dotted fields (bond.ema_eta) and their JSON values: Compare Runs
+   * shows the fields that differ */
+  config: Record<string, string>;
   error: string | null;
   canStop: boolean;
   canResume: boolean;

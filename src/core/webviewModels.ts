@@ -42,6 +42,17 @@ export function configSummary(meta: RunMeta): { label: string; value: string }[]
   return items;
 }
 
+/** A config as dotted fields → JSON values ({"bond": {"n": 4}} → {"bond.n": "4"}); lists stay whole. */
+export function flattenConfig(config: Record<string, unknown>, prefix = ''): Record<string, string> {
+  const flat: Record<string, string> = {};
+  for (const [key, value] of Object.entries(config)) {
+    const name = prefix ? `${prefix}.${key}` : key;
+    if (typeof value === 'object' && value !== null && !Array.isArray(value)) Object.assign(flat, flattenConfig(value as Record<string, unknown>, name));
+    else flat[name] = JSON.stringify(value) ?? 'null';
+  }
+  return flat;
+}
+
 const isLive = (status: DisplayStatus): boolean => status === 'running' || status === 'starting';
 
 export function toDashboardRun(dir: string, meta: RunMeta, status: DisplayStatus, nowMs: number): DashboardRun {
@@ -62,6 +73,7 @@ export function toDashboardRun(dir: string, meta: RunMeta, status: DisplayStatus
     bonN: evalBestOfN(meta),
     configSummary: configSummary(meta),
     metricGroups: meta.metric_groups ?? null,
+    config: flattenConfig(meta.config),
     error: meta.error ? `${meta.error.type} error${meta.error.step !== null && meta.error.step !== undefined ? ` at step ${meta.error.step}` : ''}: ${meta.error.message}` : null,
     canStop: isLive(status),
     canResume: status === 'stopped' || status === 'failed' || status === 'lost',

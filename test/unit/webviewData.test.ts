@@ -147,3 +147,13 @@ describe('webview message contract', () => {
     assert.match(html, /<title>&lt;x&gt;<\/title>/);
   });
 });
+
+it('Compare Runs: flattened configs and the fields that differ', async () => {
+  const { flattenConfig } = await import('../../src/core/webviewModels');
+  const { differingFields } = await import('../../webview/dashboard/compare');
+  const a = flattenConfig({ bond: { n: 4, ema_eta: 0.02 }, reward: [{ type: 'sentiment' }], name: 'a' });
+  assert.deepEqual(a, { 'bond.n': '4', 'bond.ema_eta': '0.02', reward: '[{"type":"sentiment"}]', name: '"a"' });
+  const b = flattenConfig({ bond: { n: 4, ema_eta: 0.1 }, reward: [{ type: 'sentiment' }], name: 'b', logging: { tensorboard: true } });
+  assert.deepEqual(differingFields([a, b]), ['bond.ema_eta', 'logging.tensorboard', 'name']);
+  assert.deepEqual(differingFields([a, a]), []);
+});

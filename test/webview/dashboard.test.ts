@@ -205,6 +205,40 @@ describe('dashboard webview', () => {
     await view.page.close();
   });
 
+  it('compare mode tables the config fields that differ and the last evaluation, sortable, in the runs\' colours', async () => {
+    const withConfig = (dir: string, name: string, eta: number, seed: number) => {
+      const meta = { ...completed.meta, name, config: { ...completed.meta.config,
+        bond: { ...(completed.meta.config.bond as object), ema_eta: eta }, train: { ...(completed.meta.config.train as object), seed } } };
+      return toDashboardRun(dir, meta, 'completed', NOW);
+    };
+    const a = syntheticMetrics(200, { evalEvery: 50, seed: 1 });
+    const b = syntheticMetrics(150, { evalEvery: 40, seed: 7 });  // last eval at step 120 of 150: a lower effective N
+    const view = await openWith({ type: 'snapshot', seq: 1, runs: [withConfig('/runs/a', 'slow-anchor', 0.01, 1), withConfig('/runs/b', 'fast-anchor', 0.1, 1)],
+      metrics: [{ dir: '/runs/a', records: a }, { dir: '/runs/b', records: b }] });
+    await view.page.waitForSelector('.compare-table');
+    const headings = await view.page.$$eval('.compare-table th', (cells) => cells.map((c) => c.textContent ?? ''));
+    assert.ok(headings.some((t) => t.startsWith('bond.ema_eta')), headings.join(' | '));
+    assert.ok(!headings.some((t) => t.startsWith('train.seed') || t.startsWith('train.lr')), 'fields that agree are left out');
+    for (const label of ['reward', 'KL(π‖π_ref)', 'effective N', 'win rate']) assert.ok(headings.some((t) => t.startsWith(label)), label);
+    const lastN = (records: typeof a) => records.filter((r) => r.kind === 'eval').at(-1)?.['eval/effective_n'] as number;
+    const order = async () => view.page.$$eval('.compare-table tbody tr', (rows) => rows.map((r) => r.getAttribute('data-dir')));
+    assert.notEqual(lastN(a), lastN(b));
+    const byN = [['/runs/a', lastN(a)], ['/runs/b', lastN(b)]].sort((x, y) => (y[1] as number) - (x[1] as number)).map((x) => x[0]);
+    assert.deepEqual(await order(), byN);  // sorted by effective N, highest first
+    await view.page.click('.compare-table th[data-column="eval/effective_n"] button');
+    assert.deepEqual(await order(), [...byN].reverse());
+    await view.page.click('.compare-table th[data-column="bond.ema_eta"] button');
+    assert.deepEqual(await order(), ['/runs/b', '/runs/a']);  // 0.1 before 0.01, descending
+    // The table's swatches are the runs' colours in the header (and every chart).
+    const tableColours = await view.page.$$eval('.compare-table tbody tr', (rows) => Object.fromEntries(rows.map((r) =>
+      [r.getAttribute('data-dir'), (r.querySelector('.swatch') as HTMLElement).style.background])));
+    const headerColours = await view.page.$$eval('.run-header', (rows) => Object.fromEntries(rows.map((r) =>
+      [r.getAttribute('data-dir'), (r.querySelector('.swatch') as HTMLElement).style.background])));
+    assert.deepEqual(tableColours, headerColours);
+    assert.notEqual(tableColours['/runs/a'], tableColours['/runs/b']);
+    await view.page.close();
+  });
+
   it('shows a hostile run name as literal text in the header and legends', async () => {
     const name = '<img src=x onerror="window.__canary=1"><script>window.__canary=2</script>';
     const view = await openWith({ type: 'snapshot', seq: 1, runs: [header('/runs/a', name), header('/runs/b', 'javascript:window.__canary=3')],

@@ -16,6 +16,7 @@ import { MetricChart, type ChartContext } from './chart';
 import { RunData } from './model';
 import { ParetoScatter } from './scatter';
 import { renderSkipped } from '../shared/skipped';
+import { compareTable, type SortState } from './compare';
 import { chartSpecs as chartSpecsFor, type ChartSpec } from './specs';
 
 const host = connect<DashboardToHost, DashboardState>();
@@ -40,6 +41,20 @@ const xAxisSelect = custom('vscode-single-select', { 'aria-label': 'x axis' });
 xAxisSelect.append(custom('vscode-option', { value: 'step' }, 'step'), custom('vscode-option', { value: 'time' }, 'wall time'));
 const main = h('main', { className: 'charts' });
 const status = h('div', { className: 'empty-state', text: 'Waiting for the run’s data…' });
+/** Compare mode: how the runs differ (config fields) and where they ended (last evaluation). */
+const compareSection = h('section', { className: 'compare' });
+compareSection.hidden = true;
+let compareSort: SortState = { column: 'eval/effective_n', descending: true };
+
+function renderCompare(): void {
+  compareSection.hidden = runs.length < 2;
+  if (runs.length < 2) return compareSection.replaceChildren();
+  compareSection.replaceChildren(compareTable(runs, (index) => context.runColour(index), compareSort, (column) => {
+    compareSort = { column, descending: compareSort.column === column ? !compareSort.descending : column !== 'run' };
+    renderCompare();
+  }));
+}
+
 /** Lines of the runs' metrics files the editor could not use: never dropped silently. */
 const skippedNotice = h('div', { className: 'skipped-lines', attrs: { role: 'status' } });
 skippedNotice.hidden = true;
@@ -216,6 +231,7 @@ function applySnapshot(headers: DashboardRun[], metrics: { dir: string; records:
   const byDir = new Map(runs.map((run) => [run.header.dir, run]));
   for (const entry of metrics) byDir.get(entry.dir)?.add(entry.records);
   renderHeader();
+  renderCompare();
   knownSpecs = specsKey();
   buildCharts();
   document.body.dataset.lastStep = String(Math.max(0, ...runs.map((run) => run.lastStep)));
@@ -237,6 +253,7 @@ onHostMessage((message) => {
     case 'append': {
       const run = runs.find((r) => r.header.dir === message.dir);
       run?.add(message.records as MetricRecord[]);
+      if ((message.records as MetricRecord[]).some((r) => r.kind === 'eval')) renderCompare();
       scheduleRefresh();
       break;
     }
@@ -279,7 +296,7 @@ function toolbar(): HTMLElement {
   ]);
 }
 
-document.body.append(header, toolbar(), skippedNotice, main);
+document.body.append(header, compareSection, toolbar(), skippedNotice, main);
 main.append(status);
 new ResizeObserver(() => {
   charts.forEach((chart) => chart.resize());
@@ -289,6 +306,7 @@ onThemeChange(() => {
   colours = palette();
   headerKey = '';
   renderHeader();
+  renderCompare();
   buildCharts();
 });
 window.addEventListener('keydown', (event) => {
