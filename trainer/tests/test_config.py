@@ -194,3 +194,9 @@ def test_the_schema_gives_trls_names_and_warns_that_bond_beta_is_not_a_kl_weight
                       ("checkpoint.keep_last", "save_total_limit")):
         assert f"TRL: `{trl}`" in description(path), path
     assert "Not a KL coefficient" in description("bond.beta")
+
+
+def test_micro_batches_under_fsdp_are_refused_naming_the_field(write_config: Any) -> None:
+    with pytest.raises(ConfigError, match=r"train\.micro_batch_size: micro-batches are not supported under distributed\.strategy fsdp"):
+        load_config(write_config(train={"micro_batch_size": 4}, distributed={"nproc_per_node": 2, "strategy": "fsdp"}))
+    assert load_config(write_config(train={"micro_batch_size": 4}, distributed={"nproc_per_node": 2, "strategy": "ddp"}))
