@@ -75,6 +75,7 @@ class SamplingEngine:
     graphs_allowed: bool = True
     check_every: int = CHECK_EVERY
     _eager_reason: dict[int, str] = field(default_factory=dict)
+    _served: set[int] = field(default_factory=set)  # models the static engine has drawn for
     _graphs_off: dict[int, str] = field(default_factory=dict)
     _slots: dict[tuple[Any, ...], _Slot] = field(default_factory=dict)
 
@@ -89,11 +90,19 @@ class SamplingEngine:
         if self.engine == "eager" or key in self._eager_reason:
             return sample(model, prompt_ids, max_new_tokens, uniforms, transform, autocast_dtype, all_finished)
         try:
-            return self._sample_static(model, prompt_ids, max_new_tokens, uniforms, transform, autocast_dtype, all_finished)
-        except NotImplementedError as reason:
-            self._eager_reason[key] = str(reason)
-            log.warning("sampling.engine static: %s; this model samples with the eager engine", reason)
+            drawn = self._sample_static(model, prompt_ids, max_new_tokens, uniforms, transform, autocast_dtype, all_finished)
+        except Exception as reason:  # noqa: BLE001 - see below
+            # A model the static path cannot serve fails on its first draw (an architecture whose
+            # attention refuses a preallocated cache, say): it samples eagerly from then on, with the
+            # reason in trainer.log. A draw is a pure function, so nothing is lost. A model that was
+            # served before and fails now is a real error.
+            if key in self._served:
+                raise
+            self._eager_reason[key] = f"{type(reason).__name__}: {reason}" if not isinstance(reason, NotImplementedError) else str(reason)
+            log.warning("sampling.engine static: %s; this model samples with the eager engine", self._eager_reason[key])
             return sample(model, prompt_ids, max_new_tokens, uniforms, transform, autocast_dtype, all_finished)
+        self._served.add(key)
+        return drawn
 
     # --- the static engine ---------------------------------------------------------------------
     @torch.no_grad()

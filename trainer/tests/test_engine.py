@@ -97,6 +97,28 @@ def test_auto_is_static_on_cuda_only_and_an_unsupported_model_falls_back_with_th
     assert drawn.completion_ids == sample(model, MIXED, 6, uniforms).completion_ids
     assert "this architecture keeps no static cache" in caplog.text and "eager engine" in caplog.text
 
+    class BreaksOnFirstUse(ByteGPT):
+        calls = 0
+
+        def static_cache(self, batch: int, length: int, dtype: torch.dtype) -> Any:
+            BreaksOnFirstUse.calls += 1
+            if BreaksOnFirstUse.calls == 1:
+                return super().static_cache(batch, length, dtype)
+            raise RuntimeError("the cache broke")
+
+    # Served once, failing later: a real error, not a silent switch of engines.
+    served = BreaksOnFirstUse(byte_model().module)
+    engine.sample(served, MIXED, 6, uniforms, SamplingTransform(), None)
+    with pytest.raises(RuntimeError, match="the cache broke"):
+        engine.sample(served, MIXED * 2, 6, draw_uniforms(torch.Generator().manual_seed(1), 8, 6), SamplingTransform(), None)
+    # Failing on its first draw with any error: eager from then on, the reason logged.
+    caplog.clear()
+    first = NoStaticCache(byte_model().module)
+    first.static_cache = lambda *_: (_ for _ in ()).throw(ValueError("attention refuses a static cache"))  # type: ignore[method-assign]
+    with caplog.at_level("WARNING", logger="bond_trainer"):
+        assert engine.sample(first, MIXED, 6, uniforms, SamplingTransform(), None).completion_ids == drawn.completion_ids
+    assert "ValueError: attention refuses a static cache" in caplog.text
+
 
 @pytest.mark.parametrize("algorithm", ["bond", "jbond"])
 def test_a_run_trains_the_same_with_either_engine(algorithm: str, write_config: Callable[..., Path], tmp_path: Path) -> None:
