@@ -273,6 +273,8 @@ class RunConfig:
 
 
 _NOT_IN_FILE = ("base_dir", "source")
+# A data set in the local Hugging Face cache, named in data.train/eval as name:split (data.py loads it).
+HUB_SPLIT = re.compile(r"^(?P<name>[A-Za-z0-9][\w.-]*(/[\w.-]+)?):(?P<split>[\w.\[\]%:+-]+)$")
 
 
 def locate_model(value: str, base_dir: Path) -> str:
@@ -402,7 +404,7 @@ def semantic_problems(cfg: RunConfig) -> list[ConfigProblem]:
             folder = name.rpartition(":")[0]
             if path.exists() or (folder and cfg.resolve_path(folder).is_dir()):
                 continue  # a file, a save_to_disk folder, or one split of one
-            if re.fullmatch(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?:[\w.\[\]%:+-]+", name):
+            if HUB_SPLIT.match(name):
                 continue  # a data set in the local Hugging Face cache, name:split (checked when it loads)
             add(f"data.{key}[{index}]", f"{path} does not exist (prompts come from a .jsonl, .json, .parquet or .csv "
                 "file, a save_to_disk folder, or a cached data set as name:split)")

@@ -18,18 +18,16 @@ from __future__ import annotations
 import json
 import os
 import random
-import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Union
 
-from .config import ConfigError, ConfigProblem, RunConfig
+from .config import HUB_SPLIT, ConfigError, ConfigProblem, RunConfig
 
 Message = dict[str, str]
 PromptValue = Union[str, list[Message]]
 CHAT_ROLES = ("system", "user", "assistant", "tool")
-HUB_SPLIT = re.compile(r"^(?P<name>[A-Za-z0-9][\w.-]*(/[\w.-]+)?):(?P<split>[\w.\[\]%:+-]+)$")
 DATASETS_SUFFIXES = {".parquet": "parquet", ".csv": "csv"}
 
 
@@ -50,13 +48,12 @@ class Prompt:
     @property
     def text(self) -> str:
         """The prompt as people read it (the samples view, trackers, a reward template's {prompt})."""
-        if isinstance(self.value, str):
-            return self.value
-        return "\n".join(f"{m['role']}: {m['content']}" for m in self.value)
+        return prompt_text(self.value)
 
 
-def is_hub_split(value: str) -> bool:
-    return HUB_SPLIT.match(value) is not None
+def prompt_text(value: PromptValue, separator: str = "\n") -> str:
+    """A prompt as text: itself, or its chat messages as 'role: content' lines."""
+    return value if isinstance(value, str) else separator.join(f"{m['role']}: {m['content']}" for m in value)
 
 
 def _prompt_value(value: Any, where: str, column: str) -> PromptValue:

@@ -31,7 +31,7 @@ from typing import Any, Callable, Literal, Optional
 import torch
 
 from .models.base import CausalLM
-from .sequences import Completions, SamplingTransform, inverse_cdf, left_pad, sample
+from .sequences import Completions, SamplingTransform, assemble_completions, left_pad, sample, take_token
 
 log = logging.getLogger("bond_trainer")
 
@@ -149,12 +149,7 @@ class SamplingEngine:
                 logits, _ = model.forward(ids, mask, slot.cache, cache_position=torch.arange(bucket, device=device), keep_last=1)
             logits = logits[:, -1, :]
             for position in range(max_new_tokens):
-                probs = transform(logits).softmax(dim=-1)
-                token = inverse_cdf(probs, on_device[:, position])
-                token = torch.where(finished, torch.full_like(token, pad), token)
-                generated[:, position] = token
-                lengths += (~finished).long()
-                finished |= token == eos
+                token = take_token(logits, transform, on_device[:, position], position, finished, generated, lengths, pad, eos)
                 last = position == max_new_tokens - 1
                 # The host waits for the device only every few tokens (and at the end).
                 if (last or (position + 1) % self.check_every == 0) and all_finished(bool(finished.all())):
@@ -166,14 +161,7 @@ class SamplingEngine:
                 logits = slot.decode(token[:, None], bucket + position)
         finally:
             module.train(was_training)
-        completion_ids: list[list[int]] = []
-        truncated: list[bool] = []
-        for row, count in zip(generated.tolist(), lengths.tolist()):
-            tokens = row[:count]
-            completion_ids.append(tokens)
-            truncated.append(not tokens or tokens[-1] != eos)
-        texts = [model.tokenizer.decode([t for t in c if t != eos]) for c in completion_ids]
-        return Completions(prompt_ids, completion_ids, truncated, texts)
+        return assemble_completions(model, prompt_ids, generated, lengths)
 
     def _slot(self, model: CausalLM, batch: int, bucket: int, length: int, dtype: torch.dtype, device: torch.device,
               autocast: Callable[[], Any]) -> _Slot:

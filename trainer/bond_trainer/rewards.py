@@ -17,6 +17,7 @@ from typing import Any, Callable, Optional, Sequence
 import torch
 
 from .config import RewardConfig, RunConfig, component_name
+from .data import prompt_text
 
 # fn(prompts, completions, **columns): prompts as the data holds them (text or chat messages), and
 # the rows' other columns as keyword lists aligned with them (TRL's convention).
@@ -120,12 +121,7 @@ class Reward:
 
 
 def _show(prompt: Any, completion: str) -> str:
-    text = prompt if isinstance(prompt, str) else " / ".join(f"{m['role']}: {m['content']}" for m in prompt)
-    return f"prompt {text[:80]!r} and completion {completion[:120]!r}"
-
-
-def prompt_text(prompt: Any) -> str:
-    return prompt if isinstance(prompt, str) else "\n".join(f"{m['role']}: {m['content']}" for m in prompt)
+    return f"prompt {prompt_text(prompt, ' / ')[:80]!r} and completion {completion[:120]!r}"
 
 
 def load_user_function(spec: str, base_dir: Path) -> RewardFn:

@@ -167,18 +167,32 @@ def sample(model: CausalLM, prompt_ids: list[list[int]], max_new_tokens: int, un
         for position in range(max_new_tokens):
             with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
                 logits, cache = model.forward(step_input, mask, cache, keep_last=1)
-            probs = transform(logits[:, -1, :]).softmax(dim=-1)
-            token = inverse_cdf(probs, uniforms[:, position])
-            token = torch.where(finished, torch.full_like(token, pad), token)
-            generated[:, position] = token
-            lengths += (~finished).long()
-            finished |= token == eos
+            token = take_token(logits[:, -1, :], transform, uniforms[:, position], position, finished, generated, lengths, pad, eos)
             if all_finished(bool(finished.all())):
                 break
             step_input = token[:, None]
             mask = torch.cat([mask, (~finished | (token == eos)).long()[:, None]], dim=1)
     finally:
         module.train(was_training)
+    return assemble_completions(model, prompt_ids, generated, lengths)
+
+
+def take_token(logits: torch.Tensor, transform: SamplingTransform, uniforms: torch.Tensor, position: int,
+               finished: torch.Tensor, generated: torch.Tensor, lengths: torch.Tensor, pad: int, eos: int) -> torch.Tensor:
+    """One decoding step's draw, the same for every engine: the token of each row by inverse CDF of
+    π (ended rows get padding), written into `generated`, `lengths` and `finished` in place."""
+    token = inverse_cdf(transform(logits).softmax(dim=-1), uniforms)
+    token = torch.where(finished, torch.full_like(token, pad), token)
+    generated[:, position] = token
+    lengths += (~finished).long()
+    finished |= token == eos
+    return token
+
+
+def assemble_completions(model: CausalLM, prompt_ids: list[list[int]], generated: torch.Tensor,
+                         lengths: torch.Tensor) -> Completions:
+    """Completions from a draw's token grid [B, max_new_tokens] and per-row lengths."""
+    eos = model.tokenizer.eos_id
     completion_ids: list[list[int]] = []
     truncated: list[bool] = []
     for row, length in zip(generated.tolist(), lengths.tolist()):

@@ -36,6 +36,11 @@ def _numbers(record: dict[str, Any]) -> dict[str, float]:
             if k not in ("kind", "step", "time") and isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
+def cell(value: Any) -> str:
+    """Text for a Markdown table cell: model output is text, so its pipes and line breaks are escaped."""
+    return str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
 def _sample_rows(step: int, record: dict[str, Any]) -> list[list[Any]]:
     """One row per shown text of a snapshot record: prompt, role, text, reward."""
     prompt = record["prompt"]
@@ -63,9 +68,6 @@ class TensorBoardTracker:
 
     def samples(self, step: int, records: list[dict[str, Any]]) -> None:
         for record in records:
-            # Markdown: model output is text, so its table pipes and line breaks are escaped.
-            def cell(value: Any) -> str:
-                return str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
             lines = ["| sample | reward | completion |", "|---|---:|---|"]
             lines += [f"| {cell(r[3])} | {r[5]:.3f} | {cell(r[4])} |" for r in _sample_rows(step, record)]
             self.writer.add_text(f"samples/prompt_{record['prompt_id']}", f"**{cell(record['prompt'])}**\n\n" + "\n".join(lines), step)

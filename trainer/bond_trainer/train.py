@@ -19,7 +19,7 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
 import torch
 
@@ -227,8 +227,8 @@ class Trainer:
                               torch.cat([p.tokens for p in parts]))
 
     def _accumulate(self, update_rows: Completions, weights: torch.Tensor, micro: int) -> None:
-        """Back-propagate Σ log π(y)·weight(y) micro-batch by micro-batch; gradients are synchronised
-        across ranks with the last one only (DDP's no_sync, FSDP's gradient-sync switch)."""
+        """Back-propagate Σ log π(y)·weight(y) micro-batch by micro-batch; under DDP gradients are
+        synchronised with the last one only (no_sync). FSDP refuses micro-batches (config.py)."""
         chunks = [list(range(i, min(i + micro, len(update_rows)))) for i in range(0, len(update_rows), micro)]
         for index, chunk in enumerate(chunks):
             with self._gradient_sync(index == len(chunks) - 1):
@@ -236,22 +236,9 @@ class Trainer:
                 (part.logp * weights[chunk[0]:chunk[-1] + 1].to(part.logp.dtype)).sum().backward()
 
     def _gradient_sync(self, sync: bool) -> Any:
-        from contextlib import contextmanager, nullcontext
+        from contextlib import nullcontext
         ddp = getattr(self.policy, "ddp", None)
-        if ddp is not None:
-            return nullcontext() if sync else ddp.no_sync()
-        set_sync = getattr(self.policy.module, "set_requires_gradient_sync", None)
-        if not callable(set_sync):
-            return nullcontext()
-
-        @contextmanager
-        def fsdp_sync() -> Iterator[None]:
-            set_sync(sync)
-            try:
-                yield
-            finally:
-                set_sync(True)
-        return fsdp_sync()
+        return ddp.no_sync() if ddp is not None and not sync else nullcontext()
 
     def _without_dropout(self, model: CausalLM) -> Any:
         """Dropout is zeroed for good at build time unless train.dropout keeps it for the gradient
