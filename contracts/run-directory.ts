@@ -26,6 +26,10 @@ export const RUN_FOLDER = {
 export type Algorithm = string;
 export type RunStatus = 'starting' | 'running' | 'completed' | 'stopped' | 'failed';
 export const TERMINAL_STATUSES: readonly RunStatus[] = ['completed', 'stopped', 'failed'];
+/** The statuses this version knows; a newer trainer may write others, which the editor shows as they are. */
+export const KNOWN_STATUSES: readonly RunStatus[] = ['starting', 'running', ...TERMINAL_STATUSES];
+/** A status read from run.json: one this version knows, or another shown as text (`string & {}` keeps the known ones' completion). */
+export type ReadStatus = RunStatus | (string & {});
 
 export interface RunError {
   message: string;
@@ -79,11 +83,13 @@ export interface RunPaths {
 
 /** run.json, rewritten atomically by the trainer. Times are Unix seconds. */
 export interface RunMeta {
-  format_version: typeof RUN_FORMAT_VERSION;
+  /** the trainer writes RUN_FORMAT_VERSION; the editor reads a newer one as far as it can, with a note */
+  format_version: number;
   run_id: string;
   name: string;
   algorithm: Algorithm;
-  status: RunStatus;
+  /** the trainer writes a RunStatus; the editor reads any text (a newer trainer's status) */
+  status: ReadStatus;
   /** the resolved config (every default filled in) */
   config: Record<string, unknown>;
   config_path: string | null;

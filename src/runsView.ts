@@ -6,7 +6,7 @@ import { formatDuration } from './core/format';
 import type { RunStore } from './core/runStore';
 import { COMMANDS } from './commandIds';
 
-const ICONS: Record<RunState['status'], [string, string | undefined]> = {
+const ICONS: Record<string, [string, string | undefined]> = {
   starting: ['loading~spin', undefined],
   running: ['sync~spin', 'charts.blue'],
   completed: ['pass', 'testing.iconPassed'],
@@ -14,6 +14,8 @@ const ICONS: Record<RunState['status'], [string, string | undefined]> = {
   failed: ['error', 'testing.iconFailed'],
   lost: ['question', 'charts.orange'],
 };
+/** a status a newer trainer wrote that this version does not know */
+const UNKNOWN_STATUS_ICON: [string, string | undefined] = ['circle-outline', undefined];
 
 export function runLabel(run: RunState): string {
   return run.meta.name;
@@ -60,7 +62,7 @@ export class RunsView implements vscode.TreeDataProvider<RunState>, vscode.Dispo
   getTreeItem(run: RunState): vscode.TreeItem {
     const item = new vscode.TreeItem(runLabel(run), vscode.TreeItemCollapsibleState.None);
     item.id = run.dir;
-    const [icon, color] = ICONS[run.status];
+    const [icon, color] = ICONS[run.status] ?? UNKNOWN_STATUS_ICON;
     item.iconPath = new vscode.ThemeIcon(icon, color ? new vscode.ThemeColor(color) : undefined);
     const reward = run.latest?.['reward/policy'];
     const parts = [`${run.status}`, `${run.meta.step}/${run.meta.total_steps}`];
@@ -98,6 +100,8 @@ function tooltip(run: RunState): vscode.MarkdownString {
   if (m.error) text.appendMarkdown(`error: ${escape(m.error.message)}\n\n`);
   if (run.status === 'lost') text.appendMarkdown('The trainer stopped answering (no heartbeat, process gone). Resume continues from its last checkpoint.\n\n');
   if (run.skippedLines) text.appendMarkdown(`${run.skippedLines} unreadable metric line(s) skipped\n\n`);
+  for (const note of run.metaNotes) text.appendMarkdown(`${escape(note)}\n\n`);
+  if (run.readProblem) text.appendMarkdown(`${escape(run.readProblem)} (showing the last readable run.json)\n\n`);
   return text;
 }
 

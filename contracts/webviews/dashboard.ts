@@ -35,6 +35,8 @@ export interface DashboardRun {
    * shows the fields that differ */
   config: Record<string, string>;
   error: string | null;
+  /** what the editor's lenient reader had to say about run.json (unknown status or fields, unusable ones) */
+  notes: string[];
   canStop: boolean;
   canResume: boolean;
 }
@@ -57,7 +59,9 @@ export type HostToDashboard =
   /** headers changed (status, step, ETA) */
   | { type: 'runs'; seq: number; runs: DashboardRun[] }
   /** the lines skipped so far, per run (empty: none); replaces the previous report */
-  | { type: 'skipped'; seq: number; skipped: SkippedLines[] };
+  | { type: 'skipped'; seq: number; skipped: SkippedLines[] }
+  /** the step a samples view of this run shows (null: none, or all steps): every chart marks it */
+  | { type: 'marker'; seq: number; dir: string; step: number | null };
 
 export type DashboardCommand = 'stop' | 'resume' | 'openSamples' | 'revealFolder';
 export const DASHBOARD_COMMANDS: readonly DashboardCommand[] = ['stop', 'resume', 'openSamples', 'revealFolder'];
@@ -68,6 +72,8 @@ export type DashboardToHost =
   | { type: 'command'; command: DashboardCommand; dir: string }
   /** open a run's metrics file in an editor at a line (the first skipped one) */
   | { type: 'openMetricsFile'; dir: string; line: number }
+  /** a chart point or Pareto point was clicked: open the run's samples beside, at the snapshot nearest this step */
+  | { type: 'openSamplesAt'; dir: string; step: number }
   | { type: 'exportCsv'; fileName: string; content: string }
   | { type: 'exportPng'; fileName: string; dataUrl: string };
 
@@ -102,6 +108,11 @@ export function parseDashboardMessage(value: unknown): Parsed<DashboardToHost> {
       if (typeof m.dir !== 'string' || !m.dir) return 'dir must be the run folder';
       if (typeof m.line !== 'number' || !Number.isInteger(m.line) || m.line < 1) return 'line must be a whole number ≥ 1';
       return { type: 'openMetricsFile', dir: m.dir, line: m.line };
+    },
+    openSamplesAt: (m) => {
+      if (typeof m.dir !== 'string' || !m.dir) return 'dir must be the run folder';
+      if (typeof m.step !== 'number' || !Number.isInteger(m.step) || m.step < 0) return 'step must be a whole number ≥ 0';
+      return { type: 'openSamplesAt', dir: m.dir, step: m.step };
     },
     exportCsv: (m) => {
       const name = fileName(m.fileName, '.csv');

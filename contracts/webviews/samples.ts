@@ -28,7 +28,9 @@ export type HostToSamples =
   /** select and scroll to a row (the side panel's previous/next, or "open in samples view") */
   | { type: 'reveal'; seq: number; key: SampleKey }
   /** lines of samples.jsonl the editor could not use (empty: none); replaces the previous report */
-  | { type: 'skipped'; seq: number; skipped: SkippedLines[] };
+  | { type: 'skipped'; seq: number; skipped: SkippedLines[] }
+  /** show the snapshot nearest this step (a dashboard chart was clicked) */
+  | { type: 'showStep'; seq: number; step: number };
 
 export type SamplesCommand = 'openDashboard' | 'stop' | 'resume';
 export const SAMPLES_COMMANDS: readonly SamplesCommand[] = ['openDashboard', 'stop', 'resume'];
@@ -40,7 +42,9 @@ export type SamplesToHost =
   | { type: 'focus'; key: SampleKey; order: SampleKey[] }
   | { type: 'command'; command: SamplesCommand }
   /** open the run's samples.jsonl in an editor at a line (the first skipped one) */
-  | { type: 'openSamplesFile'; line: number };
+  | { type: 'openSamplesFile'; line: number }
+  /** the snapshot step the view shows now (null: all steps): the dashboards mark it */
+  | { type: 'stepShown'; step: number | null };
 
 export type SampleSort = 'prompt' | 'reward' | 'gap' | 'kl';
 export type SampleFilter = 'all' | 'beats' | 'loses' | 'truncated';
@@ -73,6 +77,7 @@ export function parseSamplesMessage(value: unknown): Parsed<SamplesToHost> {
     ready: () => ({ type: 'ready' }),
     openSamplesFile: (m) => (typeof m.line === 'number' && Number.isInteger(m.line) && m.line >= 1
       ? { type: 'openSamplesFile', line: m.line } : 'line must be a whole number ≥ 1'),
+    stepShown: (m) => (m.step === null || isNonNegativeInteger(m.step) ? { type: 'stepShown', step: m.step } : 'step must be a whole number ≥ 0 or null'),
     requestSnapshot: (m) => ({ type: 'requestSnapshot', reason: typeof m.reason === 'string' ? m.reason.slice(0, 200) : '' }),
     focus: (m) => {
       const key = parseSampleKey(m.key);

@@ -197,7 +197,7 @@ async function removeIfEmpty(dir: string): Promise<void> {
 /** The trainer was killed before it could write its own status: say so in run.json, atomically. */
 async function markKilled(dir: string, timeoutMs: number): Promise<void> {
   const meta = await readRunMeta(dir);
-  if (typeof meta === 'string' || TERMINAL_STATUSES.includes(meta.status)) return;
+  if (typeof meta === 'string' || (TERMINAL_STATUSES as readonly string[]).includes(meta.status)) return;
   const last = meta.checkpoints[meta.checkpoints.length - 1];
   const now = Date.now() / 1000;
   const updated: RunMeta = {

@@ -4,16 +4,15 @@
  * correct where watching is unreliable (network drives). No `vscode` here: the CLI uses it too.
  */
 import { watch, type FSWatcher, promises as fs } from 'node:fs';
-import { join } from 'node:path';
-import { RUN_FOLDER, type MetricRecord, type RunMeta, type RunStatus } from '../../contracts/run-directory';
+import { basename, join as join } from 'node:path';
+import { RUN_FOLDER, type MetricRecord, type ReadStatus, type RunMeta } from '../../contracts/run-directory';
 import { Emitter, type Disposable } from './emitter';
 import { JsonlTail } from './jsonlTail';
 import { isPidAlive, localHost } from './process';
-import { readMetricLine } from './readers';
-import { isRunMeta } from './schemas';
+import { LineProblem, readMetricLine, readRunMetaValue, type RunMetaReading } from './readers';
 
-/** What the UI shows: the trainer's status, or `lost` for a run that stopped answering. */
-export type DisplayStatus = RunStatus | 'lost';
+/** What the UI shows: the trainer's status (any text a newer trainer wrote), or `lost` for a run that stopped answering. */
+export type DisplayStatus = ReadStatus | 'lost';
 
 /** A running run whose heartbeat is older than this, and whose pid is gone, is lost. */
 export const HEARTBEAT_STALE_MS = 30_000;
@@ -30,6 +29,8 @@ export interface RunState {
   skippedLines: number;
   /** why run.json could not be read, when it could not (the previous meta is kept) */
   readProblem?: string;
+  /** what the lenient reader had to say about run.json (unknown status or fields, unusable ones) */
+  metaNotes: string[];
 }
 
 export interface MetricsEvent {
@@ -165,13 +166,14 @@ export class RunStore implements Disposable {
       return false;
     }
     if (!tracked || tracked.metaStamp !== stamp) {
-      const meta = await readRunMeta(dir);
-      if (typeof meta === 'string') {
+      const reading = await readRunMetaReading(dir);
+      if (typeof reading === 'string') {
         if (!tracked) return false; // a half-created run: try again next pass
-        tracked.state.readProblem = meta;
+        tracked.state.readProblem = reading;
       } else if (!tracked) {
+        const { meta, notes } = reading;
         tracked = {
-          state: { dir, meta, status: displayStatus(meta, now, pidAlive, this.options.heartbeatStaleMs), skippedLines: 0 },
+          state: { dir, meta, status: displayStatus(meta, now, pidAlive, this.options.heartbeatStaleMs), skippedLines: 0, metaNotes: notes },
           metaStamp: stamp,
           tail: new JsonlTail(join(dir, RUN_FOLDER.metrics), readMetricLine),
         };
@@ -179,9 +181,11 @@ export class RunStore implements Disposable {
         this.watchRun(tracked);
         changed = true;
       } else {
+        const { meta, notes } = reading;
         // A resume cuts the record files back to its checkpoint: read them again from the start.
         if (meta.resume_count !== tracked.state.meta.resume_count) tracked.tail.rewind();
         tracked.state.meta = meta;
+        tracked.state.metaNotes = notes;
         tracked.state.readProblem = undefined;
         changed = true;
       }
@@ -241,8 +245,8 @@ export class RunStore implements Disposable {
   }
 }
 
-/** run.json, validated; a string says why it could not be used. */
-export async function readRunMeta(dir: string): Promise<RunMeta | string> {
+/** run.json, read leniently (readRunMetaValue) with its notes; a string says why it could not be used at all. */
+export async function readRunMetaReading(dir: string): Promise<RunMetaReading | string> {
   let text: string;
   try {
     text = await fs.readFile(join(dir, RUN_FOLDER.run), 'utf8');
@@ -255,5 +259,12 @@ export async function readRunMeta(dir: string): Promise<RunMeta | string> {
   } catch {
     return 'run.json is not valid JSON';
   }
-  return isRunMeta(value) ? value : `run.json does not match the run schema: ${isRunMeta.errors()}`;
+  const reading = readRunMetaValue(value, basename(dir));
+  return reading instanceof LineProblem ? reading.reason : reading;
+}
+
+/** run.json's meta, read leniently; a string says why it could not be used. */
+export async function readRunMeta(dir: string): Promise<RunMeta | string> {
+  const reading = await readRunMetaReading(dir);
+  return typeof reading === 'string' ? reading : reading.meta;
 }

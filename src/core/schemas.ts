@@ -28,3 +28,23 @@ function guard<T>(schema: object): ((value: unknown) => value is T) & { errors: 
 export const isRunMeta = guard<RunMeta>(runSchema);
 export const isMetricRecord = guard<MetricRecord>(metricsSchema);
 export const isSampleRecord = guard<SampleRecord>(samplesSchema);
+
+type PropertySchemas = Record<string, object>;
+const runProperties = (runSchema as { properties: PropertySchemas }).properties;
+const runDefinitions = (runSchema as { definitions?: object }).definitions ?? {};
+const fieldGuards = new Map<string, ReturnType<typeof guard<unknown>>>();
+
+/** The run.json fields this editor knows (the run schema's properties). */
+export const KNOWN_RUN_FIELDS: readonly string[] = Object.keys(runProperties);
+
+/** One run.json field checked against its own part of the run schema (the lenient reader's unit). */
+export function checkRunField(name: string, value: unknown): string | undefined {
+  const schema = runProperties[name];
+  if (!schema) return undefined;
+  let check = fieldGuards.get(name);
+  if (!check) {
+    check = guard<unknown>({ ...schema, definitions: runDefinitions });
+    fieldGuards.set(name, check);
+  }
+  return check(value) ? undefined : check.errors().replace(/^\(top level\) /, '');
+}

@@ -55,7 +55,7 @@ export function flattenConfig(config: Record<string, unknown>, prefix = ''): Rec
 
 const isLive = (status: DisplayStatus): boolean => status === 'running' || status === 'starting';
 
-export function toDashboardRun(dir: string, meta: RunMeta, status: DisplayStatus, nowMs: number): DashboardRun {
+export function toDashboardRun(dir: string, meta: RunMeta, status: DisplayStatus, nowMs: number, notes: string[] = []): DashboardRun {
   const eta = isLive(status) ? etaSeconds(meta, nowMs) : undefined;
   return {
     dir,
@@ -75,6 +75,7 @@ export function toDashboardRun(dir: string, meta: RunMeta, status: DisplayStatus
     metricGroups: meta.metric_groups ?? null,
     config: flattenConfig(meta.config),
     error: meta.error ? `${meta.error.type} error${meta.error.step !== null && meta.error.step !== undefined ? ` at step ${meta.error.step}` : ''}: ${meta.error.message}` : null,
+    notes,
     canStop: isLive(status),
     canResume: status === 'stopped' || status === 'failed' || status === 'lost',
   };

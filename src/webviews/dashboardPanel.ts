@@ -12,6 +12,7 @@ import { setWebviewHtml, WebviewChannel, webviewOptions } from './channel';
 import { exportFile } from './saveFile';
 import { RecordStream, runState } from './runSource';
 import { COMMANDS } from '../commandIds';
+import type { ViewLinks } from './links';
 
 export const DASHBOARD_VIEW_TYPE = 'bond.dashboard';
 
@@ -23,7 +24,7 @@ export class DashboardPanel implements vscode.Disposable {
   private pumping: Promise<void> = Promise.resolve();
 
   /** Show the dashboard of these runs, reusing an open panel of the same runs. */
-  static show(extensionUri: vscode.Uri, store: RunStore, log: vscode.OutputChannel, dirs: string[]): DashboardPanel {
+  static show(extensionUri: vscode.Uri, store: RunStore, links: ViewLinks, log: vscode.OutputChannel, dirs: string[]): DashboardPanel {
     const key = dirs.join('\n');
     const existing = DashboardPanel.open.get(key);
     if (existing) {
@@ -32,11 +33,11 @@ export class DashboardPanel implements vscode.Disposable {
     }
     const panel = vscode.window.createWebviewPanel(DASHBOARD_VIEW_TYPE, 'BOND dashboard', vscode.ViewColumn.Active,
       { ...webviewOptions(extensionUri), retainContextWhenHidden: false });
-    return new DashboardPanel(panel, extensionUri, store, log, dirs);
+    return new DashboardPanel(panel, extensionUri, store, links, log, dirs);
   }
 
   constructor(readonly panel: vscode.WebviewPanel, extensionUri: vscode.Uri, private readonly store: RunStore,
-    private readonly log: vscode.OutputChannel, readonly dirs: string[]) {
+    private readonly links: ViewLinks, private readonly log: vscode.OutputChannel, readonly dirs: string[]) {
     DashboardPanel.open.set(dirs.join('\n'), this);
     for (const dir of dirs) this.streams.set(dir, RecordStream.of(dir, RUN_FOLDER.metrics, readMetricLine));
     panel.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'bond.svg');
@@ -56,6 +57,9 @@ export class DashboardPanel implements vscode.Disposable {
       store.onDidChangeRuns((runs) => {
         if (runs.some((run) => this.streams.has(run.dir))) void this.sendHeaders();
       }),
+      links.onDidShowStep((event) => {
+        if (this.streams.has(event.dir) && this.channel.isReady) this.channel.post({ type: 'marker', dir: event.dir, step: event.step });
+      }),
       panel.onDidDispose(() => this.dispose()),
     );
     void this.updateTitle();
@@ -65,7 +69,7 @@ export class DashboardPanel implements vscode.Disposable {
     const headers: DashboardRun[] = [];
     for (const dir of this.dirs) {
       const state = await runState(this.store, dir);
-      if (state) headers.push(toDashboardRun(dir, state.meta, state.status, Date.now()));
+      if (state) headers.push(toDashboardRun(dir, state.meta, state.status, Date.now(), state.metaNotes));
     }
     return headers;
   }
@@ -113,6 +117,10 @@ export class DashboardPanel implements vscode.Disposable {
       metrics.push({ dir, records: (await stream.read()).records });
     }
     this.channel.post({ type: 'snapshot', runs: await this.headers(), metrics });
+    for (const dir of this.dirs) {
+      const step = this.links.markerOf(dir);
+      if (step !== null) this.channel.post({ type: 'marker', dir, step });
+    }
     this.skippedKey = '';
     this.postSkipped();
   }
@@ -159,6 +167,13 @@ export class DashboardPanel implements vscode.Disposable {
           { selection: new vscode.Range(line, line), preview: true });
         return;
       }
+      case 'openSamplesAt':
+        if (!this.streams.has(message.dir)) {
+          this.log.appendLine(`[dashboard] refused to open samples of a run this panel does not show: ${message.dir}`);
+          return;
+        }
+        this.links.openSamplesAt(message.dir, message.step);
+        return;
       case 'exportCsv':
         await exportFile(this.dirs[0], message.fileName, Buffer.from(message.content, 'utf8'), 'CSV');
         return;

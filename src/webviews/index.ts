@@ -10,6 +10,7 @@ import type { RunState } from '../core/runStore';
 import { DASHBOARD_VIEW_TYPE, DashboardPanel } from './dashboardPanel';
 import { InspectorViewProvider, INSPECTOR_VIEW_ID } from './inspectorView';
 import { FocusModel, SAMPLES_VIEW_TYPE, SamplesPanel } from './samplesPanel';
+import { ViewLinks } from './links';
 import { COMMANDS } from '../commandIds';
 
 /** A panel whose saved state names no run (or a run that is gone) says so instead of staying blank. */
@@ -23,16 +24,17 @@ export function registerWebviews(services: Services): vscode.Disposable[] {
   const { context, store, output } = services;
   const extensionUri = context.extensionUri;
   const focus = new FocusModel();
+  const links: ViewLinks = new ViewLinks((dir, step) => SamplesPanel.show(extensionUri, store, focus, links, output, dir, true).showStep(step));
   const inspector = new InspectorViewProvider(extensionUri, focus, store, () => services.python.require(), output, context.workspaceState);
 
   const openDashboard = async (argument?: unknown): Promise<void> => {
     const run = await pickRun(services, argument, () => true, 'open the dashboard of');
-    if (run) DashboardPanel.show(extensionUri, store, output, [run.dir]);
+    if (run) DashboardPanel.show(extensionUri, store, links, output, [run.dir]);
   };
 
   const openSamples = async (argument?: unknown): Promise<void> => {
     const run = await pickRun(services, argument, () => true, 'open the samples of');
-    if (run) SamplesPanel.show(extensionUri, store, focus, output, run.dir);
+    if (run) SamplesPanel.show(extensionUri, store, focus, links, output, run.dir);
   };
 
   /** From the runs view with several runs selected, or a multi-select quick pick. */
@@ -55,11 +57,12 @@ export function registerWebviews(services: Services): vscode.Disposable[] {
         return;
       }
     }
-    DashboardPanel.show(extensionUri, store, output, runs.map((run) => run.dir));
+    DashboardPanel.show(extensionUri, store, links, output, runs.map((run) => run.dir));
   };
 
   return [
     focus,
+    links,
     inspector,
     vscode.window.registerWebviewViewProvider(INSPECTOR_VIEW_ID, inspector),
     vscode.commands.registerCommand(COMMANDS.openDashboard, openDashboard),
@@ -69,14 +72,14 @@ export function registerWebviews(services: Services): vscode.Disposable[] {
       async deserializeWebviewPanel(panel, state: unknown) {
         const parsed = parseDashboardState(state);
         if (!parsed) return orphan(panel, 'its saved state names no run', state, output);
-        new DashboardPanel(panel, extensionUri, store, output, parsed.dirs);
+        new DashboardPanel(panel, extensionUri, store, links, output, parsed.dirs);
       },
     }),
     vscode.window.registerWebviewPanelSerializer(SAMPLES_VIEW_TYPE, {
       async deserializeWebviewPanel(panel, state: unknown) {
         const parsed = parseSamplesState(state);
         if (!parsed) return orphan(panel, 'its saved state names no run', state, output);
-        new SamplesPanel(panel, extensionUri, store, focus, output, parsed.dir);
+        new SamplesPanel(panel, extensionUri, store, focus, links, output, parsed.dir);
       },
     }),
   ];

@@ -1,7 +1,7 @@
 /** What the panels need to know about a run: its RunState from the store, or run.json when the store has none. */
 import { join } from 'node:path';
 import type { RunState, RunStore } from '../core/runStore';
-import { displayStatus, readRunMeta } from '../core/runStore';
+import { displayStatus, readRunMetaReading } from '../core/runStore';
 import { JsonlTail, type SkipReport } from '../core/jsonlTail';
 import type { LineReader } from '../core/readers';
 import { isPidAlive } from '../core/process';
@@ -9,9 +9,9 @@ import { isPidAlive } from '../core/process';
 export async function runState(store: RunStore, dir: string): Promise<RunState | undefined> {
   const known = store.get(dir);
   if (known) return known;
-  const meta = await readRunMeta(dir);
-  if (typeof meta === 'string') return undefined;
-  return { dir, meta, status: displayStatus(meta, Date.now(), isPidAlive), skippedLines: 0 };
+  const reading = await readRunMetaReading(dir);
+  if (typeof reading === 'string') return undefined;
+  return { dir, meta: reading.meta, status: displayStatus(reading.meta, Date.now(), isPidAlive), skippedLines: 0, metaNotes: reading.notes };
 }
 
 /**

@@ -12,6 +12,7 @@ import { toSamplesRun } from '../core/webviewModels';
 import { setWebviewHtml, WebviewChannel, webviewOptions } from './channel';
 import { RecordStream, runState } from './runSource';
 import { COMMANDS } from '../commandIds';
+import type { ViewLinks } from './links';
 
 export const SAMPLES_VIEW_TYPE = 'bond.samples';
 
@@ -63,14 +64,17 @@ export class SamplesPanel implements vscode.Disposable {
   /** the run's name from run.json (the panel title carries it too) */
   runName: string;
 
-  static show(extensionUri: vscode.Uri, store: RunStore, focus: FocusModel, log: vscode.OutputChannel, dir: string): SamplesPanel {
+  /** Show a run's samples; `beside`: next to the active editor (opened from a dashboard chart). */
+  static show(extensionUri: vscode.Uri, store: RunStore, focus: FocusModel, links: ViewLinks, log: vscode.OutputChannel, dir: string,
+    beside = false): SamplesPanel {
     const existing = SamplesPanel.open.get(dir);
     if (existing) {
-      existing.panel.reveal(undefined, false);
+      existing.panel.reveal(undefined, beside);
       return existing;
     }
-    const panel = vscode.window.createWebviewPanel(SAMPLES_VIEW_TYPE, 'BOND samples', vscode.ViewColumn.Active, webviewOptions(extensionUri));
-    return new SamplesPanel(panel, extensionUri, store, focus, log, dir);
+    const panel = vscode.window.createWebviewPanel(SAMPLES_VIEW_TYPE, 'BOND samples', beside ? vscode.ViewColumn.Beside : vscode.ViewColumn.Active,
+      webviewOptions(extensionUri));
+    return new SamplesPanel(panel, extensionUri, store, focus, links, log, dir);
   }
 
   static find(dir: string): SamplesPanel | undefined {
@@ -78,7 +82,7 @@ export class SamplesPanel implements vscode.Disposable {
   }
 
   constructor(readonly panel: vscode.WebviewPanel, extensionUri: vscode.Uri, private readonly store: RunStore,
-    private readonly focus: FocusModel, private readonly log: vscode.OutputChannel, readonly dir: string) {
+    private readonly focus: FocusModel, private readonly links: ViewLinks, private readonly log: vscode.OutputChannel, readonly dir: string) {
     SamplesPanel.open.set(dir, this);
     this.runName = basename(dir);
     this.stream = RecordStream.of(dir, RUN_FOLDER.samples, fromGuard(isSampleRecord, isSampleRecord.errors));
@@ -123,6 +127,10 @@ export class SamplesPanel implements vscode.Disposable {
     this.records = (await this.stream.read()).records;
     const run = await this.run();
     if (run) this.channel.post({ type: 'snapshot', run, records: this.records });
+    if (this.pendingStep !== undefined) {
+      this.channel.post({ type: 'showStep', step: this.pendingStep });
+      this.pendingStep = undefined;
+    }
     this.skippedKey = '';
     this.postSkipped();
   }
@@ -159,6 +167,14 @@ export class SamplesPanel implements vscode.Disposable {
     return this.records.find((r) => r.step === key.step && r.prompt_id === key.promptId);
   }
 
+  /** Show the snapshot nearest a step (a dashboard point was clicked). */
+  showStep(step: number): void {
+    if (this.channel.isReady) this.channel.post({ type: 'showStep', step });
+    else this.pendingStep = step; // a new panel: sent after its first snapshot
+  }
+
+  private pendingStep: number | undefined;
+
   /** Select a row in the webview (from the inspector or a command). */
   reveal(key: SampleKey, show: boolean): void {
     if (show) this.panel.reveal(undefined, false);
@@ -173,6 +189,9 @@ export class SamplesPanel implements vscode.Disposable {
         return;
       case 'focus':
         if (this.record(message.key)) this.focus.set({ panel: this, key: message.key, order: message.order });
+        return;
+      case 'stepShown':
+        this.links.stepShown({ dir: this.dir, step: message.step });
         return;
       case 'openSamplesFile': {
         const line = new vscode.Position(message.line - 1, 0);
@@ -193,6 +212,7 @@ export class SamplesPanel implements vscode.Disposable {
 
   dispose(): void {
     SamplesPanel.open.delete(this.dir);
+    this.links.stepShown({ dir: this.dir, step: null });
     if (this.focus.focus?.panel === this) this.focus.set(undefined);
     for (const disposable of this.disposables) disposable.dispose();
     this.disposables.length = 0;

@@ -20,7 +20,7 @@ function setup(reward: Record<string, unknown>, answer: (request: GenerateReques
     writeFileSync(join(dir, 'exports', 'step-5', role, 'model.json'), '{}');
   }
   const meta = { ...fixtureRun('completed').meta, config: { ...fixtureRun('completed').meta.config, reward } };
-  const state = { dir, meta, status: 'completed', skippedLines: 0 } as RunState;
+  const state = { dir, meta, status: 'completed', skippedLines: 0, metaNotes: [] } as RunState;
   const store = { runs: [state], get: (d: string) => (d === dir ? state : undefined) } as unknown as RunStore;
   const requests: GenerateRequest[] = [];
   const client = {

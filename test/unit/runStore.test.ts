@@ -123,3 +123,46 @@ test('file watching picks up a new run without waiting for the poll', async () =
   assert.equal(s.runs.length, 1);
   s.dispose();
 });
+
+test('run.json from a newer trainer: unknown status and fields are kept and noted, a bad field is named and defaulted', async () => {
+  const runs = tempDir();
+  const dir = copyFixture('completed', runs);
+  const meta = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')) as Record<string, unknown>;
+  delete meta.torch_version;
+  writeFileSync(join(dir, 'run.json'), JSON.stringify({
+    ...meta, status: 'paused', algorithm: 'bond-v2', format_version: 2, step: 'seven', gpu_hours: 1.5, scheduler: { kind: 'x' },
+  }));
+  const s = store(runs);
+  await s.refresh();
+  const state = s.get(dir);
+  assert.ok(state, 'the run is listed, not dropped');
+  assert.equal(state.status, 'paused');
+  assert.equal(state.meta.algorithm, 'bond-v2');
+  assert.equal(state.meta.step, 0);
+  assert.equal(state.meta.total_steps, meta.total_steps, 'valid fields are kept as written');
+  assert.equal((state.meta as unknown as Record<string, unknown>).gpu_hours, 1.5, 'unknown fields are kept');
+  const notes = state.metaNotes.join('\n');
+  assert.match(notes, /status "paused" is not one this version knows/);
+  assert.match(notes, /format_version 2, this version reads 1/);
+  assert.match(notes, /"step" must be integer \(is "seven"\); shown as 0/);
+  assert.match(notes, /"torch_version" is missing/);
+  assert.match(notes, /fields this version does not know \(kept\): gpu_hours, scheduler/);
+  assert.doesNotMatch(notes, /algorithm/, 'a new algorithm is not a problem: its run.json says what to chart');
+  s.dispose();
+});
+
+test('run.json this trainer wrote reads without notes; one without a status is refused with the reason', async () => {
+  const runs = tempDir();
+  const dir = copyFixture('completed', runs);
+  const other = copyFixture('failed', runs);
+  const meta = JSON.parse(readFileSync(join(other, 'run.json'), 'utf8')) as Record<string, unknown>;
+  delete meta.status;
+  writeFileSync(join(other, 'run.json'), JSON.stringify(meta));
+  const s = store(runs);
+  await s.refresh();
+  assert.deepEqual(s.get(dir)!.metaNotes, []);
+  assert.equal(s.get(other), undefined);
+  const { readRunMeta } = await import('../../src/core/runStore');
+  assert.match(String(await readRunMeta(other)), /"status" is missing, not a text/);
+  s.dispose();
+});

@@ -23,7 +23,14 @@ export interface ChartContext {
   theme(): { foreground: string; grid: string; background: string };
   exportCsv(fileName: string, content: string): void;
   exportPng(fileName: string, dataUrl: string): void;
+  /** the step a samples view of this run shows, marked on every chart; null: none */
+  marker(run: RunData): number | null;
+  /** a point was clicked: show this run's samples nearest this step */
+  openSamplesAt(run: RunData, step: number): void;
 }
+
+/** Pointer travel (px) below which a press-and-release is a click, not a zoom drag. */
+const CLICK_SLOP = 4;
 
 interface Line {
   label: string;
@@ -241,6 +248,7 @@ export class MetricChart {
         drawClear: [(u) => this.drawRaw(u)],
         draw: [(u) => {
           this.element.dataset.yMax = String(u.scales.y?.max ?? '');
+          this.drawMarkers(u);
         }],
         setSeries: [(u, index) => {
           if (index === null || index === 0) return;
@@ -259,6 +267,93 @@ export class MetricChart {
     };
     this.body.replaceChildren();
     this.plot = new uPlot(options, [[]], this.body);
+    this.listenForClicks(this.plot);
+  }
+
+  /** Redraw without new data (a marker moved). */
+  redraw(): void {
+    this.plot?.redraw(false, false);
+  }
+
+  /** The x of a run's step on this chart's axis: the step, or the wall time of its nearest row. */
+  private xOfStep(run: RunData, step: number): number | null {
+    if (this.context.xAxis() === 'step') return step;
+    const table = this.table(run);
+    const index = nearestIndex(table.steps, step);
+    return index === null ? null : table.times[index] ?? null;
+  }
+
+  /** A dashed vertical line at each run's marked step, labelled with it. */
+  private drawMarkers(u: uPlot): void {
+    const marked: string[] = [];
+    const ctx = u.ctx;
+    this.context.runs().forEach((run, index) => {
+      const step = this.context.marker(run);
+      if (step === null) return;
+      const x = this.xOfStep(run, step);
+      if (x === null) return;
+      const px = u.valToPos(x, 'x', true);
+      if (!Number.isFinite(px) || px < u.bbox.left || px > u.bbox.left + u.bbox.width) return;
+      marked.push(`${index}:${step}`);
+      ctx.save();
+      ctx.strokeStyle = this.context.compare() ? this.context.runColour(index) : this.context.theme().foreground;
+      ctx.globalAlpha = 0.7;
+      ctx.setLineDash([4 * devicePixelRatio, 3 * devicePixelRatio]);
+      ctx.lineWidth = devicePixelRatio;
+      ctx.beginPath();
+      ctx.moveTo(px, u.bbox.top);
+      ctx.lineTo(px, u.bbox.top + u.bbox.height);
+      ctx.stroke();
+      ctx.setLineDash([]);
+      ctx.fillStyle = ctx.strokeStyle;
+      ctx.font = `${10 * devicePixelRatio}px sans-serif`;
+      ctx.fillText(`samples: step ${step}`, px + 3 * devicePixelRatio, u.bbox.top + 10 * devicePixelRatio);
+      ctx.restore();
+    });
+    this.element.dataset.marker = marked.join(' ');
+  }
+
+  /**
+   * A click (not a zoom drag) on the plot opens the samples at the step under the cursor: of the one
+   * run, or in compare mode of the run whose line is nearest the pointer.
+   */
+  private listenForClicks(u: uPlot): void {
+    let down: { x: number; y: number } | null = null;
+    u.over.title = 'Click a point to open the samples nearest its step';
+    u.over.addEventListener('mousedown', (event) => {
+      down = { x: event.clientX, y: event.clientY };
+    });
+    u.over.addEventListener('click', (event) => {
+      const start = down;
+      down = null;
+      if (!start || Math.hypot(event.clientX - start.x, event.clientY - start.y) > CLICK_SLOP) return;
+      const rect = u.over.getBoundingClientRect();
+      const left = event.clientX - rect.left;
+      const top = event.clientY - rect.top;
+      const x = u.posToVal(left, 'x');
+      const runs = this.context.runs();
+      const run = runs.length === 1 ? runs[0] : this.nearestRun(u, left, top);
+      if (!run || !Number.isFinite(x)) return;
+      const table = this.table(run);
+      const index = nearestIndex(this.context.xAxis() === 'step' ? table.steps : table.times, x);
+      const step = index === null ? null : table.steps[index];
+      if (step !== undefined && step !== null) this.context.openSamplesAt(run, step);
+    });
+  }
+
+  private nearestRun(u: uPlot, left: number, top: number): RunData | undefined {
+    const runs = this.context.runs();
+    const linesPerRun = this.lines.length / Math.max(1, runs.length);
+    const xs = u.data[0];
+    let best: { distance: number; run: number } | null = null;
+    const idx = u.posToIdx(left);
+    this.lines.forEach((line, i) => {
+      const y = u.data[i + 1]?.[idx];
+      if (line.reference || !u.series[i + 1]?.show || y === null || y === undefined || xs[idx] === undefined) return;
+      const distance = Math.abs(u.valToPos(y, 'y') - top);
+      if (!best || distance < best.distance) best = { distance, run: Math.floor(i / linesPerRun) };
+    });
+    return best === null ? undefined : runs[(best as { run: number }).run];
   }
 
   /** The unsmoothed line, faint, under the smoothed one. */
@@ -358,6 +453,20 @@ export class MetricChart {
     this.plot?.destroy();
     this.plot = undefined;
   }
+}
+
+/** The index of the value nearest `target` in an ascending list (steps or times), or null when empty. */
+export function nearestIndex(values: readonly number[], target: number): number | null {
+  if (!values.length) return null;
+  let lo = 0;
+  let hi = values.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if ((values[mid] as number) < target) lo = mid + 1;
+    else hi = mid;
+  }
+  if (lo > 0 && Math.abs((values[lo - 1] as number) - target) <= Math.abs((values[lo] as number) - target)) return lo - 1;
+  return lo;
 }
 
 function csvCell(text: string): string {

@@ -93,7 +93,12 @@ const context: ChartContext = {
   theme: themeColours,
   exportCsv: (fileName, content) => host.post({ type: 'exportCsv', fileName, content }),
   exportPng: (fileName, dataUrl) => host.post({ type: 'exportPng', fileName, dataUrl }),
+  marker: (run) => markers.get(run.header.dir) ?? null,
+  openSamplesAt: (run, step) => host.post({ type: 'openSamplesAt', dir: run.header.dir, step }),
 };
+
+/** The step each run's samples view shows: every chart marks it. */
+const markers = new Map<string, number>();
 
 function command(name: DashboardCommand, dir: string): void {
   host.post({ type: 'command', command: name, dir });
@@ -162,6 +167,7 @@ function buildHeader(): void {
         h('span', { className: 'chip-label', text: item.label }), h('span', { text: item.value }),
       ]))),
       r.error ? h('div', { className: 'run-error', text: r.error }) : null,
+      ...(r.notes ?? []).map((note) => h('div', { className: 'run-note', text: note })),
       h('div', { className: 'run-actions' }, buttons),
     ]);
   }));
@@ -260,6 +266,14 @@ onHostMessage((message) => {
     case 'skipped':
       showSkipped(message.skipped as SkippedLines[]);
       break;
+    case 'marker': {
+      const dir = String(message.dir);
+      if (typeof message.step === 'number') markers.set(dir, message.step);
+      else markers.delete(dir);
+      for (const chart of charts) chart.redraw();
+      document.body.dataset.markers = JSON.stringify([...markers]);
+      break;
+    }
     case 'runs': {
       const headers = message.runs as DashboardRun[];
       for (const run of runs) {
@@ -292,7 +306,7 @@ function toolbar(): HTMLElement {
     h('label', { className: 'toolbar-item' }, [h('span', { text: 'x axis' }), xAxisSelect]),
     h('label', { className: 'toolbar-item' }, [h('span', { text: 'smoothing' }), smoothingSlider, smoothingValue]),
     resetZoom,
-    h('span', { className: 'toolbar-hint', text: 'drag to zoom · double-click to reset · click a legend entry to hide it' }),
+    h('span', { className: 'toolbar-hint', text: 'click a point to see its samples · drag to zoom · double-click to reset · click a legend entry to hide it' }),
   ]);
 }
 

@@ -15,27 +15,41 @@ export interface ScatterContext {
   runColour(index: number): string;
   theme(): { foreground: string; grid: string; background: string };
   smoothing(): number;
+  /** an eval point was clicked: show this run's samples nearest its step */
+  openSamplesAt(run: RunData, step: number): void;
 }
 
-interface Point { x: number; y: number }
+/** A point, with the row it came from (eval points: a click opens that step's samples). */
+interface Point { x: number; y: number; row: number }
 
 const finitePairs = (xs: readonly (number | null)[], ys: readonly (number | null)[]): Point[] => {
   const points: Point[] = [];
   for (let i = 0; i < Math.min(xs.length, ys.length); i++) {
     const x = xs[i];
     const y = ys[i];
-    if (x !== null && x !== undefined && y !== null && y !== undefined && Number.isFinite(x) && Number.isFinite(y)) points.push({ x, y });
+    if (x !== null && x !== undefined && y !== null && y !== undefined && Number.isFinite(x) && Number.isFinite(y)) points.push({ x, y, row: i });
   }
   return points;
 };
+
+/** How near (px) a click must land to an eval point to open its samples. */
+const HIT_RADIUS = 8;
 
 export class ParetoScatter {
   readonly element: HTMLElement;
   private readonly canvas: HTMLCanvasElement;
   private readonly legend: HTMLElement;
+  /** the eval points as drawn (CSS px), for clicks */
+  private hits: { px: number; py: number; run: RunData; step: number }[] = [];
 
   constructor(private readonly context: ScatterContext) {
-    this.canvas = h('canvas', { className: 'scatter-canvas', attrs: { role: 'img', 'aria-label': 'reward against KL to the reference, per run' } });
+    this.canvas = h('canvas', { className: 'scatter-canvas', attrs: { role: 'img', 'aria-label': 'reward against KL to the reference, per run; click an eval point for its samples' } });
+    this.canvas.title = 'Click an eval point (●) to open its samples';
+    this.canvas.addEventListener('click', (event) => {
+      const rect = this.canvas.getBoundingClientRect();
+      const hit = this.nearestHit(event.clientX - rect.left, event.clientY - rect.top);
+      if (hit) this.context.openSamplesAt(hit.run, hit.step);
+    });
     this.legend = h('div', { className: 'scatter-legend' });
     this.element = h('section', { className: 'chart scatter', attrs: { 'data-chart': 'pareto' } }, [
       h('div', { className: 'chart-title' }, [h('span', { text: 'Reward vs KL(π ‖ π_ref) — Pareto view' })]),
@@ -43,7 +57,22 @@ export class ParetoScatter {
     ]);
   }
 
+  /** The eval point nearest (x, y) in CSS px within HIT_RADIUS, or undefined. */
+  nearestHit(x: number, y: number): { px: number; py: number; run: RunData; step: number } | undefined {
+    let best: (typeof this.hits)[number] | undefined;
+    let distance = HIT_RADIUS;
+    for (const hit of this.hits) {
+      const d = Math.hypot(hit.px - x, hit.py - y);
+      if (d <= distance) {
+        best = hit;
+        distance = d;
+      }
+    }
+    return best;
+  }
+
   draw(): void {
+    this.hits = [];
     const width = Math.max(240, this.element.clientWidth || 600);
     const height = 260;
     const ratio = devicePixelRatio || 1;
@@ -62,7 +91,7 @@ export class ParetoScatter {
       eval: finitePairs(run.eval.columns.get('eval/kl/policy_ref') ?? [], run.eval.columns.get('eval/reward/policy') ?? []),
       bon: ((): Point | null => {
         const bonReward = run.eval.columns.get('eval/reward/bon')?.at(-1);
-        return bonReward === null || bonReward === undefined ? null : { x: klBonBound(run.header.bonN), y: bonReward };
+        return bonReward === null || bonReward === undefined ? null : { x: klBonBound(run.header.bonN), y: bonReward, row: -1 };
       })(),
     }));
     const all = series.flatMap((s) => [...s.train, ...s.eval, ...(s.bon ? [s.bon] : [])]);
@@ -109,7 +138,10 @@ export class ParetoScatter {
       ctx.beginPath();
       s.eval.forEach((p, i) => (i === 0 ? ctx.moveTo(sx(p.x), sy(p.y)) : ctx.lineTo(sx(p.x), sy(p.y))));
       ctx.stroke();
+      const run = runs[index] as RunData;
       for (const p of s.eval) {
+        const step = run.eval.steps[p.row];
+        if (step !== undefined) this.hits.push({ px: sx(p.x), py: sy(p.y), run, step });
         ctx.beginPath();
         ctx.arc(sx(p.x), sy(p.y), 3.5, 0, 2 * Math.PI);
         ctx.fill();
@@ -126,6 +158,7 @@ export class ParetoScatter {
         ctx.stroke();
       }
     });
+    this.element.dataset.hits = JSON.stringify(this.hits.map((hit) => [Math.round(hit.px), Math.round(hit.py), hit.step]));
     this.legend.replaceChildren(...runs.map((run, index) => h('span', { className: 'legend-item' }, [
       h('span', { className: 'swatch', attrs: { 'data-colour': String(index) } }),
       h('span', { text: `${run.header.name}: eval ● train · Best-of-${run.header.bonN} ◇` }),

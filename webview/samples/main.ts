@@ -162,6 +162,34 @@ function refresh(): void {
   scheduleRender();
   renderDetails();
   save();
+  announceStep();
+}
+
+/** The dashboards mark the step shown here: say when it changes (null: all steps, or one prompt across steps). */
+let announcedStep: number | null | undefined;
+function announceStep(): void {
+  const shown = state.promptId !== null ? null : state.step;
+  if (shown === announcedStep) return;
+  announcedStep = shown;
+  post({ type: 'stepShown', step: shown });
+}
+
+/** A step asked for before the snapshot arrived (a chart click opened this view). */
+let requestedStep: number | null = null;
+
+/** Show the snapshot nearest `step` (ties: the earlier one), leaving "follow latest" and "one prompt". */
+function showNearestStep(step: number): void {
+  if (!steps.length) {
+    requestedStep = step;
+    return;
+  }
+  requestedStep = null;
+  let nearest = steps[0] as number;
+  for (const candidate of steps) if (Math.abs(candidate - step) < Math.abs(nearest - step)) nearest = candidate;
+  state.promptId = null;
+  state.followLatest = false;
+  state.step = nearest;
+  refresh();
 }
 
 function setStep(step: number | null): void {
@@ -328,6 +356,7 @@ function applyRecords(next: SampleRecord[], replace: boolean): void {
   records = replace ? next : records.concat(next);
   steps = stepsOf(records);
   if (state.followLatest || (state.step !== null && !steps.includes(state.step))) state.step = steps.at(-1) ?? null;
+  if (requestedStep !== null && steps.length) return showNearestStep(requestedStep);
   refresh();
 }
 
@@ -367,6 +396,9 @@ onHostMessage((message) => {
       scrollToFocus();
       break;
     }
+    case 'showStep':
+      if (typeof message.step === 'number') showNearestStep(message.step);
+      break;
     case 'skipped':
       renderSkipped(skippedNotice, message.skipped as SkippedLines[], (report) => post({ type: 'openSamplesFile', line: report.firstLine }));
       break;
