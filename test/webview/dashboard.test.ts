@@ -319,4 +319,66 @@ describe('dashboard webview', () => {
       await view.page.close();
     }
   });
+
+  it('a click on a chart point or a Pareto eval point asks for the samples at that step; a drag zooms instead', async () => {
+    const records = syntheticMetrics(200, { evalEvery: 50, seed: 3 });
+    const view = await openWith({ type: 'snapshot', seq: 1, runs: [header('/runs/a')], metrics: [{ dir: '/runs/a', records }] });
+    const over = await view.page.$('[data-chart="reward"] .u-over');
+    const box = (await over!.boundingBox())!;
+    await view.page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
+    const asked = await view.waitForPosted('openSamplesAt');
+    assert.equal(asked.dir, '/runs/a');
+    const steps = records.filter((r) => r.kind === 'train').map((r) => r.step);
+    const middle = (steps[0]! + steps.at(-1)!) / 2;
+    assert.ok(Math.abs(Number(asked.step) - middle) <= 5, `clicked mid-chart (step ≈ ${middle}), asked for ${String(asked.step)}`);
+    assert.ok(steps.includes(Number(asked.step)), 'the step is one the run has');
+    // A drag zooms: no request.
+    await view.page.mouse.move(box.x + box.width * 0.2, box.y + box.height / 2);
+    await view.page.mouse.down();
+    await view.page.mouse.move(box.x + box.width * 0.6, box.y + box.height / 2, { steps: 5 });
+    await view.page.mouse.up();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal((await view.posted()).filter((m) => m.type === 'openSamplesAt').length, 1);
+    // The Pareto view: a click on an eval point asks for its step.
+    const hits = JSON.parse(await view.page.getAttribute('[data-chart="pareto"]', 'data-hits') ?? '[]') as [number, number, number][];
+    assert.ok(hits.length >= 3, `eval points drawn: ${hits.length}`);
+    const [px, py, evalStep] = hits[1]!;
+    // Dispatched in the page at the canvas's position then: moving the real pointer there passes over
+    // the charts above, whose live legends can shift the layout on the way.
+    await view.page.evaluate(([x, y]) => {
+      const canvas = document.querySelector('[data-chart="pareto"] canvas')!;
+      const rect = canvas.getBoundingClientRect();
+      canvas.dispatchEvent(new MouseEvent('click', { clientX: rect.left + x!, clientY: rect.top + y!, bubbles: true }));
+    }, [px + 2, py - 2]);
+    await waitFor(async () => (await view.posted()).filter((m) => m.type === 'openSamplesAt').length === 2 || undefined, 'a second openSamplesAt');
+    const fromPareto = (await view.posted()).filter((m) => m.type === 'openSamplesAt')[1]!;
+    assert.deepEqual([fromPareto.dir, fromPareto.step], ['/runs/a', evalStep]);
+    await view.page.close();
+  });
+
+  it('marks the step a samples view shows on every chart, and removes the mark when it goes', async () => {
+    const records = syntheticMetrics(200, { evalEvery: 50, seed: 3 });
+    const view = await openWith({ type: 'snapshot', seq: 1, runs: [header('/runs/a')], metrics: [{ dir: '/runs/a', records }] });
+    await waitFor(async () => (await inkedPixels(view.page, 'loss')) > 500 || undefined, 'the loss chart to draw');
+    const before = await canvasSignature(view.page, 'loss');
+    await view.send({ type: 'marker', seq: 2, dir: '/runs/a', step: 120 });
+    await waitFor(async () => (await view.page.getAttribute('[data-chart="loss"]', 'data-marker')) === '0:120' || undefined, 'the marker on the loss chart');
+    const marked = await view.page.$$eval('[data-chart]:not([data-chart="pareto"])', (charts) => charts.map((c) => (c as HTMLElement).dataset.marker));
+    assert.ok(marked.length > 5 && marked.every((m) => m === '0:120'), `every chart marks step 120: ${JSON.stringify(marked)}`);
+    assert.notEqual(await canvasSignature(view.page, 'loss'), before, 'the mark is drawn');
+    await view.send({ type: 'marker', seq: 3, dir: '/runs/a', step: null });
+    await waitFor(async () => (await view.page.getAttribute('[data-chart="loss"]', 'data-marker')) === '' || undefined, 'the marker to go');
+    assert.equal(await canvasSignature(view.page, 'loss'), before);
+    await view.page.close();
+  });
+
+  it('shows what the lenient reader said about run.json under the run\'s header, as text', async () => {
+    const notes = ['run.json: status "paused" is not one this version knows; shown as it is', 'run.json: fields this version does not know (kept): <b>gpu_hours</b>'];
+    const run = { ...toDashboardRun('/runs/a', { ...completed.meta, status: 'paused' }, 'paused', NOW, notes) };
+    const view = await openWith({ type: 'snapshot', seq: 1, runs: [run], metrics: [{ dir: '/runs/a', records: completed.metrics }] });
+    assert.deepEqual(await view.page.$$eval('.run-note', (nodes) => nodes.map((n) => n.textContent)), notes);
+    assert.equal(await view.page.$$eval('.run-note b', (nodes) => nodes.length), 0);
+    assert.match(await view.page.textContent('.run-header .status') ?? '', /paused/);
+    await view.page.close();
+  });
 });

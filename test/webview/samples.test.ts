@@ -162,6 +162,28 @@ describe('samples webview', () => {
     await restored.page.close();
   });
 
+  it('a dashboard click shows the nearest snapshot, and the step shown is reported for the charts\' marker', async () => {
+    const records = manyRecords(32); // steps 10, 20, 30, 40
+    const view = await openWith({ type: 'snapshot', seq: 1, run, records });
+    await waitFor(async () => (await view.posted()).find((m) => m.type === 'stepShown' && m.step === 40), 'the latest step reported');
+    await view.send({ type: 'showStep', seq: 2, step: 27 });
+    await view.page.waitForFunction(() => /step 30 \(3 of 4\)/.test(document.querySelector('.step-label')?.textContent ?? ''));
+    await waitFor(async () => (await view.posted()).find((m) => m.type === 'stepShown' && m.step === 30), 'step 30 reported');
+    assert.equal((await view.state() as { followLatest: boolean }).followLatest, false, 'a chosen step stops following the latest');
+    await view.page.click('vscode-button[aria-label="previous step"]');
+    await waitFor(async () => (await view.posted()).find((m) => m.type === 'stepShown' && m.step === 20), 'step 20 reported');
+    await view.page.click('vscode-checkbox[label="all steps"]');
+    await waitFor(async () => (await view.posted()).at(-1)?.step === null || undefined, 'all steps: no single step reported');
+    // A step asked for before any samples arrive is shown once they do.
+    const early = await harness.open('samples', {});
+    await early.send({ type: 'snapshot', seq: 1, run, records: [] });
+    await early.send({ type: 'showStep', seq: 2, step: 12 });
+    await early.send({ type: 'append', seq: 3, records });
+    await early.page.waitForFunction(() => /step 10 \(1 of 4\)/.test(document.querySelector('.step-label')?.textContent ?? ''));
+    await early.page.close();
+    await view.page.close();
+  });
+
   it('says which samples.jsonl lines it skipped and opens the file at the first', async () => {
     const view = await openWith({ type: 'snapshot', seq: 1, run, records: completed.samples });
     await view.send({ type: 'skipped', seq: 2, skipped: [{ dir: '/runs/a', file: 'samples.jsonl', count: 1, firstLine: 7,
