@@ -18,6 +18,8 @@ export const COMMANDS = {
   openDashboard: 'bond.openDashboard',
   openSamples: 'bond.openSamples',
   compareRuns: 'bond.compareRuns',
+  openPlayground: 'bond.openPlayground',
+  createDemoWorkspace: 'bond.createDemoWorkspace',
 } as const;
 
 export type CommandId = (typeof COMMANDS)[keyof typeof COMMANDS];

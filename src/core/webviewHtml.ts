@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'crypto';
 
-export type WebviewName = 'dashboard' | 'samples' | 'inspector';
+export type WebviewName = 'dashboard' | 'samples' | 'inspector' | 'playground';
 
 export interface WebviewPage {
   name: WebviewName;

@@ -1,6 +1,6 @@
 /**
- * The webview commands (Open Dashboard, Open Samples, Compare Runs), the panel serializers that
- * bring panels back after a reload on the same run, and the side-panel inspector.
+ * The webview commands (Open Dashboard, Open Samples, Compare Runs, Open Playground), the panel
+ * serializers that bring panels back after a reload, and the side-panel inspector.
  */
 import * as vscode from 'vscode';
 import { parseDashboardState } from '../../contracts/webviews/dashboard';
@@ -11,6 +11,7 @@ import { DASHBOARD_VIEW_TYPE, DashboardPanel } from './dashboardPanel';
 import { InspectorViewProvider, INSPECTOR_VIEW_ID } from './inspectorView';
 import { FocusModel, SAMPLES_VIEW_TYPE, SamplesPanel } from './samplesPanel';
 import { ViewLinks } from './links';
+import { PLAYGROUND_VIEW_TYPE, PlaygroundPanel, type PlaygroundServices } from './playgroundPanel';
 import { COMMANDS } from '../commandIds';
 
 /** A panel whose saved state names no run (or a run that is gone) says so instead of staying blank. */
@@ -25,7 +26,16 @@ export function registerWebviews(services: Services): vscode.Disposable[] {
   const extensionUri = context.extensionUri;
   const focus = new FocusModel();
   const links: ViewLinks = new ViewLinks((dir, step) => SamplesPanel.show(extensionUri, store, focus, links, output, dir, true).showStep(step));
-  const inspector = new InspectorViewProvider(extensionUri, focus, store, () => services.python.require(), output, context.workspaceState);
+  const playgroundServices: PlaygroundServices = {
+    extensionUri, store, environment: () => services.python.require(), log: output, memento: context.workspaceState,
+  };
+  const inspector = new InspectorViewProvider(extensionUri, focus, output,
+    (prompt) => PlaygroundPanel.show(playgroundServices, prompt === null ? undefined : { prompt }));
+
+  /** From the palette (no run), a runs-view item (that run), or the launcher (a prompt). */
+  const openPlayground = (argument?: unknown): void => {
+    PlaygroundPanel.show(playgroundServices, isRunState(argument) ? { dir: argument.dir } : undefined);
+  };
 
   const openDashboard = async (argument?: unknown): Promise<void> => {
     const run = await pickRun(services, argument, () => true, 'open the dashboard of');
@@ -68,6 +78,12 @@ export function registerWebviews(services: Services): vscode.Disposable[] {
     vscode.commands.registerCommand(COMMANDS.openDashboard, openDashboard),
     vscode.commands.registerCommand(COMMANDS.openSamples, openSamples),
     vscode.commands.registerCommand(COMMANDS.compareRuns, compareRuns),
+    vscode.commands.registerCommand(COMMANDS.openPlayground, openPlayground),
+    vscode.window.registerWebviewPanelSerializer(PLAYGROUND_VIEW_TYPE, {
+      async deserializeWebviewPanel(panel) {
+        new PlaygroundPanel(panel, playgroundServices);
+      },
+    }),
     vscode.window.registerWebviewPanelSerializer(DASHBOARD_VIEW_TYPE, {
       async deserializeWebviewPanel(panel, state: unknown) {
         const parsed = parseDashboardState(state);

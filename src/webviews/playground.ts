@@ -4,7 +4,7 @@
  * name a run folder and a step; the host only ever uses export folders it found itself.
  */
 import { basename } from 'node:path';
-import type { PlaygroundRequest, PlaygroundResult, PlaygroundRun, PlaygroundText } from '../../contracts/webviews/inspector';
+import type { PlaygroundRequest, PlaygroundResult, PlaygroundRun, PlaygroundText } from '../../contracts/webviews/playground';
 import type { TrainerEnvironment } from '../core/python';
 import type { RunStore } from '../core/runStore';
 import type { GenerateHandle, InferenceClient } from '../inference/client';
@@ -97,7 +97,7 @@ export class Playground {
       const candidates = scored(result.candidates, result.rewards?.candidates);
       const hasRewards = candidates.every((c) => c.reward !== null);
       this.events.result({
-        runName: state.meta.name, step: request.step, prompt: request.prompt,
+        request, runName: state.meta.name, step: request.step, prompt: request.prompt,
         policy: scored(result.policy, result.rewards?.policy), anchor: scored(result.anchor, result.rewards?.anchor), candidates,
         winner: hasRewards ? bestIndex(candidates.map((c) => c.reward as number)) : null,
         tokensPerSecond: result.tokensPerSecond,

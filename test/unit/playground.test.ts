@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import type { PlaygroundResult, PlaygroundRun } from '../../contracts/webviews/inspector';
+import type { PlaygroundResult, PlaygroundRun } from '../../contracts/webviews/playground';
 import type { RunState, RunStore } from '../../src/core/runStore';
 import type { InferenceClient } from '../../src/inference/client';
 import type { GenerateRequest, GenerateResult } from '../../src/inference/protocol';

@@ -5,6 +5,7 @@ import type { SampleRecord } from '../../contracts/run-directory';
 import { parseDashboardMessage, parseDashboardState } from '../../contracts/webviews/dashboard';
 import { SequenceTracker } from '../../contracts/webviews/guards';
 import { parseInspectorMessage } from '../../contracts/webviews/inspector';
+import { parsePlaygroundMessage, parsePlaygroundState } from '../../contracts/webviews/playground';
 import { parseSamplesMessage, parseSamplesState } from '../../contracts/webviews/samples';
 import { contentSecurityPolicy, renderWebviewHtml } from '../../src/core/webviewHtml';
 import { gapToBon, klContribution, selectRows } from '../../webview/samples/rows';
@@ -124,10 +125,16 @@ describe('webview message contract', () => {
     assert.match(JSON.stringify(parseInspectorMessage({ type: 'navigate', delta: 5 })), /delta must be 1 or -1/);
     assert.match(JSON.stringify(parseInspectorMessage({ type: 'eval' })), /unknown message type/);
     const request = { dir: '/r', step: 10, prompt: 'hi', n: 8, k: 2, temperature: 1, maxTokens: 40, seed: 3 };
-    assert.deepEqual(parseInspectorMessage({ type: 'generate', request }), { ok: true, value: { type: 'generate', request } });
-    assert.match(JSON.stringify(parseInspectorMessage({ type: 'generate', request: { ...request, n: 10_000 } })), /request.n must be an integer in \[1, 64\]/);
-    assert.match(JSON.stringify(parseInspectorMessage({ type: 'generate', request: { ...request, temperature: Number.NaN } })), /temperature/);
-    assert.match(JSON.stringify(parseInspectorMessage({ type: 'generate', request: { ...request, prompt: 'x'.repeat(20_000) } })), /at most 10000/);
+    assert.deepEqual(parsePlaygroundMessage({ type: 'generate', request }), { ok: true, value: { type: 'generate', request } });
+    assert.match(JSON.stringify(parsePlaygroundMessage({ type: 'generate', request: { ...request, n: 10_000 } })), /request.n must be an integer in \[1, 64\]/);
+    assert.match(JSON.stringify(parsePlaygroundMessage({ type: 'generate', request: { ...request, temperature: Number.NaN } })), /temperature/);
+    assert.match(JSON.stringify(parsePlaygroundMessage({ type: 'generate', request: { ...request, prompt: 'x'.repeat(20_000) } })), /at most 10000/);
+    assert.match(JSON.stringify(parseInspectorMessage({ type: 'generate', request })), /unknown message type/, 'the side panel only launches the playground');
+    assert.deepEqual(parseInspectorMessage({ type: 'openPlayground', prompt: null }), { ok: true, value: { type: 'openPlayground', prompt: null } });
+    assert.match(JSON.stringify(parseInspectorMessage({ type: 'openPlayground', prompt: 'x'.repeat(20_000) })), /at most 10000/);
+    assert.match(JSON.stringify(parseDashboardMessage({ type: 'openSamplesAt', dir: '/r', step: 2.5 })), /whole number/);
+    assert.match(JSON.stringify(parseSamplesMessage({ type: 'stepShown', step: -1 })), /whole number/);
+    assert.deepEqual(parseSamplesMessage({ type: 'stepShown', step: null }), { ok: true, value: { type: 'stepShown', step: null } });
   });
 
   it('revives saved state only when it names runs, with safe defaults for the rest', () => {
@@ -135,6 +142,10 @@ describe('webview message contract', () => {
     assert.deepEqual(parseDashboardState({ dirs: ['/r'], smoothing: 7, xAxis: 'bogus' }), { dirs: ['/r'], xAxis: 'step', smoothing: 0.6, hidden: [] });
     assert.equal(parseSamplesState({ step: 3 }), undefined);
     assert.equal(parseSamplesState({ dir: '/r', sort: 'evil' })?.sort, 'prompt');
+    const good = { request: { dir: '/r', step: 10, prompt: 'hi', n: 8, k: 2, temperature: 1, maxTokens: 40, seed: 3 }, runName: 'r', policyMean: 1, bestReward: null, at: 5 };
+    const revived = parsePlaygroundState({ form: { n: 'many', prompt: 'p', dir: '' }, history: [good, { ...good, request: { ...good.request, n: 0 } }, 'junk'] });
+    assert.deepEqual(revived.form, { dir: null, step: null, prompt: 'p', n: 8, k: 2, temperature: 1, maxTokens: 40, seed: 0 });
+    assert.deepEqual(revived.history, [good], 'only valid tries come back');
   });
 
   it('builds pages whose CSP allows only nonce scripts and the extension\'s own resources', () => {

@@ -265,49 +265,15 @@ describe('inspector webview', () => {
     await view.page.close();
   });
 
-  it('playground: posts a validated request, shows progress, marks the Best-of-N winner, keeps model text inert, cancels', async () => {
-    const view = await harness.open('inspector', { theme: 'dark' });
-    await view.send({ type: 'playgroundRuns', seq: 1, runs: [
-      { dir: '/runs/a', name: 'jbond-demo', steps: [150, 100], canExport: true, rewardNote: null, rewardModel: null, exportNote: null },
-      { dir: '/runs/b', name: 'python-reward', steps: [], canExport: true, rewardNote: 'reward.function is Python code', rewardModel: null, exportNote: null },
-    ] });
-    await view.page.locator('vscode-textarea textarea').fill('the soup was');
-    await view.page.click('vscode-button:text("Generate")');
-    const generate = await view.waitForPosted('generate');
-    assert.deepEqual(generate.request, { dir: '/runs/a', step: 150, prompt: 'the soup was', n: 8, k: 2, temperature: 1, maxTokens: 40, seed: 0 });
-    await view.send({ type: 'playgroundProgress', seq: 2, phase: 'anchor', done: 7, total: 40 });
-    assert.match(await view.page.textContent('.playground-status') ?? '', /anchor: token 7 of 40/);
-    await view.page.click('vscode-button:text("Cancel")');
-    await waitFor(async () => (await view.posted()).some((m) => m.type === 'cancelGenerate') || undefined, 'cancelGenerate');
-    const text = (t: string, reward: number) => ({ text: t, reward, truncated: false });
-    await view.send({ type: 'playgroundResult', seq: 3, result: {
-      runName: 'jbond-demo', step: 150, prompt: 'the soup was',
-      policy: [text(HOSTILE[0] as string, 2), text('great', 1)], anchor: [text(HOSTILE[1] as string, 0), text('meh', -1)],
-      candidates: [text('bad', -1), text(HOSTILE[2] as string, 3), text('good', 3)], winner: 1, tokensPerSecond: 900, rewardNote: null,
-    } });
-    await view.page.waitForSelector('.playground-results [data-winner="true"]');
-    const results = await view.page.textContent('.playground-results') ?? '';
-    for (const payload of HOSTILE.slice(0, 3)) assert.ok(results.includes(payload as string), 'hostile text not shown literally');
-    assert.match(results, /policy mean reward 1\.500 vs Best-of-3 3\.000 \(gap 1\.500\)/);
-    assert.match(await view.page.textContent('[data-winner="true"]') ?? '', /#1 · reward 3\.000 · ★ Best-of-N pick/);
-    assert.equal(await view.page.$$eval('.playground-results img, .playground-results script, .playground-results svg', (n) => n.length), 0);
-    assert.equal(await view.page.evaluate(() => (window as unknown as { __canary?: unknown }).__canary), undefined);
+  it('the launcher opens the playground tab with its prompt, or with the sample under focus\'s', async () => {
+    const view = await harness.open('inspector');
+    await view.page.click('vscode-button:text("Open Playground")');
+    await view.page.locator('vscode-textarea[aria-label="playground prompt"] textarea').fill('the soup was');
+    await view.page.click('vscode-button:text("Open Playground")');
+    await waitFor(async () => (await view.posted()).filter((m) => m.type === 'openPlayground').length === 2 || undefined, 'two openPlayground');
+    assert.deepEqual((await view.posted()).filter((m) => m.type === 'openPlayground').map((m) => m.prompt), [null, 'the soup was']);
     assert.deepEqual(await cspViolations(view.page), []);
-    assert.deepEqual(view.problems(), []);
-    await view.page.screenshot({ path: join(ARTIFACTS, 'playground-dark.png') });
     await view.page.close();
   });
 
-  it('playground: says plainly why a run\'s models could not be exported', async () => {
-    const view = await harness.open('inspector', { theme: 'light' });
-    const why = 'Step 40 could not be exported for the playground (policy: torch.onnx could not export this mamba model: <b>Unsupported</b>)';
-    await view.send({ type: 'playgroundRuns', seq: 1, runs: [
-      { dir: '/runs/c', name: 'hf-run', steps: [], canExport: true, rewardNote: null, rewardModel: null, exportNote: why },
-    ] });
-    await view.page.waitForFunction((text) => document.querySelector('.playground-status')?.textContent?.startsWith(text) ?? false, why);
-    assert.match(await view.page.textContent('.playground-status') ?? '', /export its latest checkpoint/);
-    assert.equal(await view.page.$$eval('.playground-status b', (n) => n.length), 0);
-    assert.equal(await view.page.getAttribute('vscode-button:text("Generate")', 'disabled'), '');
-    await view.page.close();
-  });
 });

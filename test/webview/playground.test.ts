@@ -1,0 +1,112 @@
+/** The playground editor tab in headless Chromium: the form, a try's three columns, the history. */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { PlaygroundResult, PlaygroundRun } from '../../contracts/webviews/playground';
+import { waitFor } from '../helpers';
+import { ARTIFACTS, cspViolations, startHarness, type Harness } from './harness';
+
+const HOSTILE = [
+  '<script>window.__canary = "script"</script>',
+  '<img src=x onerror="window.__canary = \'img\'">',
+  '</textarea><svg onload="window.__canary = \'svg\'">',
+];
+const RUNS: PlaygroundRun[] = [
+  { dir: '/runs/a', name: 'jbond-demo', steps: [150, 100, 50], canExport: true, rewardNote: null, rewardModel: null, exportNote: null },
+  { dir: '/runs/b', name: 'python-reward', steps: [], canExport: true, rewardNote: 'reward.function is Python code', rewardModel: null, exportNote: null },
+];
+const text = (t: string, reward: number) => ({ text: t, reward, truncated: false });
+
+describe('playground webview', () => {
+  let harness: Harness;
+  before(async () => {
+    harness = await startHarness();
+  });
+  after(async () => harness?.close());
+
+  it('posts a validated request, shows progress, ranks all N candidates in three columns with the winner marked, cancels', async () => {
+    const view = await harness.open('playground', { theme: 'dark' });
+    await view.send({ type: 'runs', seq: 1, runs: RUNS });
+    await view.page.locator('vscode-textarea[aria-label="prompt"] textarea').fill('the soup was');
+    await view.page.click('vscode-button:text("Generate")');
+    const generate = await view.waitForPosted('generate');
+    const request = { dir: '/runs/a', step: 150, prompt: 'the soup was', n: 8, k: 2, temperature: 1, maxTokens: 40, seed: 0 };
+    assert.deepEqual(generate.request, request);
+    await view.send({ type: 'progress', seq: 2, phase: 'anchor', done: 7, total: 40 });
+    assert.match(await view.page.textContent('.playground-status') ?? '', /anchor: token 7 of 40/);
+    await view.page.click('vscode-button:text("Cancel")');
+    await waitFor(async () => (await view.posted()).some((m) => m.type === 'cancelGenerate') || undefined, 'cancelGenerate');
+    const result: PlaygroundResult = {
+      request: { ...request, n: 4 }, runName: 'jbond-demo', step: 150, prompt: 'the soup was',
+      policy: [text(HOSTILE[0] as string, 1), text('great', 2)], anchor: [text(HOSTILE[1] as string, 0), text('meh', -1)],
+      candidates: [text('bad', -1), text(HOSTILE[2] as string, 3), text('good', 3), text('fine', 0.5)], winner: 1, tokensPerSecond: 900, rewardNote: null,
+    };
+    await view.send({ type: 'result', seq: 3, result });
+    await view.page.waitForSelector('.playground-results [data-winner="true"]');
+    const results = await view.page.textContent('.playground-results') ?? '';
+    for (const payload of HOSTILE) assert.ok(results.includes(payload), 'hostile text not shown literally');
+    assert.match(results, /policy mean reward 1\.500 vs Best-of-4 3\.000 \(gap 1\.500\)/);
+    // three columns; each ranked by reward, highest first, ties by draw order; the winner marked
+    assert.deepEqual(await view.page.$$eval('.playground-column', (cols) => cols.map((c) => (c as HTMLElement).dataset.column)), ['policy', 'anchor', 'bon']);
+    const order = (column: string) => view.page.$$eval(`[data-column="${column}"] .playground-sample`, (rows) => rows.map((r) => Number((r as HTMLElement).dataset.index)));
+    assert.deepEqual(await order('bon'), [1, 2, 3, 0]);
+    assert.deepEqual(await order('policy'), [1, 0]);
+    assert.match(await view.page.textContent('[data-winner="true"]') ?? '', /1\. #1 · reward 3\.000 · ★ Best-of-N pick/);
+    assert.equal(await view.page.$$eval('[data-winner="true"]', (n) => n.length), 1);
+    assert.equal(await view.page.$$eval('.playground-results img, .playground-results script, .playground-results svg', (n) => n.length), 0);
+    assert.equal(await view.page.evaluate(() => (window as unknown as { __canary?: unknown }).__canary), undefined);
+    assert.deepEqual(await cspViolations(view.page), []);
+    assert.deepEqual(view.problems(), []);
+    await view.page.screenshot({ path: join(ARTIFACTS, 'playground-dark.png'), fullPage: true });
+    await view.page.close();
+  });
+
+  it('keeps a history of tries that re-runs one at another step and survives a reload', async () => {
+    const view = await harness.open('playground');
+    await view.send({ type: 'runs', seq: 1, runs: RUNS });
+    const request = { dir: '/runs/a', step: 150, prompt: 'the pasta was', n: 3, k: 1, temperature: 0.7, maxTokens: 20, seed: 9 };
+    await view.send({ type: 'result', seq: 2, result: {
+      request, runName: 'jbond-demo', step: 150, prompt: request.prompt, policy: [text('ok', 0.25)], anchor: [text('meh', 0)],
+      candidates: [text('a', 0), text('b', 1), text('c', 0.5)], winner: 1, tokensPerSecond: 500, rewardNote: null,
+    } });
+    await view.page.waitForSelector('.history-row');
+    assert.match(await view.page.textContent('.history-row') ?? '', /jbond-demo · step 150 · N 3 · K 1 · T 0\.7 · seed 9/);
+    assert.match(await view.page.textContent('.history-row') ?? '', /policy 0\.250 · Best-of-3 1\.000/);
+    // Run again at step 50: the same request, another step.
+    await view.page.evaluate(() => {
+      const select = document.querySelector('.history-row vscode-single-select') as HTMLElement & { value: string };
+      select.value = '50';
+    });
+    await view.page.click('.history-row vscode-button:text("Run again")');
+    await waitFor(async () => (await view.posted()).find((m) => m.type === 'generate'), 'a generate from the history');
+    const again = (await view.posted()).filter((m) => m.type === 'generate');
+    assert.deepEqual(again.map((m) => m.request), [{ ...request, step: 50 }]);
+    assert.equal(await view.page.getAttribute('.history-row vscode-button:text("Run again")', 'disabled'), '', 'no second try while one runs');
+    // The history is saved state: a reloaded tab shows it (without the texts, which stay in memory).
+    const saved = await view.state();
+    await view.page.close();
+    const reloaded = await harness.open('playground', { state: saved });
+    await reloaded.send({ type: 'runs', seq: 1, runs: RUNS });
+    await reloaded.page.waitForSelector('.history-row');
+    assert.match(await reloaded.page.textContent('.history-row') ?? '', /the pasta was/);
+    assert.equal(await reloaded.page.isHidden('.history-row vscode-button:text("Show")'), true);
+    await reloaded.page.click('.history-row vscode-button:text("Edit in form")');
+    assert.equal(await reloaded.page.locator('vscode-textarea[aria-label="prompt"] textarea').inputValue(), 'the pasta was');
+    await reloaded.page.close();
+  });
+
+  it('fills the form from the launcher or a run, and says plainly why a run cannot be tried', async () => {
+    const view = await harness.open('playground', { theme: 'light' });
+    const why = 'Step 40 could not be exported for the playground (policy: torch.onnx could not export this mamba model: <b>Unsupported</b>)';
+    await view.send({ type: 'runs', seq: 1, runs: [...RUNS, { dir: '/runs/c', name: 'hf-run', steps: [], canExport: true, rewardNote: null, rewardModel: null, exportNote: why }] });
+    await view.send({ type: 'prefill', seq: 2, dir: '/runs/c', prompt: 'from the launcher' });
+    await view.page.waitForFunction((t) => document.querySelector('.playground-status')?.textContent?.startsWith(t) ?? false, why);
+    assert.match(await view.page.textContent('.playground-status') ?? '', /export its latest checkpoint/);
+    assert.equal(await view.page.$$eval('.playground-status b', (n) => n.length), 0);
+    assert.equal(await view.page.getAttribute('vscode-button:text("Generate")', 'disabled'), '');
+    assert.equal(await view.page.locator('vscode-textarea[aria-label="prompt"] textarea').inputValue(), 'from the launcher');
+    await view.page.click('vscode-button:text("Export latest checkpoint")');
+    assert.equal((await view.waitForPosted('exportModels')).dir, '/runs/c');
+    await view.page.close();
+  });
+});
