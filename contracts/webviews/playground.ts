@@ -9,8 +9,10 @@ export interface PlaygroundRun {
   dir: string;
   name: string;
   steps: number[];
-  /** checkpoints exist but nothing is exported yet: the panel offers to export */
+  /** checkpoints exist: the panel offers to export them */
   canExport: boolean;
+  /** checkpoint steps not exported yet (newest first): each can be exported to try prompts at that step */
+  checkpointSteps: number[];
   /** why rewards cannot be shown for this run (e.g. a Python reward), or null */
   rewardNote: string | null;
   /** why the latest exported step is missing models (torch.onnx could not export them), or null */
@@ -66,7 +68,8 @@ export type PlaygroundToHost =
   | { type: 'ready' }
   | { type: 'generate'; request: PlaygroundRequest }
   | { type: 'cancelGenerate' }
-  | { type: 'exportModels'; dir: string }
+  /** export a checkpoint: the one at `step`, or the latest when null */
+  | { type: 'exportModels'; dir: string; step: number | null }
   | { type: 'chooseRewardModel'; dir: string }
   | { type: 'clearRewardModel'; dir: string };
 
@@ -104,7 +107,7 @@ export function parsePlaygroundRequest(value: unknown): PlaygroundRequest | stri
   return { dir, step, prompt, n: n as number, k: k as number, temperature, maxTokens: maxTokens as number, seed };
 }
 
-const runDir = (type: 'exportModels' | 'chooseRewardModel' | 'clearRewardModel') => (m: Record<string, unknown>): PlaygroundToHost | string =>
+const runDir = (type: 'chooseRewardModel' | 'clearRewardModel') => (m: Record<string, unknown>): PlaygroundToHost | string =>
   (typeof m.dir === 'string' && m.dir ? { type, dir: m.dir } : 'dir must be a run folder');
 
 export function parsePlaygroundMessage(value: unknown): Parsed<PlaygroundToHost> {
@@ -115,7 +118,11 @@ export function parsePlaygroundMessage(value: unknown): Parsed<PlaygroundToHost>
       return typeof request === 'string' ? request : { type: 'generate', request };
     },
     cancelGenerate: () => ({ type: 'cancelGenerate' }),
-    exportModels: runDir('exportModels'),
+    exportModels: (m) => {
+      if (typeof m.dir !== 'string' || !m.dir) return 'dir must be a run folder';
+      if (m.step !== null && m.step !== undefined && !isNonNegativeInteger(m.step)) return 'step must be a checkpoint step (a whole number ≥ 0) or null';
+      return { type: 'exportModels', dir: m.dir, step: isNonNegativeInteger(m.step) ? m.step : null };
+    },
     chooseRewardModel: runDir('chooseRewardModel'),
     clearRewardModel: runDir('clearRewardModel'),
   }, 'playground');

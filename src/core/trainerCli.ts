@@ -40,9 +40,18 @@ export function resumeCommandLine(configPath: string | null, runDir: string): st
   return ['python', ...TRAINER_MODULE, ...trainArgs(configPath ?? '…', runDir, [], true)].join(' ');
 }
 
-/** `demo --prepare-only`: pretrain the demo's reference model (output goes to the user's terminal). */
-export function prepareDemoArgs(): string[] {
-  return [...TRAINER_MODULE, 'demo', '--prepare-only'];
+/**
+ * `demo --prepare-only`: pretrain the demo's reference model, into the checkout's examples/demo or,
+ * for a demo workspace, at `reference`. It prints `pretrain step S/T  loss L` as it goes.
+ */
+export function prepareDemoArgs(reference?: string): string[] {
+  return [...TRAINER_MODULE, 'demo', '--prepare-only', ...(reference ? ['--reference', reference] : [])];
+}
+
+/** A pretraining progress line of `demo --prepare-only` → the step and the total, or undefined. */
+export function readPretrainProgress(line: string): { step: number; total: number } | undefined {
+  const match = /pretrain step (\d+)\/(\d+)/.exec(line);
+  return match ? { step: Number(match[1]), total: Number(match[2]) } : undefined;
 }
 
 const lastLine = (text: string): string => text.trim().split('\n').slice(-1)[0] ?? '';

@@ -1,7 +1,7 @@
 /**
  * Exported models of a run, as the playground sees them: <run>/exports/step-<N>/{policy,anchor}/
  * with model.onnx and model.json each. The folders are renamed into place whole by the trainer, so a
- * folder that is listed is complete. `exportLatest` makes them from the latest checkpoint.
+ * folder that is listed is complete. `exportCheckpoint` makes them from a checkpoint (the latest by default).
  */
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
@@ -59,13 +59,17 @@ export async function latestExportProblem(runDir: string): Promise<string | null
 }
 
 /**
- * Export the latest checkpoint's policy and anchor. A run whose anchor is the fixed reference has no
- * anchor.pt: its reference model, as the trainer resolved it (run.json paths.reference), is exported
- * as the anchor.
+ * Export a checkpoint's policy and anchor: the one at `step`, or the latest. A run whose anchor is the
+ * fixed reference has no anchor.pt: its reference model, as the trainer resolved it (run.json
+ * paths.reference), is exported as the anchor.
  */
-export async function exportLatest(env: TrainerEnvironment, runDir: string, meta: RunMeta): Promise<ExportSet> {
-  const latest = [...meta.checkpoints].sort((a, b) => b.step - a.step)[0];
-  if (!latest) throw new Error(`${meta.name} has no checkpoint yet; exports are made from checkpoints (checkpoint.every)`);
+export async function exportCheckpoint(env: TrainerEnvironment, runDir: string, meta: RunMeta, step?: number): Promise<ExportSet> {
+  const sorted = [...meta.checkpoints].sort((a, b) => b.step - a.step);
+  const latest = step === undefined ? sorted[0] : sorted.find((c) => c.step === step);
+  if (!latest) {
+    throw new Error(step === undefined ? `${meta.name} has no checkpoint yet; exports are made from checkpoints (checkpoint.every)`
+      : `${meta.name} has no checkpoint at step ${step} (it keeps steps ${sorted.map((c) => c.step).join(', ') || 'none'}: checkpoint.keep_last)`);
+  }
   const checkpoint = join(runDir, latest.path);
   const target = join(runDir, RUN_FOLDER.exports, `step-${latest.step}`);
   await exportOnnx(env, checkpoint, join(target, 'policy'), 'policy');

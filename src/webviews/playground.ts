@@ -8,7 +8,7 @@ import type { PlaygroundRequest, PlaygroundResult, PlaygroundRun, PlaygroundText
 import type { TrainerEnvironment } from '../core/python';
 import type { RunStore } from '../core/runStore';
 import type { GenerateHandle, InferenceClient } from '../inference/client';
-import { exportLatest, latestExportProblem, listExports } from '../inference/onnxExports';
+import { exportCheckpoint, latestExportProblem, listExports } from '../inference/onnxExports';
 import { buildRunReward } from '../inference/rewards';
 import type { Completion } from '../inference/sampler';
 
@@ -63,7 +63,9 @@ export class Playground {
     for (const state of this.store.runs) {
       const exports = await listExports(state.dir);
       const model = this.rewardModels.get(state.dir);
+      const exported = new Set(exports.map((e) => e.step));
       runs.push({ dir: state.dir, name: state.meta.name, steps: exports.map((e) => e.step), canExport: state.meta.checkpoints.length > 0,
+        checkpointSteps: state.meta.checkpoints.map((c) => c.step).filter((step) => !exported.has(step)).sort((a, b) => b - a),
         rewardNote: model ? null : rewardNote(state.meta.config),
         rewardModel: model ? basename(model) : null, exportNote: await latestExportProblem(state.dir) });
     }
@@ -114,12 +116,13 @@ export class Playground {
     this.running?.cancel();
   }
 
-  async exportModels(dir: string): Promise<void> {
+  /** Export a checkpoint (the latest when `step` is undefined) for the playground. */
+  async exportModels(dir: string, step?: number): Promise<void> {
     const state = this.store.get(dir);
     if (!state) return this.events.status(`no run at ${dir}`, true);
-    this.events.status(`exporting ${state.meta.name}'s latest checkpoint to ONNX…`, false);
+    this.events.status(`exporting ${state.meta.name}'s ${step === undefined ? 'latest checkpoint' : `checkpoint at step ${step}`} to ONNX…`, false);
     try {
-      const set = await exportLatest(await this.environment(), dir, state.meta);
+      const set = await exportCheckpoint(await this.environment(), dir, state.meta, step);
       await this.events.runsChanged(); // first the new step list, then the message (the list resets it)
       this.events.status(`exported step ${set.step}`, false);
     } catch (error) {

@@ -100,7 +100,7 @@ export class PlaygroundPanel implements vscode.Disposable {
         this.playground.cancel();
         return;
       case 'exportModels':
-        await this.playground.exportModels(message.dir);
+        await this.playground.exportModels(message.dir, message.step ?? undefined);
         return;
       case 'chooseRewardModel': {
         const picked = await vscode.window.showOpenDialog({ title: 'ONNX reward model for the playground', canSelectMany: false,

@@ -51,12 +51,14 @@ describe('playground host', () => {
     const { dir, playground, events, requests } = setup({ type: 'sentiment' }, answer);
     const runs: PlaygroundRun[] = await playground.runs();
     assert.deepEqual(runs.map((r) => [r.steps, r.rewardNote, r.rewardModel]), [[[5], null, null]]);
+    assert.deepEqual(runs[0]?.checkpointSteps, [4, 2], 'the checkpoints not exported yet, newest first');
     await playground.generate(request(dir));
     assert.equal(requests[0]?.policy, join(dir, 'exports', 'step-5', 'policy'));
     const result = events.results[0] as PlaygroundResult;
     assert.deepEqual(result.policy.map((p) => p.reward), [2, -1]);
     assert.deepEqual(result.candidates.map((c) => c.reward), [-1, 2, 2]);
     assert.equal(result.winner, 1, 'ties go to the first candidate, as in the trainer');
+    assert.deepEqual(result.request, request(dir), 'the result carries its request, for the history');
   });
 
   it('refuses steps that were not exported and runs it does not know, without calling the worker', async () => {

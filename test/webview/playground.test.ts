@@ -12,8 +12,8 @@ const HOSTILE = [
   '</textarea><svg onload="window.__canary = \'svg\'">',
 ];
 const RUNS: PlaygroundRun[] = [
-  { dir: '/runs/a', name: 'jbond-demo', steps: [150, 100, 50], canExport: true, rewardNote: null, rewardModel: null, exportNote: null },
-  { dir: '/runs/b', name: 'python-reward', steps: [], canExport: true, rewardNote: 'reward.function is Python code', rewardModel: null, exportNote: null },
+  { dir: '/runs/a', name: 'jbond-demo', steps: [150, 100, 50], checkpointSteps: [], canExport: true, rewardNote: null, rewardModel: null, exportNote: null },
+  { dir: '/runs/b', name: 'python-reward', steps: [], checkpointSteps: [40], canExport: true, rewardNote: 'reward.function is Python code', rewardModel: null, exportNote: null },
 ];
 const text = (t: string, reward: number) => ({ text: t, reward, truncated: false });
 
@@ -98,15 +98,16 @@ describe('playground webview', () => {
   it('fills the form from the launcher or a run, and says plainly why a run cannot be tried', async () => {
     const view = await harness.open('playground', { theme: 'light' });
     const why = 'Step 40 could not be exported for the playground (policy: torch.onnx could not export this mamba model: <b>Unsupported</b>)';
-    await view.send({ type: 'runs', seq: 1, runs: [...RUNS, { dir: '/runs/c', name: 'hf-run', steps: [], canExport: true, rewardNote: null, rewardModel: null, exportNote: why }] });
+    await view.send({ type: 'runs', seq: 1, runs: [...RUNS, { dir: '/runs/c', name: 'hf-run', steps: [], checkpointSteps: [40, 20], canExport: true, rewardNote: null, rewardModel: null, exportNote: why }] });
     await view.send({ type: 'prefill', seq: 2, dir: '/runs/c', prompt: 'from the launcher' });
     await view.page.waitForFunction((t) => document.querySelector('.playground-status')?.textContent?.startsWith(t) ?? false, why);
-    assert.match(await view.page.textContent('.playground-status') ?? '', /export its latest checkpoint/);
+    assert.match(await view.page.textContent('.playground-status') ?? '', /export a checkpoint to try prompts/);
     assert.equal(await view.page.$$eval('.playground-status b', (n) => n.length), 0);
     assert.equal(await view.page.getAttribute('vscode-button:text("Generate")', 'disabled'), '');
     assert.equal(await view.page.locator('vscode-textarea[aria-label="prompt"] textarea').inputValue(), 'from the launcher');
-    await view.page.click('vscode-button:text("Export latest checkpoint")');
-    assert.equal((await view.waitForPosted('exportModels')).dir, '/runs/c');
+    await view.page.click('vscode-button:text("Export checkpoint")');
+    const exported = await view.waitForPosted('exportModels');
+    assert.deepEqual([exported.dir, exported.step], ['/runs/c', 40], 'the newest checkpoint not yet exported, by default');
     await view.page.close();
   });
 });

@@ -64,6 +64,8 @@ def build_parser() -> ArgumentParser:
     demo.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a demo config field")
     demo.add_argument("--retrain-reference", action="store_true", help="pretrain the reference model again")
     demo.add_argument("--prepare-only", action="store_true", help="only make sure the reference model exists")
+    demo.add_argument("--reference", type=Path, default=None,
+                      help="where the reference model goes (default: examples/demo/build/reference.pt); a demo workspace's build/reference.pt")
     return parser
 
 
@@ -96,7 +98,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     if args.command == "export-onnx":
         return _export(args, console)
     from .demo import run_demo
-    return run_demo(args.runs_dir, args.set, args.retrain_reference, console, prepare_only=args.prepare_only)
+    return run_demo(args.runs_dir, args.set, args.retrain_reference, console, prepare_only=args.prepare_only, reference=args.reference)
 
 
 def _export(args: argparse.Namespace, console: Console) -> int:

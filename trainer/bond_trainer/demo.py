@@ -70,10 +70,14 @@ def write_demo_prompts(folder: Path) -> None:
                 handle.write(json.dumps({"prompt": prompt}) + "\n")
 
 
-def run_demo(runs_dir: Path, overrides: list[str], retrain: bool, console: Console, prepare_only: bool = False) -> int:
+def run_demo(runs_dir: Path, overrides: list[str], retrain: bool, console: Console, prepare_only: bool = False,
+             reference: Path | None = None) -> int:
     config_path = DEMO_DIR / "demo.bond.json"
-    reference = DEMO_DIR / "build" / "reference.pt"
-    if not config_path.exists():
+    if reference is not None and not prepare_only:
+        console.error("--reference applies with --prepare-only (a demo workspace's reference); the demo run uses examples/demo/build/reference.pt")
+        return 2
+    reference = reference or DEMO_DIR / "build" / "reference.pt"
+    if not prepare_only and not config_path.exists():
         console.error(f"the demo config {config_path} is missing; run the demo from a checkout of BOND Studio")
         return 2
     if retrain or not reference.exists():

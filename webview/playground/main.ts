@@ -49,7 +49,8 @@ const number = (label: string, key: 'n' | 'k' | 'temperature' | 'maxTokens' | 's
 };
 const generateButton = custom('vscode-button', {}, 'Generate');
 const cancelButton = custom('vscode-button', { secondary: '', disabled: '' }, 'Cancel');
-const exportButton = custom('vscode-button', { secondary: '' }, 'Export latest checkpoint');
+const exportSelect = custom('vscode-single-select', { 'aria-label': 'checkpoint to export' }) as ValueElement;
+const exportButton = custom('vscode-button', { secondary: '' }, 'Export checkpoint');
 const rewardLine = h('span', { className: 'cell-meta' });
 const chooseReward = custom('vscode-button', { secondary: '' }, 'Choose ONNX reward model…');
 const clearReward = custom('vscode-button', { secondary: '' }, "Use the run's reward");
@@ -68,13 +69,16 @@ function fillSelects(): void {
   if (form.step === null || !steps.includes(form.step)) form.step = steps[0] ?? null;
   stepSelect.replaceChildren(...steps.map((s) => custom('vscode-option', { value: String(s) }, `step ${s}`)));
   if (form.step !== null) stepSelect.value = String(form.step);
-  exportButton.hidden = !run?.canExport;
+  const exportable = run?.checkpointSteps ?? [];
+  exportSelect.replaceChildren(...exportable.map((s) => custom('vscode-option', { value: String(s) }, `checkpoint step ${s}`)));
+  if (exportable.length) exportSelect.value = String(exportable[0]);
+  exportButton.hidden = exportSelect.hidden = !exportable.length;
   rewardLine.textContent = run?.rewardModel ? `reward: ${run.rewardModel} (ONNX)` : "reward: the run's own";
   clearReward.hidden = !run?.rewardModel;
   chooseReward.hidden = !run;
   generateButton.toggleAttribute('disabled', busy || !run || steps.length === 0);
   status.textContent = !runs.length ? 'No runs yet: start one (BOND: Start Run), then export a checkpoint here.' : [run?.exportNote, !steps.length
-    ? (run?.canExport ? 'This run has no exported models: export its latest checkpoint to try prompts.' : 'This run has no checkpoint to export yet.')
+    ? (run?.canExport ? 'This run has no exported models: export a checkpoint to try prompts at its step.' : 'This run has no checkpoint to export yet.')
     : run?.rewardNote].filter(Boolean).join(' ');
   status.classList.remove('error');
   renderHistory();
@@ -227,7 +231,8 @@ generateButton.addEventListener('click', () => {
 });
 cancelButton.addEventListener('click', () => host.post({ type: 'cancelGenerate' }));
 exportButton.addEventListener('click', () => {
-  if (form.dir) host.post({ type: 'exportModels', dir: form.dir });
+  const step = Number(exportSelect.value);
+  if (form.dir) host.post({ type: 'exportModels', dir: form.dir, step: exportSelect.value !== '' && Number.isInteger(step) ? step : null });
 });
 chooseReward.addEventListener('click', () => {
   if (form.dir) host.post({ type: 'chooseRewardModel', dir: form.dir });
@@ -282,7 +287,7 @@ document.body.append(
     promptBox,
     h('div', { className: 'playground-grid' }, [number('N', 'n'), number('K', 'k'), number('temperature', 'temperature', '0.1'), number('max tokens', 'maxTokens'), number('seed', 'seed')]),
     h('div', { className: 'toolbar' }, [rewardLine, chooseReward, clearReward]),
-    h('div', { className: 'toolbar' }, [generateButton, cancelButton, exportButton]),
+    h('div', { className: 'toolbar' }, [generateButton, cancelButton, exportSelect, exportButton]),
     status,
   ]),
   resultSection, historySection,
