@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
+import { reach } from './milestones';
 import type { EnvironmentReport } from '../contracts/trainer-cli';
 import {
   bootstrapPython, resolvePython, type PythonCandidate, type ResolvedPython, type TrainerEnvironment,
@@ -64,7 +65,10 @@ export class PythonEnvironment {
     if (refresh || !this.resolved) {
       this.resolved = this.candidates().then((candidates) => resolvePython(candidates, this.trainerDir));
       // A failure is not cached: the user may fix it and try again.
-      void this.resolved.then((result) => { if (!result.ok) this.resolved = undefined; });
+      void this.resolved.then((result) => {
+        if (result.ok) reach('environment');
+        else this.resolved = undefined;
+      });
     }
     return this.resolved;
   }

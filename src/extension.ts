@@ -8,6 +8,7 @@ import { PythonEnvironment } from './environment';
 import { RunsView } from './runsView';
 import { RunStatusBar } from './statusBar';
 import { registerWebviews } from './webviews';
+import { registerWalkthrough } from './walkthrough';
 
 export function activate(context: vscode.ExtensionContext): Services {
   const output = vscode.window.createOutputChannel('BOND Studio');
@@ -37,6 +38,7 @@ export function activate(context: vscode.ExtensionContext): Services {
     vscode.workspace.onDidChangeConfiguration((e) => { if (e.affectsConfiguration('bond.runsDirectory')) void store.refresh(); }),
     ...registerCommands(services),
     ...registerWebviews(services),
+    ...registerWalkthrough(services),
   );
   void store.start();
   // Runs keep training when the window closes: they are detached on purpose, so nothing is stopped here.

@@ -12,6 +12,7 @@ import { setWebviewHtml, WebviewChannel, webviewOptions } from './channel';
 import { exportFile } from './saveFile';
 import { RecordStream, runState } from './runSource';
 import { COMMANDS } from '../commandIds';
+import { reach } from '../milestones';
 import type { ViewLinks } from './links';
 
 export const DASHBOARD_VIEW_TYPE = 'bond.dashboard';
@@ -39,6 +40,7 @@ export class DashboardPanel implements vscode.Disposable {
   constructor(readonly panel: vscode.WebviewPanel, extensionUri: vscode.Uri, private readonly store: RunStore,
     private readonly links: ViewLinks, private readonly log: vscode.OutputChannel, readonly dirs: string[]) {
     DashboardPanel.open.set(dirs.join('\n'), this);
+    reach('dashboard');
     for (const dir of dirs) this.streams.set(dir, RecordStream.of(dir, RUN_FOLDER.metrics, readMetricLine));
     panel.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'bond.svg');
     panel.webview.options = webviewOptions(extensionUri);

@@ -10,6 +10,7 @@ import type { RunStore } from '../core/runStore';
 import { InferenceClient } from '../inference/client';
 import { setWebviewHtml, WebviewChannel, webviewOptions } from './channel';
 import { Playground } from './playground';
+import { reach } from '../milestones';
 
 export const PLAYGROUND_VIEW_TYPE = 'bond.playground';
 const REWARD_MODELS_KEY = 'bond.playground.rewardModels';
@@ -59,7 +60,10 @@ export class PlaygroundPanel implements vscode.Disposable {
         if (error) log.appendLine(`[playground] ${message}`);
         this.channel.post({ type: 'status', message, error });
       },
-      result: (result) => this.channel.post({ type: 'result', result }),
+      result: (result) => {
+        this.channel.post({ type: 'result', result });
+        reach('playground');
+      },
       runsChanged: () => this.sendRuns(true),
     }, {
       get: (dir) => memento.get<Record<string, string>>(REWARD_MODELS_KEY, {})[dir],

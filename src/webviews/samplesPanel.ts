@@ -12,6 +12,7 @@ import { toSamplesRun } from '../core/webviewModels';
 import { setWebviewHtml, WebviewChannel, webviewOptions } from './channel';
 import { RecordStream, runState } from './runSource';
 import { COMMANDS } from '../commandIds';
+import { reach } from '../milestones';
 import type { ViewLinks } from './links';
 
 export const SAMPLES_VIEW_TYPE = 'bond.samples';
@@ -84,6 +85,7 @@ export class SamplesPanel implements vscode.Disposable {
   constructor(readonly panel: vscode.WebviewPanel, extensionUri: vscode.Uri, private readonly store: RunStore,
     private readonly focus: FocusModel, private readonly links: ViewLinks, private readonly log: vscode.OutputChannel, readonly dir: string) {
     SamplesPanel.open.set(dir, this);
+    reach('samples');
     this.runName = basename(dir);
     this.stream = RecordStream.of(dir, RUN_FOLDER.samples, fromGuard(isSampleRecord, isSampleRecord.errors));
     panel.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'bond.svg');

@@ -3,7 +3,7 @@
  * the trainer's pytest suite checks (trainer/tests/test_config.py, test_contract_fixtures.py).
  */
 import { strict as assert } from 'node:assert';
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
@@ -121,6 +121,24 @@ test('every command id lives in one table, equal to package.json (palette, menus
   const table = new Set<string>(Object.values(COMMANDS));
   for (const [menu, items] of Object.entries(pkg.contributes.menus)) {
     for (const item of items) assert.ok(table.has(item.command), `${menu} names ${item.command}, which is not in src/commandIds.ts`);
+  }
+});
+
+test('the walkthrough: each step completes on one milestone\'s context key, its page exists, its links name real commands', async () => {
+  const { MILESTONES, milestoneContextKey } = await import('../../src/milestones');
+  const { COMMANDS } = await import('../../src/commandIds');
+  const root = join(CONTRACTS, '..');
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+    contributes: { walkthroughs: { steps: { id: string; description: string; media: { markdown: string }; completionEvents: string[] }[] }[] };
+  };
+  const steps = pkg.contributes.walkthroughs[0]!.steps;
+  assert.deepEqual(steps.map((step) => step.completionEvents), MILESTONES.map((m) => [`onContext:${milestoneContextKey(m)}`]),
+    'one step per milestone, in order, completed by its context key (never by a click)');
+  const commands = new Set<string>(Object.values(COMMANDS));
+  for (const step of steps) {
+    assert.ok(existsSync(join(root, step.media.markdown)), `${step.id}: ${step.media.markdown} is missing`);
+    const linked = [...step.description.matchAll(/\(command:([\w.]+)\)/g)].map((m) => m[1]!);
+    assert.ok(linked.length > 0 && linked.every((c) => commands.has(c)), `${step.id} links ${linked.join(', ')}`);
   }
 });
 

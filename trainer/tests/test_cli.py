@@ -193,6 +193,13 @@ def test_bad_override_and_bad_arguments_exit_2(write_config: Callable[..., Path]
     assert result.returncode == 2 and "does not exist" in result.stderr
 
 
+def test_demo_reference_elsewhere_is_for_prepare_only(tmp_path: Path) -> None:
+    # A demo workspace's reference goes to its own build/ folder; the demo run itself uses the checkout's.
+    result = run_cli("demo", "--reference", str(tmp_path / "build" / "reference.pt"), "--runs-dir", str(tmp_path / "runs"))
+    assert result.returncode == 2 and "--reference applies with --prepare-only" in result.stderr
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "build").exists()
+
+
 def test_a_bad_prompt_line_exits_2_with_file_and_line(write_config: Callable[..., Path], tmp_path: Path) -> None:
     (tmp_path / "broken.jsonl").write_text('{"prompt": "ok"}\n{"text": "wrong key"}\n')
     config = write_config(data={"train": ["broken.jsonl"], "eval_fraction": 0.5})
