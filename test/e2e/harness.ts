@@ -33,6 +33,8 @@ export interface Editor {
   showRunsView(): Promise<void>;
   /** a frame (webview iframes are nested) that contains the selector */
   frameWith(selector: string, timeoutMs?: number): Promise<Frame>;
+  /** open a workspace file by name with Quick Open; resolves when its tab is active */
+  openFile(name: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -157,6 +159,12 @@ export async function launchEditor(workspaceTemplate: string, options: LaunchOpt
       }
       throw new Error(`no frame with ${selector} within ${timeoutMs} ms`);
     },
+    async openFile(name) {
+      await page.keyboard.press('Control+P');
+      await page.locator('.quick-input-widget input').fill(name);
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().click();
+      await page.locator('.tab.active', { hasText: name }).waitFor({ timeout: 20_000 });
+    },
     async showRunsView() {
       await editor.runCommand('BOND: Focus on Runs View');
       await page.locator('.part.sidebar .composite.title', { hasText: /BOND/i }).first().waitFor({ timeout: 15_000 });
@@ -168,4 +176,16 @@ export async function launchEditor(workspaceTemplate: string, options: LaunchOpt
     },
   };
   return editor;
+}
+
+/** Run one scenario's body; a screenshot at the end, or on failure one named so, with where to find it. */
+export async function scenario(editor: Editor, name: string, t: { diagnostic(message: string): void }, body: () => Promise<void>): Promise<void> {
+  try {
+    await body();
+    await editor.screenshot(name);
+  } catch (error) {
+    const shot = await editor.screenshot(`${name}-failure`).catch(() => 'none');
+    t.diagnostic(`screenshots in ${ARTIFACTS} (failure: ${shot})`);
+    throw error;
+  }
 }

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { RunMeta } from '../../contracts/run-directory';
 import { ROOT, waitFor } from '../helpers';
-import { ARTIFACTS, launchEditor, type Editor } from './harness';
+import { launchEditor, scenario as runScenario, type Editor } from './harness';
 
 let editor: Editor;
 
@@ -21,24 +21,8 @@ after(async () => {
   await editor?.close();
 });
 
-async function scenario(name: string, t: { diagnostic(message: string): void }, body: () => Promise<void>): Promise<void> {
-  try {
-    await body();
-    await editor.screenshot(name);
-  } catch (error) {
-    const shot = await editor.screenshot(`${name}-failure`).catch(() => 'none');
-    t.diagnostic(`screenshots in ${ARTIFACTS} (failure: ${shot})`);
-    throw error;
-  }
-}
-
-async function openFile(name: string): Promise<void> {
-  const page = editor.page;
-  await page.keyboard.press('Control+P');
-  await page.locator('.quick-input-widget input').fill(name);
-  await page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().click();
-  await page.locator('.tab.active', { hasText: name }).waitFor({ timeout: 20_000 });
-}
+const scenario = (name: string, t: { diagnostic(message: string): void }, body: () => Promise<void>) => runScenario(editor, name, t, body);
+const openFile = (name: string) => editor.openFile(name);
 
 function runDirs(prefix: string): string[] {
   const runs = join(editor.workspace, '.bond', 'runs');

@@ -3,12 +3,12 @@
  * it completes; then its dashboard and samples panels, and their return after a window reload.
  */
 import { strict as assert } from 'node:assert';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, cpSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { RunMeta } from '../../contracts/run-directory';
 import { ROOT, waitFor } from '../helpers';
-import { ARTIFACTS, launchEditor, type Editor } from './harness';
+import { ARTIFACTS, launchEditor, scenario, type Editor } from './harness';
 
 let editor: Editor;
 
@@ -95,28 +95,90 @@ test('click the run → its dashboard draws the real metrics → Open Samples sh
   }
 });
 
-test('playground: export the run\'s latest checkpoint to ONNX → generate with onnxruntime in the extension → Best-of-N is marked', async (t) => {
-  try {
+test('linked views: a click on a chart opens the samples at the nearest snapshot, and every chart marks that step', async (t) => {
+  await scenario(editor, 'linked-views', t, async () => {
+    const page = editor.page;
     await editor.showRunsView();
-    const panel = await editor.frameWith('.playground vscode-button', 30_000);
+    await page.locator('.monaco-list-row', { hasText: /e2e-tiny.*completed/ }).first().click();
+    const dashboard = await editor.frameWith('[data-chart="reward"][data-points="12"] .u-over', 60_000);
+    // near the left edge: step 1, whose nearest snapshot is step 4 (samples every 4 steps)
+    await dashboard.click('[data-chart="reward"] .u-over', { position: { x: 4, y: 40 } });
+    const samples = await editor.frameWith('.rows .sample-row', 30_000);
+    await samples.waitForFunction(() => /step 4 \(1 of 3\)/.test(document.querySelector('.step-label')?.textContent ?? ''), undefined, { timeout: 30_000 });
+    const marked = await editor.frameWith('[data-chart="loss"][data-marker="0:4"]', 30_000);
+    const markers = await marked.$$eval('[data-chart]:not([data-chart="pareto"])', (charts) => charts.map((c) => (c as HTMLElement).dataset.marker));
+    assert.ok(markers.length > 3 && markers.every((m) => m === '0:4'), `every chart marks step 4: ${JSON.stringify(markers)}`);
+    // Moving the samples view to the next step moves the marker.
+    await samples.click('vscode-button[aria-label="next step"]');
+    await editor.frameWith('[data-chart="loss"][data-marker="0:8"]', 30_000);
+  });
+});
+
+test('playground tab: from the side panel\'s launcher → export a checkpoint → generate → all N ranked → run again at another step', async (t) => {
+  await scenario(editor, 'playground', t, async () => {
+    await editor.showRunsView();
+    const launcher = await editor.frameWith('.playground-launcher vscode-button', 30_000);
+    await launcher.click('vscode-button:text("Open Playground")');
+    const panel = await editor.frameWith('.playground-form vscode-button', 30_000);
     await panel.waitForSelector('vscode-option', { state: 'attached', timeout: 30_000 });
-    await panel.click('vscode-button:text("Export latest checkpoint")');
+    await panel.click('vscode-button:text("Export checkpoint")');
     await panel.waitForFunction(() => /exported step 12/.test(document.querySelector('.playground-status')?.textContent ?? ''), undefined, { timeout: 120_000 });
     // the tiny model's context is 32 bytes: keep the completion short
     await panel.locator('vscode-textfield[aria-label="max tokens"] input').fill('8');
     await panel.locator('vscode-textfield[aria-label="max tokens"] input').press('Tab');
-    await panel.locator('vscode-textarea textarea').fill('p1:');
+    await panel.locator('vscode-textarea[aria-label="prompt"] textarea').fill('p1:');
     await panel.click('vscode-button:text("Generate")');
     await panel.waitForSelector('.playground-results [data-winner="true"]', { timeout: 120_000 });
-    const summary = await panel.textContent('.playground-summary') ?? '';
-    assert.match(summary, /policy mean reward [−-]?\d+\.\d{3} vs Best-of-8/);
-    assert.equal(await panel.$$eval('.playground-results .playground-sample', (n) => n.length), 2 + 2 + 8);
-    assert.ok(existsSync(join(editor.workspace, '.bond', 'runs')));
-    await editor.screenshot('playground');
-  } catch (error) {
-    const shot = await editor.screenshot('playground-failure').catch(() => 'none');
-    t.diagnostic(`screenshots in ${ARTIFACTS} (failure: ${shot})`);
-    throw error;
-  }
+    assert.match(await panel.textContent('.playground-summary') ?? '', /policy mean reward [−-]?\d+\.\d{3} vs Best-of-8/);
+    const bon = await panel.$$eval('[data-column="bon"] .playground-sample', (rows) => rows.map((r) => Number(/reward ([−-]?\d+\.\d+)/.exec(r.textContent ?? '')?.[1]?.replace('−', '-'))));
+    assert.equal(bon.length, 8, 'all N candidates');
+    assert.deepEqual(bon, [...bon].sort((a, b) => b - a), 'ranked by reward');
+    assert.equal(await panel.$$eval('.playground-column', (n) => n.length), 3);
+    // The other kept checkpoint (step 6): export it, then run the same try again there from the history.
+    await panel.click('vscode-button:text("Export checkpoint")');
+    await panel.waitForFunction(() => /exported step 6/.test(document.querySelector('.playground-status')?.textContent ?? ''), undefined, { timeout: 120_000 });
+    await panel.evaluate(() => {
+      const select = document.querySelector('.history-row vscode-single-select') as HTMLElement & { value: string };
+      select.value = '6';
+    });
+    await panel.click('.history-row vscode-button:text("Run again")');
+    await panel.waitForFunction(() => document.querySelectorAll('.history-row').length === 2, undefined, { timeout: 120_000 });
+    assert.deepEqual(await panel.$$eval('.history-row', (rows) => rows.map((r) => (r as HTMLElement).dataset.step)), ['6', '12']);
+    assert.match(await panel.textContent('.playground-results') ?? '', /e2e-tiny · step 6/);
+  });
 });
 
+test('a run written by another tool: unknown status, fields and metrics are shown, a broken line is counted; Compare Runs tables what differs', async (t) => {
+  await scenario(editor, 'lenient-and-compare', t, async () => {
+    const page = editor.page;
+    const runs = join(editor.workspace, '.bond', 'runs');
+    const tiny = join(runs, readdirSync(runs).find((d) => d.startsWith('e2e-tiny-'))!);
+    const foreign = join(runs, 'foreign-run');
+    cpSync(tiny, foreign, { recursive: true });
+    const meta = JSON.parse(readFileSync(join(foreign, 'run.json'), 'utf8')) as RunMeta & Record<string, unknown>;
+    const config = meta.config as { train: Record<string, unknown> };
+    writeFileSync(join(foreign, 'run.json'), JSON.stringify({
+      ...meta, run_id: 'foreign-run', name: 'foreign-run', status: 'paused', gpu_hours: 2.5,
+      config: { ...meta.config, train: { ...config.train, lr: 0.01 } },
+    }));
+    appendFileSync(join(foreign, 'metrics.jsonl'), '{"kind": "train", "step": 13, "time": 99, "custom/score": 0.5, "custom/other": 1}\n{oops\n');
+    await editor.showRunsView();
+    const row = page.locator('.monaco-list-row', { hasText: /foreign-run.*paused/ }).first();
+    await row.waitFor({ timeout: 30_000 });
+    await row.click();
+    const dashboard = await editor.frameWith('.skipped-lines:not([hidden])', 60_000);
+    assert.match(await dashboard.textContent('.skipped-lines') ?? '', /metrics\.jsonl: 1 line skipped, first at line \d+/);
+    assert.match(await dashboard.textContent('.run-header') ?? '', /status "paused" is not one this version knows[\s\S]*gpu_hours/);
+    await dashboard.waitForSelector('[data-chart="other:custom"]');
+    assert.match(await dashboard.textContent('[data-chart="other:custom"] .u-legend') ?? '', /score[\s\S]*other/);
+    // Compare the two runs: the table names the config field that differs.
+    await editor.runCommand('BOND: Compare Runs');
+    for (const name of ['e2e-tiny', 'foreign-run']) await page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().click();
+    await page.keyboard.press('Enter');
+    const compare = await editor.frameWith('.compare table', 30_000);
+    const table = await compare.textContent('.compare table') ?? '';
+    assert.match(table, /train\.lr/);
+    assert.match(table, /0\.01/);
+    assert.doesNotMatch(table, /train\.batch_size/, 'only the fields that differ');
+  });
+});

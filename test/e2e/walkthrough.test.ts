@@ -1,0 +1,123 @@
+/**
+ * A new user's path in a real VS Code, from an empty folder: the walkthrough, Check Environment,
+ * Create Demo Workspace (the demo's reference pretrained here), the demo run from its CodeLens, its
+ * dashboard, its samples, the playground tab. Each walkthrough step must complete on its real event.
+ * The README's screenshots are taken here, from this real demo run (docs/screenshots/demo-*.png).
+ */
+import { strict as assert } from 'node:assert';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import type { RunMeta } from '../../contracts/run-directory';
+import { ROOT, tempDir, waitFor } from '../helpers';
+import { launchEditor, scenario, type Editor } from './harness';
+
+let editor: Editor;
+const README_SHOTS = join(ROOT, 'docs', 'screenshots');
+const STEPS = ['environment', 'demoWorkspace', 'runStarted', 'dashboard', 'samples', 'playground'];
+
+before(async () => {
+  editor = await launchEditor(tempDir('bond-e2e-empty-'));
+});
+
+after(async () => {
+  await editor?.close();
+});
+
+/** The walkthrough's steps that VS Code shows as done. */
+async function checkedSteps(): Promise<string[]> {
+  const ids = await editor.page.$$eval('button.getting-started-step[aria-checked="true"]', (steps) => steps.map((s) => s.getAttribute('data-step-id') ?? ''));
+  return STEPS.filter((step) => ids.some((id) => id.endsWith(`bond.${step}`)));
+}
+
+async function openWalkthrough(): Promise<void> {
+  await editor.runCommand('Welcome: Open Walkthrough...');
+  await editor.page.locator('.quick-input-list .monaco-list-row', { hasText: 'Get started with BOND Studio' }).first().click();
+  await editor.page.locator('button.getting-started-step[data-step-id$="bond.environment"]').waitFor({ timeout: 30_000 });
+}
+
+async function waitForStep(step: string, timeoutMs = 30_000): Promise<void> {
+  await openWalkthrough();
+  await waitFor(async () => (await checkedSteps()).includes(step) || undefined, `the walkthrough step ${step} to complete`, timeoutMs);
+}
+
+/** A screenshot of the whole window for the README, kept in docs/screenshots/ as well as test-results. */
+async function readmeShot(name: string): Promise<void> {
+  const path = await editor.screenshot(name);
+  mkdirSync(README_SHOTS, { recursive: true });
+  copyFileSync(path, join(README_SHOTS, `${name}.png`));
+}
+
+test('walkthrough: every step completes on its real event, from an empty folder to a playground try on the demo run', async (t) => {
+  await scenario(editor, 'walkthrough-done', t, async () => {
+    const page = editor.page;
+    await openWalkthrough();
+    assert.deepEqual(await checkedSteps(), [], 'nothing is done in a new profile');
+    // Clicking a step's text does not complete it: only the event does.
+    await page.locator('button.getting-started-step[data-step-id$="bond.demoWorkspace"]').click();
+    await page.waitForTimeout(500);
+    assert.deepEqual(await checkedSteps(), []);
+
+    await editor.runCommand('BOND: Check Environment');
+    await waitForStep('environment', 60_000);
+
+    await editor.runCommand('BOND: Create Demo Workspace');
+    await page.locator('.monaco-dialog-box .monaco-button', { hasText: 'Create Here' }).click({ timeout: 20_000 });
+    // Pretraining the demo's reference takes about a minute on a CPU; the config opens when it is done.
+    await page.locator('.monaco-editor .view-lines', { hasText: 'demo-jbond' }).first().waitFor({ timeout: 300_000 });
+    for (const file of ['demo.bond.json', 'demo-composite.bond.json', 'prompts-train.jsonl', 'prompts-eval.jsonl', join('build', 'reference.pt')]) {
+      assert.ok(existsSync(join(editor.workspace, file)), `${file} is in the demo workspace`);
+    }
+    await waitForStep('demoWorkspace');
+    assert.ok(!(await checkedSteps()).includes('runStarted'));
+
+    await editor.openFile('demo.bond.json');
+    await page.locator('.contentWidgets .codelens-decoration a', { hasText: 'Start BOND run' }).first().click({ timeout: 30_000 });
+    await waitForStep('runStarted', 60_000);
+    await editor.showRunsView();
+    await page.locator('.monaco-list-row', { hasText: /demo-jbond.*completed/ }).first().waitFor({ timeout: 400_000 });
+    const runs = join(editor.workspace, '.bond', 'runs');
+    const dir = join(runs, readdirSync(runs).find((d) => d.startsWith('demo-jbond-'))!);
+    const meta = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')) as RunMeta;
+    assert.equal(meta.status, 'completed');
+    assert.ok(meta.summary && meta.summary.reward_policy > meta.summary.reward_ref + 0.5,
+      `the policy beats the reference: ${JSON.stringify(meta.summary)}`);
+
+    await page.locator('.monaco-list-row', { hasText: /demo-jbond.*completed/ }).first().click();
+    const dashboard = await editor.frameWith('[data-chart="eval_reward"] canvas', 60_000);
+    await dashboard.waitForSelector('[data-chart="pareto"]');
+    await waitForStep('dashboard');
+    await page.locator('.tab', { hasText: 'BOND: demo-jbond' }).first().click();
+    await page.waitForTimeout(1_000);
+    await readmeShot('demo-dashboard');
+
+    await (await editor.frameWith('vscode-button[data-command="openSamples"]')).click('vscode-button[data-command="openSamples"]');
+    const samples = await editor.frameWith('.rows .sample-row', 30_000);
+    assert.match(await samples.textContent('.step-label') ?? '', /step 150/);
+    await samples.click('.rows .sample-row[data-prompt="0"]');
+    await waitForStep('samples');
+    await page.locator('.tab', { hasText: 'BOND samples: demo-jbond' }).first().click();
+    await page.waitForTimeout(1_000);
+    await readmeShot('demo-samples');
+
+    // The side panel's launcher opens the playground tab with its prompt.
+    await editor.showRunsView();
+    const launcher = await editor.frameWith('.playground-launcher', 30_000);
+    await launcher.locator('vscode-textarea textarea').fill('the soup was');
+    await launcher.click('vscode-button:text("Open Playground")');
+    const playground = await editor.frameWith('.playground-form vscode-button', 30_000);
+    await playground.waitForSelector('vscode-option', { state: 'attached', timeout: 30_000 });
+    assert.equal(await playground.locator('vscode-textarea[aria-label="prompt"] textarea').inputValue(), 'the soup was');
+    await playground.click('vscode-button:text("Export checkpoint")');
+    await playground.waitForFunction(() => /exported step 150/.test(document.querySelector('.playground-status')?.textContent ?? ''), undefined, { timeout: 180_000 });
+    await playground.click('vscode-button:text("Generate")');
+    await playground.waitForSelector('.playground-results [data-winner="true"]', { timeout: 120_000 });
+    await waitForStep('playground');
+    await page.locator('.tab', { hasText: 'BOND Playground' }).first().click();
+    await page.waitForTimeout(1_000);
+    await readmeShot('demo-playground');
+
+    await openWalkthrough();
+    assert.deepEqual(await checkedSteps(), STEPS);
+  });
+});
