@@ -70,7 +70,8 @@ export class SamplesPanel implements vscode.Disposable {
     beside = false): SamplesPanel {
     const existing = SamplesPanel.open.get(dir);
     if (existing) {
-      existing.panel.reveal(undefined, beside);
+      // From a dashboard: a hidden samples panel moves beside it (a visible one stays where it is).
+      existing.panel.reveal(beside && !existing.panel.visible ? vscode.ViewColumn.Beside : undefined, beside);
       return existing;
     }
     const panel = vscode.window.createWebviewPanel(SAMPLES_VIEW_TYPE, 'BOND samples', beside ? vscode.ViewColumn.Beside : vscode.ViewColumn.Active,
@@ -171,8 +172,10 @@ export class SamplesPanel implements vscode.Disposable {
 
   /** Show the snapshot nearest a step (a dashboard point was clicked). */
   showStep(step: number): void {
-    if (this.channel.isReady) this.channel.post({ type: 'showStep', step });
-    else this.pendingStep = step; // a new panel: sent after its first snapshot
+    // A hidden panel's page is gone (no retainContextWhenHidden) and comes back with a new snapshot
+    // when revealed: the step goes after it. A new panel likewise.
+    if (this.channel.isReady && this.panel.visible) this.channel.post({ type: 'showStep', step });
+    else this.pendingStep = step;
   }
 
   private pendingStep: number | undefined;

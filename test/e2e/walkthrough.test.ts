@@ -41,8 +41,15 @@ async function waitForStep(step: string, timeoutMs = 30_000): Promise<void> {
   await waitFor(async () => (await checkedSteps()).includes(step) || undefined, `the walkthrough step ${step} to complete`, timeoutMs);
 }
 
-/** A screenshot of the whole window for the README, kept in docs/screenshots/ as well as test-results. */
-async function readmeShot(name: string): Promise<void> {
+/**
+ * Bring a tab to the front and take a screenshot of the whole window for the README, kept in
+ * docs/screenshots/ as well as test-results. A webview tab that was hidden reloads its page, so the
+ * shot waits for `ready` to show in it.
+ */
+async function readmeShot(name: string, tab: string, ready: string): Promise<void> {
+  await editor.page.locator('.tab', { hasText: tab }).first().click();
+  await editor.frameWith(ready, 60_000);
+  await editor.page.waitForTimeout(1_500);
   const path = await editor.screenshot(name);
   mkdirSync(README_SHOTS, { recursive: true });
   copyFileSync(path, join(README_SHOTS, `${name}.png`));
@@ -87,18 +94,14 @@ test('walkthrough: every step completes on its real event, from an empty folder 
     const dashboard = await editor.frameWith('[data-chart="eval_reward"] canvas', 60_000);
     await dashboard.waitForSelector('[data-chart="pareto"]');
     await waitForStep('dashboard');
-    await page.locator('.tab', { hasText: 'BOND: demo-jbond' }).first().click();
-    await page.waitForTimeout(1_000);
-    await readmeShot('demo-dashboard');
+    await readmeShot('demo-dashboard', 'BOND: demo-jbond', '[data-chart="eval_reward"][data-points="3"] canvas');
 
     await (await editor.frameWith('vscode-button[data-command="openSamples"]')).click('vscode-button[data-command="openSamples"]');
     const samples = await editor.frameWith('.rows .sample-row', 30_000);
     assert.match(await samples.textContent('.step-label') ?? '', /step 150/);
     await samples.click('.rows .sample-row[data-prompt="0"]');
     await waitForStep('samples');
-    await page.locator('.tab', { hasText: 'BOND samples: demo-jbond' }).first().click();
-    await page.waitForTimeout(1_000);
-    await readmeShot('demo-samples');
+    await readmeShot('demo-samples', 'BOND samples: demo-jbond', '.rows .sample-row.focused');
 
     // The side panel's launcher opens the playground tab with its prompt.
     await editor.showRunsView();
@@ -113,9 +116,7 @@ test('walkthrough: every step completes on its real event, from an empty folder 
     await playground.click('vscode-button:text("Generate")');
     await playground.waitForSelector('.playground-results [data-winner="true"]', { timeout: 120_000 });
     await waitForStep('playground');
-    await page.locator('.tab', { hasText: 'BOND Playground' }).first().click();
-    await page.waitForTimeout(1_000);
-    await readmeShot('demo-playground');
+    await readmeShot('demo-playground', 'BOND Playground', '.playground-results [data-winner="true"]');
 
     await openWalkthrough();
     assert.deepEqual(await checkedSteps(), STEPS);
