@@ -1,12 +1,11 @@
 /**
  * Runtime validators for the run-directory records read by the extension, compiled from the shared JSON Schemas (bundled
- * into the extension by esbuild). Every record read from disk passes through one of these.
+ * into the extension by esbuild): whole records (samples), and run.json field by field for the lenient reader (readers.ts).
  */
 import Ajv, { type ValidateFunction } from 'ajv';
-import metricsSchema from '../../contracts/schemas/metrics.schema.json';
 import runSchema from '../../contracts/schemas/run.schema.json';
 import samplesSchema from '../../contracts/schemas/sample.schema.json';
-import type { MetricRecord, RunMeta, SampleRecord } from '../../contracts/run-directory';
+import type { SampleRecord } from '../../contracts/run-directory';
 
 let ajv: Ajv | undefined;
 
@@ -25,8 +24,6 @@ function guard<T>(schema: object): ((value: unknown) => value is T) & { errors: 
   return check;
 }
 
-export const isRunMeta = guard<RunMeta>(runSchema);
-export const isMetricRecord = guard<MetricRecord>(metricsSchema);
 export const isSampleRecord = guard<SampleRecord>(samplesSchema);
 
 type PropertySchemas = Record<string, object>;

@@ -45,10 +45,6 @@ export class PlaygroundPanel implements vscode.Disposable {
     return panel;
   }
 
-  static get isOpen(): boolean {
-    return PlaygroundPanel.current !== undefined;
-  }
-
   constructor(readonly panel: vscode.WebviewPanel, private readonly services: PlaygroundServices) {
     PlaygroundPanel.current?.dispose();
     PlaygroundPanel.current = this;
