@@ -160,8 +160,19 @@ export async function launchEditor(workspaceTemplate: string, options: LaunchOpt
       throw new Error(`no frame with ${selector} within ${timeoutMs} ms`);
     },
     async openFile(name) {
-      await page.keyboard.press('Control+P');
-      await page.locator('.quick-input-widget input').fill(name);
+      // Quick Open can miss a keypress while a page such as the walkthrough holds the focus: retry.
+      const input = page.locator('.quick-input-widget input');
+      for (let attempt = 0; ; attempt++) {
+        await page.keyboard.press('Control+P');
+        try {
+          await input.waitFor({ state: 'visible', timeout: 3_000 });
+          break;
+        } catch (error) {
+          if (attempt >= 5) throw new Error(`Quick Open did not open to find ${name}: ${(error as Error).message}`);
+          await page.keyboard.press('Escape');
+        }
+      }
+      await input.fill(name);
       await page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().click();
       await page.locator('.tab.active', { hasText: name }).waitFor({ timeout: 20_000 });
     },

@@ -78,7 +78,8 @@ test('walkthrough: every step completes on its real event, from an empty folder 
     await waitForStep('demoWorkspace');
     assert.ok(!(await checkedSteps()).includes('runStarted'));
 
-    await editor.openFile('demo.bond.json');
+    // Create Demo Workspace left demo.bond.json open in a tab: bring it to the front.
+    await page.locator('.tab', { hasText: 'demo.bond.json' }).first().click();
     await page.locator('.contentWidgets .codelens-decoration a', { hasText: 'Start BOND run' }).first().click({ timeout: 30_000 });
     await waitForStep('runStarted', 60_000);
     await editor.showRunsView();
