@@ -117,14 +117,43 @@ def _require_datasets(source: str) -> Any:
     return datasets
 
 
+def _offline_switches() -> list[tuple[Any, str]]:
+    """The module-level offline flags of datasets and huggingface_hub. Both libraries read their
+    environment variables once, at import: once imported, only these flags switch them."""
+    import importlib
+    switches: list[tuple[Any, str]] = []
+    for module_name, attribute in (("datasets.config", "HF_DATASETS_OFFLINE"), ("datasets.config", "HF_HUB_OFFLINE"),
+                                   ("huggingface_hub.constants", "HF_HUB_OFFLINE")):
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        if hasattr(module, attribute):
+            switches.append((module, attribute))
+    try:
+        import huggingface_hub
+        offline_module = importlib.import_module(huggingface_hub.is_offline_mode.__module__)
+        if hasattr(offline_module, "HF_HUB_OFFLINE"):
+            switches.append((offline_module, "HF_HUB_OFFLINE"))
+    except (ImportError, AttributeError):
+        pass
+    return switches
+
+
 @contextmanager
 def _offline() -> Iterator[None]:
-    """The Hugging Face libraries read the local cache only (nothing downloads at run time)."""
+    """The Hugging Face libraries read the local cache only: nothing downloads at run time, and no
+    request waits on a network that is not there (a missing data set fails at once)."""
     saved = {k: os.environ.get(k) for k in ("HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE")}
     os.environ.update({"HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"})
+    flags = [(module, attribute, getattr(module, attribute)) for module, attribute in _offline_switches()]
+    for module, attribute, _ in flags:
+        setattr(module, attribute, True)
     try:
         yield
     finally:
+        for module, attribute, value in flags:
+            setattr(module, attribute, value)
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)

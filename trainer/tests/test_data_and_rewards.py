@@ -82,6 +82,19 @@ def test_a_data_set_missing_from_the_cache_says_how_to_fetch_it(write_config: Ca
         load_config(write_config(data={"train": ["missing.parquet"]}))
 
 
+def test_offline_switches_the_already_imported_libraries_and_restores_them() -> None:
+    # datasets and huggingface_hub read HF_*_OFFLINE once, at import: the environment alone would
+    # leave an imported library trying the network (a missing data set then waited ~20 s to fail).
+    import datasets
+    import huggingface_hub.constants
+    from bond_trainer.data import _offline
+    before = (datasets.config.HF_DATASETS_OFFLINE, huggingface_hub.constants.HF_HUB_OFFLINE, huggingface_hub.is_offline_mode())
+    with _offline():
+        assert datasets.config.HF_DATASETS_OFFLINE is True
+        assert huggingface_hub.constants.HF_HUB_OFFLINE is True and huggingface_hub.is_offline_mode()
+    assert (datasets.config.HF_DATASETS_OFFLINE, huggingface_hub.constants.HF_HUB_OFFLINE, huggingface_hub.is_offline_mode()) == before
+
+
 def test_columns_reach_a_python_reward_aligned_with_the_prompts(write_config: Callable[..., Path], tmp_path: Path) -> None:
     """TRL's convention: fn(prompts, completions, **columns). The reward is 1 exactly when the
     column belongs to the prompt it came with, so any misalignment lowers it."""
