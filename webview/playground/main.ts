@@ -88,7 +88,7 @@ function setBusy(next: boolean): void {
   busy = next;
   generateButton.toggleAttribute('disabled', busy || !currentRun()?.steps.length);
   cancelButton.toggleAttribute('disabled', !busy);
-  for (const button of historySection.querySelectorAll('vscode-button')) button.toggleAttribute('disabled', busy);
+  renderHistory(); // its Run again buttons follow: disabled while busy, and for runs with no exported step
 }
 
 const clamp = (value: number, [lo, hi]: readonly [number, number]): number => Math.min(hi, Math.max(lo, value));
@@ -167,7 +167,10 @@ function renderHistory(): void {
     if (steps.length) stepPick.value = String(steps.includes(entry.request.step) ? entry.request.step : steps[0]);
     const again = custom('vscode-button', { secondary: '' }, 'Run again');
     again.toggleAttribute('disabled', busy || !steps.length);
-    again.addEventListener('click', () => generate({ ...entry.request, step: Number(stepPick.value) }));
+    again.addEventListener('click', () => {
+      const step = Number(stepPick.value);
+      if (!busy && steps.includes(step)) generate({ ...entry.request, step });
+    });
     const show = custom('vscode-button', { secondary: '' }, 'Show');
     const shown = results.get(entry);
     show.hidden = !shown;
