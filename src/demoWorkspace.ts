@@ -38,6 +38,11 @@ export async function copyDemoFiles(extensionRoot: string, target: string): Prom
   return { written, kept };
 }
 
+/** A folder Create Demo Workspace finished: the demo config and its pretrained reference. */
+export function isDemoWorkspace(folder: string): boolean {
+  return existsSync(join(folder, DEMO_FILES[0])) && existsSync(join(folder, DEMO_REFERENCE));
+}
+
 export interface PretrainProgress {
   step: number;
   total: number;

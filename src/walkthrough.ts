@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { COMMANDS } from './commandIds';
 import type { Services } from './commands';
-import { copyDemoFiles, pretrainDemoReference } from './demoWorkspace';
+import { copyDemoFiles, isDemoWorkspace, pretrainDemoReference } from './demoWorkspace';
 import { milestoneContextKey, onMilestone, reach } from './milestones';
 
 async function chooseTarget(): Promise<{ folder: string; open: boolean } | undefined> {
@@ -72,7 +72,13 @@ export function registerWalkthrough(services: Services): vscode.Disposable[] {
   const noticeRuns = (): void => {
     if (store.runs.some((run) => run.status === 'running' || run.status === 'starting' || run.status === 'completed')) reach('runStarted');
   };
+  // A demo workspace made earlier (or just before Create Demo Workspace reopened the window there).
+  const noticeDemo = (): void => {
+    if ((vscode.workspace.workspaceFolders ?? []).some((folder) => isDemoWorkspace(folder.uri.fsPath))) reach('demoWorkspace');
+  };
+  noticeDemo();
   return [
+    vscode.workspace.onDidChangeWorkspaceFolders(noticeDemo),
     vscode.commands.registerCommand(COMMANDS.createDemoWorkspace, () => createDemoWorkspace(services)),
     store.onDidChangeRuns(noticeRuns),
     { dispose: () => onMilestone(() => undefined) },

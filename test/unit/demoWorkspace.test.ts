@@ -3,7 +3,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parse as parseJsonc } from 'jsonc-parser';
-import { copyDemoFiles, DEMO_FILES, pretrainDemoReference } from '../../src/demoWorkspace';
+import { copyDemoFiles, DEMO_FILES, isDemoWorkspace, pretrainDemoReference } from '../../src/demoWorkspace';
 import { readPretrainProgress } from '../../src/core/trainerCli';
 import { ROOT, tempDir } from '../helpers';
 
@@ -40,8 +40,12 @@ echo "  pretrain step 100/700  loss 0.7 nats/byte"; echo "  pretrain step 200/70
     await assert.rejects(pretrainDemoReference({ python: fake, trainerDir: target }, target, (p) => progress.push(p.step), () => undefined, never),
       /exit 1\).*out of memory/);
     assert.deepEqual(progress, [100, 200]);
+    assert.equal(isDemoWorkspace(target), false, 'no config, no reference: not a demo workspace');
     mkdirSync(join(target, 'build'));
     writeFileSync(join(target, 'build', 'reference.pt'), 'x');
+    assert.equal(isDemoWorkspace(target), false, 'a reference without the config is not one either');
+    await copyDemoFiles(ROOT, target);
+    assert.equal(isDemoWorkspace(target), true);
     assert.equal(await pretrainDemoReference({ python: fake, trainerDir: target }, target, () => undefined, () => undefined, never), 'cached');
     assert.ok(existsSync(join(target, 'build', 'reference.pt')));
   });
