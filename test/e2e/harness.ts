@@ -31,6 +31,8 @@ export interface Editor {
   runCommand(title: string): Promise<void>;
   /** open the BOND container's Runs view (idempotent, unlike clicking the activity bar) */
   showRunsView(): Promise<void>;
+  /** focus the side panel (Sample view: inspector and playground launcher) and return its frame once loaded */
+  sampleView(): Promise<Frame>;
   /** a frame (webview iframes are nested) that contains the selector */
   frameWith(selector: string, timeoutMs?: number): Promise<Frame>;
   /** open a workspace file by name with Quick Open; resolves when its tab is active */
@@ -175,6 +177,18 @@ export async function launchEditor(workspaceTemplate: string, options: LaunchOpt
       await input.fill(name);
       await page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().click();
       await page.locator('.tab.active', { hasText: name }).waitFor({ timeout: 20_000 });
+    },
+    async sampleView() {
+      // A webview view that was hidden (window reload, sidebar switch) loads again only once shown:
+      // focusing it resolves it; a second focus covers a page that was still starting.
+      for (let attempt = 0; ; attempt++) {
+        await editor.runCommand('BOND: Focus on Sample View');
+        try {
+          return await editor.frameWith('.playground-launcher vscode-button', 20_000);
+        } catch (error) {
+          if (attempt >= 2) throw error;
+        }
+      }
     },
     async showRunsView() {
       await editor.runCommand('BOND: Focus on Runs View');

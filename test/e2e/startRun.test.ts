@@ -116,8 +116,7 @@ test('linked views: a click on a chart opens the samples at the nearest snapshot
 
 test('playground tab: from the side panel\'s launcher → export a checkpoint → generate → all N ranked → run again at another step', async (t) => {
   await scenario(editor, 'playground', t, async () => {
-    await editor.showRunsView();
-    const launcher = await editor.frameWith('.playground-launcher vscode-button', 30_000);
+    const launcher = await editor.sampleView();
     await launcher.click('vscode-button:text("Open Playground")');
     const panel = await editor.frameWith('.playground-form vscode-button', 30_000);
     await panel.waitForSelector('vscode-option', { state: 'attached', timeout: 30_000 });

@@ -105,8 +105,7 @@ test('walkthrough: every step completes on its real event, from an empty folder 
     await readmeShot('demo-samples', 'BOND samples: demo-jbond', '.rows .sample-row.focused');
 
     // The side panel's launcher opens the playground tab with its prompt.
-    await editor.showRunsView();
-    const launcher = await editor.frameWith('.playground-launcher', 30_000);
+    const launcher = await editor.sampleView();
     await launcher.locator('vscode-textarea textarea').fill('the soup was');
     await launcher.click('vscode-button:text("Open Playground")');
     const playground = await editor.frameWith('.playground-form vscode-button', 30_000);
