@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { prepareDemoArgs, readPretrainProgress, trainerEnv } from './core/trainerCli';
 import type { TrainerEnvironment } from './core/python';
 
@@ -60,17 +61,17 @@ export function pretrainDemoReference(env: TrainerEnvironment, target: string, o
   return new Promise((resolve, reject) => {
     const child = spawn(env.python, prepareDemoArgs(reference), { cwd: target, env: trainerEnv(env.trainerDir), stdio: ['ignore', 'pipe', 'pipe'] });
     const tail: string[] = [];
-    const onLines = (chunk: Buffer): void => {
-      for (const line of chunk.toString('utf8').split('\n').filter((l) => l.trim())) {
-        onOutput(line);
-        tail.push(line);
-        if (tail.length > 5) tail.shift();
-        const progress = readPretrainProgress(line);
-        if (progress) onProgress(progress);
-      }
+    const onLine = (line: string): void => {
+      if (!line.trim()) return;
+      onOutput(line);
+      tail.push(line);
+      if (tail.length > 5) tail.shift();
+      const progress = readPretrainProgress(line);
+      if (progress) onProgress(progress);
     };
-    child.stdout.on('data', onLines);
-    child.stderr.on('data', onLines);
+    // whole lines, however the pipe splits them
+    createInterface({ input: child.stdout }).on('line', onLine);
+    createInterface({ input: child.stderr }).on('line', onLine);
     cancelled.onCancellationRequested(() => child.kill());
     child.on('error', reject);
     child.on('close', (code) => {

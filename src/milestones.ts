@@ -12,9 +12,10 @@ export const milestoneContextKey = (milestone: Milestone): string => `bond.walkt
 let sink: ((milestone: Milestone) => void) | undefined;
 const reached = new Set<Milestone>();
 
-/** Where milestones go (the extension sets the context keys); set once at activation. */
+/** Where milestones go (the extension sets the context keys); those reached before it was set go to it at once. */
 export function onMilestone(listener: (milestone: Milestone) => void): void {
   sink = listener;
+  for (const milestone of reached) listener(milestone);
 }
 
 /** Say that a milestone happened; each reaches the sink once per session. */

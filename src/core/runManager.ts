@@ -7,7 +7,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseJsonc } from 'jsonc-parser';
-import { RUN_FOLDER, TERMINAL_STATUSES, type RunMeta } from '../../contracts/run-directory';
+import { RUN_FOLDER, TERMINAL_STATUSES, type RunError, type RunMeta } from '../../contracts/run-directory';
 import { Emitter } from './emitter';
 import { distributedLaunch, trainerArguments } from './launch';
 import { isPidAlive } from './process';
@@ -194,21 +194,24 @@ async function removeIfEmpty(dir: string): Promise<void> {
   }
 }
 
-/** The trainer was killed before it could write its own status: say so in run.json, atomically. */
-async function markKilled(dir: string, timeoutMs: number): Promise<void> {
+/**
+ * The trainer was killed before it could write its own status: say so in run.json, atomically. The
+ * file is patched as it was written: the lenient reader's defaults for fields it lacked (a newer or
+ * foreign trainer's run.json) are never written back as if the trainer had said them.
+ */
+export async function markKilled(dir: string, timeoutMs: number): Promise<void> {
   const meta = await readRunMeta(dir);
   if (typeof meta === 'string' || (TERMINAL_STATUSES as readonly string[]).includes(meta.status)) return;
+  const target = join(dir, RUN_FOLDER.run);
+  const written = JSON.parse(await fs.readFile(target, 'utf8')) as Record<string, unknown>;
   const last = meta.checkpoints[meta.checkpoints.length - 1];
   const now = Date.now() / 1000;
-  const updated: RunMeta = {
-    ...meta, status: 'failed', ended_at: now, updated_at: now,
-    error: {
-      type: 'killed', step: meta.step, traceback: null,
-      message: `The trainer did not stop within ${Math.round(timeoutMs / 1000)} s of the stop request and was killed`
-        + (last ? `; resume continues from the checkpoint at step ${last.step}.` : '; it had no checkpoint yet.'),
-    },
+  const error: RunError = {
+    type: 'killed', step: meta.step, traceback: null,
+    message: `The trainer did not stop within ${Math.round(timeoutMs / 1000)} s of the stop request and was killed`
+      + (last ? `; resume continues from the checkpoint at step ${last.step}.` : '; it had no checkpoint yet.'),
   };
-  const target = join(dir, RUN_FOLDER.run);
+  const updated: Partial<RunMeta> & Record<string, unknown> = { ...written, status: 'failed', ended_at: now, updated_at: now, error };
   const tmp = join(dir, `.run.json.${process.pid}.tmp`);
   await fs.writeFile(tmp, JSON.stringify(updated, null, 2) + '\n');
   await fs.rename(tmp, target);

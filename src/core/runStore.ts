@@ -4,7 +4,7 @@
  * correct where watching is unreliable (network drives). No `vscode` here: the CLI uses it too.
  */
 import { watch, type FSWatcher, promises as fs } from 'node:fs';
-import { basename, join as join } from 'node:path';
+import { basename, join } from 'node:path';
 import { RUN_FOLDER, type MetricRecord, type ReadStatus, type RunMeta } from '../../contracts/run-directory';
 import { Emitter, type Disposable } from './emitter';
 import { JsonlTail } from './jsonlTail';

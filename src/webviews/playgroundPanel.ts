@@ -46,7 +46,7 @@ export class PlaygroundPanel implements vscode.Disposable {
   }
 
   constructor(readonly panel: vscode.WebviewPanel, private readonly services: PlaygroundServices) {
-    PlaygroundPanel.current?.dispose();
+    PlaygroundPanel.current?.panel.dispose(); // one playground tab: a second (restored) one replaces it
     PlaygroundPanel.current = this;
     const { extensionUri, store, memento, log } = services;
     this.client = new InferenceClient(vscode.Uri.joinPath(extensionUri, 'dist', 'inferenceWorker.js').fsPath);

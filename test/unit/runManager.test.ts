@@ -1,12 +1,12 @@
 /** The run manager against a fake trainer that is a real child process (test/fixtures/fake_trainer). */
 import { strict as assert } from 'node:assert';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, test } from 'node:test';
 import type { RunMeta } from '../../contracts/run-directory';
 import { isPidAlive } from '../../src/core/process';
-import { RunManager, configName, furtherStepsProblem, newRunDirectory } from '../../src/core/runManager';
-import { FAKE_TRAINER, tempDir, testPython, waitFor } from '../helpers';
+import { RunManager, configName, furtherStepsProblem, markKilled, newRunDirectory } from '../../src/core/runManager';
+import { FAKE_TRAINER, FIXTURES, tempDir, testPython, waitFor } from '../helpers';
 
 const manager = () => new RunManager(async () => ({ python: testPython(), trainerDir: FAKE_TRAINER }));
 
@@ -151,4 +151,18 @@ test('Train Further accepts only a whole number above the steps already complete
   assert.match(furtherStepsProblem('12.5', 10) ?? '', /whole number/);
   assert.match(furtherStepsProblem('', 10) ?? '', /whole number of steps, e\.g\. 20/);
   assert.match(furtherStepsProblem('1e3', 10) ?? '', /whole number/);
+});
+
+test('a killed run of a newer trainer is marked in its run.json as written: no reader defaults are written back', async () => {
+  const dir = join(tempDir(), 'run');
+  cpSync(join(FIXTURES, 'runs', 'completed'), dir, { recursive: true });
+  const written = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')) as Record<string, unknown>;
+  delete written.torch_version;
+  writeFileSync(join(dir, 'run.json'), JSON.stringify({ ...written, status: 'running', gpu_hours: 2 }));
+  await markKilled(dir, 3000);
+  const after = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')) as Record<string, unknown>;
+  assert.equal(after.status, 'failed');
+  assert.equal((after.error as { type: string }).type, 'killed');
+  assert.equal(after.gpu_hours, 2, 'fields this version does not know are kept');
+  assert.equal('torch_version' in after, false, 'a field the trainer did not write stays unwritten');
 });

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import type { MetricRecord, RunMeta } from '../../contracts/run-directory';
 import { localHost } from '../../src/core/process';
-import { RunStore, displayStatus, type MetricsEvent } from '../../src/core/runStore';
+import { RunStore, displayStatus, readRunMeta, type MetricsEvent } from '../../src/core/runStore';
 import { FIXTURES, tempDir } from '../helpers';
 
 function copyFixture(kind: string, runs: string, name = kind): string {
@@ -162,7 +162,6 @@ test('run.json this trainer wrote reads without notes; one without a status is r
   await s.refresh();
   assert.deepEqual(s.get(dir)!.metaNotes, []);
   assert.equal(s.get(other), undefined);
-  const { readRunMeta } = await import('../../src/core/runStore');
   assert.match(String(await readRunMeta(other)), /"status" is missing, not a text/);
   s.dispose();
 });

@@ -9,9 +9,17 @@ import { parsePlaygroundMessage, parsePlaygroundState } from '../../contracts/we
 import { parseSamplesMessage, parseSamplesState } from '../../contracts/webviews/samples';
 import { contentSecurityPolicy, renderWebviewHtml } from '../../src/core/webviewHtml';
 import { gapToBon, klContribution, selectRows } from '../../webview/samples/rows';
-import { alignTables, decimateMinMax, DebiasedEma, smooth } from '../../webview/shared/series';
+import { alignTables, decimateMinMax, DebiasedEma, nearestIndex, smooth } from '../../webview/shared/series';
 import { bestIndex } from '../../src/webviews/playground';
 import { fixtureRun } from '../webview/harness';
+
+describe('nearest index (chart clicks, the samples view\'s nearest snapshot)', () => {
+  it('finds the nearest value in an ascending list, the earlier one on a tie', () => {
+    const steps = [10, 20, 30, 40];
+    assert.deepEqual([1, 10, 14, 15, 16, 27, 99].map((t) => nearestIndex(steps, t)), [0, 0, 0, 0, 1, 2, 3]);
+    assert.equal(nearestIndex([], 5), null);
+  });
+});
 
 describe('debiased EMA (TensorBoard smoothing)', () => {
   it('matches the formula: EMA from 0 divided by 1 − w^k', () => {

@@ -7,7 +7,7 @@ import uPlot from 'uplot';
 import type { DashboardRun, XAxis } from '../../contracts/webviews/dashboard';
 import { h } from '../shared/dom';
 import { formatDuration, formatNumber, formatTick } from '../shared/format';
-import { alignTables, decimateMinMax, DebiasedEma, type Aligned, type Column } from '../shared/series';
+import { alignTables, decimateMinMax, DebiasedEma, nearestIndex, type Aligned, type Column } from '../shared/series';
 import type { RunData, Table } from './model';
 import type { ChartSpec } from './specs';
 
@@ -344,16 +344,19 @@ export class MetricChart {
   private nearestRun(u: uPlot, left: number, top: number): RunData | undefined {
     const runs = this.context.runs();
     const linesPerRun = this.lines.length / Math.max(1, runs.length);
-    const xs = u.data[0];
-    let best: { distance: number; run: number } | null = null;
     const idx = u.posToIdx(left);
+    let nearest: RunData | undefined;
+    let distance = Infinity;
     this.lines.forEach((line, i) => {
       const y = u.data[i + 1]?.[idx];
-      if (line.reference || !u.series[i + 1]?.show || y === null || y === undefined || xs[idx] === undefined) return;
-      const distance = Math.abs(u.valToPos(y, 'y') - top);
-      if (!best || distance < best.distance) best = { distance, run: Math.floor(i / linesPerRun) };
+      if (line.reference || !u.series[i + 1]?.show || y === null || y === undefined) return;
+      const d = Math.abs(u.valToPos(y, 'y') - top);
+      if (d < distance) {
+        distance = d;
+        nearest = runs[Math.floor(i / linesPerRun)];
+      }
     });
-    return best === null ? undefined : runs[(best as { run: number }).run];
+    return nearest;
   }
 
   /** The unsmoothed line, faint, under the smoothed one. */
@@ -453,20 +456,6 @@ export class MetricChart {
     this.plot?.destroy();
     this.plot = undefined;
   }
-}
-
-/** The index of the value nearest `target` in an ascending list (steps or times), or null when empty. */
-export function nearestIndex(values: readonly number[], target: number): number | null {
-  if (!values.length) return null;
-  let lo = 0;
-  let hi = values.length - 1;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if ((values[mid] as number) < target) lo = mid + 1;
-    else hi = mid;
-  }
-  if (lo > 0 && Math.abs((values[lo - 1] as number) - target) <= Math.abs((values[lo] as number) - target)) return lo - 1;
-  return lo;
 }
 
 function csvCell(text: string): string {

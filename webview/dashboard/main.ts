@@ -271,7 +271,6 @@ onHostMessage((message) => {
       if (typeof message.step === 'number') markers.set(dir, message.step);
       else markers.delete(dir);
       for (const chart of charts) chart.redraw();
-      document.body.dataset.markers = JSON.stringify([...markers]);
       break;
     }
     case 'runs': {

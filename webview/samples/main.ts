@@ -17,6 +17,7 @@ import {
 } from '../../contracts/webviews/samples';
 import { clip, custom, h, modelText } from '../shared/dom';
 import { formatNumber } from '../shared/format';
+import { nearestIndex } from '../shared/series';
 import { renderSkipped } from '../shared/skipped';
 import { connect, onHostMessage } from '../shared/vscode';
 import { gapToBon, isTruncated, keyOf, klContribution, policyReward, selectRows, stepsOf } from './rows';
@@ -184,11 +185,9 @@ function showNearestStep(step: number): void {
     return;
   }
   requestedStep = null;
-  let nearest = steps[0] as number;
-  for (const candidate of steps) if (Math.abs(candidate - step) < Math.abs(nearest - step)) nearest = candidate;
   state.promptId = null;
   state.followLatest = false;
-  state.step = nearest;
+  state.step = steps[nearestIndex(steps, step) ?? 0] ?? null;
   refresh();
 }
 

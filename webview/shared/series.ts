@@ -134,3 +134,17 @@ export function alignTables(tables: readonly Aligned[]): Aligned {
   }
   return { xs, ys };
 }
+
+/** The index of the value nearest `target` in an ascending list (steps or times), or null when empty. */
+export function nearestIndex(values: readonly number[], target: number): number | null {
+  if (!values.length) return null;
+  let lo = 0;
+  let hi = values.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if ((values[mid] as number) < target) lo = mid + 1;
+    else hi = mid;
+  }
+  if (lo > 0 && Math.abs((values[lo - 1] as number) - target) <= Math.abs((values[lo] as number) - target)) return lo - 1;
+  return lo;
+}
