@@ -170,6 +170,68 @@ describe('dashboard webview', () => {
     await view.page.close();
   });
 
+  it('a live chart follows its run through every update; a drag zoom holds and says so; Reset follows again; the time axis spans the run', async () => {
+    const records = syntheticMetrics(40);
+    const xRange = async (id: string) => view.page.evaluate((chart) => {
+      const el = document.querySelector<HTMLElement>(`[data-chart="${chart}"]`);
+      return { min: Number(el?.dataset.xMin), max: Number(el?.dataset.xMax), last: Number(el?.dataset.lastX), zoomed: el?.dataset.zoomed === 'true' };
+    }, id);
+    /** After an append, the plotted x range must reach the new last point within 2 s. */
+    const followsTo = async (step: number) => {
+      await view.page.waitForFunction((s) => Number(document.querySelector<HTMLElement>('[data-chart="loss"]')?.dataset.xMax) >= s, step, { timeout: 2_000 })
+        .catch(async () => assert.fail(`the chart stopped following: x range ${JSON.stringify(await xRange('loss'))}, latest step ${step}`));
+    };
+    // opened at step 2 of a running run
+    const view = await openWith({ type: 'snapshot', seq: 1, runs: [header('/runs/a')], metrics: [{ dir: '/runs/a', records: records.slice(0, 2) }] });
+    await followsTo(2);
+    let seq = 1;
+    for (const [from, to] of [[2, 5], [5, 9], [9, 14], [14, 20]] as const) {
+      await view.send({ type: 'append', seq: ++seq, dir: '/runs/a', records: records.slice(from, to) });
+      await followsTo(to);
+      assert.equal((await xRange('loss')).min, 1, 'the range starts at the first step');
+    }
+    // A drag zooms to a window: it holds while data arrives, and the chart says it is zoomed.
+    const over = await view.page.$('[data-chart="loss"] .u-over');
+    const box = (await over!.boundingBox())!;
+    await view.page.mouse.move(box.x + box.width * 0.25, box.y + box.height / 2);
+    await view.page.mouse.down();
+    await view.page.mouse.move(box.x + box.width * 0.6, box.y + box.height / 2, { steps: 5 });
+    await view.page.mouse.up();
+    await view.page.waitForFunction(() => document.querySelector<HTMLElement>('[data-chart="loss"]')?.dataset.zoomed === 'true');
+    const zoomed = await xRange('loss');
+    assert.ok(zoomed.min > 1 && zoomed.max < 20, `zoomed to the dragged window: ${JSON.stringify(zoomed)}`);
+    assert.ok(await view.page.isVisible('[data-chart="loss"] .zoom-badge'), 'a zoomed chart says so');
+    await view.send({ type: 'append', seq: ++seq, dir: '/runs/a', records: records.slice(20, 26) });
+    await view.page.waitForFunction(() => document.querySelector<HTMLElement>('[data-chart="loss"]')?.dataset.lastX === '26');
+    await view.page.waitForTimeout(100);
+    assert.deepEqual(await xRange('loss'), { ...zoomed, last: 26 }, 'the zoom held while data arrived');
+    // Reset (the badge) follows the run again, through later updates.
+    await view.page.click('[data-chart="loss"] .zoom-badge');
+    await followsTo(26);
+    assert.equal((await xRange('loss')).zoomed, false);
+    assert.ok(!(await view.page.isVisible('[data-chart="loss"] .zoom-badge')));
+    for (const [from, to] of [[26, 31], [31, 40]] as const) {
+      await view.send({ type: 'append', seq: ++seq, dir: '/runs/a', records: records.slice(from, to) });
+      await followsTo(to);
+    }
+    // Zoom again, then switch to wall time: the whole run shows, from its first to its last point.
+    await view.page.mouse.move(box.x + box.width * 0.3, box.y + box.height / 2);
+    await view.page.mouse.down();
+    await view.page.mouse.move(box.x + box.width * 0.5, box.y + box.height / 2, { steps: 5 });
+    await view.page.mouse.up();
+    await view.page.waitForFunction(() => document.querySelector<HTMLElement>('[data-chart="loss"]')?.dataset.zoomed === 'true');
+    await view.page.evaluate(() => {
+      const select = document.querySelector('vscode-single-select') as HTMLElement & { value: string };
+      select.value = 'time';
+      select.dispatchEvent(new Event('change'));
+    });
+    await view.page.waitForFunction(() => document.querySelector<HTMLElement>('[data-chart="loss"]')?.dataset.zoomed === 'false');
+    const time = await xRange('loss');
+    assert.ok(time.last > 0 && time.max >= time.last && time.min <= 0.5, `the time axis spans the run: ${JSON.stringify(time)}`);
+    assert.ok(time.max - time.min >= 0.9 * time.last, `not a window of the run: ${JSON.stringify(time)}`);
+    await view.page.close();
+  });
+
   it('keeps a one-step spike visible when a long history is decimated', async () => {
     const view = await openWith({ type: 'snapshot', seq: 1, runs: [header('/runs/a')], metrics: [{ dir: '/runs/a', records: syntheticMetrics(50_000, { spikeStep: 31_337 }) }] });
     await view.page.$eval('.smoothing-slider', (el) => {

@@ -51,18 +51,29 @@ export class MetricChart {
   private plot: uPlot | undefined;
   private lines: Line[] = [];
   private readonly emas = new Map<string, DebiasedEma>();
-  private zoom: [number, number] | null = null;
+  /**
+   * The user's x window, on the axis it was drawn on; null: the chart follows the run (the x range
+   * spans every point and grows with new ones). Only a drag sets it; data never does.
+   */
+  private zoom: { axis: XAxis; range: [number, number] } | null = null;
+  private readonly zoomBadge: HTMLElement;
   private renderedVersion = '';
   private full: Aligned = { xs: [], ys: [] };
   private rawShown: Column[] = [];
-  private applyingData = false;
   private readonly body: HTMLElement;
 
   constructor(readonly spec: ChartSpec, private readonly context: ChartContext) {
     this.body = h('div', { className: 'chart-body' });
+    this.zoomBadge = h('button', {
+      className: 'link-button zoom-badge', text: 'zoomed · follow the run',
+      title: 'This chart shows the range you dragged; new points arrive outside it. Click (or double-click the chart, or press Escape) to follow the run again.',
+      on: { click: () => this.resetZoom() },
+    });
+    this.zoomBadge.hidden = true;
     const title = h('div', { className: 'chart-title' }, [
       h('span', { text: spec.title }),
       h('span', { className: 'chart-actions' }, [
+        this.zoomBadge,
         h('button', { className: 'link-button', text: 'CSV', title: 'Export the visible data as CSV', on: { click: () => this.exportCsv() } }),
         h('button', { className: 'link-button', text: 'PNG', title: 'Save this chart as PNG', on: { click: () => this.exportPng() } }),
       ]),
@@ -161,47 +172,63 @@ export class MetricChart {
     const version = this.versionKey();
     if (!force && version === this.renderedVersion && this.plot) return;
     if (force) this.emas.clear();
+    // a window drawn on the step axis means nothing on the time axis: switching shows the whole run
+    if (this.zoom && this.zoom.axis !== this.context.xAxis()) this.setZoom(null);
     const lines = this.buildLines();
     const structure = lines.map((line) => line.label).join('\u0000');
     if (!this.plot || force || structure !== this.lines.map((line) => line.label).join('\u0000')) this.create();
     else this.lines = lines;
     this.renderedVersion = version;
     this.full = this.buildData();
-    this.applyData(true);
+    this.applyData();
+  }
+
+  private setZoom(range: [number, number] | null): void {
+    this.zoom = range ? { axis: this.context.xAxis(), range } : null;
+    this.zoomBadge.hidden = range === null;
+    this.element.dataset.zoomed = String(range !== null);
   }
 
   private plotWidth(): number {
     return Math.max(200, this.body.clientWidth || 600);
   }
 
-  /** Give uPlot the visible window, decimated to about one min/max pair per pixel. */
-  private applyData(autoRange: boolean): void {
+  /**
+   * Give uPlot the visible window, decimated to about one min/max pair per pixel. Following (no
+   * zoom), the x range is set to span every point, so it grows with the run; zoomed, it stays put.
+   */
+  private applyData(): void {
     if (!this.plot) return;
     const { xs } = this.full;
     const first = xs[0];
     const last = xs.at(-1);
     let data: Aligned = this.full;
-    if (first !== undefined && last !== undefined) {
-      const [x0, x1] = this.zoom ?? [first, last];
-      data = decimateMinMax(this.full, x0, x1, Math.round(this.plotWidth()));
-    }
+    const range = this.zoom?.range ?? (first !== undefined && last !== undefined ? [first, last] as [number, number] : null);
+    if (range) data = decimateMinMax(this.full, range[0], range[1], Math.round(this.plotWidth()));
     const count = this.lines.length;
     this.rawShown = data.ys.slice(count, 2 * count);
-    this.applyingData = true;
-    try {
-      const table = [data.xs, ...data.ys.slice(0, count)] as uPlot.AlignedData;
-      if (this.zoom) {
-        this.plot.setData(table, false);
-        this.plot.setScale('x', { min: this.zoom[0], max: this.zoom[1] });
-      } else {
-        this.plot.setData(table, autoRange);
-      }
-    } finally {
-      this.applyingData = false;
-    }
+    const table = [data.xs, ...data.ys.slice(0, count)] as uPlot.AlignedData;
+    // Set x explicitly in both cases: uPlot's own re-ranging is deferred to a microtask and, with a
+    // single point, pads the range; an explicit window is what the user sees, always.
+    this.plot.batch(() => {
+      this.plot?.setData(table, true);
+      if (range) this.plot?.setScale('x', { min: range[0], max: range[0] === range[1] ? range[0] + 1 : range[1] });
+    });
     this.element.dataset.points = String(xs.length);
     this.element.dataset.shown = String(data.xs.length);
     this.element.dataset.lastX = last === undefined ? '' : String(last);
+  }
+
+  /** A drag on the plot selected an x window: zoom to it (the selection box is cleared). */
+  private zoomToSelection(u: uPlot): void {
+    const { left, width } = u.select;
+    if (width <= CLICK_SLOP) return;
+    const min = u.posToVal(left, 'x');
+    const max = u.posToVal(left + width, 'x');
+    u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
+    if (!Number.isFinite(min) || !Number.isFinite(max) || max <= min) return;
+    this.setZoom([min, max]);
+    this.applyData();
   }
 
   private create(): void {
@@ -222,7 +249,9 @@ export class MetricChart {
       legend: { live: true },
       cursor: {
         sync: { key: 'bond-dashboard', setSeries: false },
-        drag: { x: true, y: false, setScale: true },
+        // uPlot only draws the selection; zoomToSelection turns it into a zoom, so that nothing but a
+        // user's drag is ever taken for one (uPlot's setScale hook also fires for its own re-ranging)
+        drag: { x: true, y: false, setScale: false },
         bind: { dblclick: () => () => { this.resetZoom(); return null; } },
       },
       scales: { x: { time: false } },
@@ -248,6 +277,9 @@ export class MetricChart {
         drawClear: [(u) => this.drawRaw(u)],
         draw: [(u) => {
           this.element.dataset.yMax = String(u.scales.y?.max ?? '');
+          // what is plotted, for tests that watch a live chart follow its run
+          this.element.dataset.xMin = String(u.scales.x?.min ?? '');
+          this.element.dataset.xMax = String(u.scales.x?.max ?? '');
           this.drawMarkers(u);
         }],
         setSeries: [(u, index) => {
@@ -255,14 +287,7 @@ export class MetricChart {
           const line = this.lines[index - 1];
           if (line) this.context.setHidden(`${this.spec.id}/${line.label}`, !u.series[index]?.show);
         }],
-        setScale: [(u, key) => {
-          if (key !== 'x' || this.applyingData) return;
-          const min = u.scales.x?.min;
-          const max = u.scales.x?.max;
-          if (min === undefined || max === undefined || min === null || max === null) return;
-          this.zoom = [min, max];
-          queueMicrotask(() => this.applyData(false));
-        }],
+        setSelect: [(u) => this.zoomToSelection(u)],
       },
     };
     this.body.replaceChildren();
@@ -389,21 +414,22 @@ export class MetricChart {
     ctx.restore();
   }
 
+  /** Back to following the run. */
   resetZoom(): void {
-    this.zoom = null;
-    this.applyData(true);
+    this.setZoom(null);
+    this.applyData();
   }
 
   resize(): void {
     if (!this.plot) return;
     this.plot.setSize({ width: this.plotWidth(), height: 200 });
-    this.applyData(!this.zoom);
+    this.applyData();
   }
 
   /** The visible window's rows at full resolution (not the decimated display). */
   visibleCsv(): string {
     const { xs, ys } = this.full;
-    const [x0, x1] = this.zoom ?? [-Infinity, Infinity];
+    const [x0, x1] = this.zoom?.range ?? [-Infinity, Infinity];
     const count = this.lines.length;
     const header = [this.context.xAxis() === 'step' ? 'step' : 'wall_time_s'];
     for (const line of this.lines) {
