@@ -30,6 +30,8 @@ export interface ConfigProblem {
   check: 'syntax' | 'schema' | 'semantic' | 'override' | 'file';
   line: number | null;
   column: number | null;
+  /** pip requirements that fix it (a missing optional package); the editor offers to install them */
+  install?: string[];
 }
 
 /** `python -m bond_trainer validate --config FILE` */
@@ -37,6 +39,13 @@ export interface ValidateReport {
   ok: boolean;
   config: string;
   problems: ConfigProblem[];
+}
+
+/** What `export-onnx` prints on stdout when it fails: why, and what to pip-install when that is the fix. */
+export interface ExportFailure {
+  ok: false;
+  problem: string;
+  install: string[];
 }
 
 /** Exit codes of `train`: 0 finished or stopped, 2 bad config or arguments, 1 anything else. */
@@ -53,8 +62,14 @@ export function isEnvironmentReport(value: unknown): value is EnvironmentReport 
     && value.devices.every((d) => isObject(d) && typeof d.type === 'string' && typeof d.name === 'string');
 }
 
+const isStringArray = (value: unknown): value is string[] => Array.isArray(value) && value.every((v) => typeof v === 'string');
+
+export function isExportFailure(value: unknown): value is ExportFailure {
+  return isObject(value) && value.ok === false && typeof value.problem === 'string' && isStringArray(value.install);
+}
+
 export function isValidateReport(value: unknown): value is ValidateReport {
   return isObject(value) && typeof value.ok === 'boolean' && Array.isArray(value.problems)
     && value.problems.every((p) => isObject(p) && typeof p.field === 'string' && typeof p.message === 'string'
-      && typeof p.check === 'string');
+      && typeof p.check === 'string' && (p.install === undefined || isStringArray(p.install)));
 }

@@ -10,6 +10,7 @@ import { EXIT_BAD_INPUT } from '../contracts/trainer-cli';
 import { furtherStepsProblem, type RunProcess, type RunManager } from './core/runManager';
 import type { RunState, RunStore } from './core/runStore';
 import { findConfigs, isConfigDocument, newConfig } from './configs';
+import { validateConfig } from './core/python';
 import type { PythonEnvironment } from './environment';
 import { COMMANDS } from './commandIds';
 
@@ -86,6 +87,34 @@ function watchProcess(services: Services, run: RunProcess, label: string, config
   });
 }
 
+/**
+ * The trainer's own check of a config before a run starts: a config it would refuse does not start.
+ * Problems that a missing package causes get an Install button that retries; the others are named,
+ * with a way to the Problems panel. True when the config is ready.
+ */
+async function readyToStart(services: Services, uri: vscode.Uri, retry: () => Promise<unknown>): Promise<boolean> {
+  const environment = await services.python.require().catch((error: Error) => error);
+  if (environment instanceof Error) {
+    void vscode.window.showErrorMessage(`BOND: ${environment.message}`);
+    return false;
+  }
+  const report = await validateConfig(environment, uri.fsPath);
+  if (typeof report === 'string' || report.problems.length === 0) return true; // a validator that cannot say: the trainer will
+  const file = basename(uri.fsPath);
+  const install = [...new Set(report.problems.flatMap((p) => p.install ?? []))];
+  const named = report.problems.map((p) => (p.field ? `${p.field}: ${p.message}` : p.message));
+  if (install.length && report.problems.every((p) => p.install?.length)) {
+    void services.python.offerInstall(`${file} cannot start yet: ${named.join('; ')}`, install, retry);
+    return false;
+  }
+  const choice = await vscode.window.showErrorMessage(
+    `BOND: ${file} has ${named.length} problem${named.length === 1 ? '' : 's'} and was not started: ${named.slice(0, 3).join('; ')}${named.length > 3 ? '; …' : ''}`,
+    'Show Problems', 'Open Config');
+  if (choice === 'Show Problems') await vscode.commands.executeCommand('workbench.actions.view.problems');
+  if (choice === 'Open Config') await vscode.window.showTextDocument(uri);
+  return false;
+}
+
 export function registerCommands(services: Services): vscode.Disposable[] {
   const { store, manager } = services;
   const stopTimeout = () => 1000 * vscode.workspace.getConfiguration('bond').get<number>('stopTimeoutSeconds', 60);
@@ -112,6 +141,7 @@ export function registerCommands(services: Services): vscode.Disposable[] {
       const choice = await vscode.window.showWarningMessage(`BOND: ${basename(uri.fsPath)} is already running (${same.meta.step}/${same.meta.total_steps}). Start another run of it?`, { modal: true }, 'Start Another');
       if (choice !== 'Start Another') return undefined;
     }
+    if (!(await readyToStart(services, uri, () => startRun(uri)))) return undefined;
     try {
       const run = await manager.start({ configPath: uri.fsPath, runsDirectory: runsDirectory(folder), cwd: folder.uri.fsPath });
       watchProcess(services, run, basename(run.dir), uri);

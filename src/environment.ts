@@ -9,7 +9,7 @@ import * as vscode from 'vscode';
 import { reach } from './milestones';
 import type { EnvironmentReport } from '../contracts/trainer-cli';
 import {
-  bootstrapPython, resolvePython, type PythonCandidate, type ResolvedPython, type TrainerEnvironment,
+  bootstrapPython, installPackages, resolvePython, type PythonCandidate, type ResolvedPython, type TrainerEnvironment,
 } from './core/python';
 
 interface PythonExtensionApi {
@@ -81,6 +81,35 @@ export class PythonEnvironment {
     throw new Error('No Python with torch ≥ 2.1 was found for the trainer. Run "BOND: Check Environment" for the fixes.');
   }
 
+  /**
+   * A feature needs optional packages: say so with an Install button that pip-installs them into the
+   * interpreter in use (with progress, the bootstrap's pip arguments), then retries. Resolves to
+   * true when they were installed and `retry` ran.
+   */
+  async offerInstall(message: string, install: readonly string[], retry: () => Promise<unknown>): Promise<boolean> {
+    const names = install.map((r) => r.replace(/[<>=!~ ;\[].*$/, '')).join(', ');
+    const choice = await vscode.window.showErrorMessage(`BOND: ${message}`, `Install ${names}`, 'Show Output');
+    if (choice === 'Show Output') this.output.show(true);
+    if (choice !== `Install ${names}`) return false;
+    const found = await this.resolve();
+    if (!found.ok) {
+      void this.offerFixes(found.problems);
+      return false;
+    }
+    try {
+      await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: `BOND: installing ${names} into ${found.python}…` },
+        () => installPackages(this.context.extensionPath, found.python, install, (text) => this.output.append(text)));
+    } catch (error) {
+      void vscode.window.showErrorMessage(`BOND: ${(error as Error).message}`, 'Show Output')
+        .then((c) => { if (c) this.output.show(true); });
+      return false;
+    }
+    this.resolved = undefined; // its extras changed
+    await retry();
+    return true;
+  }
+
   async check(): Promise<void> {
     const found = await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: 'BOND: checking the trainer’s Python…' },
@@ -119,7 +148,7 @@ export class PythonEnvironment {
     try {
       await vscode.window.withProgress(
         { location: vscode.ProgressLocation.Notification, title: 'BOND: setting up Python (installing torch can take minutes)…' },
-        () => bootstrapPython(this.context.extensionPath, this.ownVenv, (text) => this.output.append(text)));
+        () => bootstrapPython(this.context.extensionPath, this.ownVenv, (text) => this.output.append(text), ['--studio']));
       await this.check();
     } catch (error) {
       void vscode.window.showErrorMessage(`BOND: ${(error as Error).message}`, 'Show Output')

@@ -51,12 +51,13 @@ export function defaultCandidates(venvDir: string, env: NodeJS.ProcessEnv = proc
   return out;
 }
 
-/** Run scripts/bootstrap-python (makes the venv and installs torch); resolves to the interpreter. */
-export function bootstrapPython(root: string, venvDir: string, onOutput: (text: string) => void): Promise<string> {
+/**
+ * Run scripts/bootstrap-python with these arguments; resolves to the interpreter it prints last.
+ * Its progress (stderr) goes to onOutput.
+ */
+function runBootstrap(root: string, args: string[], env: NodeJS.ProcessEnv, onOutput: (text: string) => void, failure: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn('bash', [join(root, 'scripts', 'bootstrap-python')], {
-      env: { ...process.env, BOND_VENV_DIR: venvDir }, stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn('bash', [join(root, 'scripts', 'bootstrap-python'), ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
     child.stderr.on('data', (chunk: Buffer) => onOutput(chunk.toString()));
@@ -64,9 +65,24 @@ export function bootstrapPython(root: string, venvDir: string, onOutput: (text: 
     child.on('close', (code) => {
       const python = stdout.trim().split('\n').slice(-1)[0];
       if (code === 0 && python) resolve(python);
-      else reject(new Error('the Python bootstrap failed; its messages are in the output above'));
+      else reject(new Error(failure));
     });
   });
+}
+
+/**
+ * Make (or reuse) the venv at venvDir; resolves to its interpreter. `--studio` installs what the
+ * editor's own features use (torch, and onnx for the playground's export).
+ */
+export function bootstrapPython(root: string, venvDir: string, onOutput: (text: string) => void, args: string[] = []): Promise<string> {
+  return runBootstrap(root, args, { ...process.env, BOND_VENV_DIR: venvDir }, onOutput,
+    'the Python bootstrap failed; its messages are in the output above');
+}
+
+/** pip-install optional packages into this interpreter, with the bootstrap's own pip arguments. */
+export async function installPackages(root: string, python: string, requirements: readonly string[], onOutput: (text: string) => void): Promise<void> {
+  await runBootstrap(root, ['--install', python, ...requirements], process.env, onOutput,
+    `pip could not install ${requirements.join(' ')} into ${python}; its messages are in the output above`);
 }
 
 /** `bond_trainer validate`: the trainer's own rules for a config (the editor's Diagnostics). */

@@ -6,7 +6,7 @@
  */
 import { execFile } from 'node:child_process';
 import {
-  isEnvironmentReport, isValidateReport, type EnvironmentReport, type ValidateReport,
+  isEnvironmentReport, isExportFailure, isValidateReport, type EnvironmentReport, type ExportFailure, type ValidateReport,
 } from '../../contracts/trainer-cli';
 
 /** How the trainer's package is started: `python -m bond_trainer …` (torchrun takes the same tail). */
@@ -95,12 +95,24 @@ export function validateCall(configPath: string): TrainerCall<ValidateReport | s
 }
 
 /** `export-onnx`: one role of a checkpoint (or a model folder) as ONNX; null when it worked, else why not. */
-export function exportOnnxCall(source: string, out: string, role: string, chatTemplate = false): TrainerCall<string | null> {
+export function exportOnnxCall(source: string, out: string, role: string, chatTemplate = false): TrainerCall<ExportFailure | null> {
   return {
     args: ['export-onnx', '--checkpoint', source, '--out', out, '--role', role, ...(chatTemplate ? ['--chat-template'] : [])],
     timeoutMs: 10 * 60_000,
-    read: ({ code, stderr }) => (code === 0 ? null : stderr.trim().split('\n').slice(-3).join(' ') || `exited with ${code}`),
+    read: ({ code, stdout, stderr }) => {
+      if (code === 0) return null;
+      const said = parseJson(lastLine(stdout));
+      if (isExportFailure(said)) return said;
+      return { ok: false, problem: stderr.trim().split('\n').slice(-3).join(' ') || `exited with ${code}`, install: [] };
+    },
   };
+}
+
+/** A trainer failure whose fix is installing optional packages into the trainer's Python. */
+export class NeedsPackages extends Error {
+  constructor(message: string, readonly install: readonly string[]) {
+    super(message);
+  }
 }
 
 export function trainerEnv(trainerDir: string, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
@@ -129,6 +141,7 @@ export function runTrainerCall<T>(python: string, trainerDir: string, call: Trai
 /** Export one role; rejects with the trainer's reason. */
 export async function exportOnnx(env: { python: string; trainerDir: string }, source: string, out: string, role: string,
   chatTemplate = false): Promise<void> {
-  const problem = await runTrainerCall(env.python, env.trainerDir, exportOnnxCall(source, out, role, chatTemplate));
-  if (problem !== null) throw new Error(problem);
+  const failure = await runTrainerCall(env.python, env.trainerDir, exportOnnxCall(source, out, role, chatTemplate));
+  if (failure === null) return;
+  throw failure.install.length ? new NeedsPackages(failure.problem, failure.install) : new Error(failure.problem);
 }

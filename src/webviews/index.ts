@@ -28,6 +28,7 @@ export function registerWebviews(services: Services): vscode.Disposable[] {
   const links: ViewLinks = new ViewLinks((dir, step) => SamplesPanel.show(extensionUri, store, focus, links, output, dir, true).showStep(step));
   const playgroundServices: PlaygroundServices = {
     extensionUri, store, environment: () => services.python.require(), log: output, memento: context.workspaceState,
+    offerInstall: (message, install, retry) => services.python.offerInstall(message, install, retry),
   };
   const inspector = new InspectorViewProvider(extensionUri, focus, output,
     (prompt) => PlaygroundPanel.show(playgroundServices, prompt === null ? undefined : { prompt }));

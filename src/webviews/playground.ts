@@ -6,6 +6,7 @@
 import { basename } from 'node:path';
 import type { PlaygroundRequest, PlaygroundResult, PlaygroundRun, PlaygroundText } from '../../contracts/webviews/playground';
 import type { TrainerEnvironment } from '../core/python';
+import { NeedsPackages } from '../core/trainerCli';
 import type { RunStore } from '../core/runStore';
 import type { GenerateHandle, InferenceClient } from '../inference/client';
 import { exportCheckpoint, latestExportProblem, listExports } from '../inference/onnxExports';
@@ -23,6 +24,8 @@ export interface PlaygroundEvents {
   status(message: string, error: boolean): void;
   result(result: PlaygroundResult): void;
   runsChanged(): Promise<void>;
+  /** an export needs optional packages: offer to install them, then run `retry` */
+  needsPackages(message: string, install: readonly string[], retry: () => Promise<void>): void;
 }
 
 /** The run's reward here, or why not; a composite reward's left-out components are named in the note. */
@@ -127,6 +130,7 @@ export class Playground {
       this.events.status(`exported step ${set.step}`, false);
     } catch (error) {
       this.events.status(`export failed: ${(error as Error).message}`, true);
+      if (error instanceof NeedsPackages) this.events.needsPackages((error as Error).message, error.install, () => this.exportModels(dir, step));
     }
   }
 }

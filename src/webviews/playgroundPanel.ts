@@ -19,6 +19,8 @@ export interface PlaygroundServices {
   extensionUri: vscode.Uri;
   store: RunStore;
   environment: () => Promise<TrainerEnvironment>;
+  /** offer to pip-install what a feature needs into the trainer's Python, then retry it */
+  offerInstall(message: string, install: readonly string[], retry: () => Promise<void>): Promise<unknown>;
   log: vscode.OutputChannel;
   memento: vscode.Memento;
 }
@@ -61,6 +63,7 @@ export class PlaygroundPanel implements vscode.Disposable {
         reach('playground');
       },
       runsChanged: () => this.sendRuns(true),
+      needsPackages: (message, install, retry) => void services.offerInstall(message, install, retry),
     }, {
       get: (dir) => memento.get<Record<string, string>>(REWARD_MODELS_KEY, {})[dir],
       set: (dir, path) => {

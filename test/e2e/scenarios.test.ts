@@ -68,6 +68,22 @@ test('stop from the runs view → stopped with a checkpoint; resume → it conti
     await editor.showRunsView();
     const row = page.locator('.monaco-list-row', { hasText: /e2e-long.*running/ }).first();
     await row.waitFor({ timeout: 30_000 });
+    // Its dashboard, opened while it trains, follows it: after each of several updates the plotted x
+    // range reaches the newest point within 2 s (it froze at the first range before).
+    await row.click();
+    const dashboard = await editor.frameWith('[data-chart="loss"][data-last-x] canvas', 60_000);
+    const chart = async () => dashboard.$eval('[data-chart="loss"]', (el) => {
+      const d = (el as HTMLElement).dataset;
+      return { last: Number(d.lastX), xMax: Number(d.xMax) };
+    });
+    let seen = (await chart()).last;
+    for (let update = 0; update < 3; update++) {
+      const grown = await waitFor(async () => ((await chart()).last > seen ? chart() : undefined), `update ${update + 1} of the live chart`, 60_000);
+      seen = grown.last;
+      await dashboard.waitForFunction((s) => Number(document.querySelector<HTMLElement>('[data-chart="loss"]')?.dataset.xMax) >= s, seen, { timeout: 2_000 })
+        .catch(async () => assert.fail(`the live chart stopped following: ${JSON.stringify(await chart())}, newest point ${seen}`));
+    }
+    await editor.showRunsView();
     await row.hover();
     await row.locator('.action-label[aria-label="Stop Run"]').click();
     await waitFor(() => (meta(dir).status === 'stopped' ? true : undefined), 'stopped', 60_000);

@@ -54,7 +54,8 @@ test('package:all builds one package per target, each with its own onnxruntime b
     assert.deepEqual([...platforms], [binaries], `${target} carries ${[...platforms].join(', ')}`);
     assert.ok(native.some((n) => n.endsWith('onnxruntime_binding.node')), `${target} lacks the binding`);
     for (const needed of ['extension/dist/extension.js', 'extension/dist/inferenceWorker.js', 'extension/trainer/bond_trainer/train.py',
-      'extension/contracts/schemas/run-folder.schema.json', 'extension/scripts/bootstrap-python',
+      'extension/contracts/schemas/run-folder.schema.json', 'extension/scripts/bootstrap-python', 'extension/trainer/requirements-studio.txt',
+      'extension/trainer/requirements.txt',
       'extension/examples/demo/demo.bond.json', 'extension/examples/demo/prompts-train.jsonl', 'extension/media/walkthrough/demo-workspace.md']) {
       assert.ok(names.includes(needed), `${target} lacks ${needed}`);
     }

@@ -1,6 +1,6 @@
 /** The playground's host logic with a stand-in worker: which runs it offers, rewards, the winner, refusals. */
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { PlaygroundResult, PlaygroundRun } from '../../contracts/webviews/playground';
@@ -13,7 +13,7 @@ import { fixtureRun } from '../webview/harness';
 
 const completion = (text: string) => ({ tokens: [...new TextEncoder().encode(text)], text, truncated: false });
 
-function setup(reward: Record<string, unknown>, answer: (request: GenerateRequest) => GenerateResult | 'cancelled') {
+function setup(reward: Record<string, unknown>, answer: (request: GenerateRequest) => GenerateResult | 'cancelled', python = 'python3') {
   const dir = tempDir('bond-playground-');
   for (const role of ['policy', 'anchor']) {
     mkdirSync(join(dir, 'exports', 'step-5', role), { recursive: true });
@@ -29,13 +29,14 @@ function setup(reward: Record<string, unknown>, answer: (request: GenerateReques
       return { result: Promise.resolve(answer(request)), cancel: () => undefined };
     },
   } as unknown as InferenceClient;
-  const events = { results: [] as PlaygroundResult[], statuses: [] as string[] };
+  const events = { results: [] as PlaygroundResult[], statuses: [] as string[], installs: [] as { install: readonly string[]; retry: () => Promise<void> }[] };
   const choices = new Map<string, string>();
-  const playground = new Playground(store, async () => ({ python: 'python3', trainerDir: '/x' }), client, {
+  const playground = new Playground(store, async () => ({ python, trainerDir: '/x' }), client, {
     progress: () => undefined,
     status: (message) => events.statuses.push(message),
     result: (result) => events.results.push(result),
     runsChanged: async () => undefined,
+    needsPackages: (_message, install, retry) => events.installs.push({ install, retry }),
   }, { get: (d) => choices.get(d), set: async (d, p) => { if (p) choices.set(d, p); else choices.delete(d); } });
   return { dir, playground, events, requests, choices };
 }
@@ -59,6 +60,28 @@ describe('playground host', () => {
     assert.deepEqual(result.candidates.map((c) => c.reward), [-1, 2, 2]);
     assert.equal(result.winner, 1, 'ties go to the first candidate, as in the trainer');
     assert.deepEqual(result.request, request(dir), 'the result carries its request, for the history');
+  });
+
+  it('an export that needs a package offers to install it and retries the same export; other failures offer nothing', async () => {
+    // A stand-in interpreter that answers export-onnx as the trainer does without onnx (its JSON on stdout, exit 2).
+    const bin = tempDir('bond-fake-python-');
+    const python = join(bin, 'python');
+    const said = { ok: false, problem: "ONNX export needs the onnx package in the trainer's Python: pip install 'onnx>=1.16'", install: ['onnx>=1.16'] };
+    writeFileSync(join(bin, 'said.json'), `${JSON.stringify(said)}\n`);
+    writeFileSync(python, `#!/bin/sh\necho "$*" >> "${join(bin, 'calls')}"\necho 'error: no onnx' >&2\ncat "${join(bin, 'said.json')}"\nexit 2\n`);
+    chmodSync(python, 0o755);
+    const { dir, playground, events } = setup({ type: 'sentiment' }, answer, python);
+    await playground.exportModels(dir, 4);
+    assert.match(events.statuses.at(-1) ?? '', /export failed: ONNX export needs the onnx package/);
+    assert.equal(events.installs.length, 1);
+    assert.deepEqual(events.installs[0]?.install, ['onnx>=1.16']);
+    await events.installs[0]?.retry();
+    const calls = readFileSync(join(bin, 'calls'), 'utf8').trim().split('\n');
+    assert.equal(calls.length, 2, 'the retry exports again');
+    assert.ok(calls.every((c) => c.includes('export-onnx') && c.includes('step-4')), calls.join('\n'));
+    const other = setup({ type: 'sentiment' }, answer, join(bin, 'missing-python'));
+    await other.playground.exportModels(other.dir, 4);
+    assert.equal(other.events.installs.length, 0);
   });
 
   it('refuses steps that were not exported and runs it does not know, without calling the worker', async () => {

@@ -103,13 +103,16 @@ def main(argv: Optional[list[str]] = None) -> int:
 
 def _export(args: argparse.Namespace, console: Console) -> int:
     from .export import ExportError, export_onnx
+    from .extras import MissingPackage
     step: Optional[int] = None
     if args.checkpoint.is_dir() and args.checkpoint.name.startswith("step-") and args.checkpoint.name[5:].isdigit():
         step = int(args.checkpoint.name[5:])
     try:
         info = export_onnx(args.checkpoint, args.out, args.role, step, args.chat_template)
-    except ExportError as error:
+    except (ExportError, MissingPackage) as error:
         console.error(str(error))
+        # for the editor (contracts/trainer-cli.ts ExportFailure): what to pip-install, when that is the fix
+        print(json.dumps({"ok": False, "problem": str(error), "install": getattr(error, "install", [])}))
         return 2
     console.line(f"wrote {args.out}/model.onnx ({info.role}, {info.layers}x{info.width}, step {info.step}) and model.json")
     return 0

@@ -7,7 +7,6 @@ the dataclasses mirror it field for field, and a test keeps the two in step.
 
 from __future__ import annotations
 
-import importlib.util
 
 import copy
 import json
@@ -16,6 +15,7 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, Literal, Optional
 
+from . import extras
 from .gpt_shape import DEFAULT_CONTEXT, DEFAULT_HEADS, DEFAULT_LAYERS, DEFAULT_WIDTH, shape_problem
 from .schema import JsoncError, SchemaIssue, Validator, load_schema, parse_jsonc
 
@@ -32,13 +32,18 @@ class ConfigProblem:
     check: ProblemCheck
     line: Optional[int] = None    # 1-based, for syntax errors
     column: Optional[int] = None
+    # pip requirements that fix it (a missing optional package): the editor offers to install them
+    install: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         return f"{self.field}: {self.message}" if self.field else self.message
 
     def to_json(self) -> dict[str, Any]:
-        return {"field": self.field, "message": self.message, "check": self.check, "line": self.line,
-                "column": self.column}
+        out: dict[str, Any] = {"field": self.field, "message": self.message, "check": self.check, "line": self.line,
+                               "column": self.column}
+        if self.install:
+            out["install"] = list(self.install)
+        return out
 
 
 class ConfigError(Exception):
@@ -367,14 +372,18 @@ def semantic_problems(cfg: RunConfig) -> list[ConfigProblem]:
     def add(field_name: str, message: str) -> None:
         problems.append(ConfigProblem(field_name, message, "semantic"))
 
+    def needs_package(field_name: str, module: str, what: str, otherwise: str = "") -> None:
+        if extras.missing(module):
+            problems.append(ConfigProblem(field_name, extras.needs(module, what) + (f", {otherwise}" if otherwise else ""),
+                                          "semantic", install=(extras.requirement(module),)))
+
     hf = cfg.policy.hf
     if hf is not None:
         if cfg.policy.checkpoint is not None:
             add("policy.checkpoint", "must be null when policy.hf names a Hugging Face model (one reference policy per run)")
-        if importlib.util.find_spec("transformers") is None:
-            add("policy.hf", "needs the transformers package in the trainer's Python: pip install transformers")
-        if hf.lora is not None and importlib.util.find_spec("peft") is None:
-            add("policy.hf.lora", "needs the peft package in the trainer's Python: pip install peft (or set lora to null)")
+        needs_package("policy.hf", "transformers", "a Hugging Face policy")
+        if hf.lora is not None:
+            needs_package("policy.hf.lora", "peft", "LoRA", "or set lora to null")
         if hf.lora is not None and hf.lora.anchor_rank is not None and hf.lora.anchor_rank < hf.lora.r:
             add("policy.hf.lora.anchor_rank", f"the anchor adapter must hold at least the policy's rank r = "
                 f"{hf.lora.r} (a hard anchor update copies the policy's update into it); {hf.lora.anchor_rank} is smaller")
@@ -427,8 +436,7 @@ def semantic_problems(cfg: RunConfig) -> list[ConfigProblem]:
         if rc.type == "hf":
             if not rc.model:
                 add(f"{at}.model", "required when type is hf (a local folder or a Hugging Face cache name)")
-            if importlib.util.find_spec("transformers") is None:
-                add(f"{at}.type", "hf needs the transformers package in the trainer's Python: pip install transformers")
+            needs_package(f"{at}.type", "transformers", "a Hugging Face reward model")
         if rc.type == "python":
             if not rc.function:
                 add(f"{at}.function", "required when type is python (e.g. \"rewards.py:score\")")
@@ -451,15 +459,12 @@ def semantic_problems(cfg: RunConfig) -> list[ConfigProblem]:
             names.add(name)
             if rc.normalize != "none":
                 add(f"{at}.normalize", "applies to a single reward; scale the components of a sum with their weights")
-    if cfg.logging.tensorboard and importlib.util.find_spec("tensorboard") is None:
-        add("logging.tensorboard", "needs the tensorboard package in the trainer's Python: pip install tensorboard "
-            "(or pip install ./trainer[tensorboard]), or set it to false")
-    if cfg.logging.wandb is not None and cfg.logging.wandb.mode != "disabled" and importlib.util.find_spec("wandb") is None:
-        add("logging.wandb", "needs the wandb package in the trainer's Python: pip install wandb "
-            "(or pip install ./trainer[wandb]), or set it to null")
-    if cfg.export.onnx and importlib.util.find_spec("onnx") is None:
-        add("export.onnx", "needs the onnx package in the trainer's Python: pip install onnx "
-            "(or set export.onnx to false)")
+    if cfg.logging.tensorboard:
+        needs_package("logging.tensorboard", "tensorboard", "TensorBoard logging", "or set it to false")
+    if cfg.logging.wandb is not None and cfg.logging.wandb.mode != "disabled":
+        needs_package("logging.wandb", "wandb", "W&B logging", "or set it to null")
+    if cfg.export.onnx:
+        needs_package("export.onnx", "onnx", "ONNX export", "or set export.onnx to false")
     return problems
 
 

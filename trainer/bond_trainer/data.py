@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Iterator, Union
 
 from .config import HUB_SPLIT, ConfigError, ConfigProblem, RunConfig
+from .extras import needs
 
 Message = dict[str, str]
 PromptValue = Union[str, list[Message]]
@@ -111,8 +112,7 @@ def _require_datasets(source: str) -> Any:
     try:
         import datasets
     except ImportError:
-        raise DataError(f"{source}: reading it needs the datasets package in the trainer's Python: pip install datasets "
-                        "(or pip install ./trainer[datasets]); JSON Lines files need nothing") from None
+        raise DataError(f"{source}: {needs('datasets', 'reading it')}; JSON Lines files need nothing") from None
     datasets.disable_progress_bars()
     return datasets
 

@@ -24,6 +24,7 @@ from typing import Any, Callable, Optional
 
 import torch
 
+from .extras import MissingPackage, needs, requirement
 from .models.byte_gpt import EOS_ID, PAD_ID, GPTModule, load_byte_gpt
 from .rundir import EXPORT_ERRORS  # names from the run-folder contract
 from .rundir import EXPORTS as EXPORTS_DIR
@@ -175,7 +176,7 @@ def require_onnx() -> None:
     try:
         import onnx  # noqa: F401  (torch's exporter needs it)
     except ImportError as error:
-        raise ExportError("ONNX export needs the onnx package: pip install onnx (see trainer/requirements-extras.txt)") from error
+        raise MissingPackage(needs("onnx", "ONNX export"), [requirement("onnx")]) from error
 
 
 def export_module(module: GPTModule, out_dir: Path, role: str, step: Optional[int], source: str) -> ExportInfo:
@@ -242,7 +243,7 @@ def export_step(run_dir: Path, step: int, exporters: dict[str, Callable[[Path], 
     for role, export in exporters.items():
         try:
             export(staging / role)
-        except ExportError as error:
+        except (ExportError, MissingPackage) as error:
             errors[role] = str(error)
     if errors:
         (staging / EXPORT_ERRORS).write_text(json.dumps(errors, indent=2) + "\n")

@@ -14,6 +14,7 @@ from typing import Any, Iterator, Optional
 import torch
 from torch import nn
 
+from ..extras import needs
 from ..config import locate_model as locate  # the one resolver of model names (also used for run.json)
 
 
@@ -25,8 +26,7 @@ def require_transformers(field: str) -> Any:
     try:
         import transformers
     except ImportError:
-        raise ModelLoadError(f"{field}: Hugging Face models need the transformers package in the trainer's "
-                             "Python: pip install transformers (see trainer/requirements-extras.txt)") from None
+        raise ModelLoadError(f"{field}: {needs('transformers', 'a Hugging Face model')}") from None
     # Progress bars would flood the run's log and the editor's output channel.
     transformers.utils.logging.disable_progress_bar()
     return transformers
