@@ -82,6 +82,32 @@ export interface RunPaths {
 }
 
 /** run.json, rewritten atomically by the trainer. Times are Unix seconds. */
+/** A config field that differs between two segments (null: absent). */
+export interface ConfigChange {
+  field: string;
+  before: unknown;
+  after: unknown;
+}
+
+/** One stretch of a run trained with one config: from start_step until the next segment. */
+export interface ConfigSegment {
+  start_step: number;
+  started_at: number;
+  config: Record<string, unknown>;
+  /** what differs from the segment before; empty for the first */
+  changes: ConfigChange[];
+}
+
+/** A run's segments; an older run.json without them is one segment holding its config. */
+export function segmentsOf(meta: Pick<RunMeta, 'segments' | 'config' | 'created_at'>): ConfigSegment[] {
+  return meta.segments?.length ? meta.segments : [{ start_step: 0, started_at: meta.created_at, config: meta.config, changes: [] }];
+}
+
+/** 'bond.beta 0.3 → 0.9' */
+export function describeChange(change: ConfigChange): string {
+  return `${change.field} ${JSON.stringify(change.before)} → ${JSON.stringify(change.after)}`;
+}
+
 export interface RunMeta {
   /** the trainer writes RUN_FORMAT_VERSION; the editor reads a newer one as far as it can, with a note */
   format_version: number;
@@ -90,9 +116,11 @@ export interface RunMeta {
   algorithm: Algorithm;
   /** the trainer writes a RunStatus; the editor reads any text (a newer trainer's status) */
   status: ReadStatus;
-  /** the resolved config (every default filled in) */
+  /** the resolved config now in force (every default filled in): the last segment's */
   config: Record<string, unknown>;
   config_path: string | null;
+  /** the config history, oldest first; absent in older runs (then one segment: config) */
+  segments?: ConfigSegment[];
   pid: number;
   host: string;
   device: string;

@@ -39,6 +39,8 @@ export interface ValidateReport {
   ok: boolean;
   config: string;
   problems: ConfigProblem[];
+  /** with --diff-run: what differs from the config that run last trained with */
+  changes?: { field: string; before: unknown; after: unknown }[];
 }
 
 /** What `export-onnx` prints on stdout when it fails: why, and what to pip-install when that is the fix. */

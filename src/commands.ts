@@ -5,8 +5,9 @@
  */
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import * as vscode from 'vscode';
-import { RUN_FOLDER } from '../contracts/run-directory';
-import { EXIT_BAD_INPUT } from '../contracts/trainer-cli';
+import { describeChange, RUN_FOLDER } from '../contracts/run-directory';
+import { recordedConfigText } from './core/recordedConfig';
+import { EXIT_BAD_INPUT, type ValidateReport } from '../contracts/trainer-cli';
 import { furtherStepsProblem, type RunProcess, type RunManager } from './core/runManager';
 import type { RunState, RunStore } from './core/runStore';
 import { findConfigs, isConfigDocument, newConfig } from './configs';
@@ -88,31 +89,75 @@ function watchProcess(services: Services, run: RunProcess, label: string, config
 }
 
 /**
- * The trainer's own check of a config before a run starts: a config it would refuse does not start.
- * Problems that a missing package causes get an Install button that retries; the others are named,
- * with a way to the Problems panel. True when the config is ready.
+ * The trainer's own check of a config before a run starts or resumes: a config it would refuse does
+ * not start. Problems that a missing package causes get an Install button that retries; the others
+ * are named, with a way to the Problems panel. The report when the config is ready, else undefined
+ * (a validator that cannot say leaves it to the trainer, which names the problem itself).
  */
-async function readyToStart(services: Services, uri: vscode.Uri, retry: () => Promise<unknown>): Promise<boolean> {
+async function checkConfig(services: Services, uri: vscode.Uri, retry: () => Promise<unknown>,
+  options: { overrides?: readonly string[]; diffRun?: string } = {}): Promise<ValidateReport | 'unknown' | undefined> {
   const environment = await services.python.require().catch((error: Error) => error);
   if (environment instanceof Error) {
     void vscode.window.showErrorMessage(`BOND: ${environment.message}`);
-    return false;
+    return undefined;
   }
-  const report = await validateConfig(environment, uri.fsPath);
-  if (typeof report === 'string' || report.problems.length === 0) return true; // a validator that cannot say: the trainer will
+  const report = await validateConfig(environment, uri.fsPath, options);
+  if (typeof report === 'string') return 'unknown';
+  if (report.problems.length === 0) return report;
   const file = basename(uri.fsPath);
   const install = [...new Set(report.problems.flatMap((p) => p.install ?? []))];
   const named = report.problems.map((p) => (p.field ? `${p.field}: ${p.message}` : p.message));
   if (install.length && report.problems.every((p) => p.install?.length)) {
     void services.python.offerInstall(`${file} cannot start yet: ${named.join('; ')}`, install, retry);
-    return false;
+    return undefined;
   }
   const choice = await vscode.window.showErrorMessage(
     `BOND: ${file} has ${named.length} problem${named.length === 1 ? '' : 's'} and was not started: ${named.slice(0, 3).join('; ')}${named.length > 3 ? '; …' : ''}`,
     'Show Problems', 'Open Config');
   if (choice === 'Show Problems') await vscode.commands.executeCommand('workbench.actions.view.problems');
   if (choice === 'Open Config') await vscode.window.showTextDocument(uri);
-  return false;
+  return undefined;
+}
+
+/**
+ * Resume (or train further, with its train.steps override) one run: the config is checked, and a
+ * config that changed since the run last trained is shown field by field and asked about first; the
+ * trainer records what changed as a new segment, so the steps before keep the config they ran with.
+ */
+async function resumeWith(services: Services, run: RunState, overrides: string[], retry: () => Promise<unknown>): Promise<void> {
+  const configPath = run.meta.config_path;
+  if (configPath) {
+    const uri = vscode.Uri.file(configPath);
+    const document = vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri.toString());
+    if (document?.isDirty) await document.save();
+    const report = await checkConfig(services, uri, retry, { overrides, diffRun: run.dir });
+    if (report === undefined) return;
+    const asked = new Set(overrides.map((o) => o.split('=')[0]));
+    const changes = report === 'unknown' ? [] : (report.changes ?? []).filter((c) => !asked.has(c.field));
+    if (changes.length) {
+      const listed = changes.slice(0, 8).map(describeChange).join('\n');
+      const choice = await vscode.window.showWarningMessage(
+        `BOND: ${basename(configPath)} changed since ${run.meta.name} last trained`,
+        { modal: true, detail: `${listed}${changes.length > 8 ? `\n… and ${changes.length - 8} more` : ''}\n\nResuming trains on with the new config and records it as a new segment from the checkpoint it resumes from; the steps before keep the config they ran with.` },
+        'Resume with Changes', 'Open Config');
+      if (choice === 'Open Config') await vscode.window.showTextDocument(uri);
+      if (choice !== 'Resume with Changes') return;
+    }
+  }
+  const folder = vscode.workspace.workspaceFolders?.find((f) => run.dir.startsWith(f.uri.fsPath)) ?? vscode.workspace.workspaceFolders?.[0];
+  try {
+    const process = await services.manager.resume(run.dir, folder?.uri.fsPath ?? dirname(run.dir), overrides);
+    watchProcess(services, process, basename(run.dir), configPath ? vscode.Uri.file(configPath) : undefined);
+    await services.store.refresh();
+  } catch (error) {
+    void vscode.window.showErrorMessage(`BOND: ${(error as Error).message}`);
+  }
+}
+
+const RECORDED_CONFIG_SCHEME = 'bond-run-config';
+
+function recordedConfigUri(run: RunState): vscode.Uri {
+  return vscode.Uri.from({ scheme: RECORDED_CONFIG_SCHEME, path: `/${basename(run.dir)}.bond.json`, query: new URLSearchParams({ dir: run.dir }).toString() });
 }
 
 export function registerCommands(services: Services): vscode.Disposable[] {
@@ -141,7 +186,7 @@ export function registerCommands(services: Services): vscode.Disposable[] {
       const choice = await vscode.window.showWarningMessage(`BOND: ${basename(uri.fsPath)} is already running (${same.meta.step}/${same.meta.total_steps}). Start another run of it?`, { modal: true }, 'Start Another');
       if (choice !== 'Start Another') return undefined;
     }
-    if (!(await readyToStart(services, uri, () => startRun(uri)))) return undefined;
+    if (!(await checkConfig(services, uri, () => startRun(uri)))) return undefined;
     try {
       const run = await manager.start({ configPath: uri.fsPath, runsDirectory: runsDirectory(folder), cwd: folder.uri.fsPath });
       watchProcess(services, run, basename(run.dir), uri);
@@ -159,15 +204,7 @@ export function registerCommands(services: Services): vscode.Disposable[] {
       return;
     }
     const run = await pickRun(services, argument, (r) => ['stopped', 'failed', 'lost'].includes(r.status), 'resume');
-    if (!run) return;
-    const folder = vscode.workspace.workspaceFolders?.find((f) => run.dir.startsWith(f.uri.fsPath)) ?? vscode.workspace.workspaceFolders?.[0];
-    try {
-      const process = await manager.resume(run.dir, folder?.uri.fsPath ?? dirname(run.dir));
-      watchProcess(services, process, basename(run.dir), run.meta.config_path ? vscode.Uri.file(run.meta.config_path) : undefined);
-      await store.refresh();
-    } catch (error) {
-      void vscode.window.showErrorMessage(`BOND: ${(error as Error).message}`);
-    }
+    if (run) await resumeWith(services, run, [], () => resumeRun(run));
   };
 
   const trainFurther = async (argument?: unknown) => {
@@ -185,14 +222,7 @@ export function registerCommands(services: Services): vscode.Disposable[] {
       validateInput: (text) => furtherStepsProblem(text, completed),
     });
     if (total === undefined) return;
-    const folder = vscode.workspace.workspaceFolders?.find((f) => run.dir.startsWith(f.uri.fsPath)) ?? vscode.workspace.workspaceFolders?.[0];
-    try {
-      const process = await manager.resume(run.dir, folder?.uri.fsPath ?? dirname(run.dir), [`train.steps=${total.trim()}`]);
-      watchProcess(services, process, basename(run.dir), run.meta.config_path ? vscode.Uri.file(run.meta.config_path) : undefined);
-      await store.refresh();
-    } catch (error) {
-      void vscode.window.showErrorMessage(`BOND: ${(error as Error).message}`);
-    }
+    await resumeWith(services, run, [`train.steps=${total.trim()}`], () => trainFurther(run));
   };
 
   const stopRun = async (argument?: unknown) => {
@@ -228,8 +258,22 @@ export function registerCommands(services: Services): vscode.Disposable[] {
   const openRunConfig = async (argument?: unknown) => {
     const run = await pickRun(services, argument, () => true, 'open the config of');
     if (!run) return;
-    if (run.meta.config_path) await vscode.window.showTextDocument(vscode.Uri.file(run.meta.config_path));
-    else void vscode.window.showInformationMessage('BOND: this run was started without a config file; its resolved config is in run.json.');
+    // What ran, from run.json (read-only: a content provider's document), not the live file.
+    const document = await vscode.workspace.openTextDocument(recordedConfigUri(run));
+    await vscode.languages.setTextDocumentLanguage(document, 'jsonc');
+    await vscode.window.showTextDocument(document, { preview: true });
+    if (run.meta.config_path) {
+      void vscode.window.showInformationMessage(`BOND: the config ${run.meta.name} ran with (read-only). Its source file may have changed since.`, 'Open Source File')
+        .then((choice) => choice && vscode.window.showTextDocument(vscode.Uri.file(run.meta.config_path as string)));
+    }
+  };
+
+  const recordedConfigs: vscode.TextDocumentContentProvider = {
+    provideTextDocumentContent: (uri) => {
+      const dir = new URLSearchParams(uri.query).get('dir') ?? '';
+      const run = store.get(dir);
+      return run ? recordedConfigText(run) : `// no run at ${dir}\n`;
+    },
   };
 
   return [
@@ -244,5 +288,6 @@ export function registerCommands(services: Services): vscode.Disposable[] {
     vscode.commands.registerCommand(COMMANDS.checkEnvironment, () => services.python.check()),
     vscode.commands.registerCommand(COMMANDS.newConfig, () => newConfig()),
     vscode.commands.registerCommand(COMMANDS.refreshRuns, () => store.refresh()),
+    vscode.workspace.registerTextDocumentContentProvider(RECORDED_CONFIG_SCHEME, recordedConfigs),
   ];
 }

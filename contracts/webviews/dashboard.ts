@@ -34,6 +34,8 @@ export interface DashboardRun {
   /** the resolved config flattened to dotted fields (bond.ema_eta) and their JSON values: Compare Runs
    * shows the fields that differ */
   config: Record<string, string>;
+  /** where a resume changed the config (run.json segments after the first): the step, and what changed */
+  configChanges: { step: number; changes: string[] }[];
   error: string | null;
   /** what the editor's lenient reader had to say about run.json (unknown status or fields, unusable ones) */
   notes: string[];

@@ -83,9 +83,11 @@ export function checkCall(timeoutMs = 60_000): TrainerCall<CheckResult> {
 }
 
 /** `validate`: the trainer's own rules for a config (the editor's Diagnostics); a string when it could not say. */
-export function validateCall(configPath: string): TrainerCall<ValidateReport | string> {
+export function validateCall(configPath: string, options: { overrides?: readonly string[]; diffRun?: string } = {}): TrainerCall<ValidateReport | string> {
   return {
-    args: ['validate', '--config', configPath], timeoutMs: 60_000,
+    args: ['validate', '--config', configPath, ...(options.overrides ?? []).flatMap((o) => ['--set', o]),
+      ...(options.diffRun ? ['--diff-run', options.diffRun] : [])],
+    timeoutMs: 60_000,
     read: ({ code, stdout, stderr }) => {
       const json = parseJson(stdout);
       if (isValidateReport(json)) return json;

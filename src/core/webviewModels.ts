@@ -2,7 +2,7 @@
  * What the host tells the webviews about a run, built from run.json (pure: the browser tests build
  * their host messages with these same functions from the shared fixtures).
  */
-import type { RunMeta } from '../../contracts/run-directory';
+import { describeChange, segmentsOf, type RunMeta } from '../../contracts/run-directory';
 import type { DashboardRun } from '../../contracts/webviews/dashboard';
 import type { SamplesRun } from '../../contracts/webviews/samples';
 import { etaSeconds } from './format';
@@ -74,6 +74,7 @@ export function toDashboardRun(dir: string, meta: RunMeta, status: DisplayStatus
     configSummary: configSummary(meta),
     metricGroups: meta.metric_groups ?? null,
     config: flattenConfig(meta.config),
+    configChanges: segmentsOf(meta).slice(1).map((segment) => ({ step: segment.start_step, changes: segment.changes.map(describeChange) })),
     error: meta.error ? `${meta.error.type} error${meta.error.step !== null && meta.error.step !== undefined ? ` at step ${meta.error.step}` : ''}: ${meta.error.message}` : null,
     notes,
     canStop: isLive(status),

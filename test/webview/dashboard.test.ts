@@ -232,6 +232,23 @@ describe('dashboard webview', () => {
     await view.page.close();
   });
 
+  it('marks the step where a resume changed the config, on every chart and in the header, also when a later update brings it', async () => {
+    const records = syntheticMetrics(60);
+    const view = await openWith({ type: 'snapshot', seq: 1, runs: [header('/runs/a')], metrics: [{ dir: '/runs/a', records }] });
+    assert.equal(await view.page.getAttribute('[data-chart="loss"]', 'data-config-changes'), '');
+    const resumed = { ...header('/runs/a'), configChanges: [{ step: 30, changes: ['bond.beta 0.3 → 0.9', '<img src=x onerror=alert(1)>'] }] };
+    const before = await canvasSignature(view.page, 'loss');
+    await view.send({ type: 'runs', seq: 2, runs: [resumed] });
+    await view.page.waitForFunction(() => document.querySelector('[data-chart="loss"]')?.getAttribute('data-config-changes') === '0:30');
+    const marks = await view.page.$$eval('[data-chart]:not([data-chart="pareto"])', (charts) => charts.map((c) => (c as HTMLElement).dataset.configChanges));
+    assert.ok(marks.length > 3 && marks.every((m) => m === '0:30'), `every chart marks step 30: ${JSON.stringify(marks)}`);
+    assert.notEqual(await canvasSignature(view.page, 'loss'), before, 'the mark is drawn');
+    const note = await view.page.textContent('.run-config-change');
+    assert.equal(note, 'config changed at step 30: bond.beta 0.3 → 0.9, <img src=x onerror=alert(1)>');
+    assert.equal(await view.page.$$eval('.run-header img', (imgs) => imgs.length), 0, 'text, never markup');
+    await view.page.close();
+  });
+
   it('keeps a one-step spike visible when a long history is decimated', async () => {
     const view = await openWith({ type: 'snapshot', seq: 1, runs: [header('/runs/a')], metrics: [{ dir: '/runs/a', records: syntheticMetrics(50_000, { spikeStep: 31_337 }) }] });
     await view.page.$eval('.smoothing-slider', (el) => {

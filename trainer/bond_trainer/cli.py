@@ -9,7 +9,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from .config import ConfigError, load_config
 from .gpt_shape import DEFAULT_CONTEXT, DEFAULT_HEADS, DEFAULT_LAYERS, DEFAULT_WIDTH, shape_problem
@@ -39,6 +39,8 @@ def build_parser() -> ArgumentParser:
     validate = commands.add_parser("validate", help="check a config; print its problems as JSON (exit 2 if any)")
     validate.add_argument("--config", required=True, type=Path)
     validate.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    validate.add_argument("--diff-run", type=Path, default=None, metavar="RUN_DIR",
+                          help="also list what differs from the config this run last trained with (changes)")
 
     pre = commands.add_parser("pretrain", help="train the built-in byte-level GPT on a text corpus")
     pre.add_argument("--corpus", type=Path, help="text file, one document per line (default: generate the demo corpus)")
@@ -79,11 +81,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     if args.command == "validate":
         # One set of rules for the trainer and the editor: the extension shows these as Diagnostics.
         try:
-            load_config(args.config, args.set)
+            cfg = load_config(args.config, args.set)
         except ConfigError as error:
             print(json.dumps({"ok": False, "config": str(args.config), "problems": [p.to_json() for p in error.problems]}))
             return 2
-        print(json.dumps({"ok": True, "config": str(args.config), "problems": []}))
+        report: dict[str, object] = {"ok": True, "config": str(args.config), "problems": []}
+        if args.diff_run is not None:
+            report["changes"] = _changes_since(args.diff_run, cfg)
+        print(json.dumps(report))
         return 0
     if args.command == "train":
         try:
@@ -99,6 +104,17 @@ def main(argv: Optional[list[str]] = None) -> int:
         return _export(args, console)
     from .demo import run_demo
     return run_demo(args.runs_dir, args.set, args.retrain_reference, console, prepare_only=args.prepare_only, reference=args.reference)
+
+
+def _changes_since(run_dir: Path, cfg: Any) -> list[dict[str, Any]]:
+    """What a resume of run_dir with cfg would change, against its last segment's config."""
+    from .config import config_changes
+    from .rundir import RUN_FILE, segments_of
+    try:
+        meta = json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []  # no readable run: nothing to compare with (train --resume says why)
+    return config_changes(segments_of(meta)[-1]["config"], cfg.to_json())
 
 
 def _export(args: argparse.Namespace, console: Console) -> int:

@@ -514,3 +514,28 @@ def config_from_dict(raw: Any, base_dir: Path, source: str = "<config>",
     if problems:
         raise ConfigError(source, problems)
     return cfg
+
+
+def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> None:
+    if isinstance(value, dict) and value:
+        for key, item in value.items():
+            _flatten(item, f"{prefix}.{key}" if prefix else str(key), out)
+    else:
+        out[prefix] = value  # lists are compared whole: a reward list or the data files are one choice
+
+
+def config_changes(before: dict[str, Any], after: dict[str, Any]) -> list[dict[str, Any]]:
+    """What differs between two resolved configs, as dotted fields with their values (None: absent),
+    in field order. The run's segments and the resume prompt are made of these."""
+    old: dict[str, Any] = {}
+    new: dict[str, Any] = {}
+    _flatten(before, "", old)
+    _flatten(after, "", new)
+    fields_in_order = list(old) + [key for key in new if key not in old]
+    return [{"field": key, "before": old.get(key), "after": new.get(key)}
+            for key in fields_in_order if old.get(key) != new.get(key)]
+
+
+def describe_changes(changes: list[dict[str, Any]]) -> str:
+    """'bond.beta 0.3 → 0.9, train.lr 0.003 → 0.05' for messages."""
+    return ", ".join(f"{c['field']} {json.dumps(c['before'])} → {json.dumps(c['after'])}" for c in changes)

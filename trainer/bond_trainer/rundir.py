@@ -91,6 +91,15 @@ def atomic_write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def segments_of(meta: dict[str, Any]) -> list[dict[str, Any]]:
+    """A run's config history; a run.json from before segments holds one: its config."""
+    recorded = meta.get("segments")
+    if isinstance(recorded, list) and recorded:
+        return list(recorded)
+    return [{"start_step": 0, "started_at": float(meta.get("created_at", 0.0)), "config": meta.get("config", {}),
+             "changes": []}]
+
+
 class RunDirectory:
     def __init__(self, path: Path):
         self.path = path
@@ -117,6 +126,7 @@ class RunDirectory:
             "heartbeat_at": now, "started_at": None, "started_step": 0, "ended_at": None, "step": 0, "total_steps": total_steps,
             "resume_count": 0, "error": None, "summary": None, "checkpoints": [],
             "trainer_version": __version__, "torch_version": torch.__version__,
+            "segments": [{"start_step": 0, "started_at": now, "config": config, "changes": []}],
             **(description or {}),
         }
         # The record files exist from the start, so a watcher can tail them before the first step.
@@ -128,6 +138,9 @@ class RunDirectory:
         """Continue an existing run (resume): keep its identity, take this process as its owner."""
         self._meta = meta
         self.update(pid=os.getpid(), host=socket.gethostname(), status="starting", error=None, ended_at=None)
+
+    def segments(self) -> list[dict[str, Any]]:
+        return segments_of(self._meta)
 
     def update(self, **fields: Any) -> None:
         with self._lock:

@@ -26,7 +26,7 @@ import torch
 from . import bon
 from .algorithms import Algorithm, StepInputs, algorithm_for, run_description
 from .checkpoints import load_checkpoint, newest_intact_checkpoint, save_checkpoint
-from .config import ConfigError, ConfigProblem, RunConfig
+from .config import ConfigError, ConfigProblem, RunConfig, config_changes, describe_changes
 from .console import Console
 from .data import DataError, Prompt, PromptStream, columns_of, load_prompt_sets
 from .distributed import World, close_world, init_world
@@ -629,8 +629,13 @@ def _run_main(cfg: RunConfig, run_path: Path, resume: bool, config_path: Optiona
         if resume:
             extending = meta.get("status") == "completed"
             rd.adopt(meta)
+            history = rd.segments()
+            changed = config_changes(history[-1]["config"], cfg.to_json())
+            if changed:
+                console.line(f"the config differs from the one this run last trained with: {describe_changes(changed)}; "
+                             "run.json records it as a new segment")
             rd.update(config=cfg.to_json(), total_steps=cfg.train.steps, resume_count=int(meta.get("resume_count", 0)) + 1,
-                      error=None, summary=None, **run_description(trainer.algorithm))
+                      error=None, summary=None, segments=history, **run_description(trainer.algorithm))
             if extending:
                 log.info("extending the completed run from %s to %d steps", meta.get("step"), cfg.train.steps)
         else:
@@ -644,6 +649,7 @@ def _run_main(cfg: RunConfig, run_path: Path, resume: bool, config_path: Optiona
         world.barrier()  # partial checkpoints are gone before any rank lists them
         if resume:
             _resume(trainer, rd, console)
+            rd.update(segments=resumed_segments(rd.segments(), cfg.to_json(), trainer.step))
         trainer.trackers = open_trackers(cfg, run_path, trainer.step if resume else None)
         trainer.run()
         return 0
@@ -666,6 +672,18 @@ def _run_main(cfg: RunConfig, run_path: Path, resume: bool, config_path: Optiona
             signal.signal(sig, previous)
         log.removeHandler(handler)
         handler.close()
+
+
+def resumed_segments(history: list[dict[str, Any]], config: dict[str, Any], step: int) -> list[dict[str, Any]]:
+    """The config history after a resume from `step`: segments that began after it describe steps
+    that are replayed now, so they go; a config that differs from the one in force gets a segment."""
+    kept = [segment for segment in history if segment["start_step"] < step] or history[:1]
+    if step == 0:  # nothing trained before remains: the run starts over with this config
+        return [{"start_step": 0, "started_at": time.time(), "config": config, "changes": []}]
+    changes = config_changes(kept[-1]["config"], config)
+    if not changes:
+        return kept
+    return [*kept, {"start_step": step, "started_at": time.time(), "config": config, "changes": changes}]
 
 
 def open_trackers(cfg: RunConfig, run_path: Path, resume_step: Optional[int]) -> Trackers:

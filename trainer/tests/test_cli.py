@@ -246,3 +246,41 @@ def test_a_failing_user_reward_exits_1_and_keeps_earlier_checkpoints(
     steps = [c["step"] for c in meta["checkpoints"]]
     assert steps and all((run_dir / c["path"] / "checkpoint.json").exists() for c in meta["checkpoints"])
     assert_run_dir_valid(run_dir)
+
+
+def test_a_resume_with_a_changed_config_records_a_segment_and_keeps_what_ran(
+        write_config: Callable[..., Path], tmp_path: Path) -> None:
+    config = write_config(train={"steps": 4}, checkpoint={"every": 2, "keep_last": 2})
+    run_dir = tmp_path / "run"
+    first = run_cli("train", "--config", str(config), "--run-dir", str(run_dir))
+    assert first.returncode == 0, first.stderr
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert [s["start_step"] for s in meta["segments"]] == [0]
+    assert meta["segments"][0]["config"] == meta["config"] and meta["segments"][0]["changes"] == []
+    original = meta["config"]
+    # The user edits the config, then trains further: validate says what would change, the resume prints it.
+    data = json.loads(config.read_text())
+    data["bond"]["beta"] = 0.9
+    data["train"]["lr"] = 0.05
+    config.write_text(json.dumps(data))
+    said = run_cli("validate", "--config", str(config), "--set", "train.steps=6", "--diff-run", str(run_dir))
+    changes = {c["field"]: (c["before"], c["after"]) for c in json.loads(said.stdout)["changes"]}
+    assert changes == {"bond.beta": (original["bond"]["beta"], 0.9), "train.lr": (0.003, 0.05), "train.steps": (4, 6)}
+    resumed = run_cli("train", "--config", str(config), "--run-dir", str(run_dir), "--resume", "--set", "train.steps=6")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "bond.beta" in resumed.stdout and "→ 0.9" in resumed.stdout, resumed.stdout
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert_run_dir_valid(run_dir)
+    first_segment, second = meta["segments"]
+    assert first_segment["config"] == original, "the first segment keeps the config its steps ran with"
+    assert second["start_step"] == 4 and second["config"]["bond"]["beta"] == 0.9
+    assert {c["field"] for c in second["changes"]} == {"bond.beta", "train.lr", "train.steps"}
+    assert meta["config"]["bond"]["beta"] == 0.9 and meta["step"] == 6
+    # A resume with the same config adds no segment.
+    again = run_cli("train", "--config", str(config), "--run-dir", str(run_dir), "--resume", "--set", "train.steps=6",
+                    "--set", "train.steps=8")
+    assert again.returncode == 0, again.stderr
+    assert [s["start_step"] for s in json.loads((run_dir / "run.json").read_text())["segments"]] == [0, 4, 6]
+    same = run_cli("train", "--config", str(config), "--run-dir", str(run_dir), "--resume", "--set", "train.steps=8")
+    assert same.returncode == 2  # completed all 8: nothing to do, and nothing rewritten
+    assert [s["start_step"] for s in json.loads((run_dir / "run.json").read_text())["segments"]] == [0, 4, 6]

@@ -161,4 +161,4 @@ def test_export_onnx_without_the_onnx_package_is_a_config_problem(write_config: 
     with pytest.raises(ConfigError) as error:
         load_config(write_config(export={"onnx": True}))
     assert [p.field for p in error.value.problems] == ["export.onnx"]
-    assert "pip install onnx" in str(error.value)
+    assert "pip install 'onnx>=1.16'" in str(error.value)

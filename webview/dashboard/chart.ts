@@ -308,8 +308,38 @@ export class MetricChart {
     return index === null ? null : table.times[index] ?? null;
   }
 
+  /** A vertical line at each step where a resume changed a run's config, labelled "config changed". */
+  private drawConfigChanges(u: uPlot): void {
+    const drawn: string[] = [];
+    const ctx = u.ctx;
+    this.context.runs().forEach((run, index) => {
+      for (const change of run.header.configChanges ?? []) {
+        const x = this.xOfStep(run, change.step);
+        if (x === null) continue;
+        const px = u.valToPos(x, 'x', true);
+        if (!Number.isFinite(px) || px < u.bbox.left || px > u.bbox.left + u.bbox.width) continue;
+        drawn.push(`${index}:${change.step}`);
+        ctx.save();
+        ctx.strokeStyle = this.context.compare() ? this.context.runColour(index) : this.context.theme().foreground;
+        ctx.globalAlpha = 0.55;
+        ctx.lineWidth = 2 * devicePixelRatio;
+        ctx.beginPath();
+        ctx.moveTo(px, u.bbox.top);
+        ctx.lineTo(px, u.bbox.top + u.bbox.height);
+        ctx.stroke();
+        ctx.fillStyle = ctx.strokeStyle;
+        ctx.globalAlpha = 0.85;
+        ctx.font = `${10 * devicePixelRatio}px sans-serif`;
+        ctx.fillText('config changed', px + 3 * devicePixelRatio, u.bbox.top + u.bbox.height - 4 * devicePixelRatio);
+        ctx.restore();
+      }
+    });
+    this.element.dataset.configChanges = drawn.join(' ');
+  }
+
   /** A dashed vertical line at each run's marked step, labelled with it. */
   private drawMarkers(u: uPlot): void {
+    this.drawConfigChanges(u);
     const marked: string[] = [];
     const ctx = u.ctx;
     this.context.runs().forEach((run, index) => {

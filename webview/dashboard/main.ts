@@ -166,6 +166,7 @@ function buildHeader(): void {
       h('div', { className: 'config-summary' }, r.configSummary.map((item) => h('span', { className: 'chip' }, [
         h('span', { className: 'chip-label', text: item.label }), h('span', { text: item.value }),
       ]))),
+      ...(r.configChanges ?? []).map((change) => h('div', { className: 'run-config-change', text: `config changed at step ${change.step}: ${change.changes.join(', ')}` })),
       r.error ? h('div', { className: 'run-error', text: r.error }) : null,
       ...(r.notes ?? []).map((note) => h('div', { className: 'run-note', text: note })),
       h('div', { className: 'run-actions' }, buttons),
@@ -275,11 +276,14 @@ onHostMessage((message) => {
     }
     case 'runs': {
       const headers = message.runs as DashboardRun[];
+      const changesKey = () => JSON.stringify(runs.map((run) => run.header.configChanges ?? []));
+      const before = changesKey();
       for (const run of runs) {
         const next = headers.find((h2) => h2.dir === run.header.dir);
         if (next) run.header = next;
       }
       renderHeader();
+      if (changesKey() !== before) for (const chart of charts) chart.redraw(); // a resume began a segment
       break;
     }
   }
