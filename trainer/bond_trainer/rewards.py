@@ -64,6 +64,18 @@ class RewardError(Exception):
     """A reward raised, returned the wrong shape, or returned a non-finite value. Fails the run."""
 
 
+# What user code can throw at us: an exit (sys.exit, exit()) or a KeyboardInterrupt it raised itself
+# fails the run with the reward named, like any exception (the trainer's own Ctrl-C is a signal
+# handler's stop request, never a KeyboardInterrupt).
+USER_CODE_ERRORS = (Exception, SystemExit, KeyboardInterrupt)
+
+
+def user_error_text(error: BaseException) -> str:
+    if isinstance(error, SystemExit):
+        return f"called sys.exit({error.code!r})" if error.code is not None else "called sys.exit()"
+    return f"raised {type(error).__name__}: {error}"
+
+
 def accepted_columns(fn: Callable[..., Any]) -> Optional[set[str]]:
     """The column names a reward function takes as keywords (None: any, it has **kwargs)."""
     try:
@@ -94,7 +106,7 @@ class Reward:
             values = list(self.fn(prompts, completions, **passed))
         except RewardError:
             raise
-        except Exception as error:  # noqa: BLE001 - user code: report which input broke it
+        except USER_CODE_ERRORS as error:  # user code: report which input broke it
             raise RewardError(self._locate_failure(prompts, completions, passed, error)) from error
         if len(values) != len(completions):
             raise RewardError(f"reward {self.name} returned {len(values)} values for {len(completions)} completions")
@@ -110,14 +122,14 @@ class Reward:
             out.append(number)
         return out
 
-    def _locate_failure(self, prompts: list[Any], completions: list[str], columns: Columns, error: Exception) -> str:
+    def _locate_failure(self, prompts: list[Any], completions: list[str], columns: Columns, error: BaseException) -> str:
         # Rerun one at a time to name the input that breaks it.
         for index, (prompt, completion) in enumerate(zip(prompts, completions)):
             try:
                 self.fn([prompt], [completion], **{k: v[index:index + 1] for k, v in columns.items()})
-            except Exception as single:  # noqa: BLE001
-                return f"reward {self.name} raised {type(single).__name__}: {single} for {_show(prompt, completion)}"
-        return f"reward {self.name} raised {type(error).__name__}: {error} on a batch of {len(completions)}"
+            except USER_CODE_ERRORS as single:
+                return f"reward {self.name} {user_error_text(single)} for {_show(prompt, completion)}"
+        return f"reward {self.name} {user_error_text(error)} on a batch of {len(completions)}"
 
 
 def _show(prompt: Any, completion: str) -> str:
@@ -134,8 +146,8 @@ def load_user_function(spec: str, base_dir: Path) -> RewardFn:
     module = importlib.util.module_from_spec(module_spec)
     try:
         module_spec.loader.exec_module(module)
-    except Exception as error:  # noqa: BLE001
-        raise RewardError(f"reward.function: importing {path} raised {type(error).__name__}: {error}") from error
+    except USER_CODE_ERRORS as error:
+        raise RewardError(f"reward.function: importing {path} {user_error_text(error)}") from error
     fn = getattr(module, function_name, None)
     if not callable(fn):
         raise RewardError(f"reward.function: {path} has no function {function_name!r}")

@@ -28,6 +28,7 @@ FORMAT_VERSION = 1
 # reads the same document).
 LAYOUT: dict[str, dict[str, Any]] = load_schema("run-folder")["x-layout"]
 RUN_FILE = LAYOUT["run"]["path"]
+LOCK_FILE = LAYOUT["lock"]["path"]
 METRICS_FILE = LAYOUT["metrics"]["path"]
 SAMPLES_FILE = LAYOUT["samples"]["path"]
 LOG_FILE = LAYOUT["log"]["path"]
@@ -89,6 +90,54 @@ def atomic_write_text(path: Path, text: str) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
+
+
+class RunFolderBusy(Exception):
+    """Another trainer holds the run folder's lock (exit 2, naming it)."""
+
+
+class RunLock:
+    """One writer per run folder: an exclusive flock on its .lock file, taken before anything else is
+    written and held until the process ends. The kernel drops it when the holder dies (even by
+    SIGKILL), so a lock no process holds is simply free: no stale-lock guessing."""
+
+    def __init__(self, run_path: Path):
+        self.path = run_path / LOCK_FILE
+        self._fd: Optional[int] = None
+
+    def acquire(self) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            _lock_exclusively(fd)
+        except OSError:
+            holder = os.read(fd, 200).decode("utf-8", "replace").strip() or "a trainer that is still starting"
+            os.close(fd)
+            raise RunFolderBusy(f"{self.path.parent}: another trainer is writing this run folder ({holder}); "
+                                "wait for it to finish or stop it, then try again") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
+        os.fsync(fd)
+        self._fd = fd
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor releases the lock
+            self._fd = None
+
+
+def _lock_exclusively(fd: int) -> None:
+    """Raise OSError at once when another process holds the lock."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        import msvcrt
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        return
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
 def segments_of(meta: dict[str, Any]) -> list[dict[str, Any]]:
@@ -255,12 +304,19 @@ class RunDirectory:
         if replaced is not None:
             shutil.rmtree(replaced, ignore_errors=True)
         # Only now, with the new checkpoint complete, are the oldest pruned (it is the newest kept).
+        # Renamed away first: a kill mid-delete leaves a .tmp-* folder (removed at the next start),
+        # never a half-deleted step-N that looks like a checkpoint.
         kept = self.list_checkpoints()
         for old_step, old_path in kept[:-keep_last]:
-            shutil.rmtree(old_path, ignore_errors=True)
-        entries = [{"step": s, "path": f"{CHECKPOINTS}/{p.name}"} for s, p in self.list_checkpoints()]
-        self.update(checkpoints=entries)
+            doomed = self.checkpoints_dir / f".tmp-pruned-{old_path.name}-{os.getpid()}"
+            os.replace(old_path, doomed)
+            shutil.rmtree(doomed, ignore_errors=True)
+        self.sync_checkpoints()
         return final
+
+    def sync_checkpoints(self) -> None:
+        """run.json's checkpoint list is what is on disk: every complete step-N folder."""
+        self.update(checkpoints=[{"step": s, "path": f"{CHECKPOINTS}/{p.name}"} for s, p in self.list_checkpoints()])
 
     def list_checkpoints(self) -> list[tuple[int, Path]]:
         """Complete checkpoints, oldest first."""
@@ -281,8 +337,7 @@ class RunDirectory:
         if target.exists():
             shutil.rmtree(target, ignore_errors=True)
         os.replace(path, target)
-        entries = [{"step": s, "path": f"{CHECKPOINTS}/{p.name}"} for s, p in self.list_checkpoints()]
-        self.update(checkpoints=entries)
+        self.sync_checkpoints()
         return target
 
 
@@ -312,6 +367,9 @@ class FollowerRunDirectory(RunDirectory):
         pass
 
     def clean_partial_checkpoints(self) -> None:
+        pass
+
+    def sync_checkpoints(self) -> None:
         pass
 
     def write_checkpoint(self, step: int, payloads: dict[str, Any], info: dict[str, Any], keep_last: int) -> Path:

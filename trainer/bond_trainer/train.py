@@ -7,6 +7,7 @@ uninterrupted run (eval and sample snapshots use their own per-step generators f
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -36,7 +37,7 @@ from .models.hf import ModelLoadError, torch_dtype
 from .models.roles import ema_update  # noqa: F401 - re-exported: the EMA's tests import it from here
 from .models.roles import ModelRoles, build_roles
 from .rewards import Reward, RewardError, build_reward
-from .rundir import LOG_FILE, METRICS_FILE, RANK_ERRORS, SAMPLES_FILE, FollowerRunDirectory, RunDirectory
+from .rundir import LOG_FILE, METRICS_FILE, RANK_ERRORS, SAMPLES_FILE, FollowerRunDirectory, RunDirectory, RunFolderBusy, RunLock
 from .engine import SamplingEngine
 from .trackers import Trackers
 from .sequences import Completions, SamplingTransform, SequenceScores, draw_uniforms, encode_prompts, score
@@ -547,6 +548,12 @@ class Trainer:
                 last_checkpoint = self.step
         if stopping and last_checkpoint != self.step:
             self.save_checkpoint()
+        if self.step >= total and final_eval is None and not stopping:
+            # Resumed at the end (killed after the final checkpoint): finish what that run did not.
+            final_eval = self.evaluate()
+            if not self._evaluated_at(self.step):
+                self.rd.append(METRICS_FILE, {"kind": "eval", "step": self.step, "time": time.time(), **final_eval})
+                self.trackers.scalars(self.step, final_eval)
         self.rd.stop_heartbeat()
         if self.step >= total:
             summary = self.summary(final_eval) if final_eval else None
@@ -556,6 +563,22 @@ class Trainer:
         self.rd.update(status="stopped", ended_at=time.time())
         self.console.line(f"stopped at step {self.step}/{total}; checkpoint written. Resume with --resume.")
         return "stopped"
+
+    def _evaluated_at(self, step: int) -> bool:
+        """metrics.jsonl already holds an evaluation line of this step."""
+        path = self.rd.path / METRICS_FILE
+        if not path.exists():
+            return False
+        with open(path, encoding="utf-8") as handle:
+            for line in handle:
+                if '"eval"' in line:
+                    try:
+                        record = json.loads(line)
+                    except ValueError:
+                        continue
+                    if record.get("kind") == "eval" and record.get("step") == step:
+                        return True
+        return False
 
     def _watch_other_ranks(self) -> None:
         """Rank 0, every second: another rank that failed wrote its error; report it and end the run
@@ -601,10 +624,20 @@ def run_training(cfg: RunConfig, run_path: Path, resume: bool, config_path: Opti
 def _run_main(cfg: RunConfig, run_path: Path, resume: bool, config_path: Optional[Path], console: Console,
               world: World) -> int:
     rd = RunDirectory(run_path)
-    existing = (run_path / "run.json").exists()
+    # One trainer per run folder: the lock comes before anything is read or written.
+    created = not run_path.exists()
+    lock = RunLock(run_path)
     problem: Optional[str] = None
+    try:
+        run_path.mkdir(parents=True, exist_ok=True)
+        lock.acquire()
+    except (RunFolderBusy, OSError) as error:
+        problem = str(error) if isinstance(error, RunFolderBusy) else f"--run-dir {run_path}: cannot use it ({error})"
+    existing = (run_path / "run.json").exists()
     meta: dict[str, Any] = {}
-    if resume and not existing:
+    if problem:
+        pass
+    elif resume and not existing:
         problem = f"--resume: {run_path} holds no run (no run.json); start a new run without --resume"
     elif not resume and existing:
         problem = f"--run-dir {run_path} already holds a run; pass --resume to continue it or choose a new folder"
@@ -620,8 +653,19 @@ def _run_main(cfg: RunConfig, run_path: Path, resume: bool, config_path: Optiona
     world.broadcast_object(problem)
     if problem:
         console.error(problem)
+        if created and lock.held:  # a folder this refusal made: leave nothing behind
+            lock.release()
+            shutil.rmtree(run_path, ignore_errors=True)
         return 2
-    run_path.mkdir(parents=True, exist_ok=True)
+    try:
+        return _train_main(cfg, rd, resume, meta, config_path, console, world)
+    finally:
+        lock.release()
+
+
+def _train_main(cfg: RunConfig, rd: RunDirectory, resume: bool, meta: dict[str, Any], config_path: Optional[Path],
+                console: Console, world: World) -> int:
+    run_path = rd.path
     handler = _setup_logging(run_path)
     trainer = Trainer(cfg, rd, console, world)
     previous_handlers = _install_stop_handlers(trainer, rd, console, world)
@@ -646,6 +690,7 @@ def _run_main(cfg: RunConfig, run_path: Path, resume: bool, config_path: Optiona
         log.info("run %s: %s, config %s", run_path.name, "resuming" if resume else "starting", config_path)
         trainer.build()
         rd.clean_partial_checkpoints()
+        rd.sync_checkpoints()  # whatever an interrupted run left listed, the list is what is on disk
         world.barrier()  # partial checkpoints are gone before any rank lists them
         if resume:
             _resume(trainer, rd, console)
@@ -664,6 +709,9 @@ def _run_main(cfg: RunConfig, run_path: Path, resume: bool, config_path: Optiona
         return 1
     except Exception as error:  # noqa: BLE001 - the run must end as failed with the reason
         _fail(rd, trainer, console, "internal", f"{type(error).__name__}: {error}")
+        return 1
+    except BaseException as error:  # an exit or interrupt that reached here: never leave the run "running"
+        _fail(rd, trainer, console, "internal", f"the trainer was ended by {type(error).__name__} ({error!r}) at step {trainer.step}")
         return 1
     finally:
         rd.stop_heartbeat()

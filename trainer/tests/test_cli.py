@@ -284,3 +284,99 @@ def test_a_resume_with_a_changed_config_records_a_segment_and_keeps_what_ran(
     same = run_cli("train", "--config", str(config), "--run-dir", str(run_dir), "--resume", "--set", "train.steps=8")
     assert same.returncode == 2  # completed all 8: nothing to do, and nothing rewritten
     assert [s["start_step"] for s in json.loads((run_dir / "run.json").read_text())["segments"]] == [0, 4, 6]
+
+
+def test_one_trainer_per_run_folder_two_real_processes_racing(write_config: Callable[..., Path], tmp_path: Path) -> None:
+    config = write_config(train={"steps": 20}, eval={"every": 0}, samples={"every": 0}, checkpoint={"every": 10, "keep_last": 2})
+    run_dir = tmp_path / "run"
+    first = start("train", "--config", str(config), "--run-dir", str(run_dir))
+    time.sleep(0.05)
+    second = start("train", "--config", str(config), "--run-dir", str(run_dir))
+    out2, err2 = second.communicate(timeout=120)
+    out1, err1 = first.communicate(timeout=300)
+    codes = sorted([first.returncode, second.returncode])
+    assert codes == [0, 2], (err1, err2)
+    refused = err2 if second.returncode == 2 else err1
+    winner = first if first.returncode == 0 else second
+    assert "another trainer is writing this run folder" in refused and f"pid {winner.pid}" in refused, refused
+    train_lines = [r for r in read_jsonl(run_dir / "metrics.jsonl") if r["kind"] == "train"]
+    assert [r["step"] for r in train_lines] == list(range(1, 21)), "one writer: every step once, in order"
+    # The completed run resumed twice at once: one trains, the other is refused; nothing doubles.
+    a = start("train", "--config", str(config), "--run-dir", str(run_dir), "--resume", "--set", "train.steps=40")
+    wait_for_steps(run_dir, 21, a)
+    b = start("train", "--config", str(config), "--run-dir", str(run_dir), "--resume", "--set", "train.steps=40")
+    _, err_b = b.communicate(timeout=120)
+    a.communicate(timeout=300)
+    assert b.returncode == 2 and f"pid {a.pid}" in err_b, err_b
+    assert a.returncode == 0
+    steps = [r["step"] for r in read_jsonl(run_dir / "metrics.jsonl") if r["kind"] == "train"]
+    assert steps == list(range(1, 41))
+    # After the holder is gone (here: it ended), the lock is free again without any clean-up.
+    assert (run_dir / ".lock").exists()
+    done = run_cli("train", "--config", str(config), "--run-dir", str(run_dir), "--resume", "--set", "train.steps=41")
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_sigkilled_holder_leaves_a_free_lock(write_config: Callable[..., Path], tmp_path: Path) -> None:
+    config = write_config(train={"steps": 400}, eval={"every": 0}, samples={"every": 0}, checkpoint={"every": 2, "keep_last": 2})
+    run_dir = tmp_path / "run"
+    holder = start("train", "--config", str(config), "--run-dir", str(run_dir))
+    wait_for_steps(run_dir, 3, holder)
+    busy = run_cli("train", "--config", str(config), "--run-dir", str(run_dir), "--resume")
+    assert busy.returncode == 2 and f"pid {holder.pid}" in busy.stderr, busy.stderr
+    holder.send_signal(signal.SIGKILL)
+    holder.wait(timeout=30)
+    reached = sum(1 for r in read_jsonl(run_dir / "metrics.jsonl") if r["kind"] == "train")
+    resumed = start("train", "--config", str(config), "--run-dir", str(run_dir), "--resume", "--set", f"train.steps={reached + 4}")
+    _, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+
+
+@pytest.mark.parametrize("source, said", [
+    ("import sys\nsys.exit(0)\ndef score(prompts, completions):\n    return [0.0] * len(completions)\n",
+     "importing {path} called sys.exit(0)"),
+    ("import sys\ndef score(prompts, completions):\n    sys.exit(3)\n", "exits.py:score called sys.exit(3)"),
+    ("def score(prompts, completions):\n    raise KeyboardInterrupt\n", "exits.py:score raised KeyboardInterrupt"),
+    ("def score(prompts, completions):\n    exit()\n", "exits.py:score called sys.exit()"),
+], ids=["exit-0-at-import", "exit-3-in-score", "keyboard-interrupt", "exit-builtin"])
+def test_any_exit_from_user_code_fails_the_run_naming_the_reward(
+        source: str, said: str, write_config: Callable[..., Path], tmp_path: Path) -> None:
+    (tmp_path / "exits.py").write_text(source)
+    config = write_config(reward={"type": "python", "function": "exits.py:score"}, samples={"every": 0}, eval={"every": 0})
+    run_dir = tmp_path / "run"
+    result = run_cli("train", "--config", str(config), "--run-dir", str(run_dir))
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert said.format(path=tmp_path / "exits.py") in result.stderr, result.stderr
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["status"] == "failed", "never left starting or running behind a dead process"
+    assert meta["error"]["type"] == "reward"
+    assert_run_dir_valid(run_dir)
+
+
+def test_a_resume_after_a_kill_past_the_final_checkpoint_finishes_the_run(
+        write_config: Callable[..., Path], tmp_path: Path) -> None:
+    config = write_config(train={"steps": 10}, checkpoint={"every": 5, "keep_last": 2}, samples={"every": 0}, eval={"every": 0})
+    run_dir = tmp_path / "run"
+    assert run_cli("train", "--config", str(config), "--run-dir", str(run_dir)).returncode == 0
+    finished = json.loads((run_dir / "run.json").read_text())
+    # What a SIGKILL right after checkpoints/step-10 was renamed into place leaves: run.json still
+    # says running at step 10 with the old list, no summary; a pruning cut short leaves a renamed-away
+    # folder and a half-deleted step folder without its manifest.
+    killed = {**finished, "status": "running", "summary": None, "ended_at": None, "pid": 999_999_999,
+              "checkpoints": [{"step": 5, "path": "checkpoints/step-5"}]}
+    (run_dir / "run.json").write_text(json.dumps(killed))
+    (run_dir / "checkpoints" / ".tmp-pruned-step-1-4242").mkdir()
+    (run_dir / "checkpoints" / "step-2").mkdir()
+    (run_dir / "checkpoints" / "step-2" / "model.pt").write_bytes(b"half")
+    resumed = run_cli("train", "--config", str(config), "--run-dir", str(run_dir), "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["status"] == "completed"
+    assert meta["summary"] is not None and meta["summary"]["step"] == 10
+    on_disk = sorted(int(p.name[5:]) for p in (run_dir / "checkpoints").iterdir()
+                     if p.name.startswith("step-") and (p / "checkpoint.json").exists())
+    assert [c["step"] for c in meta["checkpoints"]] == on_disk == [5, 10]
+    assert not any(p.name.startswith(".tmp-") for p in (run_dir / "checkpoints").iterdir())
+    evals = [r for r in read_jsonl(run_dir / "metrics.jsonl") if r["kind"] == "eval"]
+    assert [r["step"] for r in evals] == [10], "the final evaluation once, not twice"
+    assert_run_dir_valid(run_dir)
