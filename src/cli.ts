@@ -9,7 +9,7 @@ import { dirname, join, resolve } from 'node:path';
 import { RUN_FOLDER, type MetricRecord, type RunMeta } from '../contracts/run-directory';
 import { EXIT_BAD_INPUT } from '../contracts/trainer-cli';
 import { formatDuration, progressBar, summaryLines } from './core/format';
-import { bootstrapPython, defaultCandidates, resolvePython, trainerEnv, type TrainerEnvironment } from './core/python';
+import { bootstrapPython, defaultCandidates, honoursSafePath, resolvePython, trainerEnv, type TrainerEnvironment } from './core/python';
 import { RunManager } from './core/runManager';
 import { RunStore, readRunMeta } from './core/runStore';
 import { prepareDemoArgs, resumeCommandLine } from './core/trainerCli';
@@ -54,7 +54,7 @@ function parseRunArgs(args: string[], needConfig: boolean): RunArgs {
 async function environment(): Promise<TrainerEnvironment> {
   const venv = process.env.BOND_VENV_DIR ?? join(ROOT, '.venv');
   const found = await resolvePython(defaultCandidates(venv), TRAINER_DIR);
-  if (found.ok) return { python: found.python, trainerDir: TRAINER_DIR };
+  if (found.ok) return { python: found.python, trainerDir: TRAINER_DIR, safePath: honoursSafePath(found.report.python.version) };
   for (const problem of found.problems) process.stderr.write(`python: ${problem}\n`);
   process.stderr.write('setting up Python for the trainer (scripts/bootstrap-python)…\n');
   const python = await bootstrapPython(ROOT, venv, (text) => process.stderr.write(text));

@@ -12,6 +12,7 @@ import { furtherStepsProblem, type RunProcess, type RunManager } from './core/ru
 import type { RunState, RunStore } from './core/runStore';
 import { findConfigs, isConfigDocument, newConfig } from './configs';
 import { validateConfig } from './core/python';
+import { deletableRunProblem } from './core/runStore';
 import type { PythonEnvironment } from './environment';
 import { COMMANDS } from './commandIds';
 
@@ -239,6 +240,13 @@ export function registerCommands(services: Services): vscode.Disposable[] {
   const deleteRun = async (argument?: unknown) => {
     const run = await pickRun(services, argument, (r) => r.status !== 'running' && r.status !== 'starting', 'delete');
     if (!run) return;
+    // Only a run folder (it holds a run.json) right under a configured runs directory is deleted.
+    const folders = (vscode.workspace.workspaceFolders ?? []).map(runsDirectory);
+    const problem = deletableRunProblem(run.dir, folders);
+    if (problem) {
+      void vscode.window.showErrorMessage(`BOND: ${problem}`);
+      return;
+    }
     const choice = await vscode.window.showWarningMessage(`Delete the BOND run ${basename(run.dir)}? Its folder goes to the trash.`, { modal: true }, 'Delete');
     if (choice !== 'Delete') return;
     await vscode.workspace.fs.delete(vscode.Uri.file(run.dir), { recursive: true, useTrash: true });

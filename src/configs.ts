@@ -36,6 +36,8 @@ export class ConfigDiagnostics implements vscode.Disposable {
       vscode.workspace.onDidOpenTextDocument((d) => this.schedule(d)),
       vscode.workspace.onDidSaveTextDocument((d) => this.schedule(d)),
       vscode.workspace.onDidCloseTextDocument((d) => this.collection.delete(d.uri)),
+      // Trust granted: the trainer's checks can run now on every open config.
+      vscode.workspace.onDidGrantWorkspaceTrust(() => vscode.workspace.textDocuments.forEach((d) => this.schedule(d))),
     );
     vscode.workspace.textDocuments.forEach((d) => this.schedule(d));
   }
@@ -49,6 +51,15 @@ export class ConfigDiagnostics implements vscode.Disposable {
 
   /** Validate the saved file with the trainer; show the problems a schema cannot express. */
   async validate(document: vscode.TextDocument): Promise<vscode.Diagnostic[]> {
+    if (!vscode.workspace.isTrusted) {
+      // Restricted Mode: schema validation only (VS Code's JSON support); no process is started.
+      const note = new vscode.Diagnostic(new vscode.Range(0, 0, 0, 1),
+        'BOND: the trainer\'s own checks (files, shapes, packages) run once this workspace is trusted; only the schema is checked now.',
+        vscode.DiagnosticSeverity.Information);
+      note.source = 'BOND';
+      this.collection.set(document.uri, [note]);
+      return [note];
+    }
     const found = await this.python.resolve();
     if (!found.ok) return [];
     const report = await validateConfig({ python: found.python, trainerDir: this.python.trainerDir }, document.fileName);

@@ -59,7 +59,7 @@ export function pretrainDemoReference(env: TrainerEnvironment, target: string, o
   const reference = join(target, DEMO_REFERENCE);
   if (existsSync(reference)) return Promise.resolve('cached');
   return new Promise((resolve, reject) => {
-    const child = spawn(env.python, prepareDemoArgs(reference), { cwd: target, env: trainerEnv(env.trainerDir), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(env.python, prepareDemoArgs(reference), { cwd: env.trainerDir, env: trainerEnv(env.trainerDir), stdio: ['ignore', 'pipe', 'pipe'] });
     const tail: string[] = [];
     const onLine = (line: string): void => {
       if (!line.trim()) return;

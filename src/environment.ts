@@ -9,7 +9,7 @@ import * as vscode from 'vscode';
 import { reach } from './milestones';
 import type { EnvironmentReport } from '../contracts/trainer-cli';
 import {
-  bootstrapPython, installPackages, resolvePython, type PythonCandidate, type ResolvedPython, type TrainerEnvironment,
+  bootstrapPython, honoursSafePath, installPackages, resolvePython, type PythonCandidate, type ResolvedPython, type TrainerEnvironment,
 } from './core/python';
 
 interface PythonExtensionApi {
@@ -60,8 +60,13 @@ export class PythonEnvironment {
     return out;
   }
 
-  /** The resolved Python (cached until the setting changes or a refresh is asked for). */
+  /**
+   * The resolved Python (cached until the setting changes or a refresh is asked for). Every process
+   * the extension starts goes through here: in an untrusted workspace nothing is started (the
+   * interpreter and the folder it runs in are the workspace's to name).
+   */
   resolve(refresh = false): Promise<ResolvedPython> {
+    if (!vscode.workspace.isTrusted) return Promise.resolve({ ok: false, problems: [NEEDS_TRUST] });
     if (refresh || !this.resolved) {
       this.resolved = this.candidates().then((candidates) => resolvePython(candidates, this.trainerDir));
       // A failure is not cached: the user may fix it and try again.
@@ -75,8 +80,12 @@ export class PythonEnvironment {
 
   /** For the run manager: a working environment, or an error that says what to do. */
   async require(): Promise<TrainerEnvironment> {
+    if (!vscode.workspace.isTrusted) {
+      void offerTrust();
+      throw new Error(NEEDS_TRUST);
+    }
     const found = await this.resolve();
-    if (found.ok) return { python: found.python, trainerDir: this.trainerDir };
+    if (found.ok) return { python: found.python, trainerDir: this.trainerDir, safePath: honoursSafePath(found.report.python.version) };
     void this.offerFixes(found.problems);
     throw new Error('No Python with torch ≥ 2.1 was found for the trainer. Run "BOND: Check Environment" for the fixes.');
   }
@@ -111,6 +120,7 @@ export class PythonEnvironment {
   }
 
   async check(): Promise<void> {
+    if (!vscode.workspace.isTrusted) return offerTrust();
     const found = await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: 'BOND: checking the trainer’s Python…' },
       () => this.resolve(true));
@@ -126,6 +136,7 @@ export class PythonEnvironment {
   }
 
   private async offerFixes(problems: string[]): Promise<void> {
+    if (!vscode.workspace.isTrusted) return offerTrust();
     for (const problem of problems) this.output.appendLine(`[python] ${problem}`);
     const detail = problems.length ? `Tried: ${problems.join('; ')}.` : 'No interpreter was found.';
     const choice = await vscode.window.showErrorMessage(
@@ -155,6 +166,15 @@ export class PythonEnvironment {
         .then((choice) => { if (choice) this.output.show(true); });
     }
   }
+}
+
+export const NEEDS_TRUST = 'BOND starts Python (the trainer, its checks, exports) only in a trusted workspace: '
+  + 'the interpreter and the code it runs would be the workspace\'s. Trust the workspace to train; existing runs can be viewed.';
+
+/** Say why nothing ran, with the way to trust the workspace. */
+export async function offerTrust(): Promise<void> {
+  const choice = await vscode.window.showErrorMessage(`BOND: ${NEEDS_TRUST}`, 'Manage Workspace Trust');
+  if (choice) await vscode.commands.executeCommand('workbench.trust.manage');
 }
 
 export function describe(report: EnvironmentReport, source: string): string {

@@ -20,6 +20,23 @@ export interface TrainerEnvironment {
   python: string;
   /** folder holding the bond_trainer package (goes on PYTHONPATH) */
   trainerDir: string;
+  /** the interpreter honours PYTHONSAFEPATH (3.11+): its working directory is not put on sys.path */
+  safePath?: boolean;
+}
+
+/** Python 3.11 added PYTHONSAFEPATH (-P): `-m` then no longer puts the working directory on sys.path. */
+export function honoursSafePath(version: string): boolean {
+  const [major, minor] = version.split('.').map(Number);
+  return (major ?? 0) > 3 || ((major ?? 0) === 3 && (minor ?? 0) >= 11);
+}
+
+/**
+ * The working directory for a trainer process: the one asked for (a run's config folder, so that a
+ * reward's relative file reads work) only where it cannot shadow the trainer's imports; else the
+ * trainer's own folder, which the workspace does not control.
+ */
+export function trainerCwd(env: TrainerEnvironment, preferred: string): string {
+  return env.safePath ? preferred : env.trainerDir;
 }
 
 /** Run `bond_trainer check` with this interpreter. */

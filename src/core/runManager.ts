@@ -11,7 +11,7 @@ import { RUN_FOLDER, TERMINAL_STATUSES, type RunError, type RunMeta } from '../.
 import { Emitter } from './emitter';
 import { distributedLaunch, trainerArguments } from './launch';
 import { isPidAlive } from './process';
-import { trainerEnv, type TrainerEnvironment } from './python';
+import { trainerCwd, trainerEnv, type TrainerEnvironment } from './python';
 import { readRunMeta } from './runStore';
 import { trainArgs } from './trainerCli';
 
@@ -135,7 +135,7 @@ export class RunManager {
   private async spawnTrainer(dir: string, pythonArgs: string[], cwd: string): Promise<RunProcess> {
     const env = await this.environment();
     const child = spawn(env.python, pythonArgs, {
-      cwd, env: trainerEnv(env.trainerDir), detached: true, stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: trainerCwd(env, cwd), env: trainerEnv(env.trainerDir), detached: true, stdio: ['ignore', 'pipe', 'pipe'],
     });
     const output = new Emitter<RunOutput>();
     let stderrTail = '';

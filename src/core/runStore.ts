@@ -3,8 +3,8 @@
  * and tails its metrics by byte offset. File watching triggers quick refreshes; polling makes it
  * correct where watching is unreliable (network drives). No `vscode` here: the CLI uses it too.
  */
-import { watch, type FSWatcher, promises as fs } from 'node:fs';
-import { basename, join } from 'node:path';
+import { lstatSync, realpathSync, watch, type FSWatcher, promises as fs } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { RUN_FOLDER, type MetricRecord, type ReadStatus, type RunMeta } from '../../contracts/run-directory';
 import { Emitter, type Disposable } from './emitter';
 import { JsonlTail } from './jsonlTail';
@@ -267,4 +267,32 @@ export async function readRunMetaReading(dir: string): Promise<RunMetaReading | 
 export async function readRunMeta(dir: string): Promise<RunMeta | string> {
   const reading = await readRunMetaReading(dir);
   return typeof reading === 'string' ? reading : reading.meta;
+}
+
+/**
+ * Why `dir` must not be deleted as a run, or null when it may: it is a folder directly inside one of
+ * the configured runs directories (never the directory itself, never outside, links resolved) and
+ * holds a run.json that is a regular file.
+ */
+export function deletableRunProblem(dir: string, runsDirectories: readonly string[]): string | null {
+  let real: string;
+  try {
+    real = realpathSync(dir);
+  } catch {
+    return `${dir} no longer exists`;
+  }
+  const inside = runsDirectories.some((root) => {
+    try {
+      return dirname(real) === realpathSync(root);
+    } catch {
+      return false;
+    }
+  });
+  if (!inside) return `${dir} is not a run folder inside the runs directory (bond.runsDirectory: ${runsDirectories.join(', ') || 'none'}); it was not deleted`;
+  try {
+    if (!lstatSync(join(real, RUN_FOLDER.run)).isFile()) return `${dir} has no run.json file; it was not deleted`;
+  } catch {
+    return `${dir} has no run.json; it was not deleted`;
+  }
+  return null;
 }

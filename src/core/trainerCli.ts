@@ -119,14 +119,16 @@ export class NeedsPackages extends Error {
 
 export function trainerEnv(trainerDir: string, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   const existing = base.PYTHONPATH;
+  // PYTHONSAFEPATH: `python -m` must not import from the working directory (a workspace torch.py or
+  // bond_trainer/ would run instead of ours); older Pythons ignore it and get a safe cwd (trainerCwd).
   return { ...base, PYTHONPATH: existing ? `${trainerDir}${process.platform === 'win32' ? ';' : ':'}${existing}` : trainerDir,
-    PYTHONUNBUFFERED: '1' };
+    PYTHONUNBUFFERED: '1', PYTHONSAFEPATH: '1' };
 }
 
 /** Run a one-shot command with this interpreter and read its output. */
 export function runTrainerCall<T>(python: string, trainerDir: string, call: TrainerCall<T>): Promise<T> {
   return new Promise((resolve) => {
-    execFile(python, [...TRAINER_MODULE, ...call.args], { env: trainerEnv(trainerDir), timeout: call.timeoutMs, maxBuffer: 8 << 20 },
+    execFile(python, [...TRAINER_MODULE, ...call.args], { cwd: trainerDir, env: trainerEnv(trainerDir), timeout: call.timeoutMs, maxBuffer: 8 << 20 },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
         let problem = stderr;

@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RUN_FOLDER, type RunMeta } from '../../contracts/run-directory';
+import { checkpointsOnDisk } from '../core/checkpointsOnDisk';
 import type { TrainerEnvironment } from '../core/python';
 import { exportOnnx } from '../core/trainerCli';
 
@@ -64,13 +65,14 @@ export async function latestExportProblem(runDir: string): Promise<string | null
  * paths.reference), is exported as the anchor.
  */
 export async function exportCheckpoint(env: TrainerEnvironment, runDir: string, meta: RunMeta, step?: number): Promise<ExportSet> {
-  const sorted = [...meta.checkpoints].sort((a, b) => b.step - a.step);
+  // From disk, intact ones only: run.json's list can lag behind a kill.
+  const sorted = await checkpointsOnDisk(runDir);
   const latest = step === undefined ? sorted[0] : sorted.find((c) => c.step === step);
   if (!latest) {
     throw new Error(step === undefined ? `${meta.name} has no checkpoint yet; exports are made from checkpoints (checkpoint.every)`
-      : `${meta.name} has no checkpoint at step ${step} (it keeps steps ${sorted.map((c) => c.step).join(', ') || 'none'}: checkpoint.keep_last)`);
+      : `${meta.name} has no intact checkpoint at step ${step} (it keeps steps ${sorted.map((c) => c.step).join(', ') || 'none'}: checkpoint.keep_last)`);
   }
-  const checkpoint = join(runDir, latest.path);
+  const checkpoint = latest.path;
   const target = join(runDir, RUN_FOLDER.exports, `step-${latest.step}`);
   await exportOnnx(env, checkpoint, join(target, 'policy'), 'policy');
   if (existsSync(join(checkpoint, 'anchor.pt'))) {

@@ -5,6 +5,7 @@
  */
 import { basename } from 'node:path';
 import type { PlaygroundRequest, PlaygroundResult, PlaygroundRun, PlaygroundText } from '../../contracts/webviews/playground';
+import { checkpointsOnDisk } from '../core/checkpointsOnDisk';
 import type { TrainerEnvironment } from '../core/python';
 import { NeedsPackages } from '../core/trainerCli';
 import type { RunStore } from '../core/runStore';
@@ -67,8 +68,9 @@ export class Playground {
       const exports = await listExports(state.dir);
       const model = this.rewardModels.get(state.dir);
       const exported = new Set(exports.map((e) => e.step));
-      runs.push({ dir: state.dir, name: state.meta.name, steps: exports.map((e) => e.step), canExport: state.meta.checkpoints.length > 0,
-        checkpointSteps: state.meta.checkpoints.map((c) => c.step).filter((step) => !exported.has(step)).sort((a, b) => b - a),
+      const checkpoints = await checkpointsOnDisk(state.dir); // intact ones, newest first
+      runs.push({ dir: state.dir, name: state.meta.name, steps: exports.map((e) => e.step), canExport: checkpoints.length > 0,
+        checkpointSteps: checkpoints.map((c) => c.step).filter((step) => !exported.has(step)),
         rewardNote: model ? null : rewardNote(state.meta.config),
         rewardModel: model ? basename(model) : null, exportNote: await latestExportProblem(state.dir) });
     }

@@ -1,7 +1,7 @@
 /** The run manager and run store with the real trainer on CPU: complete, stop, resume. */
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { RunMeta } from '../../contracts/run-directory';
@@ -120,4 +120,29 @@ test('the headless CLI runs a config to its summary, and rejects bad usage with 
   const invalid = spawnSync(process.execPath, [cli, 'run', config, '--runs-dir', runs, '--set', 'bond.n=1'], { env, encoding: 'utf8', timeout: 60_000 });
   assert.equal(invalid.status, 2);
   assert.match(invalid.stderr, /bond\.n: must be ≥ 2/);
+});
+
+test('workspace files cannot shadow the trainer: a torch.py and a bond_trainer/ beside the config never run, on either path', async () => {
+  for (const safePath of [true, false]) {
+    const { config, runs } = tinyWorkspace(2, {
+      reward: { type: 'python', function: 'reward.py:score' },
+    });
+    const folder = join(config, '..');
+    const marker = join(folder, 'SHADOWED');
+    writeFileSync(join(folder, 'torch.py'), `open(${JSON.stringify(marker)}, 'a').write('torch.py ran\\n')\nraise SystemExit(9)\n`);
+    mkdirSync(join(folder, 'bond_trainer'));
+    writeFileSync(join(folder, 'bond_trainer', '__init__.py'), `open(${JSON.stringify(marker)}, 'a').write('bond_trainer/ ran\\n')\n`);
+    writeFileSync(join(folder, '__main__.py'), '');
+    // The reward's own folder is importable (its helper module), appended after the trainer's paths.
+    writeFileSync(join(folder, 'helper.py'), 'def length(text):\n    return float(len(text))\n');
+    writeFileSync(join(folder, 'reward.py'), 'import helper\nimport sys\n'
+      + 'def score(prompts, completions):\n    assert not any(p in ("", ".") for p in sys.path), sys.path\n'
+      + '    return [helper.length(c) for c in completions]\n');
+    const m = new RunManager(async () => ({ python: testPython(), trainerDir: TRAINER, safePath }));
+    const run = await m.start({ configPath: config, runsDirectory: runs, cwd: folder });
+    const exit = await run.exited;
+    assert.equal(exit.code, 0, `safePath ${safePath}: ${exit.stderrTail}`);
+    assert.equal(existsSync(marker), false, `safePath ${safePath}: ${existsSync(marker) ? readFileSync(marker, 'utf8') : ''}`);
+    assert.equal(meta(run.dir).status, 'completed');
+  }
 });

@@ -1,6 +1,6 @@
 /** The playground's host logic with a stand-in worker: which runs it offers, rewards, the winner, refusals. */
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { PlaygroundResult, PlaygroundRun } from '../../contracts/webviews/playground';
@@ -8,7 +8,7 @@ import type { RunState, RunStore } from '../../src/core/runStore';
 import type { InferenceClient } from '../../src/inference/client';
 import type { GenerateRequest, GenerateResult } from '../../src/inference/protocol';
 import { Playground } from '../../src/webviews/playground';
-import { tempDir } from '../helpers';
+import { TRAINER, tempDir } from '../helpers';
 import { fixtureRun } from '../webview/harness';
 
 const completion = (text: string) => ({ tokens: [...new TextEncoder().encode(text)], text, truncated: false });
@@ -20,6 +20,12 @@ function setup(reward: Record<string, unknown>, answer: (request: GenerateReques
     writeFileSync(join(dir, 'exports', 'step-5', role, 'model.json'), '{}');
   }
   const meta = { ...fixtureRun('completed').meta, config: { ...fixtureRun('completed').meta.config, reward } };
+  // The checkpoints run.json lists, on disk as the trainer writes them (a manifest with each file's size).
+  for (const checkpoint of meta.checkpoints) {
+    mkdirSync(join(dir, checkpoint.path), { recursive: true });
+    writeFileSync(join(dir, checkpoint.path, 'model.pt'), 'weights');
+    writeFileSync(join(dir, checkpoint.path, 'checkpoint.json'), JSON.stringify({ step: checkpoint.step, files: { 'model.pt': { size: 7, sha256: 'x' } } }));
+  }
   const state = { dir, meta, status: 'completed', skippedLines: 0, metaNotes: [] } as RunState;
   const store = { runs: [state], get: (d: string) => (d === dir ? state : undefined) } as unknown as RunStore;
   const requests: GenerateRequest[] = [];
@@ -31,7 +37,7 @@ function setup(reward: Record<string, unknown>, answer: (request: GenerateReques
   } as unknown as InferenceClient;
   const events = { results: [] as PlaygroundResult[], statuses: [] as string[], installs: [] as { install: readonly string[]; retry: () => Promise<void> }[] };
   const choices = new Map<string, string>();
-  const playground = new Playground(store, async () => ({ python, trainerDir: '/x' }), client, {
+  const playground = new Playground(store, async () => ({ python, trainerDir: TRAINER }), client, {
     progress: () => undefined,
     status: (message) => events.statuses.push(message),
     result: (result) => events.results.push(result),
@@ -82,6 +88,19 @@ describe('playground host', () => {
     const other = setup({ type: 'sentiment' }, answer, join(bin, 'missing-python'));
     await other.playground.exportModels(other.dir, 4);
     assert.equal(other.events.installs.length, 0);
+  });
+
+  it('offers only the checkpoints intact on disk, whatever run.json lists', async () => {
+    const { dir, playground } = setup({ type: 'sentiment' }, answer);
+    const [newest, older] = (await playground.runs())[0]!.checkpointSteps;
+    writeFileSync(join(dir, 'checkpoints', `step-${newest}`, 'model.pt'), 'cut'); // a size the manifest does not vouch for
+    rmSync(join(dir, 'checkpoints', `step-${older}`, 'checkpoint.json'));        // half-deleted
+    mkdirSync(join(dir, 'checkpoints', 'step-99'));                                 // no manifest at all
+    mkdirSync(join(dir, 'checkpoints', 'step-98'));
+    writeFileSync(join(dir, 'checkpoints', 'step-98', 'checkpoint.json'), JSON.stringify({ step: 98, files: { '../../run.json': { size: 1 } } }));
+    const run = (await playground.runs())[0]!;
+    assert.deepEqual(run.checkpointSteps, []);
+    assert.equal(run.canExport, false);
   });
 
   it('refuses steps that were not exported and runs it does not know, without calling the worker', async () => {

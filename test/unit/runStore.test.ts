@@ -1,10 +1,10 @@
 import { strict as assert } from 'node:assert';
-import { appendFileSync, cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { MetricRecord, RunMeta } from '../../contracts/run-directory';
 import { localHost } from '../../src/core/process';
-import { RunStore, displayStatus, readRunMeta, type MetricsEvent } from '../../src/core/runStore';
+import { RunStore, deletableRunProblem, displayStatus, readRunMeta, type MetricsEvent } from '../../src/core/runStore';
 import { FIXTURES, tempDir } from '../helpers';
 
 function copyFixture(kind: string, runs: string, name = kind): string {
@@ -164,4 +164,24 @@ test('run.json this trainer wrote reads without notes; one without a status is r
   assert.equal(s.get(other), undefined);
   assert.match(String(await readRunMeta(other)), /"status" is missing, not a text/);
   s.dispose();
+});
+
+test('Delete Run removes only a run folder directly inside a runs directory, holding a run.json file', () => {
+  const root = tempDir('bond-delete-');
+  const runs = join(root, 'runs');
+  const run = join(runs, 'a');
+  mkdirSync(run, { recursive: true });
+  writeFileSync(join(run, 'run.json'), '{}');
+  assert.equal(deletableRunProblem(run, [runs]), null);
+  assert.match(deletableRunProblem(runs, [runs]) ?? '', /not a run folder inside the runs directory/, 'the runs directory itself');
+  const elsewhere = join(root, 'home');
+  mkdirSync(elsewhere);
+  writeFileSync(join(elsewhere, 'run.json'), '{}');
+  assert.match(deletableRunProblem(elsewhere, [runs]) ?? '', /not a run folder/, 'outside the runs directory');
+  symlinkSync(elsewhere, join(runs, 'link'));
+  assert.match(deletableRunProblem(join(runs, 'link'), [runs]) ?? '', /not a run folder/, 'a link that leads out');
+  mkdirSync(join(runs, 'b'));
+  mkdirSync(join(runs, 'b', 'run.json'));
+  assert.match(deletableRunProblem(join(runs, 'b'), [runs]) ?? '', /no run.json file/);
+  assert.match(deletableRunProblem(join(runs, 'c'), [runs]) ?? '', /no longer exists/);
 });

@@ -7,11 +7,12 @@ Any exception or non-finite value fails the run with the reward's name and the o
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import math
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-import inspect
 from typing import Any, Callable, Optional, Sequence
 
 import torch
@@ -144,6 +145,10 @@ def load_user_function(spec: str, base_dir: Path) -> RewardFn:
     if module_spec is None or module_spec.loader is None:
         raise RewardError(f"reward.function: cannot import {path}")
     module = importlib.util.module_from_spec(module_spec)
+    # The reward's own folder, and only it, becomes importable (for its helper modules); appended, so
+    # that it can never shadow torch or the trainer.
+    if str(path.parent) not in sys.path:
+        sys.path.append(str(path.parent))
     try:
         module_spec.loader.exec_module(module)
     except USER_CODE_ERRORS as error:

@@ -114,10 +114,15 @@ class RunLock:
             os.close(fd)
             raise RunFolderBusy(f"{self.path.parent}: another trainer is writing this run folder ({holder}); "
                                 "wait for it to finish or stop it, then try again") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
-        os.fsync(fd)
         self._fd = fd
+
+    def announce(self) -> None:
+        """Write who holds it (once the run goes ahead: a refused trainer changes nothing)."""
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)
+            os.lseek(self._fd, 0, os.SEEK_SET)
+            os.write(self._fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
+            os.fsync(self._fd)
 
     @property
     def held(self) -> bool:

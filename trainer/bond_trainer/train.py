@@ -657,6 +657,7 @@ def _run_main(cfg: RunConfig, run_path: Path, resume: bool, config_path: Optiona
             lock.release()
             shutil.rmtree(run_path, ignore_errors=True)
         return 2
+    lock.announce()
     try:
         return _train_main(cfg, rd, resume, meta, config_path, console, world)
     finally:

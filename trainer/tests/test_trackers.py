@@ -75,7 +75,7 @@ def test_asking_for_a_tracker_whose_package_is_missing_is_a_config_error(write_c
     config = write_config(logging={"wandb": {"project": "bond", "mode": "offline"}})
     result = run_cli("train", "--config", str(config), "--run-dir", str(tmp_path / "run"))
     assert result.returncode == 2
-    assert "logging.wandb" in result.stderr and "pip install wandb" in result.stderr
+    assert "logging.wandb" in result.stderr and "pip install 'wandb>=0.16'" in result.stderr
     assert not (tmp_path / "run").exists()
     disabled = run_cli("validate", "--config", str(config), "--set", "logging.wandb.mode=disabled")
     assert disabled.returncode == 0, disabled.stdout
