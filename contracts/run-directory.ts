@@ -65,7 +65,7 @@ export interface CheckpointEntry {
 export interface MetricGroup {
   id: string;
   title: string;
-  section: 'training' | 'evaluation' | 'performance';
+  section: 'training' | 'evaluation' | 'performance' | 'system';
   /** which lines of metrics.jsonl hold the series */
   table: 'train' | 'eval';
   series: { key: string; label: string }[];

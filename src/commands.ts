@@ -22,6 +22,8 @@ export interface Services {
   manager: RunManager;
   python: PythonEnvironment;
   output: vscode.OutputChannel;
+  /** run folders whose trainer this window started (their process watcher reports a failure) */
+  startedHere: Set<string>;
   /** per-run output channels for the trainer's stdout/stderr */
   runOutput(dir: string, name: string): vscode.OutputChannel;
 }
@@ -71,6 +73,7 @@ export async function pickRun(services: Services, argument: unknown, filter: (ru
 }
 
 function watchProcess(services: Services, run: RunProcess, label: string, configUri?: vscode.Uri): void {
+  services.startedHere.add(run.dir);
   const channel = services.runOutput(run.dir, label);
   channel.appendLine(`[${new Date().toLocaleTimeString()}] started pid ${run.pid}: ${run.dir}`);
   run.output.event(({ text }) => channel.append(text));
@@ -83,7 +86,10 @@ function watchProcess(services: Services, run: RunProcess, label: string, config
       ? stderrTail.trim()
       : state?.meta.error?.message ?? stderrTail.trim().split('\n').slice(-3).join(' ');
     const actions = configUri ? ['Show Log', 'Open Config'] : ['Show Log'];
-    const choice = await vscode.window.showErrorMessage(`BOND run ${label} ${code === EXIT_BAD_INPUT ? 'did not start' : 'failed'}: ${reason}`, ...actions);
+    const started = code !== EXIT_BAD_INPUT;
+    const choice = await vscode.window.showErrorMessage(`BOND run ${label} ${started ? 'failed' : 'did not start'}: ${reason}`,
+      ...(started && state ? ['Open Dashboard'] : []), ...actions);
+    if (choice === 'Open Dashboard' && state) await vscode.commands.executeCommand(COMMANDS.openDashboard, state);
     if (choice === 'Show Log') channel.show(true);
     if (choice === 'Open Config' && configUri) await vscode.window.showTextDocument(configUri);
   });

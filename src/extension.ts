@@ -5,6 +5,7 @@ import { ConfigCodeLens, ConfigDiagnostics } from './configs';
 import { RunManager } from './core/runManager';
 import { RunStore } from './core/runStore';
 import { PythonEnvironment } from './environment';
+import { notifyRunEndings } from './runEndings';
 import { RunsView } from './runsView';
 import { RunStatusBar } from './statusBar';
 import { registerWebviews } from './webviews';
@@ -18,7 +19,7 @@ export function activate(context: vscode.ExtensionContext): Services {
   const manager = new RunManager(() => python.require());
   const channels = new Map<string, vscode.OutputChannel>();
   const services: Services = {
-    context, store, manager, python, output,
+    context, store, manager, python, output, startedHere: new Set<string>(),
     runOutput(dir, name) {
       let channel = channels.get(dir);
       if (!channel) {
@@ -32,6 +33,7 @@ export function activate(context: vscode.ExtensionContext): Services {
   const view = new RunsView(store);
   context.subscriptions.push(
     output, store, view, new RunStatusBar(store), new ConfigDiagnostics(python),
+    notifyRunEndings(store, (dir) => services.startedHere.has(dir)),
     vscode.window.createTreeView('bond.runs', { treeDataProvider: view, showCollapseAll: false, canSelectMany: true }),
     vscode.languages.registerCodeLensProvider({ pattern: '**/*.bond.json' }, new ConfigCodeLens()),
     vscode.workspace.onDidChangeWorkspaceFolders(() => void store.refresh()),

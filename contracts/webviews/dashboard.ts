@@ -34,6 +34,8 @@ export interface DashboardRun {
   /** the resolved config flattened to dotted fields (bond.ema_eta) and their JSON values: Compare Runs
    * shows the fields that differ */
   config: Record<string, string>;
+  /** a finished run's headline numbers (run.json summary): shown in the header */
+  summary: { label: string; value: string }[];
   /** where a resume changed the config (run.json segments after the first): the step, and what changed */
   configChanges: { step: number; changes: string[] }[];
   error: string | null;

@@ -22,6 +22,21 @@ export function etaSeconds(meta: RunMeta, nowMs: number): number | undefined {
   return perStep * (meta.total_steps - meta.step);
 }
 
+/** A finished run's headline numbers, as label/value pairs (the dashboard header, the completion message). */
+export function summaryItems(meta: RunMeta): { label: string; value: string }[] {
+  const s = meta.summary;
+  if (!s) return [];
+  const n = s.bon_n;
+  const items = [
+    { label: 'reward', value: `policy ${s.reward_policy.toFixed(3)} · Best-of-${n} ${s.reward_bon.toFixed(3)} · reference ${s.reward_ref.toFixed(3)}` },
+    { label: 'KL(π‖π_ref)', value: `${s.kl_policy_ref.toFixed(3)} nats (Best-of-${n} bound ${s.kl_bon_bound.toFixed(3)})` },
+    { label: 'effective N', value: s.effective_n.toFixed(2) },
+    { label: `win rate vs Best-of-${n}`, value: s.win_rate_vs_bon.toFixed(2) },
+  ];
+  if (meta.ended_at && meta.created_at) items.push({ label: 'since start', value: formatDuration(meta.ended_at - meta.created_at) });
+  return items;
+}
+
 export function summaryLines(meta: RunMeta): string[] {
   const s = meta.summary;
   if (!s) return [`completed ${meta.step} steps`];

@@ -5,7 +5,7 @@
 import { describeChange, segmentsOf, type RunMeta } from '../../contracts/run-directory';
 import type { DashboardRun } from '../../contracts/webviews/dashboard';
 import type { SamplesRun } from '../../contracts/webviews/samples';
-import { etaSeconds } from './format';
+import { etaSeconds, summaryItems } from './format';
 import type { DisplayStatus } from './runStore';
 
 type Config = Record<string, unknown>;
@@ -74,6 +74,7 @@ export function toDashboardRun(dir: string, meta: RunMeta, status: DisplayStatus
     configSummary: configSummary(meta),
     metricGroups: meta.metric_groups ?? null,
     config: flattenConfig(meta.config),
+    summary: summaryItems(meta),
     configChanges: segmentsOf(meta).slice(1).map((segment) => ({ step: segment.start_step, changes: segment.changes.map(describeChange) })),
     error: meta.error ? `${meta.error.type} error${meta.error.step !== null && meta.error.step !== undefined ? ` at step ${meta.error.step}` : ''}: ${meta.error.message}` : null,
     notes,

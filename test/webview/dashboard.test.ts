@@ -249,6 +249,14 @@ describe('dashboard webview', () => {
     await view.page.close();
   });
 
+  it('a finished run shows its headline numbers in the header, as text', async () => {
+    const view = await openWith({ type: 'snapshot', seq: 1, runs: [header('/runs/a')], metrics: [{ dir: '/runs/a', records: fixtureRun('completed').metrics }] });
+    const summary = await view.page.textContent('.run-summary');
+    const s = completed.meta.summary!;
+    assert.ok(summary?.includes(`policy ${s.reward_policy.toFixed(3)}`) && summary.includes('effective N') && summary.includes(s.kl_bon_bound.toFixed(3)), summary ?? '');
+    await view.page.close();
+  });
+
   it('keeps a one-step spike visible when a long history is decimated', async () => {
     const view = await openWith({ type: 'snapshot', seq: 1, runs: [header('/runs/a')], metrics: [{ dir: '/runs/a', records: syntheticMetrics(50_000, { spikeStep: 31_337 }) }] });
     await view.page.$eval('.smoothing-slider', (el) => {

@@ -19,6 +19,7 @@ OPTIONAL_PACKAGES: dict[str, str] = {
     "wandb": "wandb>=0.16",
     "datasets": "datasets>=2.19",
     "pyarrow": "pyarrow>=14",
+    "psutil": "psutil>=5.9",
 }
 
 

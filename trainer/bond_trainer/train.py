@@ -39,6 +39,7 @@ from .models.roles import ModelRoles, build_roles
 from .rewards import Reward, RewardError, build_reward
 from .rundir import LOG_FILE, METRICS_FILE, RANK_ERRORS, SAMPLES_FILE, FollowerRunDirectory, RunDirectory, RunFolderBusy, RunLock
 from .engine import SamplingEngine
+from .system import SystemMonitor
 from .trackers import Trackers
 from .sequences import Completions, SamplingTransform, SequenceScores, draw_uniforms, encode_prompts, score
 
@@ -117,6 +118,7 @@ class Trainer:
         torch.manual_seed(cfg.train.seed)
         random.seed(cfg.train.seed)
         self.device = select_device(cfg.train.device, cfg.source, self.world)
+        self.system = SystemMonitor(self.device)
         frozen_bf16 = cfg.policy.hf is not None and torch_dtype(cfg.policy.hf.dtype, self.device) == torch.bfloat16
         self.autocast = select_autocast(cfg.train.precision, self.device, cfg.source, frozen_bf16)
         s = cfg.sampling
@@ -384,6 +386,7 @@ class Trainer:
             "_generated_tokens": float(generated),
             "perf/samples_per_s": rows / elapsed, "perf/tokens_per_s": generated / elapsed,
             "time/sample_s": t_sampled - t_start, "time/score_s": t_scored - t_sampled, "time/update_s": t_updated - t_scored,
+            **self.system.sample(),
         })
         # Entropy, length and timings are per rank: averaged (equal shards); throughput adds up.
         reduced = world.reduce_metrics(metrics)

@@ -166,6 +166,9 @@ function buildHeader(): void {
       h('div', { className: 'config-summary' }, r.configSummary.map((item) => h('span', { className: 'chip' }, [
         h('span', { className: 'chip-label', text: item.label }), h('span', { text: item.value }),
       ]))),
+      r.summary?.length ? h('div', { className: 'run-summary', attrs: { 'aria-label': 'result summary' } }, r.summary.map((item) => h('span', { className: 'chip' }, [
+        h('span', { className: 'chip-label', text: item.label }), h('span', { text: item.value }),
+      ]))) : null,
       ...(r.configChanges ?? []).map((change) => h('div', { className: 'run-config-change', text: `config changed at step ${change.step}: ${change.changes.join(', ')}` })),
       r.error ? h('div', { className: 'run-error', text: r.error }) : null,
       ...(r.notes ?? []).map((note) => h('div', { className: 'run-note', text: note })),
@@ -186,7 +189,7 @@ function chartSpecs(): ChartSpec[] {
 
 const SECTIONS: { id: ChartSpec['section']; title: string }[] = [
   { id: 'training', title: 'Training' }, { id: 'evaluation', title: 'Evaluation (held-out prompts)' },
-  { id: 'performance', title: 'Throughput' }, { id: 'other', title: 'Other metrics' },
+  { id: 'performance', title: 'Throughput' }, { id: 'system', title: 'System' }, { id: 'other', title: 'Other metrics' },
 ];
 
 /** Build the chart grid anew: on a snapshot, or when new metric names appear. */

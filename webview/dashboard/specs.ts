@@ -14,7 +14,7 @@ export interface SeriesSpec {
 export interface ChartSpec {
   id: string;
   title: string;
-  section: 'training' | 'evaluation' | 'performance' | 'other';
+  section: 'training' | 'evaluation' | 'performance' | 'system' | 'other';
   table: 'train' | 'eval';
   series: SeriesSpec[];
   /** a horizontal line per run, e.g. the log-quantile target −1/N */
