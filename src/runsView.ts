@@ -69,7 +69,7 @@ export class RunsView implements vscode.TreeDataProvider<RunState>, vscode.Dispo
     if (typeof reward === 'number') parts.push(`reward ${reward.toFixed(3)}`);
     if (run.meta.world_size && run.meta.world_size > 1) parts.push(`×${run.meta.world_size}`);
     parts.push(new Date(run.meta.created_at * 1000).toLocaleString());
-    item.description = parts.join(' · ');
+    item.description = `${run.readProblem ? '⚠ ' : ''}${parts.join(' · ')}`;
     item.tooltip = tooltip(run);
     item.contextValue = contextValue(run);
     item.resourceUri = vscode.Uri.file(run.dir);
@@ -101,7 +101,7 @@ function tooltip(run: RunState): vscode.MarkdownString {
   if (run.status === 'lost') text.appendMarkdown('The trainer stopped answering (no heartbeat, process gone). Resume continues from its last checkpoint.\n\n');
   if (run.skippedLines) text.appendMarkdown(`${run.skippedLines} unreadable metric line(s) skipped\n\n`);
   for (const note of run.metaNotes) text.appendMarkdown(`${escape(note)}\n\n`);
-  if (run.readProblem) text.appendMarkdown(`${escape(run.readProblem)} (showing the last readable run.json)\n\n`);
+  if (run.readProblem) text.appendMarkdown(`⚠ ${escape(run.readProblem)}\n\n`);
   return text;
 }
 

@@ -3,9 +3,10 @@
  * folder whose manifest (checkpoint.json) is there and whose files have the sizes it records (a
  * cheap check; the trainer verifies the hashes when it resumes). Paths never leave the run folder.
  */
-import { lstat, readdir, readFile } from 'node:fs/promises';
+import { lstat, readdir } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { RUN_FOLDER } from '../../contracts/run-directory';
+import { readRegularFile } from './regularFile';
 
 export interface CheckpointOnDisk {
   step: number;
@@ -23,7 +24,7 @@ export function insideRun(runDir: string, relativePath: string): string | undefi
 
 async function intact(folder: string): Promise<boolean> {
   try {
-    const manifest = JSON.parse(await readFile(join(folder, RUN_FOLDER.checkpointManifest), 'utf8')) as { files?: unknown };
+    const manifest = JSON.parse(await readRegularFile(join(folder, RUN_FOLDER.checkpointManifest), 16 * 2 ** 20)) as { files?: unknown };
     if (typeof manifest.files !== 'object' || manifest.files === null) return false;
     for (const [name, entry] of Object.entries(manifest.files as Record<string, { size?: unknown }>)) {
       const path = insideRun(folder, name);

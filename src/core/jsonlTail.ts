@@ -7,6 +7,7 @@
  */
 import { promises as fs } from 'node:fs';
 import { LineProblem, type LineReader } from './readers';
+import { NotARegularFile } from './regularFile';
 
 
 /** Lines a reader could not use: how many, and the first (1-based line number and why). */
@@ -58,6 +59,10 @@ export class JsonlTail<T> {
   async read(): Promise<TailResult<T>> {
     let handle: fs.FileHandle;
     try {
+      // Only a regular file is opened: opening a FIFO would block a thread of Node's small pool
+      // until a writer came, and with it every file access of the process.
+      const kind = await fs.stat(this.path);
+      if (!kind.isFile()) throw new NotARegularFile(this.path);
       handle = await fs.open(this.path, 'r');
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') {

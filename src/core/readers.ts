@@ -58,7 +58,14 @@ function runDefaults(runId: string): Omit<RunMeta, 'status'> {
   };
 }
 
-const shown = (value: unknown): string => (value === undefined ? 'missing' : JSON.stringify(value).slice(0, 80));
+const shown = (value: unknown): string => {
+  if (value === undefined) return 'missing';
+  try {
+    return JSON.stringify(value).slice(0, 80);
+  } catch {
+    return '(a value too deeply nested to show)'; // JSON.stringify's RangeError: it must not empty the runs view
+  }
+};
 
 /**
  * A run.json value → the meta the editor uses. Required: a JSON object with a `status` text. Every

@@ -7,7 +7,8 @@ import { lstatSync, realpathSync, watch, type FSWatcher, promises as fs } from '
 import { basename, dirname, join } from 'node:path';
 import { RUN_FOLDER, type MetricRecord, type ReadStatus, type RunMeta } from '../../contracts/run-directory';
 import { Emitter, type Disposable } from './emitter';
-import { JsonlTail } from './jsonlTail';
+import { JsonlTail, type TailResult } from './jsonlTail';
+import { NotARegularFile, readRegularFile } from './regularFile';
 import { isPidAlive, localHost } from './process';
 import { LineProblem, readMetricLine, readRunMetaValue, type RunMetaReading } from './readers';
 
@@ -16,6 +17,8 @@ export type DisplayStatus = ReadStatus | 'lost';
 
 /** A running run whose heartbeat is older than this, and whose pid is gone, is lost. */
 export const HEARTBEAT_STALE_MS = 30_000;
+/** run.json holds a config and a few lists: anything this large is something else. */
+export const MAX_RUN_JSON_BYTES = 16 * 2 ** 20;
 
 export interface RunState {
   /** the run folder's absolute path: the run's identity */
@@ -93,8 +96,9 @@ export class RunStore implements Disposable {
 
   /** Start polling (and watching). The first refresh has completed when the promise resolves. */
   async start(): Promise<void> {
+    // The timer first: a pass that fails must not stop the polling for good.
+    this.timer = setInterval(() => void this.refresh().catch(() => undefined), this.options.pollIntervalMs ?? 1000);
     await this.refresh();
-    this.timer = setInterval(() => void this.refresh(), this.options.pollIntervalMs ?? 1000);
   }
 
   /** Refresh now; concurrent calls coalesce into one more pass. */
@@ -141,7 +145,15 @@ export class RunStore implements Disposable {
     }
     const changed: RunState[] = [];
     for (const dir of found) {
-      if (await this.update(dir)) changed.push(this.tracked.get(dir)!.state);
+      // A problem belongs to its run (shown on its row); the other runs are listed all the same.
+      let updated: boolean;
+      try {
+        updated = await this.update(dir);
+      } catch (error) {
+        updated = this.markUnreadable(dir, `cannot read this run: ${(error as Error).message}`);
+      }
+      const state = this.tracked.get(dir)?.state;
+      if (updated && state) changed.push(state);
     }
     const gone = [...this.tracked.keys()].filter((dir) => !found.has(dir));
     for (const dir of gone) {
@@ -168,8 +180,11 @@ export class RunStore implements Disposable {
     if (!tracked || tracked.metaStamp !== stamp) {
       const reading = await readRunMetaReading(dir);
       if (typeof reading === 'string') {
-        if (!tracked) return false; // a half-created run: try again next pass
-        tracked.state.readProblem = reading;
+        // Shown on the run's own row (read again at the next change of run.json).
+        const marked = this.markUnreadable(dir, reading);
+        const again = this.tracked.get(dir);
+        if (again) again.metaStamp = stamp;
+        return marked;
       } else if (!tracked) {
         const { meta, notes } = reading;
         tracked = {
@@ -196,7 +211,18 @@ export class RunStore implements Disposable {
       tracked.state.status = status;
       changed = true;
     }
-    const result = await tracked.tail.readAll();
+    let result: TailResult<MetricRecord>;
+    try {
+      result = await tracked.tail.readAll();
+    } catch (error) {
+      // metrics.jsonl unreadable (a folder, a FIFO, no permission): said on this run's row, the rest stands
+      const problem = `metrics: ${(error as Error).message}`;
+      if (tracked.state.readProblem !== problem) {
+        tracked.state.readProblem = problem;
+        changed = true;
+      }
+      return changed;
+    }
     tracked.state.skippedLines = tracked.tail.skippedTotal;
     if (result.reset) {
       tracked.state.latest = undefined;
@@ -211,6 +237,28 @@ export class RunStore implements Disposable {
       changed = true;
     }
     return changed;
+  }
+
+  /**
+   * Record why a run cannot be read: on its last readable state, or on a row of its own (status
+   * "unreadable", the folder's name) when none was ever readable. True when that changed anything.
+   */
+  private markUnreadable(dir: string, problem: string): boolean {
+    let tracked = this.tracked.get(dir);
+    if (!tracked) {
+      const placeholder = readRunMetaValue({ status: 'unreadable', name: basename(dir) }, basename(dir));
+      if (placeholder instanceof LineProblem) return false;
+      tracked = {
+        state: { dir, meta: placeholder.meta, status: 'unreadable', skippedLines: 0, metaNotes: [], readProblem: problem },
+        metaStamp: '',
+        tail: new JsonlTail(join(dir, RUN_FOLDER.metrics), readMetricLine),
+      };
+      this.tracked.set(dir, tracked);
+      return true;
+    }
+    if (tracked.state.readProblem === problem) return false;
+    tracked.state.readProblem = problem;
+    return true;
   }
 
   private watchDirectory(root: string): void {
@@ -248,10 +296,12 @@ export class RunStore implements Disposable {
 /** run.json, read leniently (readRunMetaValue) with its notes; a string says why it could not be used at all. */
 export async function readRunMetaReading(dir: string): Promise<RunMetaReading | string> {
   let text: string;
+  const path = join(dir, RUN_FOLDER.run);
   try {
-    text = await fs.readFile(join(dir, RUN_FOLDER.run), 'utf8');
+    text = await readRegularFile(path, MAX_RUN_JSON_BYTES);
   } catch (error) {
-    return `cannot read run.json: ${(error as Error).message}`;
+    return error instanceof NotARegularFile ? 'run.json is not a regular file (a folder, FIFO or device?); it was not read'
+      : `cannot read run.json: ${(error as Error).message}`;
   }
   let value: unknown;
   try {

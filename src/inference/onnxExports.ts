@@ -4,10 +4,11 @@
  * folder that is listed is complete. `exportCheckpoint` makes them from a checkpoint (the latest by default).
  */
 import { existsSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RUN_FOLDER, type RunMeta } from '../../contracts/run-directory';
 import { checkpointsOnDisk } from '../core/checkpointsOnDisk';
+import { readRegularFile } from '../core/regularFile';
 import type { TrainerEnvironment } from '../core/python';
 import { exportOnnx } from '../core/trainerCli';
 
@@ -50,7 +51,7 @@ export async function latestExportProblem(runDir: string): Promise<string | null
   const latest = steps[0];
   if (latest === undefined) return null;
   try {
-    const errors = JSON.parse(await readFile(join(root, `step-${latest}`, RUN_FOLDER.exportErrors), 'utf8')) as unknown;
+    const errors = JSON.parse(await readRegularFile(join(root, `step-${latest}`, RUN_FOLDER.exportErrors), 2 ** 20)) as unknown;
     if (typeof errors !== 'object' || errors === null) return null;
     const lines = Object.entries(errors as Record<string, unknown>).map(([role, why]) => `${role}: ${String(why)}`);
     return lines.length ? `Step ${latest} could not be exported for the playground (${lines.join('; ')})` : null;

@@ -1,5 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { appendFileSync, cpSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { MetricRecord, RunMeta } from '../../contracts/run-directory';
@@ -151,7 +152,7 @@ test('run.json from a newer trainer: unknown status and fields are kept and note
   s.dispose();
 });
 
-test('run.json this trainer wrote reads without notes; one without a status is refused with the reason', async () => {
+test('run.json this trainer wrote reads without notes; one without a status is listed as unreadable with the reason', async () => {
   const runs = tempDir();
   const dir = copyFixture('completed', runs);
   const other = copyFixture('failed', runs);
@@ -161,7 +162,8 @@ test('run.json this trainer wrote reads without notes; one without a status is r
   const s = store(runs);
   await s.refresh();
   assert.deepEqual(s.get(dir)!.metaNotes, []);
-  assert.equal(s.get(other), undefined);
+  assert.equal(s.get(other)?.status, 'unreadable', 'on a row of its own, not silently left out');
+  assert.match(s.get(other)?.readProblem ?? '', /"status" is missing, not a text/);
   assert.match(String(await readRunMeta(other)), /"status" is missing, not a text/);
   s.dispose();
 });
@@ -184,4 +186,63 @@ test('Delete Run removes only a run folder directly inside a runs directory, hol
   mkdirSync(join(runs, 'b', 'run.json'));
   assert.match(deletableRunProblem(join(runs, 'b'), [runs]) ?? '', /no run.json file/);
   assert.match(deletableRunProblem(join(runs, 'c'), [runs]) ?? '', /no longer exists/);
+});
+
+test('one bad folder never empties the runs view: its problem is on its own row, the others list, polling goes on', async () => {
+  const runs = tempDir();
+  copyFixture('completed', runs, 'good-a');
+  copyFixture('failed', runs, 'good-b');
+  // run.json nested 10,000 deep in a field the reader reports (JSON.stringify's RangeError)
+  const deep = copyFixture('completed', runs, 'deep');
+  const meta = JSON.parse(readFileSync(join(deep, 'run.json'), 'utf8')) as Record<string, unknown>;
+  writeFileSync(join(deep, 'run.json'), JSON.stringify({ ...meta, step: 0 }).replace('"step":0', `"step":${'['.repeat(10_000)}${']'.repeat(10_000)}`));
+  // metrics.jsonl that is a folder
+  const folder = copyFixture('completed', runs, 'metrics-folder');
+  rmSync(join(folder, 'metrics.jsonl'));
+  mkdirSync(join(folder, 'metrics.jsonl'));
+  // run.json that is a folder: never readable, listed on a row of its own
+  mkdirSync(join(runs, 'run-json-folder', 'run.json'), { recursive: true });
+  const s = store(runs, { pollIntervalMs: 100 });
+  await s.start();
+  const names = s.runs.map((r) => r.dir.split('/').pop()).sort();
+  assert.deepEqual(names, ['deep', 'good-a', 'good-b', 'metrics-folder', 'run-json-folder']);
+  assert.equal(s.get(join(runs, 'good-a'))!.status, 'completed');
+  assert.equal(s.get(join(runs, 'deep'))!.status, 'completed', 'the deep field is noted and defaulted, the run read');
+  assert.ok(s.get(join(runs, 'deep'))!.metaNotes.some((n) => n.includes('"step"')));
+  assert.match(s.get(join(folder))!.readProblem ?? '', /metrics: .*not a regular file/);
+  assert.equal(s.get(folder)!.status, 'completed');
+  const unreadable = s.get(join(runs, 'run-json-folder'))!;
+  assert.equal(unreadable.status, 'unreadable');
+  assert.match(unreadable.readProblem ?? '', /run.json is not a regular file/);
+  // polling goes on: a new run appears without a manual refresh
+  copyFixture('completed', runs, 'later');
+  await new Promise((resolve) => setTimeout(resolve, 400));
+  assert.ok(s.get(join(runs, 'later')), 'the store kept polling');
+  s.dispose();
+});
+
+test('a FIFO as run.json or metrics.jsonl is skipped, never opened: the refresh and other file access go on', async () => {
+  const runs = tempDir();
+  copyFixture('completed', runs, 'good');
+  const fifos: string[] = [];
+  for (let i = 0; i < 4; i++) {
+    const metricsFifo = copyFixture('completed', runs, `fifo-metrics-${i}`);
+    rmSync(join(metricsFifo, 'metrics.jsonl'));
+    execFileSync('mkfifo', [join(metricsFifo, 'metrics.jsonl')]);
+    const runFifo = join(runs, `fifo-run-${i}`);
+    mkdirSync(runFifo);
+    execFileSync('mkfifo', [join(runFifo, 'run.json')]);
+    fifos.push(metricsFifo, runFifo);
+  }
+  const s = store(runs);
+  const done = s.refresh().then(() => 'refreshed');
+  const verdict = await Promise.race([done, new Promise((resolve) => setTimeout(() => resolve('hung'), 10_000))]);
+  assert.equal(verdict, 'refreshed', 'a FIFO hung the refresh');
+  assert.equal(s.get(join(runs, 'good'))!.status, 'completed');
+  assert.match(s.get(join(runs, 'fifo-metrics-0'))!.readProblem ?? '', /not a regular file/);
+  assert.equal(s.get(join(runs, 'fifo-run-0'))!.status, 'unreadable');
+  // the thread pool is free: an ordinary read still completes
+  assert.ok(readFileSync(join(runs, 'good', 'run.json'), 'utf8').length > 0);
+  await (await import('node:fs/promises')).readFile(join(runs, 'good', 'metrics.jsonl'), 'utf8');
+  s.dispose();
 });
