@@ -27,6 +27,7 @@ import torch
 from .extras import MissingPackage, needs, requirement
 from .models.byte_gpt import EOS_ID, PAD_ID, GPTModule, load_byte_gpt
 from .rundir import EXPORT_ERRORS  # names from the run-folder contract
+from .rundir import DiskFull, is_disk_full
 from .rundir import EXPORTS as EXPORTS_DIR
 
 EXPORT_FORMAT = "bond-onnx/1"
@@ -238,15 +239,24 @@ def export_step(run_dir: Path, step: int, exporters: dict[str, Callable[[Path], 
     target = root / f"step-{step}"
     staging = root / f".tmp-step-{step}"
     shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    errors: dict[str, str] = {}
-    for role, export in exporters.items():
-        try:
-            export(staging / role)
-        except (ExportError, MissingPackage) as error:
-            errors[role] = str(error)
-    if errors:
-        (staging / EXPORT_ERRORS).write_text(json.dumps(errors, indent=2) + "\n")
+    try:
+        staging.mkdir(parents=True)
+        errors: dict[str, str] = {}
+        for role, export in exporters.items():
+            try:
+                export(staging / role)
+            except (ExportError, MissingPackage) as error:
+                if is_disk_full(error, run_dir):
+                    raise
+                errors[role] = str(error)
+        if errors:
+            (staging / EXPORT_ERRORS).write_text(json.dumps(errors, indent=2) + "\n")
+    except BaseException as error:
+        full = isinstance(error, Exception) and is_disk_full(error, run_dir)  # before the space is given back
+        shutil.rmtree(staging, ignore_errors=True)  # the temporary folder goes on any failure
+        if full:
+            raise DiskFull(target, f"the ONNX export of step {step}") from error
+        raise
     shutil.rmtree(target, ignore_errors=True)
     os.replace(staging, target)
     for folder in root.iterdir():

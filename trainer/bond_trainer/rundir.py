@@ -8,6 +8,7 @@ file with its size and sha256, read back from disk, so that a resume can tell a 
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -29,6 +30,8 @@ FORMAT_VERSION = 1
 LAYOUT: dict[str, dict[str, Any]] = load_schema("run-folder")["x-layout"]
 RUN_FILE = LAYOUT["run"]["path"]
 LOCK_FILE = LAYOUT["lock"]["path"]
+RESERVE_FILE = LAYOUT["reserve"]["path"]
+RESERVE_BYTES = 256 * 1024  # several run.json rewrites' worth, to record a disk-full failure
 METRICS_FILE = LAYOUT["metrics"]["path"]
 SAMPLES_FILE = LAYOUT["samples"]["path"]
 LOG_FILE = LAYOUT["log"]["path"]
@@ -85,11 +88,45 @@ def checkpoint_damage(folder: Path) -> Optional[str]:
 
 def atomic_write_text(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # no stray temporary file after any failure
+        raise
+
+
+class DiskFull(Exception):
+    """No space left while writing the run folder. Fails the run (error type disk_full) with the
+    path and what was being written; a resume after freeing space continues from the last checkpoint."""
+
+    def __init__(self, path: Path, what: str):
+        super().__init__(f"no space left on device while writing {path} ({what}); free space, then resume")
+        self.path = path
+
+
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+def is_disk_full(error: BaseException, where: Path) -> bool:
+    """ENOSPC anywhere in the exception chain (torch.save reports it as a RuntimeError whose cause,
+    or only whose context, is the OSError), or a write error on a file system with nothing free."""
+    seen: set[int] = set()
+    current: Optional[BaseException] = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in NO_SPACE:
+            return True
+        current = current.__cause__ or current.__context__
+    if isinstance(error, (OSError, RuntimeError)):
+        try:  # torch's stream writer says only "unexpected pos": a short write, on a disk with ~nothing left
+            return shutil.disk_usage(where).free < 1024 * 1024
+        except OSError:
+            return False
+    return False
 
 
 class RunFolderBusy(Exception):
@@ -209,7 +246,12 @@ class RunDirectory:
         now = time.time()
         self._meta["updated_at"] = now
         self._meta["heartbeat_at"] = now
-        atomic_write_text(self.path / RUN_FILE, json.dumps(self._meta, indent=2, allow_nan=False) + "\n")
+        try:
+            atomic_write_text(self.path / RUN_FILE, json.dumps(self._meta, indent=2, allow_nan=False) + "\n")
+        except OSError as error:
+            if is_disk_full(error, self.path):
+                raise DiskFull(self.path / RUN_FILE, "the run's status") from error
+            raise
 
     @property
     def meta(self) -> dict[str, Any]:
@@ -224,7 +266,10 @@ class RunDirectory:
                 if watch:
                     watch()
                 if time.monotonic() - last >= HEARTBEAT_SECONDS - 0.01:
-                    self.write_meta()
+                    try:
+                        self.write_meta()
+                    except DiskFull:
+                        pass  # the main loop's next write fails the run and says so; a beat is not worth a crash
                     last = time.monotonic()
 
         self._stop_heartbeat.clear()
@@ -259,8 +304,32 @@ class RunDirectory:
     def append(self, file_name: str, record: dict[str, Any]) -> None:
         # One write call per line; allow_nan=False makes a non-finite number an error, never bad JSON.
         line = json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n"
-        with open(self.path / file_name, "a", encoding="utf-8") as handle:
-            handle.write(line)
+        path = self.path / file_name
+        size = path.stat().st_size if path.exists() else 0
+        try:
+            with open(path, "a", encoding="utf-8") as handle:
+                handle.write(line)
+        except OSError as error:
+            with open(path, "r+b") as handle:  # a line cut short by a full disk is taken back
+                handle.truncate(size)
+            if is_disk_full(error, self.path):
+                raise DiskFull(path, f"a {record.get('kind', 'record')} line of step {record.get('step')}") from error
+            raise
+
+    def keep_reserve(self) -> None:
+        """Hold RESERVE_BYTES of real blocks, given back by `release_reserve` to record a disk-full failure."""
+        try:
+            with open(self.path / RESERVE_FILE, "wb") as handle:
+                handle.write(bytes(RESERVE_BYTES))
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError:
+            (self.path / RESERVE_FILE).unlink(missing_ok=True)  # no room even for this: the run will say so soon
+
+    def release_reserve(self) -> None:
+        (self.path / RESERVE_FILE).unlink(missing_ok=True)
+        for stray in self.path.glob(f".{RUN_FILE}.*.tmp"):
+            stray.unlink(missing_ok=True)
 
     def file_size(self, file_name: str) -> int:
         try:
@@ -292,15 +361,22 @@ class RunDirectory:
         tmp = self.checkpoints_dir / f".tmp-step-{step}-{os.getpid()}"
         if tmp.exists():
             shutil.rmtree(tmp)
-        tmp.mkdir()
-        for file_name, payload in payloads.items():
-            if callable(payload):
-                payload(tmp / file_name)
-            else:
-                torch.save(payload, tmp / file_name)
-        # Sizes and hashes of what is on disk, read back: the manifest vouches for the bytes a resume reads.
-        manifest = {"step": step, **info, "files": checkpoint_files(tmp)}
-        atomic_write_text(tmp / CHECKPOINT_MANIFEST, json.dumps(manifest, indent=2) + "\n")
+        try:
+            tmp.mkdir()
+            for file_name, payload in payloads.items():
+                if callable(payload):
+                    payload(tmp / file_name)
+                else:
+                    torch.save(payload, tmp / file_name)
+            # Sizes and hashes of what is on disk, read back: the manifest vouches for the bytes a resume reads.
+            manifest = {"step": step, **info, "files": checkpoint_files(tmp)}
+            atomic_write_text(tmp / CHECKPOINT_MANIFEST, json.dumps(manifest, indent=2) + "\n")
+        except BaseException as error:
+            full = isinstance(error, Exception) and is_disk_full(error, self.path)  # before the space is given back
+            shutil.rmtree(tmp, ignore_errors=True)  # a partial checkpoint never stays behind
+            if full:
+                raise DiskFull(final, f"checkpoint step {step}") from error
+            raise
         replaced = None
         if final.exists():  # a replayed step (resume): set the old one aside until the new one is in place
             replaced = self.checkpoints_dir / f".tmp-replaced-step-{step}-{os.getpid()}"
@@ -372,6 +448,12 @@ class FollowerRunDirectory(RunDirectory):
         pass
 
     def clean_partial_checkpoints(self) -> None:
+        pass
+
+    def keep_reserve(self) -> None:
+        pass
+
+    def release_reserve(self) -> None:
         pass
 
     def sync_checkpoints(self) -> None:

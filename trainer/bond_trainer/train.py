@@ -37,7 +37,8 @@ from .models.hf import ModelLoadError, torch_dtype
 from .models.roles import ema_update  # noqa: F401 - re-exported: the EMA's tests import it from here
 from .models.roles import ModelRoles, build_roles
 from .rewards import Reward, RewardError, build_reward
-from .rundir import LOG_FILE, METRICS_FILE, RANK_ERRORS, SAMPLES_FILE, FollowerRunDirectory, RunDirectory, RunFolderBusy, RunLock
+from .rundir import (LOG_FILE, METRICS_FILE, RANK_ERRORS, SAMPLES_FILE, DiskFull, FollowerRunDirectory, RunDirectory,
+                     RunFolderBusy, RunLock, is_disk_full)
 from .engine import SamplingEngine
 from .system import SystemMonitor
 from .trackers import Trackers
@@ -692,6 +693,7 @@ def _train_main(cfg: RunConfig, rd: RunDirectory, resume: bool, meta: dict[str, 
         if world.active:
             shutil.rmtree(run_path / RANK_ERRORS, ignore_errors=True)
         log.info("run %s: %s, config %s", run_path.name, "resuming" if resume else "starting", config_path)
+        rd.keep_reserve()
         trainer.build()
         rd.clean_partial_checkpoints()
         rd.sync_checkpoints()  # whatever an interrupted run left listed, the list is what is on disk
@@ -711,7 +713,16 @@ def _train_main(cfg: RunConfig, rd: RunDirectory, resume: bool, meta: dict[str, 
     except NumericError as error:
         _fail(rd, trainer, console, "numeric", str(error))
         return 1
+    except DiskFull as error:
+        rd.release_reserve()  # room to record it
+        _fail(rd, trainer, console, "disk_full", str(error))
+        return 1
     except Exception as error:  # noqa: BLE001 - the run must end as failed with the reason
+        if is_disk_full(error, run_path):  # a write we do not wrap (a tracker, a library)
+            rd.release_reserve()
+            _fail(rd, trainer, console, "disk_full", f"no space left on device while writing to {run_path} "
+                  f"({type(error).__name__}: {error}); free space, then resume")
+            return 1
         _fail(rd, trainer, console, "internal", f"{type(error).__name__}: {error}")
         return 1
     except BaseException as error:  # an exit or interrupt that reached here: never leave the run "running"
@@ -814,9 +825,13 @@ def _fail(rd: RunDirectory, trainer: Trainer, console: Console, kind: str, messa
             message = str(other.get("message"))
         else:
             error["rank"] = trainer.world.rank
-    if rd.meta:
-        rd.update(status="failed", ended_at=time.time(), error=error)
     console.error(message)
+    if rd.meta:
+        try:
+            rd.update(status="failed", ended_at=time.time(), error=error)
+        except Exception as write_error:  # noqa: BLE001 - said above; the run folder may be beyond writing
+            log.error("could not record the failure in run.json: %s", write_error)
+            console.error(f"could not record the failure in {rd.path / 'run.json'}: {write_error}")
 
 
 def _pid_alive(pid: int) -> bool:
