@@ -98,6 +98,7 @@ class RewardConfig:
     keywords: list[str] = field(default_factory=list)
     pattern: Optional[str] = None
     function: Optional[str] = None
+    timeout_s: float = 300.0  # one call of a python reward; past it the run fails (error type timeout)
     model: Optional[str] = None
     template: str = "{prompt}{completion}"
     chat_template: bool = False

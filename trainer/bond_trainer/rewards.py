@@ -10,7 +10,9 @@ import importlib.util
 import inspect
 import math
 import re
+import signal
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
@@ -63,6 +65,42 @@ def keyword_score(completion: str, keywords: Sequence[str], pattern: re.Pattern[
 
 class RewardError(Exception):
     """A reward raised, returned the wrong shape, or returned a non-finite value. Fails the run."""
+
+
+class RewardTimeout(RewardError):
+    """A python reward did not return within reward.timeout_s (error type timeout)."""
+
+
+class _Alarm(BaseException):
+    """Raised by SIGALRM inside a reward call; a BaseException so the user's `except Exception`
+    cannot swallow it."""
+
+
+def with_timeout(fn: RewardFn, seconds: float, name: str) -> RewardFn:
+    """`fn` that may run at most `seconds` per call (SIGALRM: POSIX, main thread; elsewhere as is)."""
+    if not hasattr(signal, "setitimer"):
+        return fn
+
+    def timed(prompts: list[Any], completions: list[str], **columns: list[Any]) -> Any:
+        if threading.current_thread() is not threading.main_thread():
+            return fn(prompts, completions, **columns)
+
+        def alarm(_signum: int, _frame: Any) -> None:
+            raise _Alarm()
+
+        previous = signal.signal(signal.SIGALRM, alarm)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            return fn(prompts, completions, **columns)
+        except _Alarm:
+            raise RewardTimeout(f"reward {name} did not return within reward.timeout_s = {seconds:g} s on a batch of "
+                                f"{len(completions)} completions; make it faster, or raise reward.timeout_s") from None
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+
+    timed.__wrapped__ = fn  # type: ignore[attr-defined]  (accepted_columns reads the user's signature)
+    return timed
 
 
 # What user code can throw at us: an exit (sys.exit, exit()) or a KeyboardInterrupt it raised itself
@@ -222,7 +260,7 @@ def build_component(cfg: RunConfig, rc: RewardConfig, device: Optional[torch.dev
         keywords = list(rc.keywords)
         return Reward("keyword", lambda _p, cs, **_: [keyword_score(c, keywords, pattern) for c in cs])
     assert rc.function is not None  # enforced by config validation
-    return Reward(rc.function, load_user_function(rc.function, cfg.base_dir))
+    return Reward(rc.function, with_timeout(load_user_function(rc.function, cfg.base_dir), rc.timeout_s, rc.function))
 
 
 def build_reward(cfg: RunConfig, device: Optional[torch.device] = None) -> Reward:

@@ -7,6 +7,7 @@ uninterrupted run (eval and sample snapshots use their own per-step generators f
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
@@ -17,10 +18,11 @@ import signal
 import sys
 import time
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 import torch
 
@@ -36,7 +38,7 @@ from .models.dropout import dropout_disabled
 from .models.hf import ModelLoadError, torch_dtype
 from .models.roles import ema_update  # noqa: F401 - re-exported: the EMA's tests import it from here
 from .models.roles import ModelRoles, build_roles
-from .rewards import Reward, RewardError, build_reward
+from .rewards import Reward, RewardError, RewardTimeout, build_reward
 from .rundir import (LOG_FILE, METRICS_FILE, RANK_ERRORS, SAMPLES_FILE, DiskFull, FollowerRunDirectory, RunDirectory,
                      RunFolderBusy, RunLock, is_disk_full)
 from .engine import SamplingEngine
@@ -101,6 +103,12 @@ class Draw:
     parts: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
+class StopNow(BaseException):
+    """A stop request that arrived while the trainer was in code that may never return on its own
+    (a reward, an evaluation): raised by the signal handler there, so Stop works within seconds.
+    A BaseException, so that a reward's `except Exception` cannot swallow it."""
+
+
 class Trainer:
     def __init__(self, cfg: RunConfig, run_dir: RunDirectory, console: Console, world: World = World()):
         self.cfg = cfg
@@ -108,6 +116,9 @@ class Trainer:
         self.console = console
         self.world = world
         self.stop_requested = False
+        # Inside a reward call or an evaluation: a stop request interrupts it (StopNow) instead of
+        # waiting for the step to end, which a hung reward never lets happen.
+        self.interruptible = False
         self.step = 0
         self.algorithm: Algorithm = algorithm_for(cfg)
         self.num_tokens = 0  # generated so far, over every rank (checkpointed)
@@ -210,11 +221,36 @@ class Trainer:
         completions = Completions.concat(parts)
         row_prompts = [prompts[i] for i in indices for _ in range(per_prompt)]
         # Rewards see each prompt as the data holds it (text or messages) and the row's other columns.
-        rewards = torch.tensor(self.reward([p.value for p in row_prompts], completions.texts, columns_of(row_prompts)),
-                               dtype=torch.float64)
+        with self._interruptible():
+            values = self.reward([p.value for p in row_prompts], completions.texts, columns_of(row_prompts))
+        rewards = torch.tensor(values, dtype=torch.float64)
         parts = {name: torch.tensor(values, dtype=torch.float64).view(len(indices), per_prompt)
                  for name, values in self.reward.parts.items()}
         return Draw(completions, rewards.view(len(indices), per_prompt), parts)
+
+    @contextmanager
+    def _interruptible(self) -> Iterator[None]:
+        before = self.interruptible
+        self.interruptible = True
+        try:
+            yield
+        finally:
+            self.interruptible = before
+
+    def _rng_and_stream(self) -> dict[str, Any]:
+        """What a step changes before its update: restored when a stop interrupts it in a reward,
+        so that the checkpoint then written is exactly the state after the last completed step."""
+        return {"generator": self.generator.get_state(), "torch": torch.get_rng_state(), "python": random.getstate(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+                "stream": copy.deepcopy(self.stream.state())}
+
+    def _restore_rng_and_stream(self, saved: dict[str, Any]) -> None:
+        self.generator.set_state(saved["generator"])
+        torch.set_rng_state(saved["torch"])
+        random.setstate(saved["python"])
+        if saved["cuda"]:
+            torch.cuda.set_rng_state_all(saved["cuda"])
+        self.stream.restore(saved["stream"])
 
     @torch.no_grad()
     def _logp(self, model: CausalLM, completions: Completions) -> torch.Tensor:
@@ -522,24 +558,37 @@ class Trainer:
         last_meta_write = 0.0
         stopping = False
         while self.step < total and not stopping:
-            metrics = self.train_step(self.stream.next_batch(cfg.train.batch_size))
+            before_step = self._rng_and_stream()
+            try:
+                metrics = self.train_step(self.stream.next_batch(cfg.train.batch_size))
+            except StopNow:
+                # Stopped inside a reward, before this step's update: back to the last completed step.
+                self._restore_rng_and_stream(before_step)
+                self.console.line(f"stop requested inside the reward of step {self.step + 1}: that step is dropped")
+                return self._stopped(last_checkpoint)
             self.step += 1
             # Every rank must take the same decisions: a stop seen by one rank stops all after this step.
             stopping = self.world.any(self.stop_requested)
             self.rd.append(METRICS_FILE, {"kind": "train", "step": self.step, "time": time.time(), **metrics})
             self.trackers.scalars(self.step, metrics)
             last = self.step == total
-            if cfg.samples.every and (self.step % cfg.samples.every == 0 or last):
-                records = self.snapshot_samples()
-                for record in records:
-                    self.rd.append(SAMPLES_FILE, record)
-                self.trackers.samples(self.step, records)
-            if (cfg.eval.every and self.step % cfg.eval.every == 0) or last:
-                evaluation = self.evaluate()
-                self.rd.append(METRICS_FILE, {"kind": "eval", "step": self.step, "time": time.time(), **evaluation})
-                self.trackers.scalars(self.step, evaluation)
-                self.console.evaluation(self.step, evaluation)
-                final_eval = evaluation if last else None
+            try:
+                if cfg.samples.every and (self.step % cfg.samples.every == 0 or last):
+                    records = self.snapshot_samples()
+                    for record in records:
+                        self.rd.append(SAMPLES_FILE, record)
+                    self.trackers.samples(self.step, records)
+                if (cfg.eval.every and self.step % cfg.eval.every == 0) or last:
+                    evaluation = self.evaluate()
+                    self.rd.append(METRICS_FILE, {"kind": "eval", "step": self.step, "time": time.time(), **evaluation})
+                    self.trackers.scalars(self.step, evaluation)
+                    self.console.evaluation(self.step, evaluation)
+                    final_eval = evaluation if last else None
+            except StopNow:
+                # The step itself is complete (evaluation draws from its own generators): keep it.
+                self.console.line(f"stop requested during the evaluation of step {self.step}: that evaluation is not recorded")
+                self.rd.update(step=self.step)
+                return self._stopped(last_checkpoint)
             due = cfg.checkpoint.every and self.step % cfg.checkpoint.every == 0
             # run.json is rewritten (fsync, rename) at most once a second: fast steps on a GPU would
             # otherwise sync it tens of times a second. Readers get every step from metrics.jsonl.
@@ -550,8 +599,8 @@ class Trainer:
             if due or last or stopping:
                 self.save_checkpoint()
                 last_checkpoint = self.step
-        if stopping and last_checkpoint != self.step:
-            self.save_checkpoint()
+        if stopping and self.step < total:
+            return self._stopped(last_checkpoint)
         if self.step >= total and final_eval is None and not stopping:
             # Resumed at the end (killed after the final checkpoint): finish what that run did not.
             final_eval = self.evaluate()
@@ -564,8 +613,15 @@ class Trainer:
             self.rd.update(status="completed", ended_at=time.time(), summary=summary)
             self.console.summary(summary, self.rd.path)
             return "completed"
-        self.rd.update(status="stopped", ended_at=time.time())
-        self.console.line(f"stopped at step {self.step}/{total}; checkpoint written. Resume with --resume.")
+        return self._stopped(last_checkpoint)
+
+    def _stopped(self, last_checkpoint: int) -> str:
+        """A stop request, honoured: a checkpoint of the last completed step, then status stopped."""
+        if last_checkpoint != self.step:
+            self.save_checkpoint()
+        self.rd.stop_heartbeat()
+        self.rd.update(status="stopped", ended_at=time.time(), step=self.step)
+        self.console.line(f"stopped at step {self.step}/{self.cfg.train.steps}; checkpoint written. Resume with --resume.")
         return "stopped"
 
     def _evaluated_at(self, step: int) -> bool:
@@ -707,6 +763,9 @@ def _train_main(cfg: RunConfig, rd: RunDirectory, resume: bool, meta: dict[str, 
     except (ConfigError, DataError, ModelLoadError) as error:
         _fail(rd, trainer, console, "data" if isinstance(error, DataError) else "config", str(error))
         return 2
+    except RewardTimeout as error:
+        _fail(rd, trainer, console, "timeout", str(error))
+        return 1
     except RewardError as error:
         _fail(rd, trainer, console, "reward", str(error))
         return 1
@@ -850,6 +909,11 @@ def _install_stop_handlers(trainer: Trainer, rd: RunDirectory, console: Console,
     def handle(signum: int, _frame: Optional[FrameType]) -> None:
         if not trainer.stop_requested:
             trainer.stop_requested = True
+            if trainer.interruptible and not world.active:
+                # In a reward or an evaluation, which may never return: interrupt it here.
+                log.info("signal %d inside a reward or evaluation: stopping now", signum)
+                console.line(f"stop requested (signal {signum}): interrupting the reward, then checkpointing")
+                raise StopNow()
             log.info("signal %d: stopping after the current step", signum)
             console.line(f"stop requested (signal {signum}): finishing the current step, then checkpointing")
             return

@@ -15,8 +15,8 @@ import pytest
 
 from conftest import TRAINER_DIR, assert_run_dir_valid, read_jsonl
 
-# Fields that legitimately differ between two runs of the same seed: wall-clock time and speed.
-VOLATILE_PREFIXES = ("time", "perf/")
+# Fields that legitimately differ between two runs of the same seed: wall-clock time, speed, and the machine.
+VOLATILE_PREFIXES = ("time", "perf/", "system/")
 
 
 def trainer_command(*args: str) -> list[str]:
@@ -379,4 +379,62 @@ def test_a_resume_after_a_kill_past_the_final_checkpoint_finishes_the_run(
     assert not any(p.name.startswith(".tmp-") for p in (run_dir / "checkpoints").iterdir())
     evals = [r for r in read_jsonl(run_dir / "metrics.jsonl") if r["kind"] == "eval"]
     assert [r["step"] for r in evals] == [10], "the final evaluation once, not twice"
+    assert_run_dir_valid(run_dir)
+
+
+def test_a_hung_reward_times_out_naming_it(write_config: Callable[..., Path], tmp_path: Path) -> None:
+    (tmp_path / "hangs.py").write_text("import time\ndef score(prompts, completions):\n    while True:\n        time.sleep(1)\n")
+    config = write_config(reward={"type": "python", "function": "hangs.py:score", "timeout_s": 1.5},
+                          samples={"every": 0}, eval={"every": 0})
+    run_dir = tmp_path / "run"
+    started = time.time()
+    result = run_cli("train", "--config", str(config), "--run-dir", str(run_dir), timeout=120)
+    assert result.returncode == 1, result.stderr
+    assert "reward hangs.py:score did not return within reward.timeout_s = 1.5 s" in result.stderr, result.stderr
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["status"] == "failed" and meta["error"]["type"] == "timeout"
+    assert time.time() - started < 60
+
+
+@pytest.mark.parametrize("where", ["train", "eval"])
+def test_stop_ends_a_run_stuck_in_a_reward_within_seconds_with_a_checkpoint_of_the_last_step(
+        where: str, write_config: Callable[..., Path], tmp_path: Path) -> None:
+    # The reward works for the first steps' calls, then hangs in a busy loop that ignores exceptions
+    # of its own kind (as a careless `except Exception` would); in eval, only the evaluation's calls hang.
+    calls_before_hang = 6 if where == "train" else 10_000
+    (tmp_path / "stuck.py").write_text(
+        "import os\nCALLS = [0]\n"
+        "def score(prompts, completions):\n"
+        "    CALLS[0] += 1\n"
+        f"    hang = CALLS[0] > {calls_before_hang} or (os.environ.get('BOND_TEST_EVAL') and len(completions) == 12)\n"
+        "    while hang:\n"
+        "        try:\n            sum(range(1000))\n        except Exception:\n            pass\n"
+        "    return [float(len(c)) for c in completions]\n")
+    evals = {"every": 3, "prompts": 4, "policy_samples": 3, "mc_samples": 8, "n_max": 8, "bon_n": 4} if where == "eval" else {"every": 0}
+    config = write_config(reward={"type": "python", "function": "stuck.py:score"}, train={"steps": 1000},
+                          samples={"every": 0}, eval=evals, checkpoint={"every": 1000, "keep_last": 2})
+    run_dir = tmp_path / "run"
+    env = environment()
+    if where == "eval":
+        env["BOND_TEST_EVAL"] = "1"
+    process = subprocess.Popen(trainer_command("train", "--config", str(config), "--run-dir", str(run_dir)),
+                               text=True, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline:  # until it is stuck: its heartbeat goes on, its steps do not
+        lines = read_jsonl(run_dir / "metrics.jsonl") if (run_dir / "metrics.jsonl").exists() else []
+        if lines and time.time() - (run_dir / "metrics.jsonl").stat().st_mtime > 2:
+            break
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.2)
+    done = [r["step"] for r in read_jsonl(run_dir / "metrics.jsonl") if r["kind"] == "train"]
+    assert done, "it trained a little before it hung"
+    asked = time.time()
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert time.time() - asked < 10, f"the first Stop took {time.time() - asked:.1f} s"
+    assert process.returncode == 0, err
+    assert ("inside the reward of step" if where == "train" else "during the evaluation of step") in out, out
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["status"] == "stopped" and meta["step"] == done[-1]
+    assert meta["checkpoints"][-1]["step"] == done[-1], "a checkpoint of the last completed step"
     assert_run_dir_valid(run_dir)

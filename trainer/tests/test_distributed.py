@@ -15,7 +15,7 @@ import pytest
 
 from conftest import TRAINER_DIR, assert_run_dir_valid, read_jsonl
 
-VOLATILE = ("time", "perf/", "time/")
+VOLATILE = ("time", "perf/", "time/", "system/")
 
 
 def torchrun(nproc: int, *args: str) -> list[str]:
