@@ -173,13 +173,6 @@ class Algorithm:
                         smooth=False),
             MetricGroup("step_time", "Time per step phase (s)", "performance", "train",
                         [Series("time/sample_s", "sample"), Series("time/score_s", "score"), Series("time/update_s", "update")]),
-            MetricGroup("system_cpu", "Trainer CPU use (%, 100 = one core)", "system", "train",
-                        [Series("system/cpu_percent", "CPU %")]),
-            MetricGroup("system_memory", "Trainer memory (MiB)", "system", "train", [Series("system/memory_mib", "resident")]),
-            MetricGroup("system_gpu_memory", "GPU memory (MiB)", "system", "train",
-                        [Series("system/gpu_allocated_mib", "allocated"), Series("system/gpu_reserved_mib", "reserved"),
-                         Series("system/gpu_peak_mib", "peak allocated")]),
-            MetricGroup("system_gpu_util", "GPU utilisation (%)", "system", "train", [Series("system/gpu_util_percent", "utilisation")]),
         ]
 
     def loss_terms(self) -> set[str]:

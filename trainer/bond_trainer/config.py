@@ -378,6 +378,9 @@ def semantic_problems(cfg: RunConfig) -> list[ConfigProblem]:
             problems.append(ConfigProblem(field_name, extras.needs(module, what) + (f", {otherwise}" if otherwise else ""),
                                           "semantic", install=(extras.requirement(module),)))
 
+    if cfg.policy.checkpoint is None and cfg.policy.hf is None and cfg.sampling.max_new_tokens >= cfg.policy.gpt.context:
+        add("sampling.max_new_tokens", f"{cfg.sampling.max_new_tokens} leaves no room for a prompt in the model's context of "
+            f"{cfg.policy.gpt.context} tokens (policy.gpt.context); make it smaller, or the context larger")
     hf = cfg.policy.hf
     if hf is not None:
         if cfg.policy.checkpoint is not None:
@@ -483,6 +486,9 @@ def load_config(path: str | Path, overrides: Optional[list[str]] = None) -> RunC
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(source, [ConfigProblem("", "the config file does not exist", "file")]) from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(source, [ConfigProblem("", f"not UTF-8 text: byte 0x{error.object[error.start]:02x} at offset "
+                                                 f"{error.start} cannot be decoded; save the file as UTF-8", "syntax")]) from None
     except OSError as error:
         raise ConfigError(source, [ConfigProblem("", f"cannot read the file: {error.strerror}", "file")]) from None
     try:

@@ -25,6 +25,7 @@ from typing import Any, Iterator, Union
 
 from .config import HUB_SPLIT, ConfigError, ConfigProblem, RunConfig
 from .extras import needs
+from .schema import MAX_JSON_DEPTH, json_too_deep
 
 Message = dict[str, str]
 PromptValue = Union[str, list[Message]]
@@ -57,9 +58,26 @@ def prompt_text(value: PromptValue, separator: str = "\n") -> str:
     return value if isinstance(value, str) else separator.join(f"{m['role']}: {m['content']}" for m in value)
 
 
+# Far beyond any context window: a prompt this long is a wrong column or a corrupted row, and would
+# cost a tokeniser pass over all of it at every draw.
+MAX_PROMPT_CHARS = 1_000_000
+
+
+def _text(value: str, where: str) -> str:
+    if len(value) > MAX_PROMPT_CHARS:
+        raise DataError(f"{where}: {len(value):,} characters, more than a prompt can sensibly be ({MAX_PROMPT_CHARS:,}); "
+                        "is data.field the prompt's column?")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise DataError(f"{where}: character {error.start + 1} is a lone surrogate (U+{ord(value[error.start]):04X}), "
+                        "not text that can be tokenised; fix the row's escapes") from None
+    return value
+
+
 def _prompt_value(value: Any, where: str, column: str) -> PromptValue:
     if isinstance(value, str):
-        return value
+        return _text(value, f"{where}, column {column!r}")
     if isinstance(value, list) and value:
         messages: list[Message] = []
         for index, message in enumerate(value):
@@ -70,7 +88,8 @@ def _prompt_value(value: Any, where: str, column: str) -> PromptValue:
             if message["role"] not in CHAT_ROLES:
                 raise DataError(f"{where}, column {column!r}, message {index + 1}: role {message['role']!r} is not one "
                                 f"of {', '.join(CHAT_ROLES)}")
-            messages.append({"role": message["role"], "content": message["content"]})
+            messages.append({"role": message["role"],
+                             "content": _text(message["content"], f"{where}, column {column!r}, message {index + 1}")})
         return messages
     found = type(value).__name__ if value is not None else "nothing"
     raise DataError(f"{where}, column {column!r}: expected a string or a list of chat messages ({{role, content}}), "
@@ -86,20 +105,37 @@ def _prompt(row: Any, where: str, column: str) -> Prompt:
     return Prompt(_prompt_value(row[column], where, column), {k: v for k, v in row.items() if k != column}, where)
 
 
+def _decode(raw: bytes, where: str, offset: int = 0) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise DataError(f"{where}: not UTF-8 text: byte 0x{raw[error.start]:02x} at byte {error.start + 1} of the line "
+                        f"(offset {offset + error.start} in the file) cannot be decoded; is this a text file?") from None
+
+
 def _jsonl_rows(path: Path) -> Iterator[tuple[str, Any]]:
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
+    offset = 0
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            where = f"{path}:{number}"
+            line = _decode(raw, where, offset)
+            offset += len(raw)
             if not line.strip():
                 continue
+            if json_too_deep(line) is not None:
+                raise DataError(f"{where}: nested more than {MAX_JSON_DEPTH} levels deep; a row is a flat object")
             try:
-                yield f"{path}:{number}", json.loads(line)
+                yield where, json.loads(line)
             except json.JSONDecodeError as error:
-                raise DataError(f"{path}:{number}: not valid JSON ({error.msg})") from None
+                raise DataError(f"{where}: not valid JSON ({error.msg})") from None
 
 
 def _json_rows(path: Path) -> Iterator[tuple[str, Any]]:
+    text = _decode(path.read_bytes(), str(path))
+    if json_too_deep(text, MAX_JSON_DEPTH + 1) is not None:  # the list, then flat rows
+        raise DataError(f"{path}: nested more than {MAX_JSON_DEPTH} levels deep; rows are flat objects")
     try:
-        rows = json.loads(path.read_text(encoding="utf-8"))
+        rows = json.loads(text)
     except json.JSONDecodeError as error:
         raise DataError(f"{path}: not valid JSON (line {error.lineno}: {error.msg})") from None
     if not isinstance(rows, list):

@@ -67,6 +67,10 @@ class RewardError(Exception):
     """A reward raised, returned the wrong shape, or returned a non-finite value. Fails the run."""
 
 
+# Beyond this a reward's batch mean or a REINFORCE return overflows a double: refused, naming the input.
+MAX_REWARD_MAGNITUDE = 1e30
+
+
 class RewardTimeout(RewardError):
     """A python reward did not return within reward.timeout_s (error type timeout)."""
 
@@ -156,8 +160,10 @@ class Reward:
             except (TypeError, ValueError):
                 raise RewardError(f"reward {self.name} returned {value!r} (not a number) for "
                                   f"{_show(prompts[index], completions[index])}") from None
-            if not math.isfinite(number):
-                raise RewardError(f"reward {self.name} returned {number} for {_show(prompts[index], completions[index])}")
+            if not math.isfinite(number) or abs(number) > MAX_REWARD_MAGNITUDE:
+                raise RewardError(f"reward {self.name} returned {number} for {_show(prompts[index], completions[index])}; "
+                                  f"rewards must be finite numbers within ±{MAX_REWARD_MAGNITUDE:g} (larger ones overflow "
+                                  "the batch means and the losses)")
             out.append(number)
         return out
 

@@ -99,13 +99,17 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
-class DiskFull(Exception):
+class DiskFull(OSError):
     """No space left while writing the run folder. Fails the run (error type disk_full) with the
     path and what was being written; a resume after freeing space continues from the last checkpoint."""
 
     def __init__(self, path: Path, what: str):
-        super().__init__(f"no space left on device while writing {path} ({what}); free space, then resume")
+        self.message = f"no space left on device while writing {path} ({what}); free space, then resume"
+        super().__init__(errno.ENOSPC, self.message)
         self.path = path
+
+    def __str__(self) -> str:
+        return self.message
 
 
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
@@ -316,6 +320,20 @@ class RunDirectory:
                 raise DiskFull(path, f"a {record.get('kind', 'record')} line of step {record.get('step')}") from error
             raise
 
+    def discard_new_run(self) -> None:
+        """A new run that could not start (bad input): remove every file it wrote, and the folder
+        when that leaves it empty (a folder the user pointed at keeps whatever else it held)."""
+        self.stop_heartbeat()
+        for name in (RUN_FILE, METRICS_FILE, SAMPLES_FILE, LOG_FILE, RESERVE_FILE, LOCK_FILE):
+            (self.path / name).unlink(missing_ok=True)
+        for stray in self.path.glob(f".{RUN_FILE}.*.tmp"):
+            stray.unlink(missing_ok=True)
+        for folder in (self.checkpoints_dir, self.path):
+            try:
+                folder.rmdir()
+            except OSError:
+                pass  # not empty, or not there
+
     def keep_reserve(self) -> None:
         """Hold RESERVE_BYTES of real blocks, given back by `release_reserve` to record a disk-full failure."""
         try:
@@ -451,6 +469,9 @@ class FollowerRunDirectory(RunDirectory):
         pass
 
     def keep_reserve(self) -> None:
+        pass
+
+    def discard_new_run(self) -> None:
         pass
 
     def release_reserve(self) -> None:

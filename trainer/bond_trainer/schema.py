@@ -16,7 +16,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 SUPPORTED_KEYWORDS = {
     "$schema", "$id", "title", "description", "type", "enum", "const", "properties",
@@ -88,8 +88,40 @@ def strip_jsonc(text: str) -> str:
     return re.sub(r",(\s*[}\]])", r"\1", "".join(out))
 
 
+# Deeper than any config or data row is: refused before the recursive readers run out of stack.
+MAX_JSON_DEPTH = 64
+
+
+def json_too_deep(text: str, limit: int = MAX_JSON_DEPTH) -> Optional[tuple[int, int]]:
+    """(line, column) where brackets outside strings first nest deeper than `limit`, or None."""
+    depth, line, column, in_string, escaped = 0, 1, 0, False, False
+    for char in text:
+        column += 1
+        if char == "\n":
+            line, column = line + 1, 0
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > limit:
+                return line, column
+        elif char in "]}":
+            depth -= 1
+    return None
+
+
 def parse_jsonc(text: str) -> Any:
     stripped = strip_jsonc(text)
+    deep = json_too_deep(stripped)
+    if deep is not None:
+        raise JsoncError(f"nested more than {MAX_JSON_DEPTH} levels deep (no config is; is this the right file?)", *deep)
     try:
         return json.loads(stripped)
     except json.JSONDecodeError as error:

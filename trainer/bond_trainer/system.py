@@ -12,6 +12,8 @@ from typing import Any, Optional
 
 import torch
 
+from .algorithms import MetricGroup, Series
+
 
 def _rss_bytes() -> Optional[float]:
     try:
@@ -41,6 +43,21 @@ def _nvml() -> Any:
         return None
 
 
+def system_groups(cuda: bool, gpu_utilisation: bool) -> list[MetricGroup]:
+    """The dashboard's System charts for what SystemMonitor reports on this device."""
+    groups = [MetricGroup("system_cpu", "Trainer CPU use (%, 100 = one core)", "system", "train",
+                          [Series("system/cpu_percent", "CPU %")]),
+              MetricGroup("system_memory", "Trainer memory (MiB)", "system", "train", [Series("system/memory_mib", "resident")])]
+    if cuda:
+        groups.append(MetricGroup("system_gpu_memory", "GPU memory (MiB)", "system", "train",
+                                  [Series("system/gpu_allocated_mib", "allocated"), Series("system/gpu_reserved_mib", "reserved"),
+                                   Series("system/gpu_peak_mib", "peak allocated")]))
+    if gpu_utilisation:
+        groups.append(MetricGroup("system_gpu_util", "GPU utilisation (%)", "system", "train",
+                                  [Series("system/gpu_util_percent", "utilisation")]))
+    return groups
+
+
 class SystemMonitor:
     """Call `sample()` once per step; each call covers the time since the one before."""
 
@@ -56,6 +73,9 @@ class SystemMonitor:
                 self._handle = self._nvml.nvmlDeviceGetHandleByIndex(index)
             except Exception:  # noqa: BLE001
                 self._nvml = None
+
+    def metric_groups(self) -> list[MetricGroup]:
+        return system_groups(self.device.type == "cuda", self._nvml is not None and self._handle is not None)
 
     def sample(self) -> dict[str, float]:
         wall, cpu = time.monotonic(), time.process_time()

@@ -148,6 +148,7 @@ class Trainer:
                 "data.field", f"{chat.where} holds chat messages, which are rendered with the policy's chat template, but "
                 f"the policy ({self.roles.description.split(',')[0]}) has none; use a chat model (policy.hf) or plain-text "
                 "prompts", "semantic")])
+        self._check_room_for_prompts()
         self.stream = PromptStream(self.prompts.train, cfg.train.seed)
         # A CPU generator drives every draw (sequences.draw_uniforms): the same numbers on every rank
         # and every device, so a sharded or GPU run samples what a single CPU process would.
@@ -227,6 +228,33 @@ class Trainer:
         parts = {name: torch.tensor(values, dtype=torch.float64).view(len(indices), per_prompt)
                  for name, values in self.reward.parts.items()}
         return Draw(completions, rewards.view(len(indices), per_prompt), parts)
+
+    def _check_room_for_prompts(self, scanned_at_most: int = 20_000) -> None:
+        """The context must leave room for a prompt; prompts longer than that room are cut to their
+        last tokens, which is said once, with the count and the fields that set the room."""
+        cfg = self.cfg
+        context, new = self.policy.context_length, cfg.sampling.max_new_tokens
+        where = "policy.gpt.context" if cfg.policy.checkpoint is None and cfg.policy.hf is None else "the policy's context"
+        room = context - new
+        if room < 1:
+            raise ConfigError(cfg.source, [ConfigProblem(
+                "sampling.max_new_tokens", f"{new} leaves no room for a prompt in the policy's context of {context} tokens "
+                f"({where}); make it smaller than {context}", "semantic")])
+        prompts = [*self.prompts.train, *self.prompts.eval]
+        scanned = prompts[:scanned_at_most]
+        cut = sum(1 for length in self._prompt_lengths(scanned) if length > room)
+        if cut:
+            share = f"{cut} of {len(scanned)}" + (" scanned" if len(scanned) < len(prompts) else "")
+            message = (f"warning: {share} prompts are longer than the {room} tokens the context leaves them ({where} "
+                       f"{context} − sampling.max_new_tokens {new}); they are cut to their last {room} tokens. "
+                       "Use a model with a longer context or lower sampling.max_new_tokens to keep them whole.")
+            log.warning(message)
+            self.console.line(message)
+
+    def _prompt_lengths(self, prompts: list[Any]) -> list[int]:
+        tokenizer = self.policy.tokenizer
+        return [len(tokenizer.encode_chat(p.value) if isinstance(p.value, list) else tokenizer.encode(p.value))  # type: ignore[attr-defined]
+                for p in prompts]
 
     @contextmanager
     def _interruptible(self) -> Iterator[None]:
@@ -751,6 +779,8 @@ def _train_main(cfg: RunConfig, rd: RunDirectory, resume: bool, meta: dict[str, 
         log.info("run %s: %s, config %s", run_path.name, "resuming" if resume else "starting", config_path)
         rd.keep_reserve()
         trainer.build()
+        # The System charts match what this device reports (GPU memory only on CUDA, utilisation with NVML).
+        rd.update(metric_groups=[g.to_json() for g in [*trainer.algorithm.metric_groups(), *trainer.system.metric_groups()]])
         rd.clean_partial_checkpoints()
         rd.sync_checkpoints()  # whatever an interrupted run left listed, the list is what is on disk
         world.barrier()  # partial checkpoints are gone before any rank lists them
@@ -761,6 +791,11 @@ def _train_main(cfg: RunConfig, rd: RunDirectory, resume: bool, meta: dict[str, 
         trainer.run()
         return 0
     except (ConfigError, DataError, ModelLoadError) as error:
+        if not resume and trainer.step == 0:
+            # Bad input found while starting a new run: said, and nothing of the run is left behind.
+            console.error(str(error))
+            rd.discard_new_run()
+            return 2
         _fail(rd, trainer, console, "data" if isinstance(error, DataError) else "config", str(error))
         return 2
     except RewardTimeout as error:

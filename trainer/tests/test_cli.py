@@ -302,15 +302,17 @@ def test_one_trainer_per_run_folder_two_real_processes_racing(write_config: Call
     train_lines = [r for r in read_jsonl(run_dir / "metrics.jsonl") if r["kind"] == "train"]
     assert [r["step"] for r in train_lines] == list(range(1, 21)), "one writer: every step once, in order"
     # The completed run resumed twice at once: one trains, the other is refused; nothing doubles.
-    a = start("train", "--config", str(config), "--run-dir", str(run_dir), "--resume", "--set", "train.steps=40")
+    a = start("train", "--config", str(config), "--run-dir", str(run_dir), "--resume", "--set", "train.steps=100000")
     wait_for_steps(run_dir, 21, a)
-    b = start("train", "--config", str(config), "--run-dir", str(run_dir), "--resume", "--set", "train.steps=40")
+    b = start("train", "--config", str(config), "--run-dir", str(run_dir), "--resume", "--set", "train.steps=100000")
     _, err_b = b.communicate(timeout=120)
-    a.communicate(timeout=300)
     assert b.returncode == 2 and f"pid {a.pid}" in err_b, err_b
+    assert a.poll() is None, "the holder trains on"
+    a.send_signal(signal.SIGINT)
+    a.communicate(timeout=300)
     assert a.returncode == 0
     steps = [r["step"] for r in read_jsonl(run_dir / "metrics.jsonl") if r["kind"] == "train"]
-    assert steps == list(range(1, 41))
+    assert steps == list(range(1, steps[-1] + 1)) and steps[-1] > 21
     # After the holder is gone (here: it ended), the lock is free again without any clean-up.
     assert (run_dir / ".lock").exists()
     done = run_cli("train", "--config", str(config), "--run-dir", str(run_dir), "--resume", "--set", "train.steps=41")

@@ -32,6 +32,7 @@ from ..config import RunConfig
 from .base import CausalLM
 from .byte_gpt import ByteGPT, GPTModelSpec, GPTModule, load_byte_gpt, save_byte_gpt
 from .dropout import disable_dropout
+from .hf import ModelLoadError  # no transformers import: that happens only when an HF model is built
 
 POLICY_ADAPTER = "policy"
 ANCHOR_ADAPTER = "anchor"
@@ -270,7 +271,13 @@ def build_roles(cfg: RunConfig, device: torch.device) -> ModelRoles:
     if cfg.policy.hf is not None:
         return _build_hf(cfg, device)
     if cfg.policy.checkpoint is not None:
-        module = load_byte_gpt(cfg.resolve_path(cfg.policy.checkpoint))
+        path = cfg.resolve_path(cfg.policy.checkpoint)
+        try:
+            module = load_byte_gpt(path)
+        except Exception as error:  # noqa: BLE001 - torch.load's failures on a foreign file are many: name the field
+            first = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+            raise ModelLoadError(f"policy.checkpoint: {path} is not a model file the trainer can load ({first[:200]}); "
+                                 "point it at a model.pt from `bond_trainer pretrain` or a checkpoints/step-N folder") from None
     else:
         module = GPTModule(GPTModelSpec(**asdict(cfg.policy.gpt)))
     module.to(device)
