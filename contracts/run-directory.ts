@@ -11,6 +11,7 @@ export const RUN_FORMAT_VERSION = 1;
 /** The names of a run's files and folders (schemas/run-folder.schema.json; the trainer reads the same). */
 export const RUN_FOLDER = {
   run: runFolder['x-layout'].run.path,
+  annotations: runFolder['x-layout'].annotations.path,
   lock: runFolder['x-layout'].lock.path,
   metrics: runFolder['x-layout'].metrics.path,
   samples: runFolder['x-layout'].samples.path,

@@ -20,6 +20,9 @@ export const COMMANDS = {
   compareRuns: 'bond.compareRuns',
   openPlayground: 'bond.openPlayground',
   createDemoWorkspace: 'bond.createDemoWorkspace',
+  renameRun: 'bond.renameRun',
+  editRunNote: 'bond.editRunNote',
+  editRunTags: 'bond.editRunTags',
 } as const;
 
 export type CommandId = (typeof COMMANDS)[keyof typeof COMMANDS];

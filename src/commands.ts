@@ -6,10 +6,11 @@
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import * as vscode from 'vscode';
 import { describeChange, RUN_FOLDER } from '../contracts/run-directory';
+import { writeAnnotations } from './core/annotations';
 import { recordedConfigText } from './core/recordedConfig';
 import { EXIT_BAD_INPUT, type ValidateReport } from '../contracts/trainer-cli';
 import { furtherStepsProblem, type RunProcess, type RunManager } from './core/runManager';
-import type { RunState, RunStore } from './core/runStore';
+import { runLabel, type RunState, type RunStore } from './core/runStore';
 import { findConfigs, isConfigDocument, newConfig } from './configs';
 import { validateConfig } from './core/python';
 import { deletableRunProblem } from './core/runStore';
@@ -67,7 +68,7 @@ export async function pickRun(services: Services, argument: unknown, filter: (ru
   }
   if (runs.length === 1) return runs[0];
   const picked = await vscode.window.showQuickPick(
-    runs.map((run) => ({ label: run.meta.name, description: `${run.status} · ${run.meta.step}/${run.meta.total_steps}`, detail: run.dir, run })),
+    runs.map((run) => ({ label: runLabel(run), description: `${run.status} · ${run.meta.step}/${run.meta.total_steps}`, detail: run.dir, run })),
     { title: `${verb[0]!.toUpperCase()}${verb.slice(1)} which BOND run?` });
   return picked?.run;
 }
@@ -144,7 +145,7 @@ async function resumeWith(services: Services, run: RunState, overrides: string[]
     if (changes.length) {
       const listed = changes.slice(0, 8).map(describeChange).join('\n');
       const choice = await vscode.window.showWarningMessage(
-        `BOND: ${basename(configPath)} changed since ${run.meta.name} last trained`,
+        `BOND: ${basename(configPath)} changed since ${runLabel(run)} last trained`,
         { modal: true, detail: `${listed}${changes.length > 8 ? `\n… and ${changes.length - 8} more` : ''}\n\nResuming trains on with the new config and records it as a new segment from the checkpoint it resumes from; the steps before keep the config they ran with.` },
         'Resume with Changes', 'Open Config');
       if (choice === 'Open Config') await vscode.window.showTextDocument(uri);
@@ -223,7 +224,7 @@ export function registerCommands(services: Services): vscode.Disposable[] {
     if (!run) return;
     const completed = run.meta.step;
     const total = await vscode.window.showInputBox({
-      title: `BOND: train ${run.meta.name} further`,
+      title: `BOND: train ${runLabel(run)} further`,
       prompt: `New total of steps (it completed ${completed}). It resumes from its last checkpoint; a cosine schedule is re-stretched over the new total.`,
       value: String(completed * 2),
       validateInput: (text) => furtherStepsProblem(text, completed),
@@ -236,11 +237,11 @@ export function registerCommands(services: Services): vscode.Disposable[] {
     const run = await pickRun(services, argument, (r) => r.status === 'running' || r.status === 'starting', 'stop');
     if (!run) return;
     const outcome = await vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title: `BOND: stopping ${run.meta.name} (finishing the step, then a checkpoint)…` },
+      { location: vscode.ProgressLocation.Notification, title: `BOND: stopping ${runLabel(run)} (finishing the step, then a checkpoint)…` },
       () => manager.stop(run.dir, stopTimeout()));
     await store.refresh();
-    if (outcome === 'killed') void vscode.window.showWarningMessage(`BOND: ${run.meta.name} did not stop in time and was killed; resume continues from its last checkpoint.`);
-    if (outcome === 'not-running') void vscode.window.showInformationMessage(`BOND: ${run.meta.name} was not running.`);
+    if (outcome === 'killed') void vscode.window.showWarningMessage(`BOND: ${runLabel(run)} did not stop in time and was killed; resume continues from its last checkpoint.`);
+    if (outcome === 'not-running') void vscode.window.showInformationMessage(`BOND: ${runLabel(run)} was not running.`);
   };
 
   const deleteRun = async (argument?: unknown) => {
@@ -253,7 +254,7 @@ export function registerCommands(services: Services): vscode.Disposable[] {
       void vscode.window.showErrorMessage(`BOND: ${problem}`);
       return;
     }
-    const choice = await vscode.window.showWarningMessage(`Delete the BOND run ${basename(run.dir)}? Its folder goes to the trash.`, { modal: true }, 'Delete');
+    const choice = await vscode.window.showWarningMessage(`Delete the BOND run ${runLabel(run)} (${basename(run.dir)})? Its folder goes to the trash.`, { modal: true }, 'Delete');
     if (choice !== 'Delete') return;
     await vscode.workspace.fs.delete(vscode.Uri.file(run.dir), { recursive: true, useTrash: true });
     await store.refresh();
@@ -277,10 +278,42 @@ export function registerCommands(services: Services): vscode.Disposable[] {
     await vscode.languages.setTextDocumentLanguage(document, 'jsonc');
     await vscode.window.showTextDocument(document, { preview: true });
     if (run.meta.config_path) {
-      void vscode.window.showInformationMessage(`BOND: the config ${run.meta.name} ran with (read-only). Its source file may have changed since.`, 'Open Source File')
+      void vscode.window.showInformationMessage(`BOND: the config ${runLabel(run)} ran with (read-only). Its source file may have changed since.`, 'Open Source File')
         .then((choice) => choice && vscode.window.showTextDocument(vscode.Uri.file(run.meta.config_path as string)));
     }
   };
+
+  // The editor's own notes on a run (bond-studio.json); run.json stays as the trainer wrote it.
+  const annotate = async (argument: unknown, verb: string, ask: (run: RunState) => Promise<{ label?: string; note?: string; tags?: string[] } | undefined>) => {
+    const run = await pickRun(services, argument, () => true, verb);
+    if (!run) return;
+    const change = await ask(run);
+    if (!change) return;
+    try {
+      await writeAnnotations(run.dir, change);
+    } catch (error) {
+      void vscode.window.showErrorMessage(`BOND: cannot write ${join(run.dir, RUN_FOLDER.annotations)}: ${(error as Error).message}`);
+      return;
+    }
+    await store.refresh();
+  };
+  const renameRun = (argument?: unknown) => annotate(argument, 'rename', async (run) => {
+    const label = await vscode.window.showInputBox({
+      title: `BOND: rename ${runLabel(run)}`, value: run.annotations?.label ?? run.meta.name,
+      prompt: `Shown everywhere instead of run.json's name (${run.meta.name}); empty to go back to it. Kept in the run folder (bond-studio.json).`,
+    });
+    return label === undefined ? undefined : { label };
+  });
+  const editRunNote = (argument?: unknown) => annotate(argument, 'add a note to', async (run) => {
+    const note = await vscode.window.showInputBox({ title: `BOND: note on ${runLabel(run)}`, value: run.annotations?.note ?? '',
+      prompt: 'What to remember about this run; empty to remove it.' });
+    return note === undefined ? undefined : { note };
+  });
+  const editRunTags = (argument?: unknown) => annotate(argument, 'tag', async (run) => {
+    const tags = await vscode.window.showInputBox({ title: `BOND: tags of ${runLabel(run)}`, value: (run.annotations?.tags ?? []).join(', '),
+      prompt: 'Comma-separated, e.g. baseline, beta-sweep; empty to remove them.' });
+    return tags === undefined ? undefined : { tags: tags.split(',').map((t) => t.trim()).filter(Boolean) };
+  });
 
   const recordedConfigs: vscode.TextDocumentContentProvider = {
     provideTextDocumentContent: (uri) => {
@@ -302,6 +335,9 @@ export function registerCommands(services: Services): vscode.Disposable[] {
     vscode.commands.registerCommand(COMMANDS.checkEnvironment, () => services.python.check()),
     vscode.commands.registerCommand(COMMANDS.newConfig, () => newConfig()),
     vscode.commands.registerCommand(COMMANDS.refreshRuns, () => store.refresh()),
+    vscode.commands.registerCommand(COMMANDS.renameRun, renameRun),
+    vscode.commands.registerCommand(COMMANDS.editRunNote, editRunNote),
+    vscode.commands.registerCommand(COMMANDS.editRunTags, editRunTags),
     vscode.workspace.registerTextDocumentContentProvider(RECORDED_CONFIG_SCHEME, recordedConfigs),
   ];
 }

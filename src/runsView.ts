@@ -1,7 +1,7 @@
 /** The Runs tree in the BOND container: one item per run, refreshed from the run store. */
 import { basename } from 'node:path';
 import * as vscode from 'vscode';
-import type { RunState } from './core/runStore';
+import { runLabel, type RunState } from './core/runStore';
 import { formatDuration } from './core/format';
 import type { RunStore } from './core/runStore';
 import { COMMANDS } from './commandIds';
@@ -17,9 +17,6 @@ const ICONS: Record<string, [string, string | undefined]> = {
 /** a status a newer trainer wrote that this version does not know */
 const UNKNOWN_STATUS_ICON: [string, string | undefined] = ['circle-outline', undefined];
 
-export function runLabel(run: RunState): string {
-  return run.meta.name;
-}
 
 /** contextValue words used by package.json menus: run, running, resumable, extendable, ended. */
 export function contextValue(run: RunState): string {
@@ -68,7 +65,8 @@ export class RunsView implements vscode.TreeDataProvider<RunState>, vscode.Dispo
     const parts = [`${run.status}`, `${run.meta.step}/${run.meta.total_steps}`];
     if (typeof reward === 'number') parts.push(`reward ${reward.toFixed(3)}`);
     if (run.meta.world_size && run.meta.world_size > 1) parts.push(`×${run.meta.world_size}`);
-    parts.push(new Date(run.meta.created_at * 1000).toLocaleString());
+    if (run.annotations?.tags?.length) parts.push(run.annotations.tags.map((t) => `#${t}`).join(' '));
+    parts.push(new Date(run.meta.created_at * 1000).toLocaleString(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' }));
     item.description = `${run.readProblem ? '⚠ ' : ''}${parts.join(' · ')}`;
     item.tooltip = tooltip(run);
     item.contextValue = contextValue(run);
@@ -87,7 +85,10 @@ function tooltip(run: RunState): vscode.MarkdownString {
   const m = run.meta;
   const text = new vscode.MarkdownString(undefined, false);
   text.isTrusted = false;
-  text.appendMarkdown(`**${escape(m.name)}** — ${m.algorithm}, ${run.status}\n\n`);
+  text.appendMarkdown(`**${escape(runLabel(run))}** — ${m.algorithm}, ${run.status}\n\n`);
+  if (run.annotations?.label && run.annotations.label !== m.name) text.appendMarkdown(`run.json name: ${escape(m.name)}\n\n`);
+  if (run.annotations?.note) text.appendMarkdown(`note: ${escape(run.annotations.note)}\n\n`);
+  if (run.annotations?.tags?.length) text.appendMarkdown(`tags: ${run.annotations.tags.map((t) => escape(`#${t}`)).join(' ')}\n\n`);
   const world = m.world_size && m.world_size > 1 ? ` × ${m.world_size} processes (torchrun)` : '';
   text.appendMarkdown(`step ${m.step} of ${m.total_steps} · ${escape(m.device)}${world} · ${escape(basename(run.dir))}\n\n`);
   if (m.model) text.appendMarkdown(`model: ${escape(m.model)}\n\n`);

@@ -1,7 +1,7 @@
 /** Status bar while runs are active: step/total, latest reward and ETA; a click opens that run's dashboard. */
 import * as vscode from 'vscode';
 import { etaSeconds, formatDuration } from './core/format';
-import type { RunStore } from './core/runStore';
+import { runLabel, type RunState, type RunStore } from './core/runStore';
 import { COMMANDS } from './commandIds';
 
 export class RunStatusBar implements vscode.Disposable {
@@ -15,7 +15,10 @@ export class RunStatusBar implements vscode.Disposable {
   }
 
   update(): void {
-    const active = this.store.runs.filter((r) => r.status === 'running' || r.status === 'starting');
+    // Nearest to done first: the run whose end a user waits for leads, the others are on hover.
+    const left = (r: RunState) => etaSeconds(r.meta, Date.now()) ?? Number.POSITIVE_INFINITY;
+    const active = this.store.runs.filter((r) => r.status === 'running' || r.status === 'starting')
+      .sort((a, b) => left(a) - left(b) || (b.meta.step / Math.max(1, b.meta.total_steps)) - (a.meta.step / Math.max(1, a.meta.total_steps)));
     if (!active.length) {
       this.item.hide();
       return;
@@ -27,7 +30,16 @@ export class RunStatusBar implements vscode.Disposable {
     this.item.text = `$(sync~spin) BOND ${run.meta.step}/${run.meta.total_steps}`
       + (typeof reward === 'number' ? ` · r ${reward.toFixed(2)}` : '')
       + (eta !== undefined ? ` · ETA ${formatDuration(eta)}` : '') + more;
-    this.item.tooltip = `${run.meta.name}: ${run.meta.algorithm} on ${run.meta.device}. Click to open its dashboard.`;
+    const tooltip = new vscode.MarkdownString(undefined, false);
+    tooltip.isTrusted = false;
+    for (const r of active) {
+      const eta = etaSeconds(r.meta, Date.now());
+      const rr = r.latest?.['reward/policy'];
+      tooltip.appendText(`${runLabel(r)}: ${r.meta.step}/${r.meta.total_steps}${typeof rr === 'number' ? `, reward ${rr.toFixed(3)}` : ''}`
+        + `${eta !== undefined ? `, ETA ${formatDuration(eta)}` : ''} (${r.meta.algorithm} on ${r.meta.device})\n\n`);
+    }
+    tooltip.appendText(`Click to open the dashboard of ${runLabel(run)}.`);
+    this.item.tooltip = tooltip;
     this.item.command = { title: 'Open BOND Dashboard', command: COMMANDS.openDashboard, arguments: [run] };
     this.item.show();
   }

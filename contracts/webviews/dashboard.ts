@@ -9,7 +9,11 @@ import { isFiniteNumber, isObject, isStringArray, parseWith, type Parsed } from 
 export interface DashboardRun {
   /** the run folder: the run's identity */
   dir: string;
+  /** the run's label: the user's, or run.json's name, with what tells it from runs of the same name */
   name: string;
+  /** the user's note and tags on the run (bond-studio.json) */
+  note: string | null;
+  tags: string[];
   algorithm: Algorithm;
   /** run.json status, or 'lost' when the trainer died without saying so */
   status: string;

@@ -19,6 +19,10 @@ export interface PlaygroundRun {
   exportNote: string | null;
   /** the ONNX reward model used instead of the run's reward (file name), or null */
   rewardModel: string | null;
+  /** the run's status (the playground defaults to the newest completed run) */
+  status: string;
+  /** the Best-of-N the run was evaluated against (eval.bon_n): the form's N defaults to it */
+  bonN: number;
 }
 
 export interface PlaygroundText {
@@ -62,7 +66,7 @@ export type HostToPlayground =
   | { type: 'result'; seq: number; result: PlaygroundResult }
   | { type: 'status'; seq: number; message: string; error: boolean }
   /** fill the form (the launcher, or Open Playground on a run); null fields stay as they are */
-  | { type: 'prefill'; seq: number; dir: string | null; prompt: string | null };
+  | { type: 'prefill'; seq: number; dir: string | null; prompt: string | null; step?: number | null };
 
 export type PlaygroundToHost =
   | { type: 'ready' }

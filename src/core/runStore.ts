@@ -7,6 +7,7 @@ import { lstatSync, realpathSync, watch, type FSWatcher, promises as fs } from '
 import { basename, dirname, join } from 'node:path';
 import { RUN_FOLDER, type MetricRecord, type ReadStatus, type RunMeta } from '../../contracts/run-directory';
 import { Emitter, type Disposable } from './emitter';
+import { distinctLabels, readAnnotations, type RunAnnotations } from './annotations';
 import { JsonlTail, type TailResult } from './jsonlTail';
 import { NotARegularFile, readRegularFile } from './regularFile';
 import { isPidAlive, localHost } from './process';
@@ -34,6 +35,15 @@ export interface RunState {
   readProblem?: string;
   /** what the lenient reader had to say about run.json (unknown status or fields, unusable ones) */
   metaNotes: string[];
+  /** the editor's own notes on the run (bond-studio.json): label, note, tags */
+  annotations?: RunAnnotations;
+  /** how the run is called everywhere: its label or name, with what tells it from runs of the same name */
+  label?: string;
+}
+
+/** How a run is called in every view (the store sets `label`; a state made elsewhere falls back to its name). */
+export function runLabel(run: Pick<RunState, 'label' | 'meta' | 'annotations'>): string {
+  return run.label ?? run.annotations?.label ?? run.meta.name;
 }
 
 export interface MetricsEvent {
@@ -65,6 +75,7 @@ export function displayStatus(meta: RunMeta, nowMs: number, pidAlive: (pid: numb
 interface Tracked {
   state: RunState;
   metaStamp: string;
+  annotationsStamp?: string;
   tail: JsonlTail<MetricRecord>;
   watcher?: FSWatcher;
 }
@@ -160,6 +171,15 @@ export class RunStore implements Disposable {
       this.tracked.get(dir)?.watcher?.close();
       this.tracked.delete(dir);
     }
+    // Labels depend on every run (two of one name are told apart): a label that moved is a change.
+    const states = [...this.tracked.values()].map((t) => t.state);
+    const labels = distinctLabels(states.map((s) => ({ dir: s.dir, name: s.meta.name, label: s.annotations?.label, createdAt: s.meta.created_at })));
+    for (const state of states) {
+      const label = labels.get(state.dir) ?? state.meta.name;
+      if (state.label === label) continue;
+      state.label = label;
+      if (!changed.includes(state)) changed.push(state);
+    }
     if (changed.length) this.changed.fire(changed);
     if (gone.length) this.removed.fire(gone);
   }
@@ -205,6 +225,12 @@ export class RunStore implements Disposable {
         changed = true;
       }
       tracked.metaStamp = stamp;
+    }
+    const annotationsStamp = await fs.stat(join(dir, RUN_FOLDER.annotations)).then((s) => `${s.mtimeMs}:${s.size}`, () => '');
+    if (annotationsStamp !== (tracked.annotationsStamp ?? '')) {
+      tracked.annotationsStamp = annotationsStamp;
+      tracked.state.annotations = annotationsStamp ? await readAnnotations(dir) : undefined;
+      changed = true;
     }
     const status = displayStatus(tracked.state.meta, now, pidAlive, this.options.heartbeatStaleMs);
     if (status !== tracked.state.status) {

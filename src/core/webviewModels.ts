@@ -55,11 +55,21 @@ export function flattenConfig(config: Record<string, unknown>, prefix = ''): Rec
 
 const isLive = (status: DisplayStatus): boolean => status === 'running' || status === 'starting';
 
-export function toDashboardRun(dir: string, meta: RunMeta, status: DisplayStatus, nowMs: number, notes: string[] = []): DashboardRun {
+/** What the editor adds to run.json: the run's label (what tells it apart) and the user's note and tags. */
+export interface RunDisplay {
+  label?: string;
+  note?: string;
+  tags?: string[];
+}
+
+export function toDashboardRun(dir: string, meta: RunMeta, status: DisplayStatus, nowMs: number, notes: string[] = [],
+  display: RunDisplay = {}): DashboardRun {
   const eta = isLive(status) ? etaSeconds(meta, nowMs) : undefined;
   return {
     dir,
-    name: meta.name,
+    name: display.label ?? meta.name,
+    note: display.note ?? null,
+    tags: display.tags ?? [],
     algorithm: meta.algorithm,
     status,
     step: meta.step,
@@ -83,6 +93,6 @@ export function toDashboardRun(dir: string, meta: RunMeta, status: DisplayStatus
   };
 }
 
-export function toSamplesRun(dir: string, meta: RunMeta, status: DisplayStatus): SamplesRun {
-  return { dir, name: meta.name, status, step: meta.step, totalSteps: meta.total_steps, bonN: evalBestOfN(meta) };
+export function toSamplesRun(dir: string, meta: RunMeta, status: DisplayStatus, label?: string): SamplesRun {
+  return { dir, name: label ?? meta.name, status, step: meta.step, totalSteps: meta.total_steps, bonN: evalBestOfN(meta) };
 }

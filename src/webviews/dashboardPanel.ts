@@ -5,7 +5,7 @@ import { RUN_FOLDER, type MetricRecord } from '../../contracts/run-directory';
 import {
   parseDashboardMessage, type DashboardRun, type DashboardToHost, type HostToDashboard, type SkippedLines,
 } from '../../contracts/webviews/dashboard';
-import type { RunStore } from '../core/runStore';
+import { runLabel, type RunStore } from '../core/runStore';
 import { readMetricLine } from '../core/readers';
 import { toDashboardRun } from '../core/webviewModels';
 import { setWebviewHtml, WebviewChannel, webviewOptions } from './channel';
@@ -71,7 +71,8 @@ export class DashboardPanel implements vscode.Disposable {
     const headers: DashboardRun[] = [];
     for (const dir of this.dirs) {
       const state = await runState(this.store, dir);
-      if (state) headers.push(toDashboardRun(dir, state.meta, state.status, Date.now(), state.metaNotes));
+      if (state) headers.push(toDashboardRun(dir, state.meta, state.status, Date.now(), state.metaNotes,
+        { label: runLabel(state), note: state.annotations?.note, tags: state.annotations?.tags }));
     }
     return headers;
   }

@@ -6,7 +6,7 @@ import * as vscode from 'vscode';
 import { parseDashboardState } from '../../contracts/webviews/dashboard';
 import { parseSamplesState } from '../../contracts/webviews/samples';
 import { isRunState, pickRun, type Services } from '../commands';
-import type { RunState } from '../core/runStore';
+import { runLabel, type RunState } from '../core/runStore';
 import { DASHBOARD_VIEW_TYPE, DashboardPanel } from './dashboardPanel';
 import { InspectorViewProvider, INSPECTOR_VIEW_ID } from './inspectorView';
 import { FocusModel, SAMPLES_VIEW_TYPE, SamplesPanel } from './samplesPanel';
@@ -59,7 +59,7 @@ export function registerWebviews(services: Services): vscode.Disposable[] {
       }
       const preselected = isRunState(argument) ? argument.dir : undefined;
       const picked = await vscode.window.showQuickPick(
-        candidates.map((run) => ({ label: run.meta.name, description: `${run.meta.algorithm} · ${run.status} · ${run.meta.step}/${run.meta.total_steps}`, detail: run.dir, picked: run.dir === preselected, run })),
+        candidates.map((run) => ({ label: runLabel(run), description: `${run.meta.algorithm} · ${run.status} · ${run.meta.step}/${run.meta.total_steps}`, detail: run.dir, picked: run.dir === preselected, run })),
         { title: 'Compare BOND runs', placeHolder: 'Pick two or more runs to overlay', canPickMany: true });
       if (!picked) return;
       runs = picked.map((item) => item.run);

@@ -8,7 +8,8 @@ import type { PlaygroundRequest, PlaygroundResult, PlaygroundRun, PlaygroundText
 import { checkpointsOnDisk } from '../core/checkpointsOnDisk';
 import type { TrainerEnvironment } from '../core/python';
 import { NeedsPackages } from '../core/trainerCli';
-import type { RunStore } from '../core/runStore';
+import { runLabel, type RunStore } from '../core/runStore';
+import { evalBestOfN } from '../core/webviewModels';
 import type { GenerateHandle, InferenceClient } from '../inference/client';
 import { exportCheckpoint, latestExportProblem, listExports } from '../inference/onnxExports';
 import { buildRunReward } from '../inference/rewards';
@@ -25,6 +26,8 @@ export interface PlaygroundEvents {
   status(message: string, error: boolean): void;
   result(result: PlaygroundResult): void;
   runsChanged(): Promise<void>;
+  /** an export finished: the form shows that run at that step */
+  exported(dir: string, step: number): void;
   /** an export needs optional packages: offer to install them, then run `retry` */
   needsPackages(message: string, install: readonly string[], retry: () => Promise<void>): void;
 }
@@ -69,7 +72,7 @@ export class Playground {
       const model = this.rewardModels.get(state.dir);
       const exported = new Set(exports.map((e) => e.step));
       const checkpoints = await checkpointsOnDisk(state.dir); // intact ones, newest first
-      runs.push({ dir: state.dir, name: state.meta.name, steps: exports.map((e) => e.step), canExport: checkpoints.length > 0,
+      runs.push({ dir: state.dir, name: runLabel(state), status: state.status, bonN: evalBestOfN(state.meta), steps: exports.map((e) => e.step), canExport: checkpoints.length > 0,
         checkpointSteps: checkpoints.map((c) => c.step).filter((step) => !exported.has(step)),
         rewardNote: model ? null : rewardNote(state.meta.config),
         rewardModel: model ? basename(model) : null, exportNote: await latestExportProblem(state.dir) });
@@ -81,7 +84,7 @@ export class Playground {
     const state = this.store.get(request.dir);
     if (!state) return this.events.status(`no run at ${request.dir}`, true);
     const found = (await listExports(request.dir)).find((e) => e.step === request.step);
-    if (!found) return this.events.status(`${state.meta.name} has no exported models at step ${request.step}; export them first`, true);
+    if (!found) return this.events.status(`${runLabel(state)} has no exported models at step ${request.step}; export them first`, true);
     this.running?.cancel();
     const rewardModel = this.rewardModels.get(request.dir);
     const handle = this.client.generate({
@@ -104,7 +107,7 @@ export class Playground {
       const candidates = scored(result.candidates, result.rewards?.candidates);
       const hasRewards = candidates.every((c) => c.reward !== null);
       this.events.result({
-        request, runName: state.meta.name, step: request.step, prompt: request.prompt,
+        request, runName: runLabel(state), step: request.step, prompt: request.prompt,
         policy: scored(result.policy, result.rewards?.policy), anchor: scored(result.anchor, result.rewards?.anchor), candidates,
         winner: hasRewards ? bestIndex(candidates.map((c) => c.reward as number)) : null,
         tokensPerSecond: result.tokensPerSecond,
@@ -125,10 +128,11 @@ export class Playground {
   async exportModels(dir: string, step?: number): Promise<void> {
     const state = this.store.get(dir);
     if (!state) return this.events.status(`no run at ${dir}`, true);
-    this.events.status(`exporting ${state.meta.name}'s ${step === undefined ? 'latest checkpoint' : `checkpoint at step ${step}`} to ONNX…`, false);
+    this.events.status(`exporting ${runLabel(state)}'s ${step === undefined ? 'latest checkpoint' : `checkpoint at step ${step}`} to ONNX…`, false);
     try {
       const set = await exportCheckpoint(await this.environment(), dir, state.meta, step);
       await this.events.runsChanged(); // first the new step list, then the message (the list resets it)
+      this.events.exported(dir, set.step);
       this.events.status(`exported step ${set.step}`, false);
     } catch (error) {
       this.events.status(`export failed: ${(error as Error).message}`, true);

@@ -6,7 +6,7 @@
 import * as vscode from 'vscode';
 import { parsePlaygroundMessage, type HostToPlayground, type PlaygroundToHost } from '../../contracts/webviews/playground';
 import type { TrainerEnvironment } from '../core/python';
-import type { RunStore } from '../core/runStore';
+import { runLabel, type RunStore } from '../core/runStore';
 import { InferenceClient } from '../inference/client';
 import { setWebviewHtml, WebviewChannel, webviewOptions } from './channel';
 import { Playground } from './playground';
@@ -63,6 +63,7 @@ export class PlaygroundPanel implements vscode.Disposable {
         reach('playground');
       },
       runsChanged: () => this.sendRuns(true),
+      exported: (dir, step) => this.channel.post({ type: 'prefill', dir, prompt: null, step }),
       needsPackages: (message, install, retry) => void services.offerInstall(message, install, retry),
     }, {
       get: (dir) => memento.get<Record<string, string>>(REWARD_MODELS_KEY, {})[dir],
@@ -127,7 +128,7 @@ export class PlaygroundPanel implements vscode.Disposable {
   private async sendRuns(force: boolean): Promise<void> {
     if (!this.channel.isReady) return;
     const store = this.services.store;
-    const key = JSON.stringify(store.runs.map((r) => [r.dir, r.meta.name, r.meta.checkpoints.map((c) => c.step), r.meta.config.reward]));
+    const key = JSON.stringify(store.runs.map((r) => [r.dir, runLabel(r), r.status, r.meta.checkpoints.map((c) => c.step), r.meta.config.reward]));
     if (!force && key === this.lastRuns) return;
     this.lastRuns = key;
     this.channel.post({ type: 'runs', runs: await this.playground.runs() });

@@ -5,7 +5,7 @@ import { RUN_FOLDER, type SampleRecord } from '../../contracts/run-directory';
 import {
   isSameKey, parseSamplesMessage, type HostToSamples, type SampleKey, type SamplesToHost,
 } from '../../contracts/webviews/samples';
-import type { RunStore } from '../core/runStore';
+import { runLabel, type RunStore } from '../core/runStore';
 import { fromGuard } from '../core/readers';
 import { isSampleRecord } from '../core/schemas';
 import { toSamplesRun } from '../core/webviewModels';
@@ -108,7 +108,7 @@ export class SamplesPanel implements vscode.Disposable {
       panel.onDidDispose(() => this.dispose()),
     );
     void runState(store, dir).then((state) => {
-      this.runName = state?.meta.name ?? this.runName;
+      this.runName = state ? runLabel(state) : this.runName;
       panel.title = `BOND samples: ${this.runName}`;
     });
   }
@@ -122,7 +122,7 @@ export class SamplesPanel implements vscode.Disposable {
     const state = await runState(this.store, this.dir);
     if (!state) return undefined;
     this.resumeCount ??= state.meta.resume_count;
-    return toSamplesRun(this.dir, state.meta, state.status);
+    return toSamplesRun(this.dir, state.meta, state.status, runLabel(state));
   }
 
   private async sendSnapshot(): Promise<void> {

@@ -43,6 +43,7 @@ function setup(reward: Record<string, unknown>, answer: (request: GenerateReques
     result: (result) => events.results.push(result),
     runsChanged: async () => undefined,
     needsPackages: (_message, install, retry) => events.installs.push({ install, retry }),
+    exported: () => undefined,
   }, { get: (d) => choices.get(d), set: async (d, p) => { if (p) choices.set(d, p); else choices.delete(d); } });
   return { dir, playground, events, requests, choices };
 }

@@ -12,8 +12,8 @@ const HOSTILE = [
   '</textarea><svg onload="window.__canary = \'svg\'">',
 ];
 const RUNS: PlaygroundRun[] = [
-  { dir: '/runs/a', name: 'jbond-demo', steps: [150, 100, 50], checkpointSteps: [], canExport: true, rewardNote: null, rewardModel: null, exportNote: null },
-  { dir: '/runs/b', name: 'python-reward', steps: [], checkpointSteps: [40], canExport: true, rewardNote: 'reward.function is Python code', rewardModel: null, exportNote: null },
+  { dir: '/runs/a', name: 'jbond-demo', steps: [150, 100, 50], checkpointSteps: [], canExport: true, rewardNote: null, rewardModel: null, exportNote: null, status: 'completed', bonN: 8 },
+  { dir: '/runs/b', name: 'python-reward', steps: [], checkpointSteps: [40], canExport: true, rewardNote: 'reward.function is Python code', rewardModel: null, exportNote: null, status: 'completed', bonN: 8 },
 ];
 const text = (t: string, reward: number) => ({ text: t, reward, truncated: false });
 
@@ -95,10 +95,33 @@ describe('playground webview', () => {
     await reloaded.page.close();
   });
 
+  it('defaults to the newest completed run with its Best-of-N; an export selects the exported step of that run', async () => {
+    const view = await harness.open('playground', { theme: 'dark' });
+    const stopped = { ...RUNS[0]!, dir: '/runs/s', name: 'newer but stopped', status: 'stopped', steps: [10], bonN: 4 };
+    const done = { ...RUNS[0]!, dir: '/runs/d', name: 'demo-jbond · 12-01 09:48:03', bonN: 16, steps: [100], checkpointSteps: [150] };
+    await view.send({ type: 'runs', seq: 1, runs: [stopped, done] });
+    const form = async () => view.page.evaluate(() => ({
+      run: (document.querySelector('vscode-single-select[aria-label="run"]') as HTMLElement & { value: string }).value,
+      step: (document.querySelector('vscode-single-select[aria-label="step"]') as HTMLElement & { value: string } | null)?.value,
+      n: (document.querySelector('[data-field="n"]') as HTMLElement & { value: string }).value,
+      options: [...document.querySelectorAll('vscode-single-select[aria-label="run"] vscode-option')].map((o) => o.textContent),
+    }));
+    await waitFor(async () => ((await form()).run === '/runs/d' ? true : undefined), 'the completed run chosen');
+    assert.equal((await form()).n, '16', "N defaults to the run's Best-of-N");
+    // the export of step 150 finishes: the host sends the new steps, then selects the exported one
+    await view.send({ type: 'runs', seq: 2, runs: [stopped, { ...done, steps: [150, 100], checkpointSteps: [] }] });
+    await view.send({ type: 'prefill', seq: 3, dir: '/runs/d', prompt: null, step: 150 });
+    await waitFor(async () => ((await form()).step === '150' ? true : undefined), 'the exported step selected');
+    const after = await form();
+    assert.ok(after.options.every((o) => !/demo-jbond.*not exported/.test(o ?? '')), JSON.stringify(after.options));
+    assert.ok(after.options.includes('newer but stopped'));
+    await view.page.close();
+  });
+
   it('fills the form from the launcher or a run, and says plainly why a run cannot be tried', async () => {
     const view = await harness.open('playground', { theme: 'light' });
     const why = 'Step 40 could not be exported for the playground (policy: torch.onnx could not export this mamba model: <b>Unsupported</b>)';
-    await view.send({ type: 'runs', seq: 1, runs: [...RUNS, { dir: '/runs/c', name: 'hf-run', steps: [], checkpointSteps: [40, 20], canExport: true, rewardNote: null, rewardModel: null, exportNote: why }] });
+    await view.send({ type: 'runs', seq: 1, runs: [...RUNS, { dir: '/runs/c', name: 'hf-run', steps: [], checkpointSteps: [40, 20], canExport: true, rewardNote: null, rewardModel: null, exportNote: why, status: 'completed', bonN: 8 }] });
     await view.send({ type: 'prefill', seq: 2, dir: '/runs/c', prompt: 'from the launcher' });
     await view.page.waitForFunction((t) => document.querySelector('.playground-status')?.textContent?.startsWith(t) ?? false, why);
     assert.match(await view.page.textContent('.playground-status') ?? '', /export a checkpoint to try prompts/);

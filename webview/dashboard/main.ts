@@ -163,6 +163,10 @@ function buildHeader(): void {
         h('span', { className: 'run-device', text: `${r.device}${r.worldSize > 1 ? ` × ${r.worldSize} processes` : ''}${r.precision ? ` · ${r.precision}` : ''}` }),
       ]),
       r.model ? h('div', { className: 'run-model', text: r.model }) : null,
+      r.note || r.tags?.length ? h('div', { className: 'run-annotations' }, [
+        ...(r.tags ?? []).map((tag) => h('span', { className: 'chip run-tag', text: `#${tag}` })),
+        r.note ? h('span', { className: 'run-user-note', text: r.note }) : null,
+      ]) : null,
       h('div', { className: 'config-summary' }, r.configSummary.map((item) => h('span', { className: 'chip' }, [
         h('span', { className: 'chip-label', text: item.label }), h('span', { text: item.value }),
       ]))),

@@ -60,9 +60,22 @@ const historySection = h('section', { className: 'playground-history', attrs: { 
 
 const currentRun = (): PlaygroundRun | undefined => runs.find((r) => r.dir === form.dir);
 
-function fillSelects(): void {
-  const run = currentRun() ?? runs.find((r) => r.steps.length) ?? runs[0];
+/** The run it was opened from (form.dir), else the newest completed one (runs come newest first). */
+function defaultRun(): PlaygroundRun | undefined {
+  return currentRun() ?? runs.find((r) => r.status === 'completed' && r.steps.length) ?? runs.find((r) => r.status === 'completed')
+    ?? runs.find((r) => r.steps.length) ?? runs[0];
+}
+
+/** A newly chosen run: N follows the Best-of-N it was trained and evaluated against. */
+function choose(run: PlaygroundRun | undefined): void {
+  if (run && run.dir !== form.dir && Number.isFinite(run.bonN)) form.n = Math.round(clamp(run.bonN, PLAYGROUND_LIMITS.n));
   form.dir = run?.dir ?? null;
+  syncForm();
+}
+
+function fillSelects(): void {
+  const run = defaultRun();
+  choose(run);
   runSelect.replaceChildren(...runs.map((r) => custom('vscode-option', { value: r.dir }, `${r.name}${r.steps.length ? '' : ' (not exported)'}`)));
   if (run) runSelect.value = run.dir;
   const steps = run?.steps ?? [];
@@ -214,7 +227,7 @@ function syncForm(): void {
 }
 
 runSelect.addEventListener('change', () => {
-  form.dir = runSelect.value;
+  choose(runs.find((r) => r.dir === runSelect.value));
   form.step = null;
   fillSelects();
   save();
@@ -253,8 +266,9 @@ onHostMessage((message) => {
       break;
     case 'prefill':
       if (typeof message.dir === 'string') {
+        choose(runs.find((r) => r.dir === message.dir));
         form.dir = message.dir;
-        form.step = null;
+        form.step = typeof message.step === 'number' ? message.step : null;
       }
       if (typeof message.prompt === 'string') form.prompt = message.prompt.slice(0, PLAYGROUND_LIMITS.promptChars[1]);
       syncForm();
