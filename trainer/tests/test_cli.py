@@ -206,7 +206,7 @@ def test_a_bad_prompt_line_exits_2_with_file_and_line(write_config: Callable[...
     result = run_cli("train", "--config", str(config), "--run-dir", str(tmp_path / "run"))
     assert result.returncode == 2
     assert "broken.jsonl:2" in result.stderr and "'prompt'" in result.stderr
-    assert json.loads((tmp_path / "run" / "run.json").read_text())["error"]["type"] == "data"
+    assert not (tmp_path / "run").exists(), "a run that could not start leaves nothing behind"
 
 
 def test_an_existing_run_is_never_overwritten_or_resumed_by_accident(

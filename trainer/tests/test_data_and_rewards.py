@@ -150,7 +150,8 @@ def test_chat_prompts_use_the_policys_chat_template_and_need_one(hf_models: dict
     byte_config = write_config(name="byte.bond.json", data={"train": ["chat.parquet"], "eval_fraction": 0.25})
     out = io.StringIO()
     assert run_training(load_config(byte_config), tmp_path / "byte", False, byte_config, Console(out=out, err=out)) == 2
-    error = json.loads((tmp_path / "byte" / "run.json").read_text())["error"]["message"]
+    assert not (tmp_path / "byte").exists(), "a run that could not start leaves nothing behind"
+    error = out.getvalue()
     assert "data.field" in error and "chat.parquet row" in error and "has none" in error
 
 

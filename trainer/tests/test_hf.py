@@ -158,11 +158,9 @@ def test_a_missing_model_fails_clearly_naming_the_path_and_how_to_fetch_it(
         tmp_path: Path, hf_models: dict[str, Path], write_config: Callable[..., Path]) -> None:
     config = hf_config(tmp_path, hf_models, write_config, policy={"hf": {"model": "models/not-fetched-yet"}})
     run_dir = tmp_path / "run"
-    code, out = train(config, run_dir)
+    code, message = train(config, run_dir)
     assert code == 2
-    meta = json.loads((run_dir / "run.json").read_text())
-    assert meta["status"] == "failed" and meta["error"]["type"] == "config"
-    message = meta["error"]["message"]
+    assert not run_dir.exists(), "a run that could not start leaves nothing behind"
     assert "policy.hf.model" in message and "models/not-fetched-yet" in message and "hf download" in message
 
 
