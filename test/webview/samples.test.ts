@@ -77,6 +77,26 @@ describe('samples webview', () => {
     await view.page.close();
   });
 
+  it('the win/loss cue says it compares the mean of the K policy samples, and the cell shows that mean and K, uncut', async () => {
+    const template = completed.samples[0] as SampleRecord;
+    const sample = template.policy[0]!;
+    // the first sample scores as Best-of-N does, the mean of three does not: the cue must not seem to contradict the cell
+    const record: SampleRecord = { ...template, step: 5, prompt_id: 0,
+      policy: [{ ...sample, reward: 1 }, { ...sample, reward: 0 }, { ...sample, reward: -1 }],
+      bon: { ...template.bon, best: { ...template.bon.best, reward: 1 } } };
+    const view = await openWith({ type: 'snapshot', seq: 1, run, records: [record] }, { theme: 'dark' });
+    const row = view.page.locator('.sample-row[data-prompt="0"]');
+    assert.equal(await row.locator('.cue').textContent(), 'policy mean of 3 loses to BoN by 1.000');
+    const summary = row.locator('.cell-summary');
+    assert.equal(await summary.textContent(), 'mean r 0.000 over 3 samples (Enter: all of them)');
+    const clipped = await summary.evaluate((el) => el.scrollWidth > el.clientWidth + 1 || el.scrollHeight > el.clientHeight + 1);
+    assert.equal(clipped, false, 'the mean is not cut off');
+    assert.match(await row.locator('.cell').nth(1).textContent() ?? '', /sample 1: r 1\.000/);
+    await view.page.setViewportSize({ width: 600, height: 700 });
+    assert.equal(await summary.evaluate((el) => el.scrollWidth > el.clientWidth + 1), false, 'nor at 600 px');
+    await view.page.close();
+  });
+
   it('sorts, filters and searches, and follows one prompt across steps', async () => {
     const records = manyRecords(80);
     const view = await openWith({ type: 'snapshot', seq: 1, run, records }, { state: { dir: '/runs/a', step: null, followLatest: false } });

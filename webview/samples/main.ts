@@ -86,11 +86,22 @@ function scored(label: string, sample: ScoredText | undefined, extra?: string): 
   ]);
 }
 
+/** The win/loss cue compares the policy's mean reward over its K samples with Best-of-N's: it says so. */
 function cue(record: SampleRecord): HTMLElement {
   const gap = gapToBon(record);
   const kind = gap > 0 ? 'win' : gap < 0 ? 'loss' : 'tie';
-  const text = gap > 0 ? `beats BoN by ${formatNumber(gap)}` : gap < 0 ? `loses to BoN by ${formatNumber(-gap)}` : 'ties BoN';
+  const who = record.policy.length > 1 ? `policy mean of ${record.policy.length}` : 'policy';
+  const text = gap > 0 ? `${who} beats BoN by ${formatNumber(gap)}` : gap < 0 ? `${who} loses to BoN by ${formatNumber(-gap)}` : `${who} ties BoN`;
   return h('span', { className: `cue cue-${kind}`, text });
+}
+
+/** The policy column: with several samples, first what the cue compares (mean and count), then sample 1. */
+function policyCell(record: SampleRecord): HTMLElement {
+  const cell = scored(record.policy.length > 1 ? 'sample 1:' : '', record.policy[0]);
+  if (record.policy.length > 1) {
+    cell.prepend(h('div', { className: 'cell-summary', text: `mean r ${formatNumber(policyReward(record))} over ${record.policy.length} samples (Enter: all of them)` }));
+  }
+  return cell;
 }
 
 function renderRow(record: SampleRecord, index: number): HTMLElement {
@@ -105,7 +116,7 @@ function renderRow(record: SampleRecord, index: number): HTMLElement {
       modelText('div', 'cell-text', clip(record.prompt, CELL_CHARS)),
       cue(record),
     ]),
-    scored('', record.policy[0], record.policy.length > 1 ? ` · ${record.policy.length} samples, mean r ${formatNumber(policyReward(record))}` : ''),
+    policyCell(record),
     scored('', record.anchor[0], record.anchor.length > 1 ? ` · +${record.anchor.length - 1} more` : ''),
     scored(`#${record.bon.winner} of ${record.bon.n}`, record.bon.best),
   ]);
