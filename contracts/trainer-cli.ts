@@ -32,6 +32,8 @@ export interface ConfigProblem {
   column: number | null;
   /** pip requirements that fix it (a missing optional package); the editor offers to install them */
   install?: string[];
+  /** an unknown key's likely intended name ("did you mean"): the editor offers to rename it */
+  rename_to?: string;
 }
 
 /** `python -m bond_trainer validate --config FILE` */
@@ -73,5 +75,6 @@ export function isExportFailure(value: unknown): value is ExportFailure {
 export function isValidateReport(value: unknown): value is ValidateReport {
   return isObject(value) && typeof value.ok === 'boolean' && Array.isArray(value.problems)
     && value.problems.every((p) => isObject(p) && typeof p.field === 'string' && typeof p.message === 'string'
-      && typeof p.check === 'string' && (p.install === undefined || isStringArray(p.install)));
+      && typeof p.check === 'string' && (p.install === undefined || isStringArray(p.install))
+      && (p.rename_to === undefined || typeof p.rename_to === 'string'));
 }

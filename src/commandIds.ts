@@ -23,6 +23,7 @@ export const COMMANDS = {
   renameRun: 'bond.renameRun',
   editRunNote: 'bond.editRunNote',
   editRunTags: 'bond.editRunTags',
+  installMissingPackages: 'bond.installMissingPackages',
 } as const;
 
 export type CommandId = (typeof COMMANDS)[keyof typeof COMMANDS];

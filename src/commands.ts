@@ -46,7 +46,7 @@ async function pickConfig(argument: unknown): Promise<vscode.Uri | undefined> {
   if (argument instanceof vscode.Uri) return argument;
   const editor = vscode.window.activeTextEditor;
   if (editor && isConfigDocument(editor.document)) return editor.document.uri;
-  const configs = await findConfigs();
+  const configs = [...new Map((await findConfigs()).map((uri) => [uri.fsPath, uri])).values()]; // one entry per file
   if (!configs.length) {
     const choice = await vscode.window.showErrorMessage('BOND: no *.bond.json run config in this workspace.', 'New Run Config');
     if (choice) await vscode.commands.executeCommand(COMMANDS.newConfig);
@@ -54,7 +54,11 @@ async function pickConfig(argument: unknown): Promise<vscode.Uri | undefined> {
   }
   if (configs.length === 1) return configs[0];
   const picked = await vscode.window.showQuickPick(
-    configs.map((uri) => ({ label: basename(uri.fsPath), description: vscode.workspace.asRelativePath(uri), uri })),
+    configs.map((uri) => {
+      const errors = vscode.languages.getDiagnostics(uri).filter((d) => d.severity === vscode.DiagnosticSeverity.Error).length;
+      return { label: `${errors ? '$(error) ' : ''}${basename(uri.fsPath)}`, description: vscode.workspace.asRelativePath(uri),
+        detail: errors ? `${errors} problem${errors === 1 ? '' : 's'}: it will not start until they are fixed` : undefined, uri };
+    }),
     { title: 'Start a BOND run', placeHolder: 'Which run config?' });
   return picked?.uri;
 }

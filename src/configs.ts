@@ -4,7 +4,8 @@
  * contributes.jsonValidation; the trainer adds the ones a schema cannot express), and New Run Config.
  */
 import * as vscode from 'vscode';
-import { spanOfField } from './core/fieldRange';
+import { spanOfField, spanOfKey } from './core/fieldRange';
+import type { ConfigProblem } from '../contracts/trainer-cli';
 import { validateConfig } from './core/python';
 import type { PythonEnvironment } from './environment';
 import { COMMANDS } from './commandIds';
@@ -26,60 +27,130 @@ export class ConfigCodeLens implements vscode.CodeLensProvider {
   }
 }
 
-export class ConfigDiagnostics implements vscode.Disposable {
+/** At most this many workspace configs are checked from disk at activation (open ones always are). */
+const MAX_CONFIGS_CHECKED_AT_START = 50;
+
+/**
+ * The trainer's own checks of every config, as Diagnostics that are errors (what the trainer would
+ * refuse): as the user types (debounced, on the unsaved text), on save, and at activation for every
+ * config in the workspace, so the Problems panel is full again after a window reload. Quick fixes:
+ * rename a misspelt key to the trainer's suggestion; install a missing optional package.
+ */
+export class ConfigDiagnostics implements vscode.Disposable, vscode.CodeActionProvider {
+  static readonly SOURCE = 'BOND trainer';
   private readonly collection = vscode.languages.createDiagnosticCollection('bond');
   private readonly pending = new Map<string, NodeJS.Timeout>();
   private readonly subscriptions: vscode.Disposable[] = [];
+  /** the problem behind each diagnostic, for its quick fixes */
+  private readonly problems = new WeakMap<vscode.Diagnostic, ConfigProblem>();
+  /** a newer check of a document supersedes an older one still running */
+  private readonly generation = new Map<string, number>();
 
   constructor(private readonly python: PythonEnvironment) {
     this.subscriptions.push(
-      vscode.workspace.onDidOpenTextDocument((d) => this.schedule(d)),
-      vscode.workspace.onDidSaveTextDocument((d) => this.schedule(d)),
-      vscode.workspace.onDidCloseTextDocument((d) => this.collection.delete(d.uri)),
+      vscode.workspace.onDidOpenTextDocument((d) => this.schedule(d, 50)),
+      vscode.workspace.onDidChangeTextDocument((e) => this.schedule(e.document, 600)),
+      vscode.workspace.onDidSaveTextDocument((d) => this.schedule(d, 50)),
       // Trust granted: the trainer's checks can run now on every open config.
-      vscode.workspace.onDidGrantWorkspaceTrust(() => vscode.workspace.textDocuments.forEach((d) => this.schedule(d))),
+      vscode.workspace.onDidGrantWorkspaceTrust(() => void this.checkWorkspace()),
+      vscode.languages.registerCodeActionsProvider({ pattern: CONFIG_GLOB }, this,
+        { providedCodeActionKinds: [vscode.CodeActionKind.QuickFix] }),
     );
-    vscode.workspace.textDocuments.forEach((d) => this.schedule(d));
+    void this.checkWorkspace();
   }
 
-  private schedule(document: vscode.TextDocument): void {
+  /** Every open config, then the workspace's configs on disk (what a reload would otherwise lose). */
+  private async checkWorkspace(): Promise<void> {
+    const open = vscode.workspace.textDocuments.filter(isConfigDocument);
+    for (const document of open) await this.validate(document.uri, document);
+    const onDisk = (await findConfigs()).filter((uri) => !open.some((d) => d.uri.toString() === uri.toString()));
+    for (const uri of onDisk.slice(0, MAX_CONFIGS_CHECKED_AT_START)) await this.validate(uri);
+  }
+
+  private schedule(document: vscode.TextDocument, delayMs: number): void {
     if (!isConfigDocument(document)) return;
     const key = document.uri.toString();
     clearTimeout(this.pending.get(key));
-    this.pending.set(key, setTimeout(() => void this.validate(document), 300));
+    this.pending.set(key, setTimeout(() => void this.validate(document.uri, document), delayMs));
   }
 
-  /** Validate the saved file with the trainer; show the problems a schema cannot express. */
-  async validate(document: vscode.TextDocument): Promise<vscode.Diagnostic[]> {
+  /**
+   * Check a config with the trainer: the document's current text when it is open (saved or not),
+   * else the file. Every problem the trainer would refuse is an error; syntax and schema problems of
+   * an open document are shown by VS Code's JSON support too, which is why only the trainer's name
+   * on it ("BOND trainer") tells them apart.
+   */
+  async validate(uri: vscode.Uri, document?: vscode.TextDocument): Promise<vscode.Diagnostic[]> {
+    const key = uri.toString();
+    const generation = (this.generation.get(key) ?? 0) + 1;
+    this.generation.set(key, generation);
     if (!vscode.workspace.isTrusted) {
       // Restricted Mode: schema validation only (VS Code's JSON support); no process is started.
       const note = new vscode.Diagnostic(new vscode.Range(0, 0, 0, 1),
         'BOND: the trainer\'s own checks (files, shapes, packages) run once this workspace is trusted; only the schema is checked now.',
         vscode.DiagnosticSeverity.Information);
       note.source = 'BOND';
-      this.collection.set(document.uri, [note]);
+      this.collection.set(uri, [note]);
       return [note];
     }
     const found = await this.python.resolve();
     if (!found.ok) return [];
-    const report = await validateConfig({ python: found.python, trainerDir: this.python.trainerDir }, document.fileName);
-    const text = document.getText();
+    const text = document ? document.getText() : await readText(uri);
+    if (text === undefined) {
+      this.collection.delete(uri);
+      return [];
+    }
+    const report = await validateConfig({ python: found.python, trainerDir: this.python.trainerDir }, uri.fsPath, { text });
+    if (this.generation.get(key) !== generation) return []; // the user typed on: a newer check is under way
+    const position = (offset: number) => (document ? document.positionAt(offset) : positionAt(text, offset));
     const diagnostics: vscode.Diagnostic[] = [];
     if (typeof report === 'string') {
       diagnostics.push(new vscode.Diagnostic(new vscode.Range(0, 0, 0, 1), report, vscode.DiagnosticSeverity.Warning));
     } else {
-      // Schema and syntax problems are already shown by VS Code's JSON support: one message each.
-      for (const problem of report.problems.filter((p) => p.check === 'semantic' || p.check === 'file')) {
-        const span = spanOfField(text, problem.field);
-        const range = new vscode.Range(document.positionAt(span.offset), document.positionAt(span.offset + span.length));
+      for (const problem of report.problems) {
+        // an unknown key is marked on the key itself (the rename quick fix replaces exactly that)
+        const span = problem.line !== null && problem.check === 'syntax'
+          ? { offset: offsetOf(text, problem.line, problem.column ?? 1), length: 1 }
+          : (problem.rename_to ? spanOfKey(text, problem.field) : undefined) ?? spanOfField(text, problem.field);
+        const range = new vscode.Range(position(span.offset), position(span.offset + span.length));
         const diagnostic = new vscode.Diagnostic(range, `${problem.field ? `${problem.field}: ` : ''}${problem.message}`,
           vscode.DiagnosticSeverity.Error);
-        diagnostic.source = 'BOND trainer';
+        diagnostic.source = ConfigDiagnostics.SOURCE;
+        diagnostic.code = problem.check;
+        this.problems.set(diagnostic, problem);
         diagnostics.push(diagnostic);
       }
     }
-    this.collection.set(document.uri, diagnostics);
+    this.collection.set(uri, diagnostics);
     return diagnostics;
+  }
+
+  provideCodeActions(document: vscode.TextDocument, _range: vscode.Range, context: vscode.CodeActionContext): vscode.CodeAction[] {
+    const actions: vscode.CodeAction[] = [];
+    for (const diagnostic of context.diagnostics) {
+      const problem = this.problems.get(diagnostic);
+      if (!problem) continue;
+      if (problem.rename_to) {
+        const action = new vscode.CodeAction(`Rename to '${problem.rename_to}'`, vscode.CodeActionKind.QuickFix);
+        action.edit = new vscode.WorkspaceEdit();
+        action.edit.replace(document.uri, diagnostic.range, JSON.stringify(problem.rename_to));
+        action.diagnostics = [diagnostic];
+        action.isPreferred = true;
+        actions.push(action);
+      }
+      if (problem.install?.length) {
+        const action = new vscode.CodeAction(`Install ${problem.install.join(', ')} into the trainer's Python`, vscode.CodeActionKind.QuickFix);
+        action.command = { title: action.title, command: COMMANDS.installMissingPackages, arguments: [document.uri] };
+        action.diagnostics = [diagnostic];
+        actions.push(action);
+      }
+    }
+    return actions;
+  }
+
+  /** What the trainer's checks of this config say to pip-install (its open problems). */
+  missingPackages(uri: vscode.Uri): string[] {
+    return [...new Set(this.collection.get(uri)?.flatMap((d) => this.problems.get(d)?.install ?? []) ?? [])];
   }
 
   dispose(): void {
@@ -87,6 +158,27 @@ export class ConfigDiagnostics implements vscode.Disposable {
     this.collection.dispose();
     this.subscriptions.forEach((s) => s.dispose());
   }
+}
+
+async function readText(uri: vscode.Uri): Promise<string | undefined> {
+  try {
+    return Buffer.from(await vscode.workspace.fs.readFile(uri)).toString('utf8');
+  } catch {
+    return undefined; // gone
+  }
+}
+
+function positionAt(text: string, offset: number): vscode.Position {
+  const before = text.slice(0, offset);
+  const line = before.split('\n').length - 1;
+  return new vscode.Position(line, offset - (before.lastIndexOf('\n') + 1));
+}
+
+function offsetOf(text: string, line: number, column: number): number {
+  const lines = text.split('\n');
+  let offset = 0;
+  for (let i = 0; i < Math.min(line - 1, lines.length); i++) offset += (lines[i]?.length ?? 0) + 1;
+  return Math.min(text.length, offset + Math.max(0, column - 1));
 }
 
 // No "$schema": the extension contributes the schema for every *.bond.json (contributes.jsonValidation).

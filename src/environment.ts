@@ -100,11 +100,19 @@ export class PythonEnvironment {
     const choice = await vscode.window.showErrorMessage(`BOND: ${message}`, `Install ${names}`, 'Show Output');
     if (choice === 'Show Output') this.output.show(true);
     if (choice !== `Install ${names}`) return false;
+    if (!(await this.install(install))) return false;
+    await retry();
+    return true;
+  }
+
+  /** pip-install into the interpreter in use, with progress; false (and said) when it failed. */
+  async install(install: readonly string[]): Promise<boolean> {
     const found = await this.resolve();
     if (!found.ok) {
       void this.offerFixes(found.problems);
       return false;
     }
+    const names = install.map((r) => r.replace(/[<>=!~ ;\[].*$/, '')).join(', ');
     try {
       await vscode.window.withProgress(
         { location: vscode.ProgressLocation.Notification, title: `BOND: installing ${names} into ${found.python}…` },
@@ -115,7 +123,6 @@ export class PythonEnvironment {
       return false;
     }
     this.resolved = undefined; // its extras changed
-    await retry();
     return true;
   }
 

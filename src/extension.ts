@@ -1,6 +1,7 @@
 /** BOND Studio's extension host: wires the run store, run manager, views and commands together. */
 import * as vscode from 'vscode';
 import { registerCommands, runsDirectory, type Services } from './commands';
+import { COMMANDS } from './commandIds';
 import { ConfigCodeLens, ConfigDiagnostics } from './configs';
 import { RunManager } from './core/runManager';
 import { RunStore } from './core/runStore';
@@ -31,8 +32,24 @@ export function activate(context: vscode.ExtensionContext): Services {
     },
   };
   const view = new RunsView(store);
+  const diagnostics = new ConfigDiagnostics(python);
   context.subscriptions.push(
-    output, store, view, new RunStatusBar(store), new ConfigDiagnostics(python),
+    output, store, view, new RunStatusBar(store), diagnostics,
+    vscode.commands.registerCommand(COMMANDS.installMissingPackages, async (uri?: vscode.Uri) => {
+      const target = uri ?? vscode.window.activeTextEditor?.document.uri;
+      if (!target) return;
+      const document = vscode.workspace.textDocuments.find((d) => d.uri.toString() === target.toString());
+      let missing = diagnostics.missingPackages(target);
+      if (!missing.length) {
+        await diagnostics.validate(target, document);
+        missing = diagnostics.missingPackages(target);
+      }
+      if (!missing.length) {
+        void vscode.window.showInformationMessage('BOND: this config needs no package the trainer\'s Python lacks.');
+        return;
+      }
+      if (await python.install(missing)) await diagnostics.validate(target, document);
+    }),
     notifyRunEndings(store, (dir) => services.startedHere.has(dir)),
     vscode.window.createTreeView('bond.runs', { treeDataProvider: view, showCollapseAll: false, canSelectMany: true }),
     vscode.languages.registerCodeLensProvider({ pattern: '**/*.bond.json' }, new ConfigCodeLens()),

@@ -39,3 +39,11 @@ export function spanOfField(text: string, field: string): TextSpan {
 function keyNode(property: Node | undefined): Node | undefined {
   return property?.type === 'property' ? property.children?.[0] : undefined;
 }
+
+/** The span of a present field's key (`"betta"`, quotes included), for renaming it; undefined when absent. */
+export function spanOfKey(text: string, field: string): TextSpan | undefined {
+  const root = parseTree(text, [], { allowTrailingComma: true });
+  const node = root ? findNodeAtLocation(root, fieldPath(field)) : undefined;
+  const key = keyNode(node?.parent);
+  return key ? { offset: key.offset, length: key.length } : undefined;
+}

@@ -104,6 +104,6 @@ export async function installPackages(root: string, python: string, requirements
 
 /** `bond_trainer validate`: the trainer's own rules for a config (the editor's Diagnostics). */
 export function validateConfig(env: TrainerEnvironment, configPath: string,
-  options: { overrides?: readonly string[]; diffRun?: string } = {}): Promise<ValidateReport | string> {
+  options: { overrides?: readonly string[]; diffRun?: string; text?: string } = {}): Promise<ValidateReport | string> {
   return runTrainerCall(env.python, env.trainerDir, validateCall(configPath, options));
 }

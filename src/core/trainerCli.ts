@@ -24,6 +24,8 @@ export interface TrainerCall<T> {
   /** the arguments after `python -m bond_trainer` */
   args: string[];
   timeoutMs: number;
+  /** written to the command's standard input (validate --stdin: an editor's unsaved text) */
+  input?: string;
   read: (output: TrainerOutput) => T;
 }
 
@@ -83,11 +85,12 @@ export function checkCall(timeoutMs = 60_000): TrainerCall<CheckResult> {
 }
 
 /** `validate`: the trainer's own rules for a config (the editor's Diagnostics); a string when it could not say. */
-export function validateCall(configPath: string, options: { overrides?: readonly string[]; diffRun?: string } = {}): TrainerCall<ValidateReport | string> {
+export function validateCall(configPath: string, options: { overrides?: readonly string[]; diffRun?: string; text?: string } = {}): TrainerCall<ValidateReport | string> {
   return {
     args: ['validate', '--config', configPath, ...(options.overrides ?? []).flatMap((o) => ['--set', o]),
-      ...(options.diffRun ? ['--diff-run', options.diffRun] : [])],
+      ...(options.diffRun ? ['--diff-run', options.diffRun] : []), ...(options.text !== undefined ? ['--stdin'] : [])],
     timeoutMs: 60_000,
+    ...(options.text !== undefined ? { input: options.text } : {}),
     read: ({ code, stdout, stderr }) => {
       const json = parseJson(stdout);
       if (isValidateReport(json)) return json;
@@ -128,7 +131,7 @@ export function trainerEnv(trainerDir: string, base: NodeJS.ProcessEnv = process
 /** Run a one-shot command with this interpreter and read its output. */
 export function runTrainerCall<T>(python: string, trainerDir: string, call: TrainerCall<T>): Promise<T> {
   return new Promise((resolve) => {
-    execFile(python, [...TRAINER_MODULE, ...call.args], { cwd: trainerDir, env: trainerEnv(trainerDir), timeout: call.timeoutMs, maxBuffer: 8 << 20 },
+    const child = execFile(python, [...TRAINER_MODULE, ...call.args], { cwd: trainerDir, env: trainerEnv(trainerDir), timeout: call.timeoutMs, maxBuffer: 8 << 20 },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
         let problem = stderr;
@@ -139,6 +142,8 @@ export function runTrainerCall<T>(python: string, trainerDir: string, call: Trai
         }
         resolve(call.read({ code, stdout, stderr: problem }));
       });
+    child.stdin?.on('error', () => undefined); // a process that exits first: its output says why
+    child.stdin?.end(call.input ?? '');
   });
 }
 

@@ -43,16 +43,37 @@ test('Check Environment reports Python and torch', async (t) => {
   });
 });
 
-test('broken configs: the Problems panel names the fields', async (t) => {
+test('broken configs: the Problems panel names the fields as errors, a quick fix renames, and problems survive a reload', async (t) => {
   await scenario('problems-panel', t, async () => {
+    const page = editor.page;
     // A misspelt field: VS Code's JSON support, with the schema the extension contributes.
     await openFile('typo.bond.json');
     // A missing prompt file: the trainer's own rules, beyond the schema, as a Diagnostic.
     await openFile('broken.bond.json');
     await editor.runCommand('View: Focus Problems (Errors, Warnings, Infos)');
-    const problems = editor.page.locator('.markers-panel');
+    const problems = page.locator('.markers-panel');
     await problems.locator('.monaco-list-row', { hasText: 'does not exist (prompts come from a .jsonl' }).first().waitFor({ timeout: 60_000 });
     await problems.locator('.monaco-list-row', { hasText: 'Property betta is not allowed' }).first().waitFor({ timeout: 30_000 });
+    // The trainer's own word on the typo, an error with its suggestion, and the quick fix that applies it.
+    const typo = problems.locator('.monaco-list-row', { hasText: "bond.betta: unknown field; did you mean 'beta'?" }).first();
+    await typo.waitFor({ timeout: 60_000 });
+    assert.ok(await typo.locator('.codicon-error').count() > 0, 'the trainer\'s problem is an error');
+    await openFile('typo.bond.json');
+    await editor.runCommand('Go to Next Problem (Error, Warning, Info)');
+    await editor.runCommand('Quick Fix...');
+    await page.locator('.action-widget .monaco-list-row', { hasText: "Rename to 'beta'" }).first().click({ timeout: 30_000 });
+    await page.locator('.monaco-editor .view-lines', { hasText: '"beta": 0.5' }).first().waitFor({ timeout: 30_000 });
+    // checked as typed: the unsaved buffer's problem goes away without a save
+    await waitFor(async () => ((await problems.locator('.monaco-list-row', { hasText: 'bond.betta' }).count()) === 0 ? true : undefined),
+      'the fixed typo to leave the Problems panel', 60_000);
+    await editor.runCommand('File: Revert File');
+    // A window reload: the problems of the workspace's configs come back without opening them.
+    await editor.runCommand('Developer: Reload Window');
+    await page.waitForTimeout(2_000);
+    await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+    await page.locator('.activitybar [aria-label^="BOND"]').first().waitFor({ timeout: 60_000 });
+    await editor.runCommand('View: Focus Problems (Errors, Warnings, Infos)');
+    await page.locator('.markers-panel .monaco-list-row', { hasText: 'does not exist (prompts come from a .jsonl' }).first().waitFor({ timeout: 90_000 });
   });
 });
 

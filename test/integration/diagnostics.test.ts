@@ -6,7 +6,7 @@ import { strict as assert } from 'node:assert';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { spanOfField } from '../../src/core/fieldRange';
+import { spanOfField, spanOfKey } from '../../src/core/fieldRange';
 import { validateConfig } from '../../src/core/python';
 import { FIXTURES, TRAINER, testPython } from '../helpers';
 
@@ -61,4 +61,18 @@ test('a Python path that does not exist is named, with what to do', async () => 
   const result = await checkPython('/no/such/python3', TRAINER);
   assert.equal(result.ok, false);
   assert.ok(!result.ok && /\/no\/such\/python3 does not exist.*bond\.pythonPath/.test(result.problem), JSON.stringify(result));
+});
+
+test('an unsaved buffer is checked as typed (stdin), its paths resolved against the file, with the rename the trainer suggests', async () => {
+  const path = join(CONFIGS, 'valid', 'minimal.bond.json');
+  const saved = readFileSync(path, 'utf8');
+  const typed = saved.replace(/^\{/, '{"algoritm": "jbond",');
+  const report = await validateConfig(env(), path, { text: typed });
+  assert.ok(typeof report !== 'string', String(report));
+  const problem = report.problems.find((p) => p.field === 'algoritm');
+  assert.equal(problem?.rename_to, 'algorithm', JSON.stringify(report.problems));
+  const span = spanOfKey(typed, problem!.field)!;
+  assert.equal(typed.slice(span.offset, span.offset + span.length), '"algoritm"', 'the quick fix replaces the key itself');
+  const clean = await validateConfig(env(), path, { text: saved });
+  assert.ok(typeof clean !== 'string' && clean.problems.length === 0, JSON.stringify(clean));
 });

@@ -39,6 +39,8 @@ def build_parser() -> ArgumentParser:
     validate = commands.add_parser("validate", help="check a config; print its problems as JSON (exit 2 if any)")
     validate.add_argument("--config", required=True, type=Path)
     validate.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    validate.add_argument("--stdin", action="store_true",
+                          help="read the config's text from standard input (an editor's unsaved buffer); paths resolve against --config")
     validate.add_argument("--diff-run", type=Path, default=None, metavar="RUN_DIR",
                           help="also list what differs from the config this run last trained with (changes)")
 
@@ -81,7 +83,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     if args.command == "validate":
         # One set of rules for the trainer and the editor: the extension shows these as Diagnostics.
         try:
-            cfg = load_config(args.config, args.set)
+            text = sys.stdin.buffer.read().decode("utf-8", errors="strict") if args.stdin else None
+        except UnicodeDecodeError as error:
+            problem = {"field": "", "message": f"not UTF-8 text at byte {error.start}", "check": "syntax", "line": None, "column": None}
+            print(json.dumps({"ok": False, "config": str(args.config), "problems": [problem]}))
+            return 2
+        try:
+            cfg = load_config(args.config, args.set, text)
         except ConfigError as error:
             print(json.dumps({"ok": False, "config": str(args.config), "problems": [p.to_json() for p in error.problems]}))
             return 2

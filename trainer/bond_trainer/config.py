@@ -34,6 +34,8 @@ class ConfigProblem:
     column: Optional[int] = None
     # pip requirements that fix it (a missing optional package): the editor offers to install them
     install: tuple[str, ...] = ()
+    # a misspelt key's likely intended name: the editor offers to rename it
+    rename_to: Optional[str] = None
 
     def __str__(self) -> str:
         return f"{self.field}: {self.message}" if self.field else self.message
@@ -43,6 +45,8 @@ class ConfigProblem:
                                "column": self.column}
         if self.install:
             out["install"] = list(self.install)
+        if self.rename_to:
+            out["rename_to"] = self.rename_to
         return out
 
 
@@ -478,12 +482,14 @@ def component_name(rc: RewardConfig) -> str:
     return re.sub(r"[^a-z0-9_]+", "_", (rc.name or rc.type).lower()).strip("_") or rc.type
 
 
-def load_config(path: str | Path, overrides: Optional[list[str]] = None) -> RunConfig:
-    """Read, override, validate and type a config. Raises ConfigError naming every problem."""
+def load_config(path: str | Path, overrides: Optional[list[str]] = None, text: Optional[str] = None) -> RunConfig:
+    """Read, override, validate and type a config. Raises ConfigError naming every problem. `text`:
+    the file's contents as an editor holds them (unsaved), paths still resolved against `path`."""
     path = Path(path)
     source = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        if text is None:
+            text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(source, [ConfigProblem("", "the config file does not exist", "file")]) from None
     except UnicodeDecodeError as error:
@@ -509,7 +515,7 @@ def config_from_dict(raw: Any, base_dir: Path, source: str = "<config>",
         raise ConfigError(source, [ConfigProblem("", str(error), "override")]) from None
     issues: list[SchemaIssue] = config_validator().validate(raw, fill_defaults=True)
     if issues:
-        raise ConfigError(source, [ConfigProblem(i.path, i.message, "schema") for i in issues])
+        raise ConfigError(source, [ConfigProblem(i.path, i.message, "schema", rename_to=i.rename_to) for i in issues])
     raw.pop("$schema", None)
     components = raw.pop("reward") if isinstance(raw.get("reward"), list) else None
     cfg: RunConfig = _build(RunConfig, raw)

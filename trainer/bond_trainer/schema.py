@@ -132,6 +132,7 @@ def parse_jsonc(text: str) -> Any:
 class SchemaIssue:
     path: str  # dotted path of the field, "" for the root
     message: str
+    rename_to: Optional[str] = None  # an unknown key that is a near miss of this known one
 
     def __str__(self) -> str:
         return f"{self.path or '(top level)'}: {self.message}"
@@ -293,7 +294,7 @@ class Validator:
             if extra is False:
                 hint = difflib.get_close_matches(key, list(properties), n=1)
                 known = f"did you mean {hint[0]!r}?" if hint else f"known fields: {', '.join(properties)}"
-                issues.append(SchemaIssue(_join(path, key), f"unknown field; {known}"))
+                issues.append(SchemaIssue(_join(path, key), f"unknown field; {known}", hint[0] if hint else None))
             elif isinstance(extra, dict):
                 self._validate(item, extra, _join(path, key), issues, fill)
         if fill:

@@ -440,3 +440,19 @@ def test_stop_ends_a_run_stuck_in_a_reward_within_seconds_with_a_checkpoint_of_t
     assert meta["status"] == "stopped" and meta["step"] == done[-1]
     assert meta["checkpoints"][-1]["step"] == done[-1], "a checkpoint of the last completed step"
     assert_run_dir_valid(run_dir)
+
+
+def test_validate_checks_unsaved_text_from_stdin_with_paths_from_the_file_and_suggests_renames(
+        write_config: Callable[..., Path], tmp_path: Path) -> None:
+    config = write_config()
+    text = config.read_text().replace('"beta"', '"betta"') if '"beta"' in config.read_text() else \
+        config.read_text().replace('"bond": {', '"bond": {"betta": 0.5, ', 1)
+    result = subprocess.run(trainer_command("validate", "--config", str(config), "--stdin"), input=text, capture_output=True,
+                            text=True, env=environment(), timeout=120)
+    assert result.returncode == 2
+    [problem] = json.loads(result.stdout)["problems"]
+    assert problem["field"] == "bond.betta" and problem["rename_to"] == "beta", problem
+    # relative paths resolve against the file's folder, not the working directory
+    ok = subprocess.run(trainer_command("validate", "--config", str(config), "--stdin"), input=config.read_text(),
+                        capture_output=True, text=True, env=environment(), timeout=120, cwd="/")
+    assert json.loads(ok.stdout)["problems"] == [], ok.stdout
