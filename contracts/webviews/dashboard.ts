@@ -95,6 +95,8 @@ export interface DashboardState {
   smoothing: number;
   /** legend entries switched off, as "chart/series" keys */
   hidden: string[];
+  /** the background of exported pictures: light (for papers), or the editor theme's */
+  exportBackground: 'light' | 'theme';
 }
 
 export const MAX_EXPORT_CHARS = 64 * 1024 * 1024;
@@ -147,5 +149,6 @@ export function parseDashboardState(value: unknown): DashboardState | undefined 
     xAxis: value.xAxis === 'time' ? 'time' : 'step',
     smoothing,
     hidden: isStringArray(value.hidden, 1000) ? value.hidden : [],
+    exportBackground: value.exportBackground === 'theme' ? 'theme' : 'light',
   };
 }

@@ -1,6 +1,6 @@
 /** The dashboard bundle in headless Chromium, fed host messages built from the shared fixtures. */
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
@@ -377,12 +377,65 @@ describe('dashboard webview', () => {
     const posted = await view.posted();
     assert.deepEqual(posted.filter((m) => m.type === 'command').map((m) => m.command), ['stop', 'openSamples']);
     const csv = posted.find((m) => m.type === 'exportCsv') as unknown as { fileName: string; content: string };
-    assert.equal(csv.fileName, 'loss.csv');
+    const run = completed.meta.name;
+    assert.equal(csv.fileName, `${run}-loss.csv`, 'named after the run and the chart');
     const lines = csv.content.trim().split('\n');
-    assert.match(lines[0] ?? '', /^"step","total","total \(raw\)"/);
+    assert.equal(lines[0], `"step","${run} · total (raw)","${run} · total (smoothed 0.6)","${run} · forward (raw)","${run} · forward (smoothed 0.6)"`
+      + lines[0]!.slice(lines[0]!.indexOf(`,"${run} · backward`)), 'step, then each series raw then smoothed, naming the run');
     assert.equal(lines.length, 51);
-    const png = posted.find((m) => m.type === 'exportPng') as unknown as { dataUrl: string };
+    const first = lines[1]!.split(',');
+    const raw = syntheticMetrics(50)[0]!['loss/total'] as number;
+    assert.equal(Number(first[1]), raw, 'the raw column is the raw value');
+    const png = posted.find((m) => m.type === 'exportPng') as unknown as { fileName: string; dataUrl: string };
     assert.match(png.dataUrl, /^data:image\/png;base64,/);
+    assert.equal(png.fileName, `${run}-loss.png`);
+    await view.page.close();
+  });
+
+  it('a PNG for a paper: ≥ 1200 px and 2× the screen, title, legend, a light background by choice, no interaction overlays', async () => {
+    const view = await openWith({ type: 'snapshot', seq: 1, runs: [header('/runs/a')], metrics: [{ dir: '/runs/a', records: syntheticMetrics(80, { evalEvery: 20 }) }] }, 'dark');
+    const render = (background: 'light' | 'theme') => view.page.evaluate(async (bg) => {
+      const chart = document.querySelector('[data-chart="reward"]') as HTMLElement;
+      const select = document.querySelector('vscode-single-select[aria-label="background of exported pictures"]') as HTMLElement & { value: string };
+      select.value = bg;
+      select.dispatchEvent(new Event('change'));
+      const before = (window as unknown as { __posted: { type: string }[] }).__posted.length;
+      (chart.querySelector('button[title^="Save this chart"]') as HTMLButtonElement).click();
+      const posted = (window as unknown as { __posted: { type: string; dataUrl?: string }[] }).__posted.slice(before);
+      const url = posted.find((m) => m.type === 'exportPng')?.dataUrl ?? '';
+      const image = new Image();
+      image.src = url;
+      await image.decode();
+      const canvas = document.createElement('canvas');
+      canvas.width = image.width;
+      canvas.height = image.height;
+      const ctx = canvas.getContext('2d')!;
+      ctx.drawImage(image, 0, 0);
+      const pixel = (x: number, y: number) => [...ctx.getImageData(x, y, 1, 1).data];
+      const inked = (x0: number, y0: number, w: number, h: number) => {
+        const data = ctx.getImageData(x0, y0, w, h).data;
+        const [r, g, b] = pixel(0, 0);
+        let n = 0;
+        for (let i = 0; i < data.length; i += 4) if (Math.abs(data[i]! - r!) + Math.abs(data[i + 1]! - g!) + Math.abs(data[i + 2]! - b!) > 60) n++;
+        return n;
+      };
+      const screenWidth = (chart.querySelector('canvas') as HTMLCanvasElement).width;
+      return { url, width: image.width, height: image.height, screenWidth, corner: pixel(2, 2),
+        title: inked(0, 0, 400, 30), legend: inked(0, image.height - 30, image.width, 30) };
+    }, background);
+    const light = await render('light');
+    writeFileSync(join(ARTIFACTS, 'export-reward-light.png'), Buffer.from(light.url.split(',')[1] ?? '', 'base64'));
+    assert.ok(light.width >= 1200 && light.width >= 2 * light.screenWidth, `${light.width} px for a ${light.screenWidth} px chart`);
+    assert.deepEqual(light.corner, [255, 255, 255, 255], 'a light background for a paper');
+    assert.ok(light.title > 50, 'the title is drawn');
+    assert.ok(light.legend > 50, 'a legend is drawn');
+    const dark = await render('theme');
+    assert.ok(dark.corner[0]! < 80, `the theme's dark background: ${dark.corner.join(',')}`);
+    // A samples marker on screen changes the chart, not the exported picture.
+    await view.send({ type: 'marker', seq: 2, dir: '/runs/a', step: 40 });
+    await view.page.waitForFunction(() => document.querySelector('[data-chart="reward"]')?.getAttribute('data-marker') === '0:40');
+    const marked = await render('light');
+    assert.equal(marked.url, light.url, 'no interaction overlay in the export');
     await view.page.close();
   });
 

@@ -23,6 +23,8 @@ export interface ChartContext {
   theme(): { foreground: string; grid: string; background: string };
   exportCsv(fileName: string, content: string): void;
   exportPng(fileName: string, dataUrl: string): void;
+  /** the background an exported picture gets (the dashboard's toolbar choice) */
+  exportBackground(): 'light' | 'theme';
   /** the step a samples view of this run shows, marked on every chart; null: none */
   marker(run: RunData): number | null;
   /** a point was clicked: show this run's samples nearest this step */
@@ -231,17 +233,45 @@ export class MetricChart {
     this.applyData();
   }
 
-  private create(): void {
-    this.plot?.destroy();
-    this.lines = this.buildLines();
-    const theme = this.context.theme();
+  /**
+   * What the on-screen chart and an exported picture share: axes with their labels and ticks, and a
+   * series per line. `scale` multiplies every size (fonts, strokes, gaps) for a high-resolution export.
+   */
+  private plotParts(theme: { foreground: string; grid: string }, scale: number): Pick<uPlot.Options, 'axes' | 'series' | 'scales'> {
     const xIsTime = this.context.xAxis() === 'time';
     // steps are integers: no 2.5 ticks on a step axis
     const STEP_INCREMENTS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 2e6, 5e6];
+    const font = `${Math.round(11 * scale)}px sans-serif`;
     const axis = (label: string, values?: uPlot.Axis['values'], incrs?: number[]): uPlot.Axis => ({
-      label, stroke: theme.foreground, grid: { stroke: theme.grid, width: 1 }, ticks: { stroke: theme.grid, width: 1 },
-      labelSize: 18, font: '11px sans-serif', labelFont: '11px sans-serif', ...(values ? { values } : {}), ...(incrs ? { incrs } : {}),
+      label, stroke: theme.foreground, grid: { stroke: theme.grid, width: scale }, ticks: { stroke: theme.grid, width: scale, size: 10 * scale },
+      labelSize: 18 * scale, labelGap: 0, font, labelFont: font, gap: 5 * scale, ...(values ? { values } : {}), ...(incrs ? { incrs } : {}),
     });
+    return {
+      scales: { x: { time: false } },
+      axes: [
+        axis(xIsTime ? 'wall time' : 'step', xIsTime ? (_u, ticks) => ticks.map((t) => formatDuration(t)) : undefined, xIsTime ? undefined : STEP_INCREMENTS),
+        { ...axis(this.spec.series.length === 1 ? this.spec.series[0]?.label ?? '' : this.spec.title.toLowerCase(),
+          (_u, ticks) => ticks.map((t) => formatTick(t))), size: fitTickLabels },
+      ],
+      series: [
+        { label: xIsTime ? 'time' : 'step', value: (_u, v) => (v === null ? '–' : xIsTime ? formatDuration(v) : String(v)) },
+        ...this.lines.map((line): uPlot.Series => ({
+          label: line.label,
+          stroke: line.colour,
+          width: (line.reference ? 1 : 1.5) * scale,
+          ...(line.dash ? { dash: line.dash.map((d) => d * scale) } : {}),
+          spanGaps: true,
+          points: { show: this.spec.table === 'eval' && !line.reference, size: 5 * scale, width: scale },
+          show: !this.context.isHidden(`${this.spec.id}/${line.label}`),
+          value: (_u, v) => formatNumber(v),
+        })),
+      ],
+    };
+  }
+
+  private create(): void {
+    this.plot?.destroy();
+    this.lines = this.buildLines();
     const options: uPlot.Options = {
       width: this.plotWidth(),
       height: 200,
@@ -254,27 +284,9 @@ export class MetricChart {
         drag: { x: true, y: false, setScale: false },
         bind: { dblclick: () => () => { this.resetZoom(); return null; } },
       },
-      scales: { x: { time: false } },
-      axes: [
-        axis(xIsTime ? 'wall time' : 'step', xIsTime ? (_u, ticks) => ticks.map((t) => formatDuration(t)) : undefined, xIsTime ? undefined : STEP_INCREMENTS),
-        axis(this.spec.series.length === 1 ? this.spec.series[0]?.label ?? '' : this.spec.title.toLowerCase(),
-          (_u, ticks) => ticks.map((t) => formatTick(t))),
-      ],
-      series: [
-        { label: xIsTime ? 'time' : 'step', value: (_u, v) => (v === null ? '–' : xIsTime ? formatDuration(v) : String(v)) },
-        ...this.lines.map((line): uPlot.Series => ({
-          label: line.label,
-          stroke: line.colour,
-          width: line.reference ? 1 : 1.5,
-          ...(line.dash ? { dash: line.dash } : {}),
-          spanGaps: true,
-          points: { show: this.spec.table === 'eval' && !line.reference, size: 5 },
-          show: !this.context.isHidden(`${this.spec.id}/${line.label}`),
-          value: (_u, v) => formatNumber(v),
-        })),
-      ],
+      ...this.plotParts(this.context.theme(), 1),
       hooks: {
-        drawClear: [(u) => this.drawRaw(u)],
+        drawClear: [(u) => this.drawRaw(u, 1)],
         draw: [(u) => {
           this.element.dataset.yMax = String(u.scales.y?.max ?? '');
           // what is plotted, for tests that watch a live chart follow its run
@@ -415,7 +427,7 @@ export class MetricChart {
   }
 
   /** The unsmoothed line, faint, under the smoothed one. */
-  private drawRaw(u: uPlot): void {
+  private drawRaw(u: uPlot, scale: number): void {
     const ctx = u.ctx;
     const xs = u.data[0];
     ctx.save();
@@ -427,7 +439,7 @@ export class MetricChart {
       if (!line.smoothed || !column || !u.series[i + 1]?.show) return;
       ctx.strokeStyle = line.colour;
       ctx.globalAlpha = 0.25;
-      ctx.lineWidth = 1 * devicePixelRatio;
+      ctx.lineWidth = scale * devicePixelRatio;
       ctx.beginPath();
       let pen = false;
       for (let k = 0; k < xs.length; k++) {
@@ -456,51 +468,133 @@ export class MetricChart {
     this.applyData();
   }
 
-  /** The visible window's rows at full resolution (not the decimated display). */
+  /**
+   * The visible window's rows at full resolution (not the decimated display): the x column (step,
+   * or wall time), then each data series raw, then smoothed where smoothing applies, each header
+   * naming the run. Reference lines are constants, not data: left out.
+   */
   visibleCsv(): string {
     const { xs, ys } = this.full;
     const [x0, x1] = this.zoom?.range ?? [-Infinity, Infinity];
     const count = this.lines.length;
+    const runs = this.context.runs();
+    const linesPerRun = count / Math.max(1, runs.length);
+    const weight = this.context.smoothing();
     const header = [this.context.xAxis() === 'step' ? 'step' : 'wall_time_s'];
-    for (const line of this.lines) {
-      header.push(line.label);
-      if (line.smoothed) header.push(`${line.label} (raw)`);
-    }
+    const columns: { index: number; raw: boolean }[] = [];
+    this.lines.forEach((line, i) => {
+      if (line.reference) return;
+      const run = runs[Math.floor(i / linesPerRun)];
+      const series = this.spec.series[i % linesPerRun]?.label ?? line.label;
+      const name = `${run?.header.name ?? ''} · ${series}`;
+      header.push(line.smoothed ? `${name} (raw)` : name);
+      columns.push({ index: i, raw: true });
+      if (line.smoothed) {
+        header.push(`${name} (smoothed ${weight})`);
+        columns.push({ index: i, raw: false });
+      }
+    });
     const rows = [header.map(csvCell).join(',')];
     for (let k = 0; k < xs.length; k++) {
       const x = xs[k] as number;
       if (x < x0 || x > x1) continue;
-      const cells: string[] = [String(x)];
-      this.lines.forEach((line, i) => {
-        cells.push(numberCell(ys[i]?.[k]));
-        if (line.smoothed) cells.push(numberCell(ys[i + count]?.[k]));
-      });
-      rows.push(cells.join(','));
+      rows.push([String(x), ...columns.map((c) => numberCell(ys[c.raw ? c.index + count : c.index]?.[k]))].join(','));
     }
     return `${rows.join('\n')}\n`;
   }
 
+  /** The file name an export gets: the run's label (or "compare" for several) and the chart's. */
+  private exportName(extension: string): string {
+    const runs = this.context.runs();
+    const who = runs.length === 1 ? runs[0]?.header.name ?? 'run' : `compare-${runs.length}-runs`;
+    return `${safeName(who)}-${safeName(this.spec.id)}.${extension}`;
+  }
+
   private exportCsv(): void {
-    this.context.exportCsv(`${safeName(this.spec.id)}.csv`, this.visibleCsv());
+    this.context.exportCsv(this.exportName('csv'), this.visibleCsv());
+  }
+
+  /**
+   * A picture for a paper or a report, drawn anew rather than copied from the screen: at least
+   * 1200 px wide and twice the screen's pixels, with the title, axis labels and a legend, on a light
+   * or the theme's background, without the cursor, the selection or the samples marker.
+   */
+  renderPng(background: 'light' | 'theme'): string | undefined {
+    if (!this.plot) return undefined;
+    const ratio = devicePixelRatio || 1;
+    const cssWidth = this.plotWidth();
+    const scale = Math.max(2, 1200 / (cssWidth * ratio));
+    const colours = background === 'light' ? { foreground: '#1f1f1f', grid: '#d0d0d0', background: '#ffffff' } : this.context.theme();
+    const holder = h('div');
+    holder.style.cssText = 'position: fixed; left: -100000px; top: 0;';
+    document.body.append(holder);
+    const data = [this.plot.data[0], ...this.plot.data.slice(1)] as uPlot.AlignedData;
+    const picture = new uPlot({
+      width: cssWidth * scale, height: 200 * scale, pxAlign: 0, legend: { show: false }, cursor: { show: false },
+      ...this.plotParts(colours, scale),
+      hooks: { drawClear: [(u) => this.drawRaw(u, scale)] },
+    }, data, holder);
+    // batch: uPlot commits size, scales and drawing in a microtask; the picture is needed now
+    const x = this.plot.scales.x;
+    picture.batch(() => picture.setScale('x', { min: x?.min ?? 0, max: x?.max ?? 1 }));
+    const plotCanvas = picture.ctx.canvas;
+    const px = (n: number) => Math.round(n * scale * ratio);
+    const titleHeight = px(26);
+    // the legend: a swatch and a label per line shown, wrapped to the picture's width
+    const ctx0 = document.createElement('canvas').getContext('2d');
+    const shown = this.lines.filter((_, i) => this.plot?.series[i + 1]?.show !== false);
+    const font = `${px(11)}px sans-serif`;
+    if (ctx0) ctx0.font = font;
+    const entries = shown.map((line) => ({ line, width: px(26) + (ctx0?.measureText(line.label).width ?? line.label.length * px(6)) + px(16) }));
+    const legendRows: (typeof entries)[] = [[]];
+    let used = px(8);
+    for (const entry of entries) {
+      if (used + entry.width > plotCanvas.width && legendRows.at(-1)!.length) {
+        legendRows.push([]);
+        used = px(8);
+      }
+      legendRows.at(-1)!.push(entry);
+      used += entry.width;
+    }
+    const legendHeight = legendRows.length * px(18) + px(8);
+    const canvas = document.createElement('canvas');
+    canvas.width = plotCanvas.width;
+    canvas.height = titleHeight + plotCanvas.height + legendHeight;
+    const ctx = canvas.getContext('2d');
+    if (!ctx) return undefined;
+    ctx.fillStyle = colours.background;
+    ctx.fillRect(0, 0, canvas.width, canvas.height);
+    ctx.fillStyle = colours.foreground;
+    ctx.font = `600 ${px(14)}px sans-serif`;
+    ctx.fillText(this.spec.title, px(8), px(18));
+    ctx.drawImage(plotCanvas, 0, titleHeight);
+    ctx.font = font;
+    legendRows.forEach((row, r) => {
+      let x = px(8);
+      const y = titleHeight + plotCanvas.height + px(6) + r * px(18) + px(9);
+      for (const { line, width } of row) {
+        ctx.strokeStyle = line.colour;
+        ctx.lineWidth = px(2);
+        ctx.setLineDash(line.dash ? line.dash.map((d) => px(d)) : []);
+        ctx.beginPath();
+        ctx.moveTo(x, y);
+        ctx.lineTo(x + px(20), y);
+        ctx.stroke();
+        ctx.setLineDash([]);
+        ctx.fillStyle = colours.foreground;
+        ctx.textBaseline = 'middle';
+        ctx.fillText(line.label, x + px(26), y);
+        x += width;
+      }
+    });
+    picture.destroy();
+    holder.remove();
+    return canvas.toDataURL('image/png');
   }
 
   private exportPng(): void {
-    if (!this.plot) return;
-    const source = this.plot.ctx.canvas;
-    const canvas = document.createElement('canvas');
-    const titleHeight = 28 * devicePixelRatio;
-    canvas.width = source.width;
-    canvas.height = source.height + titleHeight;
-    const ctx = canvas.getContext('2d');
-    if (!ctx) return;
-    const theme = this.context.theme();
-    ctx.fillStyle = theme.background;
-    ctx.fillRect(0, 0, canvas.width, canvas.height);
-    ctx.fillStyle = theme.foreground;
-    ctx.font = `${13 * devicePixelRatio}px sans-serif`;
-    ctx.fillText(this.spec.title, 8 * devicePixelRatio, 19 * devicePixelRatio);
-    ctx.drawImage(source, 0, titleHeight);
-    this.context.exportPng(`${safeName(this.spec.id)}.png`, canvas.toDataURL('image/png'));
+    const png = this.renderPng(this.context.exportBackground());
+    if (png) this.context.exportPng(this.exportName('png'), png);
   }
 
   /** for tests and the bench: the canvas uPlot draws on */
@@ -512,6 +606,20 @@ export class MetricChart {
     this.plot?.destroy();
     this.plot = undefined;
   }
+}
+
+/** A y axis as wide as its longest tick label (uPlot's own size is fixed and cuts long ones). */
+function fitTickLabels(u: uPlot, values: string[] | null, axisIndex: number, cycle: number): number {
+  const axis = u.axes[axisIndex] as uPlot.Axis & { _size?: number; font?: string[] | string };
+  if (cycle > 1 && axis._size) return axis._size; // settle, do not oscillate
+  const ticks = (axis.ticks as { size?: number } | undefined)?.size ?? 10;
+  let size = ticks + (axis.gap ?? 5);
+  const longest = (values ?? []).reduce((a, v) => (v.length > a.length ? v : a), '');
+  if (longest) {
+    u.ctx.font = Array.isArray(axis.font) ? axis.font[0] ?? '11px sans-serif' : axis.font ?? '11px sans-serif';
+    size += u.ctx.measureText(longest).width / (devicePixelRatio || 1);
+  }
+  return Math.ceil(size) + 2;
 }
 
 function csvCell(text: string): string {

@@ -22,7 +22,7 @@ import { chartSpecs as chartSpecsFor, type ChartSpec } from './specs';
 const host = connect<DashboardToHost, DashboardState>();
 const tracker = new SequenceTracker();
 const saved = parseDashboardState(host.savedState());
-const state: DashboardState = saved ?? { dirs: [], xAxis: 'step', smoothing: 0.6, hidden: [] };
+const state: DashboardState = saved ?? { dirs: [], xAxis: 'step', smoothing: 0.6, hidden: [], exportBackground: 'light' };
 const hidden = new Set(state.hidden);
 
 let runs: RunData[] = [];
@@ -93,6 +93,7 @@ const context: ChartContext = {
   theme: themeColours,
   exportCsv: (fileName, content) => host.post({ type: 'exportCsv', fileName, content }),
   exportPng: (fileName, dataUrl) => host.post({ type: 'exportPng', fileName, dataUrl }),
+  exportBackground: () => state.exportBackground,
   marker: (run) => markers.get(run.header.dir) ?? null,
   openSamplesAt: (run, step) => host.post({ type: 'openSamplesAt', dir: run.header.dir, step }),
 };
@@ -310,11 +311,19 @@ function toolbar(): HTMLElement {
     for (const chart of charts) chart.refresh(true);
     saveState();
   });
+  const background = custom('vscode-single-select', { 'aria-label': 'background of exported pictures' }) as HTMLElement & { value: string };
+  background.append(custom('vscode-option', { value: 'light' }, 'light'), custom('vscode-option', { value: 'theme' }, 'theme'));
+  background.value = state.exportBackground;
+  background.addEventListener('change', () => {
+    state.exportBackground = background.value === 'theme' ? 'theme' : 'light';
+    saveState();
+  });
   const resetZoom = custom('vscode-button', { secondary: '' }, 'Reset zoom');
   resetZoom.addEventListener('click', () => charts.forEach((chart) => chart.resetZoom()));
   return h('div', { className: 'toolbar' }, [
     h('label', { className: 'toolbar-item' }, [h('span', { text: 'x axis' }), xAxisSelect]),
     h('label', { className: 'toolbar-item' }, [h('span', { text: 'smoothing' }), smoothingSlider, smoothingValue]),
+    h('label', { className: 'toolbar-item' }, [h('span', { text: 'PNG background' }), background]),
     resetZoom,
     h('span', { className: 'toolbar-hint', text: 'click a point to see its samples · drag to zoom · double-click to reset · click a legend entry to hide it' }),
   ]);
