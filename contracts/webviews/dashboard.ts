@@ -97,6 +97,8 @@ export interface DashboardState {
   hidden: string[];
   /** the background of exported pictures: light (for papers), or the editor theme's */
   exportBackground: 'light' | 'theme';
+  /** y ranges from the bulk of the values (2nd–98th percentile), not from spikes */
+  ignoreOutliers: boolean;
 }
 
 export const MAX_EXPORT_CHARS = 64 * 1024 * 1024;
@@ -150,5 +152,6 @@ export function parseDashboardState(value: unknown): DashboardState | undefined 
     smoothing,
     hidden: isStringArray(value.hidden, 1000) ? value.hidden : [],
     exportBackground: value.exportBackground === 'theme' ? 'theme' : 'light',
+    ignoreOutliers: value.ignoreOutliers === true,
   };
 }

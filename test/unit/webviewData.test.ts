@@ -176,3 +176,25 @@ it('Compare Runs: flattened configs and the fields that differ', async () => {
   assert.deepEqual(differingFields([a, b]), ['bond.ema_eta', 'logging.tensorboard', 'name']);
   assert.deepEqual(differingFields([a, a]), []);
 });
+
+describe('chart scales', () => {
+  it('nice ticks are round steps inside the range', async () => {
+    const { niceTicks } = await import('../../webview/shared/series');
+    assert.deepEqual(niceTicks(-0.03, 0.42, 4), [0, 0.2, 0.4]);
+    assert.deepEqual(niceTicks(-0.03, 0.42, 8), [0, 0.1, 0.2, 0.3, 0.4]);
+    assert.deepEqual(niceTicks(0, 1.835, 4), [0, 0.5, 1, 1.5]);
+    assert.deepEqual(niceTicks(-120, 460, 5), [0, 200, 400]);
+    assert.deepEqual(niceTicks(-120, 460, 10), [-100, 0, 100, 200, 300, 400]);
+    assert.deepEqual(niceTicks(2, 2), [2]);
+  });
+
+  it('ignoring outliers keeps the bulk of the values in view, a spike out of it', async () => {
+    const { robustRange } = await import('../../webview/shared/series');
+    const bulk = Array.from({ length: 200 }, (_, i) => Math.sin(i / 10));
+    const [lo, hi] = robustRange([[...bulk, 1000], [null, Number.NaN]])!;
+    assert.ok(hi < 2 && lo > -2, `the spike at 1000 is out of the range: ${lo}, ${hi}`);
+    assert.ok(hi >= 0.99 && lo <= -0.99, 'the bulk is in it');
+    assert.deepEqual(robustRange([[1, 2, 3]]), [0.9, 3.1], 'few values: the plain extent, padded');
+    assert.equal(robustRange([[null]]), null);
+  });
+});

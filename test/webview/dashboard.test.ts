@@ -257,6 +257,39 @@ describe('dashboard webview', () => {
     await view.page.close();
   });
 
+  it('charts people can read: reference lines from the first eval point, round Pareto ticks, ignore outliers, keyboard reachable', async () => {
+    const records = syntheticMetrics(60, { evalEvery: 60, spikeStep: 30 }); // one eval point
+    const view = await openWith({ type: 'snapshot', seq: 1, runs: [header('/runs/a')], metrics: [{ dir: '/runs/a', records }] });
+    await view.page.waitForSelector('[data-chart="eval_effective_n"][data-reference-lines="1"]');
+    const ticks = JSON.parse(await view.page.getAttribute('[data-chart="pareto"]', 'data-ticks') ?? '{}') as { x: number[]; y: number[] };
+    for (const tick of [...ticks.x, ...ticks.y]) {
+      assert.ok(Math.abs(tick * 1000 - Math.round(tick * 1000)) < 1e-6 && /^-?\d+(\.\d{1,2})?$/.test(String(tick)) || Math.abs(tick) >= 1, `not a round tick: ${tick}`);
+    }
+    const yMax = async () => Number(await view.page.getAttribute('[data-chart="loss"]', 'data-y-max'));
+    await view.page.$eval('.smoothing-slider', (el) => {
+      (el as HTMLInputElement).value = '0';
+      el.dispatchEvent(new Event('input'));
+    });
+    await view.page.waitForFunction(() => Number(document.querySelector('[data-chart="loss"]')?.getAttribute('data-y-max')) >= 1000);
+    await view.page.check('input[aria-label="ignore outliers in chart scaling"]');
+    await view.page.waitForFunction(() => Number(document.querySelector('[data-chart="loss"]')?.getAttribute('data-y-max')) < 1000);
+    assert.ok(await yMax() < 100, `the spike no longer sets the range: ${await yMax()}`);
+    assert.equal((await view.state() as { ignoreOutliers: boolean }).ignoreOutliers, true, 'the choice is kept');
+    // keyboard: every chart is a named stop in the tab order; Escape returns a zoomed one to following
+    const named = await view.page.$$eval('[data-chart]:not([data-chart="pareto"])', (charts) => charts.map((c) => [c.getAttribute('tabindex'), c.getAttribute('aria-label')]));
+    assert.ok(named.every(([tab, label]) => tab === '0' && /chart$/.test(label ?? '')), JSON.stringify(named));
+    const box = (await (await view.page.$('[data-chart="loss"] .u-over'))!.boundingBox())!;
+    await view.page.mouse.move(box.x + box.width * 0.3, box.y + 20);
+    await view.page.mouse.down();
+    await view.page.mouse.move(box.x + box.width * 0.6, box.y + 20, { steps: 4 });
+    await view.page.mouse.up();
+    await view.page.waitForFunction(() => document.querySelector('[data-chart="loss"]')?.getAttribute('data-zoomed') === 'true');
+    await view.page.focus('[data-chart="loss"]');
+    await view.page.keyboard.press('0');
+    await view.page.waitForFunction(() => document.querySelector('[data-chart="loss"]')?.getAttribute('data-zoomed') === 'false');
+    await view.page.close();
+  });
+
   it('keeps a one-step spike visible when a long history is decimated', async () => {
     const view = await openWith({ type: 'snapshot', seq: 1, runs: [header('/runs/a')], metrics: [{ dir: '/runs/a', records: syntheticMetrics(50_000, { spikeStep: 31_337 }) }] });
     await view.page.$eval('.smoothing-slider', (el) => {

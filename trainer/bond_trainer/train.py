@@ -421,7 +421,6 @@ class Trainer:
                 "kl/policy_ref": (logp_pol - logp_ref_global).mean().item(),
                 "kl/policy_anchor": (logp_pol - logp_anchor_global).mean().item(),
                 "entropy": scores.entropy[:rows].mean().item(),
-                "length": scores.tokens[:rows].float().mean().item(),
                 # TRL's names: completion length and the share cut at sampling.max_new_tokens.
                 "completions/mean_length": scores.tokens[:rows].float().mean().item(),
                 "completions/clipped_ratio": sum(policy_draw.completions.truncated) / max(1, len(policy_draw.completions)),

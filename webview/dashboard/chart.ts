@@ -7,7 +7,7 @@ import uPlot from 'uplot';
 import type { DashboardRun, XAxis } from '../../contracts/webviews/dashboard';
 import { h } from '../shared/dom';
 import { formatDuration, formatNumber, formatTick } from '../shared/format';
-import { alignTables, decimateMinMax, DebiasedEma, nearestIndex, type Aligned, type Column } from '../shared/series';
+import { alignTables, decimateMinMax, DebiasedEma, nearestIndex, robustRange, type Aligned, type Column } from '../shared/series';
 import type { RunData, Table } from './model';
 import type { ChartSpec } from './specs';
 
@@ -25,6 +25,8 @@ export interface ChartContext {
   exportPng(fileName: string, dataUrl: string): void;
   /** the background an exported picture gets (the dashboard's toolbar choice) */
   exportBackground(): 'light' | 'theme';
+  /** scale y to the bulk of the values, not to spikes (the toolbar's choice) */
+  ignoreOutliers(): boolean;
   /** the step a samples view of this run shows, marked on every chart; null: none */
   marker(run: RunData): number | null;
   /** a point was clicked: show this run's samples nearest this step */
@@ -80,7 +82,14 @@ export class MetricChart {
         h('button', { className: 'link-button', text: 'PNG', title: 'Save this chart as PNG', on: { click: () => this.exportPng() } }),
       ]),
     ]);
-    this.element = h('section', { className: 'chart', attrs: { 'data-chart': spec.id } }, [title, this.body]);
+    // Reachable by keyboard, with a name: Tab to a chart, Escape or 0 returns a zoomed one to following.
+    this.element = h('section', { className: 'chart', attrs: { 'data-chart': spec.id, tabindex: '0', role: 'figure', 'aria-label': `${spec.title} chart` } }, [title, this.body]);
+    this.element.addEventListener('keydown', (event) => {
+      if ((event.key === 'Escape' || event.key === '0') && this.zoom) {
+        this.resetZoom();
+        event.stopPropagation();
+      }
+    });
   }
 
   private table(run: RunData): Table {
@@ -246,11 +255,21 @@ export class MetricChart {
       label, stroke: theme.foreground, grid: { stroke: theme.grid, width: scale }, ticks: { stroke: theme.grid, width: scale, size: 10 * scale },
       labelSize: 18 * scale, labelGap: 0, font, labelFont: font, gap: 5 * scale, ...(values ? { values } : {}), ...(incrs ? { incrs } : {}),
     });
+    const outliers = this.context.ignoreOutliers();
     return {
-      scales: { x: { time: false } },
+      scales: {
+        x: { time: false },
+        // TensorBoard's "ignore outliers": the y range from the bulk of the visible values
+        ...(outliers ? { y: { range: (u: uPlot, min: number, max: number): uPlot.Range.MinMax => {
+          const [i0, i1] = [u.series[0]?.idxs?.[0] ?? 0, (u.series[0]?.idxs?.[1] ?? (u.data[0]?.length ?? 1) - 1) + 1];
+          const shown = u.data.slice(1).filter((_, i) => u.series[i + 1]?.show !== false).map((c) => (c as (number | null)[]).slice(i0, i1));
+          return robustRange(shown) ?? [min, max];
+        } } } : {}),
+      },
       axes: [
         axis(xIsTime ? 'wall time' : 'step', xIsTime ? (_u, ticks) => ticks.map((t) => formatDuration(t)) : undefined, xIsTime ? undefined : STEP_INCREMENTS),
-        { ...axis(this.spec.series.length === 1 ? this.spec.series[0]?.label ?? '' : this.spec.title.toLowerCase(),
+        // a short label: the title sits above the chart; "(held-out prompts)" and units need no repeating
+        { ...axis(this.spec.series.length === 1 ? this.spec.series[0]?.label ?? '' : this.spec.title.replace(/\s*\(.*\)\s*$/, '').toLowerCase(),
           (_u, ticks) => ticks.map((t) => formatTick(t))), size: fitTickLabels },
       ],
       series: [
@@ -292,6 +311,7 @@ export class MetricChart {
           // what is plotted, for tests that watch a live chart follow its run
           this.element.dataset.xMin = String(u.scales.x?.min ?? '');
           this.element.dataset.xMax = String(u.scales.x?.max ?? '');
+          this.drawReferenceLines(u);
           this.drawMarkers(u);
         }],
         setSeries: [(u, index) => {
@@ -347,6 +367,29 @@ export class MetricChart {
       }
     });
     this.element.dataset.configChanges = drawn.join(' ');
+  }
+
+  /** Reference lines (targets, bounds) across the whole plot: also with a single point, which draws no line. */
+  private drawReferenceLines(u: uPlot): void {
+    const ctx = u.ctx;
+    let drawn = 0;
+    this.lines.forEach((line, i) => {
+      const value = line.reference ? line.raw()[0] : undefined;
+      if (value === null || value === undefined || !u.series[i + 1]?.show) return;
+      const py = u.valToPos(value, 'y', true);
+      if (!Number.isFinite(py) || py < u.bbox.top || py > u.bbox.top + u.bbox.height) return;
+      ctx.save();
+      ctx.strokeStyle = line.colour;
+      ctx.lineWidth = devicePixelRatio;
+      ctx.setLineDash((line.dash ?? [3, 4]).map((d) => d * devicePixelRatio));
+      ctx.beginPath();
+      ctx.moveTo(u.bbox.left, py);
+      ctx.lineTo(u.bbox.left + u.bbox.width, py);
+      ctx.stroke();
+      ctx.restore();
+      drawn++;
+    });
+    this.element.dataset.referenceLines = String(drawn);
   }
 
   /** A dashed vertical line at each run's marked step, labelled with it. */

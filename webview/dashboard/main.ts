@@ -22,7 +22,7 @@ import { chartSpecs as chartSpecsFor, type ChartSpec } from './specs';
 const host = connect<DashboardToHost, DashboardState>();
 const tracker = new SequenceTracker();
 const saved = parseDashboardState(host.savedState());
-const state: DashboardState = saved ?? { dirs: [], xAxis: 'step', smoothing: 0.6, hidden: [], exportBackground: 'light' };
+const state: DashboardState = saved ?? { dirs: [], xAxis: 'step', smoothing: 0.6, hidden: [], exportBackground: 'light', ignoreOutliers: false };
 const hidden = new Set(state.hidden);
 
 let runs: RunData[] = [];
@@ -94,6 +94,7 @@ const context: ChartContext = {
   exportCsv: (fileName, content) => host.post({ type: 'exportCsv', fileName, content }),
   exportPng: (fileName, dataUrl) => host.post({ type: 'exportPng', fileName, dataUrl }),
   exportBackground: () => state.exportBackground,
+  ignoreOutliers: () => state.ignoreOutliers,
   marker: (run) => markers.get(run.header.dir) ?? null,
   openSamplesAt: (run, step) => host.post({ type: 'openSamplesAt', dir: run.header.dir, step }),
 };
@@ -318,11 +319,19 @@ function toolbar(): HTMLElement {
     state.exportBackground = background.value === 'theme' ? 'theme' : 'light';
     saveState();
   });
+  const outliers = h('input', { attrs: { type: 'checkbox', 'aria-label': 'ignore outliers in chart scaling' } }) as HTMLInputElement;
+  outliers.checked = state.ignoreOutliers;
+  outliers.addEventListener('change', () => {
+    state.ignoreOutliers = outliers.checked;
+    for (const chart of charts) chart.refresh(true);
+    saveState();
+  });
   const resetZoom = custom('vscode-button', { secondary: '' }, 'Reset zoom');
   resetZoom.addEventListener('click', () => charts.forEach((chart) => chart.resetZoom()));
   return h('div', { className: 'toolbar' }, [
     h('label', { className: 'toolbar-item' }, [h('span', { text: 'x axis' }), xAxisSelect]),
     h('label', { className: 'toolbar-item' }, [h('span', { text: 'smoothing' }), smoothingSlider, smoothingValue]),
+    h('label', { className: 'toolbar-item' }, [outliers, h('span', { text: 'ignore outliers' })]),
     h('label', { className: 'toolbar-item' }, [h('span', { text: 'PNG background' }), background]),
     resetZoom,
     h('span', { className: 'toolbar-hint', text: 'click a point to see its samples · drag to zoom · double-click to reset · click a legend entry to hide it' }),

@@ -5,8 +5,8 @@
  * points need no chart library.
  */
 import { h } from '../shared/dom';
-import { formatNumber } from '../shared/format';
-import { smooth } from '../shared/series';
+import { formatTick } from '../shared/format';
+import { niceTicks, smooth } from '../shared/series';
 import type { RunData } from './model';
 import { klBonBound } from './specs';
 
@@ -95,7 +95,7 @@ export class ParetoScatter {
       })(),
     }));
     const all = series.flatMap((s) => [...s.train, ...s.eval, ...(s.bon ? [s.bon] : [])]);
-    const pad = { left: 52, right: 12, top: 10, bottom: 34 };
+    const pad = { left: 62, right: 12, top: 10, bottom: 34 };
     ctx.font = '11px sans-serif';
     ctx.fillStyle = theme.foreground;
     if (all.length === 0) {
@@ -107,33 +107,42 @@ export class ParetoScatter {
     const [yMin, yMax] = extent(all.map((p) => p.y));
     const sx = (x: number): number => pad.left + ((x - xMin) / (xMax - xMin)) * (width - pad.left - pad.right);
     const sy = (y: number): number => height - pad.bottom - ((y - yMin) / (yMax - yMin)) * (height - pad.top - pad.bottom);
-    // axes and ticks
+    // axes and round ticks (0, 0.5, 1 rather than −0.03, 0.12, 0.27), labels clear of each other
     ctx.strokeStyle = theme.grid;
     ctx.lineWidth = 1;
-    for (let i = 0; i <= 4; i++) {
-      const x = xMin + ((xMax - xMin) * i) / 4;
-      const y = yMin + ((yMax - yMin) * i) / 4;
+    const xTicks = niceTicks(xMin, xMax, 4);
+    const yTicks = niceTicks(yMin, yMax, 4);
+    ctx.textAlign = 'center';
+    for (const x of xTicks) {
       ctx.beginPath();
       ctx.moveTo(sx(x), pad.top);
       ctx.lineTo(sx(x), height - pad.bottom);
+      ctx.stroke();
+      ctx.fillText(formatTick(x), sx(x), height - pad.bottom + 14);
+    }
+    ctx.textAlign = 'right';
+    for (const y of yTicks) {
+      ctx.beginPath();
       ctx.moveTo(pad.left, sy(y));
       ctx.lineTo(width - pad.right, sy(y));
       ctx.stroke();
-      ctx.fillText(formatNumber(x, 2), sx(x) - 10, height - pad.bottom + 14);
-      ctx.fillText(formatNumber(y, 2), 4, sy(y) + 4);
+      ctx.fillText(formatTick(y), pad.left - 6, sy(y) + 4);
     }
-    ctx.fillText('KL(π ‖ π_ref), nats', width / 2 - 40, height - 4);
+    ctx.textAlign = 'center';
+    ctx.fillText('KL(π ‖ π_ref), nats', (pad.left + width - pad.right) / 2, height - 4);
     ctx.save();
-    ctx.translate(12, height / 2 + 20);
+    ctx.translate(12, (pad.top + height - pad.bottom) / 2);
     ctx.rotate(-Math.PI / 2);
-    ctx.fillText('reward', 0, 0);
+    ctx.fillText('eval reward', 0, 0);
     ctx.restore();
+    ctx.textAlign = 'left';
+    this.element.dataset.ticks = JSON.stringify({ x: xTicks, y: yTicks });
     series.forEach((s, index) => {
       const colour = this.context.runColour(index);
       ctx.fillStyle = colour;
       ctx.strokeStyle = colour;
-      ctx.globalAlpha = 0.25;
-      for (const p of s.train) ctx.fillRect(sx(p.x) - 1, sy(p.y) - 1, 2, 2);
+      ctx.globalAlpha = 0.45;
+      for (const p of s.train) ctx.fillRect(sx(p.x) - 1.5, sy(p.y) - 1.5, 3, 3);
       ctx.globalAlpha = 1;
       ctx.beginPath();
       s.eval.forEach((p, i) => (i === 0 ? ctx.moveTo(sx(p.x), sy(p.y)) : ctx.lineTo(sx(p.x), sy(p.y))));

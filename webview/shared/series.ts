@@ -148,3 +148,36 @@ export function nearestIndex(values: readonly number[], target: number): number 
   if (lo > 0 && Math.abs((values[lo - 1] as number) - target) <= Math.abs((values[lo] as number) - target)) return lo - 1;
   return lo;
 }
+
+/**
+ * Round tick values for a range: steps of 1, 2 or 5 times a power of ten, about `count` of them,
+ * every tick inside [min, max] (so a Pareto axis reads 0, 0.1, 0.2 rather than −0.03, 0.12, 0.27).
+ */
+export function niceTicks(min: number, max: number, count = 5): number[] {
+  if (!Number.isFinite(min) || !Number.isFinite(max) || max <= min) return Number.isFinite(min) ? [min] : [];
+  const rough = (max - min) / Math.max(1, count);
+  const power = 10 ** Math.floor(Math.log10(rough));
+  const step = [1, 2, 5, 10].map((m) => m * power).find((s) => s >= rough) ?? 10 * power;
+  const ticks: number[] = [];
+  for (let t = Math.ceil(min / step) * step; t <= max + step * 1e-9; t += step) ticks.push(Number(t.toPrecision(12)) || 0); // never −0
+  return ticks;
+}
+
+/**
+ * A y range that ignores outliers (TensorBoard's "ignore outliers in chart scaling"): the 2nd to
+ * 98th percentile of the finite values, padded by 5%; the plain extent when there are few values.
+ */
+export function robustRange(columns: readonly (readonly (number | null | undefined)[])[], lower = 0.02, upper = 0.98): [number, number] | null {
+  const values: number[] = [];
+  for (const column of columns) for (const v of column) if (v !== null && v !== undefined && Number.isFinite(v)) values.push(v);
+  if (values.length === 0) return null;
+  values.sort((a, b) => a - b);
+  const at = (q: number) => values[Math.min(values.length - 1, Math.max(0, Math.round(q * (values.length - 1))))] as number;
+  let [lo, hi] = values.length < 20 ? [values[0] as number, values.at(-1) as number] : [at(lower), at(upper)];
+  if (hi <= lo) {
+    lo -= 1;
+    hi += 1;
+  }
+  const pad = (hi - lo) * 0.05;
+  return [lo - pad, hi + pad];
+}
