@@ -8,6 +8,7 @@ import * as vscode from 'vscode';
 import { describeChange, RUN_FOLDER } from '../contracts/run-directory';
 import { writeAnnotations } from './core/annotations';
 import { recordedConfigText } from './core/recordedConfig';
+import { TextTail } from './core/textTail';
 import { EXIT_BAD_INPUT, type ValidateReport } from '../contracts/trainer-cli';
 import { furtherStepsProblem, type RunProcess, type RunManager } from './core/runManager';
 import { runLabel, type RunState, type RunStore } from './core/runStore';
@@ -269,9 +270,39 @@ export function registerCommands(services: Services): vscode.Disposable[] {
     if (run) await vscode.commands.executeCommand('revealFileInOS', vscode.Uri.file(join(run.dir, RUN_FOLDER.run)));
   };
 
+  // The trainer's log as a live view that follows the run (an output channel fed from trainer.log).
+  const logViews = new Map<string, { channel: vscode.OutputChannel; tail: TextTail; timer?: NodeJS.Timeout }>();
+  const pumpLog = async (view: { channel: vscode.OutputChannel; tail: TextTail }) => {
+    for (;;) {
+      const chunk = await view.tail.read().catch(() => ({ text: '', reset: false }));
+      if (chunk.reset) view.channel.replace('');
+      if (!chunk.text) return;
+      view.channel.append(chunk.text);
+    }
+  };
   const showTrainerLog = async (argument?: unknown) => {
     const run = await pickRun(services, argument, () => true, 'show the log of');
-    if (run) await vscode.window.showTextDocument(vscode.Uri.file(join(run.dir, RUN_FOLDER.log)), { preview: true });
+    if (!run) return;
+    let view = logViews.get(run.dir);
+    if (!view) {
+      view = { channel: vscode.window.createOutputChannel(`BOND log: ${runLabel(run)}`, 'log'), tail: new TextTail(join(run.dir, RUN_FOLDER.log)) };
+      logViews.set(run.dir, view);
+      services.context.subscriptions.push(view.channel);
+    }
+    const following = view;
+    await pumpLog(following);
+    // While the run is live the view follows it, a second a read; once it ends, one last read.
+    if (!following.timer) {
+      following.timer = setInterval(() => {
+        void pumpLog(following);
+        const status = store.get(run.dir)?.status;
+        if (status !== 'running' && status !== 'starting') {
+          clearInterval(following.timer);
+          following.timer = undefined;
+        }
+      }, 1000);
+    }
+    following.channel.show(true);
   };
 
   const openRunConfig = async (argument?: unknown) => {
