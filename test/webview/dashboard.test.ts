@@ -315,9 +315,10 @@ describe('dashboard webview', () => {
     const b = syntheticMetrics(150, { evalEvery: 50, seed: 7 });
     const view = await openWith({ type: 'snapshot', seq: 1, runs: [header('/runs/a', 'jbond-run'), header('/runs/b', 'reinforce-run')],
       metrics: [{ dir: '/runs/a', records: a }, { dir: '/runs/b', records: b }] });
-    const legend = await view.page.textContent('[data-chart="reward"] .u-legend');
-    assert.match(legend ?? '', /jbond-run · policy/);
-    assert.match(legend ?? '', /reinforce-run · policy/);
+    // one legend of runs for the dashboard; under each chart its series once, as line styles
+    assert.equal(await view.page.textContent('.runs-legend'), 'jbond-runreinforce-run');
+    assert.equal(await view.page.$$eval('[data-chart="reward"] .u-legend', (n) => n.length), 0, 'no legend of runs × series per chart');
+    assert.equal(await view.page.textContent('[data-chart="reward"] .series-key'), 'policyanchorBest-of-N');
     assert.equal(await view.page.$$eval('.run-header', (n) => n.length), 2);
     await waitFor(async () => (await inkedPixels(view.page, 'pareto')) > 300 || undefined, 'the Pareto scatter to draw');
     assert.match(await view.page.textContent('[data-chart="pareto"]') ?? '', /jbond-run: eval/);
@@ -344,11 +345,23 @@ describe('dashboard webview', () => {
     const order = async () => view.page.$$eval('.compare-table tbody tr', (rows) => rows.map((r) => r.getAttribute('data-dir')));
     assert.notEqual(lastN(a), lastN(b));
     const byN = [['/runs/a', lastN(a)], ['/runs/b', lastN(b)]].sort((x, y) => (y[1] as number) - (x[1] as number)).map((x) => x[0]);
-    assert.deepEqual(await order(), byN);  // sorted by effective N, highest first
+    const cards = async () => view.page.$$eval('.run-header', (rows) => rows.map((r) => r.getAttribute('data-dir')));
+    assert.deepEqual(await order(), ['/runs/a', '/runs/b'], 'the order the runs were picked in, by default');
+    assert.deepEqual(await cards(), await order(), 'the header cards in the table\'s order');
+    // results first, then what differs; the run's name is not a difference worth a column
+    assert.deepEqual(headings.slice(0, 5).map((t) => t.replace(/ [▲▼]$/, '')), ['run', 'reward', 'KL(π‖π_ref)', 'effective N', 'win rate']);
+    assert.ok(!headings.some((t) => t.startsWith('name')), headings.join(' | '));
+    await view.page.click('.compare-table th[data-column="eval/effective_n"] button');
+    assert.deepEqual(await order(), byN, 'sorted by effective N, highest first');
+    assert.deepEqual(await cards(), byN, 'and the cards with it');
     await view.page.click('.compare-table th[data-column="eval/effective_n"] button');
     assert.deepEqual(await order(), [...byN].reverse());
     await view.page.click('.compare-table th[data-column="bond.ema_eta"] button');
     assert.deepEqual(await order(), ['/runs/b', '/runs/a']);  // 0.1 before 0.01, descending
+    // the cards collapse to their headline, so the charts show on a small window
+    await view.page.setViewportSize({ width: 900, height: 700 });
+    const top = await view.page.$eval('[data-chart]', (el) => el.getBoundingClientRect().top);
+    assert.ok(top < 700, `a chart in view at 900×700 (its top at ${top} px)`);
     // The table's swatches are the runs' colours in the header (and every chart).
     const tableColours = await view.page.$$eval('.compare-table tbody tr', (rows) => Object.fromEntries(rows.map((r) =>
       [r.getAttribute('data-dir'), (r.querySelector('.swatch') as HTMLElement).style.background])));
@@ -364,8 +377,9 @@ describe('dashboard webview', () => {
     const view = await openWith({ type: 'snapshot', seq: 1, runs: [header('/runs/a', name), header('/runs/b', 'javascript:window.__canary=3')],
       metrics: [{ dir: '/runs/a', records: syntheticMetrics(20) }, { dir: '/runs/b', records: syntheticMetrics(20) }] });
     assert.ok((await view.page.textContent('.runs-header'))?.includes(name));
-    assert.ok((await view.page.textContent('[data-chart="reward"] .u-legend'))?.includes(`${name} · policy`));
-    assert.equal(await view.page.$$eval('.runs-header img, .runs-header script, .u-legend img, .u-legend a', (n) => n.length), 0);
+    assert.ok((await view.page.textContent('.runs-legend'))?.includes(name));
+    assert.ok((await view.page.textContent('.compare-table'))?.includes(name));
+    assert.equal(await view.page.$$eval('.runs-header img, .runs-header script, .runs-legend img, .compare-table img, .compare-table a', (n) => n.length), 0);
     await view.page.waitForTimeout(100);
     assert.equal(await view.page.evaluate(() => (window as unknown as { __canary?: unknown }).__canary), undefined);
     assert.deepEqual(await cspViolations(view.page), []);

@@ -295,7 +295,9 @@ export class MetricChart {
       width: this.plotWidth(),
       height: 200,
       pxAlign: 0,
-      legend: { live: true },
+      // Compare mode: one legend of runs for the whole dashboard, and under each chart its series'
+      // line styles once, instead of an entry per run per series.
+      legend: { live: true, show: !this.context.compare() },
       cursor: {
         sync: { key: 'bond-dashboard', setSeries: false },
         // uPlot only draws the selection; zoomToSelection turns it into a zoom, so that nothing but a
@@ -325,6 +327,30 @@ export class MetricChart {
     this.body.replaceChildren();
     this.plot = new uPlot(options, [[]], this.body);
     this.listenForClicks(this.plot);
+    if (this.context.compare()) this.body.append(this.seriesKey());
+  }
+
+  /** Compare mode: this chart's series as line styles (the runs' colours are in the shared legend). */
+  private seriesKey(): HTMLElement {
+    const reference = this.spec.reference ? this.spec.reference(this.context.runs()[0]!.header) : null;
+    const entries = [...this.spec.series.map((series, i) => ({ label: series.label, dash: DASHES[i % DASHES.length] })),
+      ...(reference ? [{ label: reference.label, dash: [3, 4] }] : [])];
+    return h('div', { className: 'series-key' }, entries.map((entry) => {
+      const sample = h('canvas', { className: 'series-key-line' });
+      sample.width = 24 * devicePixelRatio;
+      sample.height = 8 * devicePixelRatio;
+      const ctx = sample.getContext('2d');
+      if (ctx) {
+        ctx.strokeStyle = this.context.theme().foreground;
+        ctx.lineWidth = 1.5 * devicePixelRatio;
+        ctx.setLineDash((entry.dash ?? []).map((d) => d * devicePixelRatio));
+        ctx.beginPath();
+        ctx.moveTo(0, sample.height / 2);
+        ctx.lineTo(sample.width, sample.height / 2);
+        ctx.stroke();
+      }
+      return h('span', { className: 'series-key-entry' }, [sample, h('span', { text: entry.label })]);
+    }));
   }
 
   /** Redraw without new data (a marker moved). */

@@ -13,10 +13,13 @@ export const EVAL_COLUMNS: readonly { key: string; label: string }[] = [
   { key: 'eval/effective_n', label: 'effective N' }, { key: 'eval/win_rate_vs_bon', label: 'win rate' },
 ];
 
+/** Fields that name a run rather than configure it: its label says them already. */
+const IDENTITY_FIELDS = new Set(['name']);
+
 /** The flattened config fields whose values are not the same in every run (a field one run lacks differs). */
 export function differingFields(configs: readonly Record<string, string>[]): string[] {
   const keys = new Set(configs.flatMap((config) => Object.keys(config)));
-  return [...keys].filter((key) => new Set(configs.map((config) => config[key] ?? '∅')).size > 1).sort();
+  return [...keys].filter((key) => !IDENTITY_FIELDS.has(key) && new Set(configs.map((config) => config[key] ?? '∅')).size > 1).sort();
 }
 
 /** The last evaluation's value of a metric, or null before the first evaluation. */
@@ -27,7 +30,10 @@ export function lastEval(run: RunData, key: string): number | null {
   return null;
 }
 
+/** `order`: the order the runs were picked in (the default), which the header cards and legends share. */
 export interface SortState { column: string; descending: boolean }
+
+export const PICKED_ORDER = 'order';
 
 type Cell = string | number | null;
 
@@ -40,21 +46,35 @@ function compareCells(a: Cell, b: Cell): number {
   return Number.isFinite(x) && Number.isFinite(y) ? x - y : String(a).localeCompare(String(b));
 }
 
-/** The table for these runs (colour(i) is run i's colour), sorted as `sort` says; clicking a header sorts by it. */
-export function compareTable(runs: readonly RunData[], colour: (index: number) => string, sort: SortState,
-  onSort: (column: string) => void): HTMLElement {
-  const fields = differingFields(runs.map((run) => run.header.config));
-  const columns = ['run', ...fields, ...EVAL_COLUMNS.map((c) => c.key)];
-  const label = (column: string): string => EVAL_COLUMNS.find((c) => c.key === column)?.label ?? column;
-  const rows = runs.map((run, index) => ({
+function rowsOf(runs: readonly RunData[], fields: readonly string[]) {
+  return runs.map((run, index) => ({
     index, run,
-    cells: new Map<string, Cell>([['run', run.header.name], ...fields.map((f): [string, Cell] => [f, run.header.config[f] ?? null]),
+    cells: new Map<string, Cell>([[PICKED_ORDER, index], ['run', run.header.name], ...fields.map((f): [string, Cell] => [f, run.header.config[f] ?? null]),
       ...EVAL_COLUMNS.map((c): [string, Cell] => [c.key, lastEval(run, c.key)])]),
   }));
+}
+
+/** The runs' indices in the table's order: the header cards follow it too, so there is one order. */
+export function sortedRunIndices(runs: readonly RunData[], sort: SortState): number[] {
+  const rows = rowsOf(runs, differingFields(runs.map((run) => run.header.config)));
   rows.sort((a, b) => {
     const order = compareCells(a.cells.get(sort.column) ?? null, b.cells.get(sort.column) ?? null);
     return sort.descending && a.cells.get(sort.column) !== null && b.cells.get(sort.column) !== null ? -order : order;
   });
+  return rows.map((row) => row.index);
+}
+
+/**
+ * The table for these runs (colour(i) is run i's colour), sorted as `sort` says; clicking a header
+ * sorts by it. Results first (reward, KL, effective N, win rate), then the config fields that differ.
+ */
+export function compareTable(runs: readonly RunData[], colour: (index: number) => string, sort: SortState,
+  onSort: (column: string) => void): HTMLElement {
+  const fields = differingFields(runs.map((run) => run.header.config));
+  const columns = ['run', ...EVAL_COLUMNS.map((c) => c.key), ...fields];
+  const label = (column: string): string => EVAL_COLUMNS.find((c) => c.key === column)?.label ?? column;
+  const byIndex = rowsOf(runs, fields);
+  const rows = sortedRunIndices(runs, sort).map((index) => byIndex[index]!);
   const head = h('tr', {}, columns.map((column) => {
     const arrow = sort.column === column ? (sort.descending ? ' ▼' : ' ▲') : '';
     return h('th', { attrs: { 'data-column': column, 'aria-sort': sort.column === column ? (sort.descending ? 'descending' : 'ascending') : 'none' } }, [

@@ -16,7 +16,7 @@ import { MetricChart, type ChartContext } from './chart';
 import { RunData } from './model';
 import { ParetoScatter } from './scatter';
 import { renderSkipped } from '../shared/skipped';
-import { compareTable, type SortState } from './compare';
+import { compareTable, PICKED_ORDER, sortedRunIndices, type SortState } from './compare';
 import { chartSpecs as chartSpecsFor, type ChartSpec } from './specs';
 
 const host = connect<DashboardToHost, DashboardState>();
@@ -44,14 +44,22 @@ const status = h('div', { className: 'empty-state', text: 'Waiting for the run�
 /** Compare mode: how the runs differ (config fields) and where they ended (last evaluation). */
 const compareSection = h('section', { className: 'compare' });
 compareSection.hidden = true;
-let compareSort: SortState = { column: 'eval/effective_n', descending: true };
+let compareSort: SortState = { column: PICKED_ORDER, descending: false };
 
 function renderCompare(): void {
   compareSection.hidden = runs.length < 2;
   if (runs.length < 2) return compareSection.replaceChildren();
-  compareSection.replaceChildren(compareTable(runs, (index) => context.runColour(index), compareSort, (column) => {
+  // the one legend of runs, in the table's order and the charts' colours
+  const legend = h('div', { className: 'runs-legend', attrs: { 'aria-label': 'runs' } }, sortedRunIndices(runs, compareSort).map((index) => {
+    const swatch = h('span', { className: 'swatch' });
+    swatch.style.background = context.runColour(index);
+    return h('span', { className: 'legend-item' }, [swatch, h('span', { text: runs[index]!.header.name })]);
+  }));
+  compareSection.replaceChildren(legend, compareTable(runs, (index) => context.runColour(index), compareSort, (column) => {
     compareSort = { column, descending: compareSort.column === column ? !compareSort.descending : column !== 'run' };
     renderCompare();
+    headerKey = ''; // the cards follow the table's order
+    renderHeader();
   }));
 }
 
@@ -107,6 +115,8 @@ function command(name: DashboardCommand, dir: string): void {
 }
 
 let headerKey = '';
+/** compare mode: the cards the user opened (closed by default) */
+const openCards = new Set<string>();
 
 /**
  * The header is rebuilt only when what it shows changes shape (status, buttons, config, error);
@@ -134,7 +144,10 @@ function renderHeader(): void {
 
 function buildHeader(): void {
   const compare = runs.length > 1;
-  header.replaceChildren(...runs.map((run, index) => {
+  // One order everywhere: the cards follow the compare table's rows (colours stay the runs' own).
+  const order = compare ? sortedRunIndices(runs, compareSort) : runs.map((_, i) => i);
+  header.replaceChildren(...order.map((index) => {
+    const run = runs[index] as RunData;
     const r = run.header;
     const bar = h('div', { className: 'progress', attrs: { role: 'progressbar', 'aria-valuemin': '0', 'aria-valuemax': String(r.totalSteps) } },
       [h('div', { className: 'progress-fill' })]);
@@ -151,7 +164,7 @@ function buildHeader(): void {
     if (r.canResume) button('Resume', 'resume', false);
     button('Open Samples', 'openSamples');
     button('Reveal Folder', 'revealFolder');
-    return h('div', { className: 'run-header', attrs: { 'data-dir': r.dir } }, [
+    const headline = [
       h('div', { className: 'run-title' }, [
         compare ? swatch : null,
         h('span', { className: 'run-name', text: r.name }),
@@ -164,6 +177,8 @@ function buildHeader(): void {
         h('span', { className: 'run-eta' }),
         h('span', { className: 'run-device', text: `${r.device}${r.worldSize > 1 ? ` × ${r.worldSize} processes` : ''}${r.precision ? ` · ${r.precision}` : ''}` }),
       ]),
+    ];
+    const details = [
       r.model ? h('div', { className: 'run-model', text: r.model }) : null,
       r.note || r.tags?.length ? h('div', { className: 'run-annotations' }, [
         ...(r.tags ?? []).map((tag) => h('span', { className: 'chip run-tag', text: `#${tag}` })),
@@ -179,7 +194,15 @@ function buildHeader(): void {
       r.error ? h('div', { className: 'run-error', text: r.error }) : null,
       ...(r.notes ?? []).map((note) => h('div', { className: 'run-note', text: note })),
       h('div', { className: 'run-actions' }, buttons),
-    ]);
+    ];
+    if (!compare) return h('div', { className: 'run-header', attrs: { 'data-dir': r.dir } }, [...headline, ...details]);
+    // Several runs: a card per run that collapses to its headline (the table above holds the results),
+    // so that the charts show on a small window; an error stays in view.
+    const card = h('details', { className: 'run-header', attrs: { 'data-dir': r.dir } },
+      [h('summary', {}, headline), ...details]) as HTMLDetailsElement;
+    card.open = openCards.has(r.dir) || r.error !== null;
+    card.addEventListener('toggle', () => (card.open ? openCards.add(r.dir) : openCards.delete(r.dir)));
+    return card;
   }));
 }
 
