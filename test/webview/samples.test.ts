@@ -94,6 +94,17 @@ describe('samples webview', () => {
     assert.match(await row.locator('.cell').nth(1).textContent() ?? '', /sample 1: r 1\.000/);
     await view.page.setViewportSize({ width: 600, height: 700 });
     assert.equal(await summary.evaluate((el) => el.scrollWidth > el.clientWidth + 1), false, 'nor at 600 px');
+    // at 600 px every column is still there (the rows scroll sideways) and no stats line is cut
+    const layout = await row.evaluate((el) => {
+      const cells = [...el.querySelectorAll(':scope > .cell')];
+      const rows = el.closest('.rows') as HTMLElement;
+      return { cells: cells.length, scrollable: rows.scrollWidth > rows.clientWidth,
+        lastRight: cells.at(-1)!.getBoundingClientRect().right - el.getBoundingClientRect().left, rowWidth: el.scrollWidth,
+        cut: [...el.querySelectorAll('.cell-stats')].some((s) => s.scrollWidth > s.clientWidth + 1) };
+    });
+    assert.equal(layout.cells, 4, 'prompt, policy, anchor and Best-of-N');
+    assert.ok(layout.scrollable && layout.lastRight <= layout.rowWidth + 1, JSON.stringify(layout));
+    assert.equal(layout.cut, false, 'stats wrap instead of being cut');
     await view.page.close();
   });
 
