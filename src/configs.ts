@@ -220,7 +220,9 @@ export async function newConfig(): Promise<void> {
     void vscode.window.showErrorMessage(`BOND: ${name} already exists; choose another name.`);
     return;
   }
-  await vscode.workspace.fs.writeFile(target, Buffer.from(NEW_CONFIG_TEMPLATE));
+  // the run is named after the file (my-beta-sweep.bond.json → "my-beta-sweep"), not the template's placeholder
+  const runName = name.replace(/\.bond\.json$/, '');
+  await vscode.workspace.fs.writeFile(target, Buffer.from(NEW_CONFIG_TEMPLATE.replace('"name": "my-jbond-run"', `"name": ${JSON.stringify(runName)}`)));
   if (!(await exists(prompts))) await vscode.workspace.fs.writeFile(prompts, Buffer.from(NEW_PROMPTS));
   await vscode.window.showTextDocument(target);
 }

@@ -59,6 +59,14 @@ export interface LaunchOptions {
   /** open the workspace in Restricted Mode (untrusted) instead of trusting it */
   untrusted?: boolean;
   settings?: Record<string, unknown>;
+  /** no interpreter given (no bond.pythonPath, no $BOND_PYTHON): the product must make its own venv */
+  productPython?: boolean;
+}
+
+function serverEnv(options: LaunchOptions): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, BOND_PYTHON: testPython() };
+  if (options.productPython) delete env.BOND_PYTHON;
+  return env;
 }
 
 export async function launchEditor(workspaceTemplate: string, options: LaunchOptions = {}): Promise<Editor> {
@@ -79,7 +87,7 @@ export async function launchEditor(workspaceTemplate: string, options: LaunchOpt
     'security.workspace.trust.startupPrompt': 'never',
     'extensions.autoUpdate': false,
     'telemetry.telemetryLevel': 'off',
-    'bond.pythonPath': testPython(),
+    'bond.pythonPath': options.productPython ? '' : testPython(),
     ...options.settings,
   }, null, 2));
   // The path a user takes: install the packaged extension.
@@ -89,7 +97,7 @@ export async function launchEditor(workspaceTemplate: string, options: LaunchOpt
   const server: ChildProcess = spawn(codeServer, ['--auth', 'none', '--bind-addr', `127.0.0.1:${port}`, '--disable-telemetry',
     '--disable-update-check', ...(options.untrusted ? [] : ['--disable-workspace-trust']), '--extensions-dir', extensions,
     '--user-data-dir', userData, workspace],
-  { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, BOND_PYTHON: testPython() } });
+  { stdio: ['ignore', 'pipe', 'pipe'], env: serverEnv(options) });
   let serverLog = '';
   server.stdout?.on('data', (d: Buffer) => { serverLog += d.toString(); });
   server.stderr?.on('data', (d: Buffer) => { serverLog += d.toString(); });

@@ -182,3 +182,45 @@ test('a run written by another tool: unknown status, fields and metrics are show
     assert.doesNotMatch(table, /train\.batch_size/, 'only the fields that differ');
   });
 });
+
+test('Train Further with an edited config: the changes are shown and asked about, recorded as a segment, marked on the charts', async (t) => {
+  await scenario(editor, 'train-further-changed', t, async () => {
+    const page = editor.page;
+    const runs = join(editor.workspace, '.bond', 'runs');
+    const tiny = join(runs, readdirSync(runs).find((d) => d.startsWith('e2e-tiny-'))!);
+    const before = JSON.parse(readFileSync(join(tiny, 'run.json'), 'utf8')) as RunMeta;
+    assert.equal(before.status, 'completed');
+    // The user edits the config the run was started from.
+    const configPath = join(editor.workspace, 'tiny.bond.json');
+    writeFileSync(configPath, readFileSync(configPath, 'utf8').replace('"lr": 0.003', '"lr": 0.01'));
+    await editor.runCommand('BOND: Train Further…');
+    const input = page.locator('.quick-input-widget input');
+    await input.waitFor({ timeout: 30_000 });
+    await input.fill('18');
+    await page.keyboard.press('Enter');
+    // asked first, with what changed
+    const dialog = page.locator('.monaco-dialog-box');
+    await dialog.waitFor({ timeout: 60_000 });
+    assert.match(await dialog.textContent() ?? '', /tiny\.bond\.json changed since e2e-tiny[\s\S]*train\.lr 0\.003 → 0\.01/);
+    await dialog.locator('.monaco-button', { hasText: 'Resume with Changes' }).click();
+    await waitFor(() => {
+      const meta = JSON.parse(readFileSync(join(tiny, 'run.json'), 'utf8')) as RunMeta;
+      return meta.status === 'completed' && meta.step === 18 ? meta : undefined;
+    }, 'the run trained on to 18 steps', 120_000);
+    const after = JSON.parse(readFileSync(join(tiny, 'run.json'), 'utf8')) as RunMeta;
+    const segments = after.segments ?? [];
+    assert.equal(segments.length, 2, JSON.stringify(segments.map((s) => s.start_step)));
+    assert.equal((segments[0]!.config.train as { lr: number }).lr, 0.003, 'the first steps keep the config they ran with');
+    assert.equal(segments[1]!.start_step, 12);
+    assert.deepEqual(segments[1]!.changes.map((c) => c.field).sort(), ['train.lr', 'train.steps']);
+    // the dashboard marks where the config changed
+    await editor.showRunsView();
+    await page.locator('.monaco-list-row', { hasText: /e2e-tiny.*completed/ }).first().click();
+    await editor.frameWith('[data-chart="loss"][data-config-changes="0:12"]', 60_000);
+    // Open Run Config shows what ran, read-only, with its segments
+    await editor.runCommand('BOND: Open Run Config');
+    const runPick = page.locator('.quick-input-list .monaco-list-row', { hasText: 'e2e-tiny' }).first();
+    if (await runPick.isVisible().catch(() => false)) await runPick.click();
+    await page.locator('.monaco-editor .view-lines', { hasText: 'trained in 2 segments' }).first().waitFor({ timeout: 30_000 });
+  });
+});
