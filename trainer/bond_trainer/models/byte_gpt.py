@@ -77,7 +77,10 @@ class SelfAttention(nn.Module):
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
                                            dropout_p=self.dropout if self.training else 0.0)
         y = y.transpose(1, 2).contiguous().view(batch, length, width)
-        return self.proj(y), (k, v)
+        # Without a past, k and v are views of the qkv projection: handed out as a module's output, FSDP2
+        # warns that an in-place op on a view would skip its hooks. Copies (values unchanged) are no views.
+        present = (k.contiguous(), v.contiguous()) if past is None else (k, v)
+        return self.proj(y), present
 
 
 class Block(nn.Module):
