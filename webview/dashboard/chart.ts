@@ -214,7 +214,7 @@ export class MetricChart {
     const first = xs[0];
     const last = xs.at(-1);
     let data: Aligned = this.full;
-    const range = this.zoom?.range ?? (first !== undefined && last !== undefined ? [first, last] as [number, number] : null);
+    const range = this.zoom?.range ?? this.followRange(first, last);
     if (range) data = decimateMinMax(this.full, range[0], range[1], Math.round(this.plotWidth()));
     const count = this.lines.length;
     this.rawShown = data.ys.slice(count, 2 * count);
@@ -228,6 +228,25 @@ export class MetricChart {
     this.element.dataset.points = String(xs.length);
     this.element.dataset.shown = String(data.xs.length);
     this.element.dataset.lastX = last === undefined ? '' : String(last);
+  }
+
+  /**
+   * The range of a chart that follows its run: every point of the run so far, train and eval alike,
+   * so an eval chart with its first point only spans the run, and every chart marks the same steps.
+   */
+  private followRange(first: number | undefined, last: number | undefined): [number, number] | null {
+    let lo = first ?? Infinity;
+    let hi = last ?? -Infinity;
+    const axis = this.context.xAxis();
+    for (const run of this.context.runs()) {
+      for (const table of [run.train, run.eval]) {
+        const xs = axis === 'step' ? table.steps : table.times;
+        if (!xs.length) continue;
+        lo = Math.min(lo, xs[0] as number);
+        hi = Math.max(hi, xs.at(-1) as number);
+      }
+    }
+    return Number.isFinite(lo) && Number.isFinite(hi) ? [lo, hi] : null;
   }
 
   /** A drag on the plot selected an x window: zoom to it (the selection box is cleared). */
