@@ -145,7 +145,14 @@ export async function launchEditor(workspaceTemplate: string, options: LaunchOpt
       for (;;) {
         await page.keyboard.press('F1');
         const input = page.locator('.quick-input-widget input');
-        await input.waitFor({ state: 'visible', timeout: 15_000 });
+        // a webview (its own iframe) can hold the keyboard focus, after a reload too: F1 then goes to
+        // it, so the palette is opened again from the workbench's status bar until it shows
+        const shown = await input.waitFor({ state: 'visible', timeout: 5_000 }).then(() => true, () => false);
+        if (!shown) {
+          if (Date.now() > deadline) throw new Error(`the command palette did not open within 30 s (for "${title}")`);
+          await page.locator('.part.statusbar').first().click({ position: { x: 5, y: 5 } }).catch(() => undefined);
+          continue;
+        }
         await input.fill(`>${title}`);
         const row = page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
         try {

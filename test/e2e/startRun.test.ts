@@ -123,6 +123,10 @@ test('playground tab: BOND: Open Playground → export a checkpoint → generate
     await panel.waitForSelector('vscode-option', { state: 'attached', timeout: 30_000 });
     await panel.click('vscode-button:text("Export checkpoint")');
     await panel.waitForFunction(() => /exported step 12/.test(document.querySelector('.playground-status')?.textContent ?? ''), undefined, { timeout: 120_000 });
+    // N starts at the run's own Best-of-N (eval.bon_n 2); the user asks for 8 candidates
+    assert.equal(await panel.locator('vscode-textfield[aria-label="N"] input').inputValue(), '2');
+    await panel.locator('vscode-textfield[aria-label="N"] input').fill('8');
+    await panel.locator('vscode-textfield[aria-label="N"] input').press('Tab');
     // the tiny model's context is 32 bytes: keep the completion short
     await panel.locator('vscode-textfield[aria-label="max tokens"] input').fill('8');
     await panel.locator('vscode-textfield[aria-label="max tokens"] input').press('Tab');

@@ -147,7 +147,10 @@ describe('webview message contract', () => {
 
   it('revives saved state only when it names runs, with safe defaults for the rest', () => {
     assert.equal(parseDashboardState({ dirs: [] }), undefined);
-    assert.deepEqual(parseDashboardState({ dirs: ['/r'], smoothing: 7, xAxis: 'bogus' }), { dirs: ['/r'], xAxis: 'step', smoothing: 0.6, hidden: [] });
+    assert.deepEqual(parseDashboardState({ dirs: ['/r'], smoothing: 7, xAxis: 'bogus', exportBackground: 'neon', ignoreOutliers: 'yes' }),
+      { dirs: ['/r'], xAxis: 'step', smoothing: 0.6, hidden: [], exportBackground: 'light', ignoreOutliers: false });
+    assert.deepEqual(parseDashboardState({ dirs: ['/r'], exportBackground: 'theme', ignoreOutliers: true }),
+      { dirs: ['/r'], xAxis: 'step', smoothing: 0.6, hidden: [], exportBackground: 'theme', ignoreOutliers: true });
     assert.equal(parseSamplesState({ step: 3 }), undefined);
     assert.equal(parseSamplesState({ dir: '/r', sort: 'evil' })?.sort, 'prompt');
     const good = { request: { dir: '/r', step: 10, prompt: 'hi', n: 8, k: 2, temperature: 1, maxTokens: 40, seed: 3 }, runName: 'r', policyMean: 1, bestReward: null, at: 5 };
@@ -173,7 +176,7 @@ it('Compare Runs: flattened configs and the fields that differ', async () => {
   const a = flattenConfig({ bond: { n: 4, ema_eta: 0.02 }, reward: [{ type: 'sentiment' }], name: 'a' });
   assert.deepEqual(a, { 'bond.n': '4', 'bond.ema_eta': '0.02', reward: '[{"type":"sentiment"}]', name: '"a"' });
   const b = flattenConfig({ bond: { n: 4, ema_eta: 0.1 }, reward: [{ type: 'sentiment' }], name: 'b', logging: { tensorboard: true } });
-  assert.deepEqual(differingFields([a, b]), ['bond.ema_eta', 'logging.tensorboard', 'name']);
+  assert.deepEqual(differingFields([a, b]), ['bond.ema_eta', 'logging.tensorboard'], 'the run\'s name is its label, not a difference');
   assert.deepEqual(differingFields([a, a]), []);
 });
 
