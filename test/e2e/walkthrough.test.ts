@@ -129,8 +129,9 @@ test('walkthrough: every step completes on its real event, from an empty folder 
     assert.deepEqual(await checkedSteps(), STEPS);
 
     // Everything Create Demo Workspace wrote runs with what the walkthrough set up: the second config too.
-    await editor.openFile('demo-composite.bond.json');
-    await page.locator('.contentWidgets .codelens-decoration a', { hasText: 'Start BOND run' }).first().click({ timeout: 30_000 });
+    // from the palette: Start Run asks which of the workspace's configs
+    await editor.runCommand('BOND: Start Run');
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'demo-composite.bond.json' }).first().click({ timeout: 30_000 });
     await editor.showRunsView();
     await page.locator('.monaco-list-row', { hasText: /demo-composite.*completed/ }).first().waitFor({ timeout: 400_000 });
     const composite = join(runs, readdirSync(runs).find((d) => d.startsWith('demo-composite-'))!);
