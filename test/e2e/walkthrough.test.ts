@@ -131,11 +131,13 @@ test('walkthrough: every step completes on its real event, from an empty folder 
     // Everything Create Demo Workspace wrote runs with what the walkthrough set up: the second config too.
     // from the palette: Start Run asks which of the workspace's configs. The walkthrough page takes the
     // focus as its steps re-render (the palette then closes under the click): close it first.
+    // A webview tab (the playground) would hold the keyboard focus too: from a text editor's tab, close
+    // every editor, so the palette opens and Start Run asks which config (no active one to take).
     await page.keyboard.press('Escape');
-    const walkthroughTab = page.locator('.tab', { hasText: 'Walkthrough' }).first();
-    await walkthroughTab.click();
-    await page.keyboard.press('Control+W');
-    await walkthroughTab.waitFor({ state: 'detached', timeout: 15_000 }).catch(() => undefined);
+    await page.locator('.tab', { hasText: 'demo.bond.json' }).first().click();
+    await page.locator('.monaco-editor .view-lines', { hasText: 'demo-jbond' }).first().click();
+    await editor.runCommand('View: Close All Editors');
+    await page.locator('.tab', { hasText: 'demo.bond.json' }).first().waitFor({ state: 'detached', timeout: 15_000 }).catch(() => undefined);
     await editor.runCommand('BOND: Start Run');
     await page.locator('.quick-input-list .monaco-list-row', { hasText: 'demo-composite.bond.json' }).first().click({ timeout: 30_000 });
     await editor.showRunsView();
