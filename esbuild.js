@@ -65,7 +65,8 @@ async function main() {
   fs.copyFileSync(path.join(require.resolve('uplot/package.json'), '..', 'dist', 'uPlot.min.css'), 'dist/webview/uPlot.min.css');
   // The schema the editor validates *.bond.json with, hovers saying each field's default and bounds.
   const configSchema = JSON.parse(fs.readFileSync('contracts/schemas/config.schema.json', 'utf8'));
-  fs.writeFileSync('dist/config.editor.schema.json', `${JSON.stringify(require('./scripts/editor-schema').editorSchema(configSchema), null, 1)}\n`);
+  const moved = JSON.parse(fs.readFileSync('contracts/schemas/config.moved-fields.json', 'utf8')).moved;
+  fs.writeFileSync('dist/config.editor.schema.json', `${JSON.stringify(require('./scripts/editor-schema').editorSchema(configSchema, moved), null, 1)}\n`);
   const contexts = await Promise.all([
     esbuild.context({ ...common, entryPoints: ['src/extension.ts'], outfile: 'dist/extension.js' }),
     esbuild.context({ ...common, entryPoints: ['src/cli.ts'], outfile: 'dist/cli.js' }),

@@ -135,7 +135,7 @@ def our_step(folder: Path, device: torch.device, work: Path, batch: int, new_tok
 
     raw = {"name": "jbond-step", "algorithm": "jbond", "policy": {"hf": {"model": str(folder)}},
            "reward": {"type": "keyword", "pattern": "[13579]"}, "data": {"train": ["prompts.jsonl"], "eval_fraction": 0.05},
-           "bond": {"anchor": "ema", "ema_eta": 0.02, "policy_samples": 1},
+           "jbond": {"policy_samples": 1}, "anchor": {"kind": "ema", "ema_eta": 0.02},
            "train": {"steps": steps + 1, "batch_size": batch, "lr": 1e-5, "warmup_steps": 0, "device": device.type},
            "sampling": {"max_new_tokens": new_tokens, "engine": engine},
            "eval": {"every": 0, "prompts": 2, "policy_samples": 2, "mc_samples": 4, "n_max": 4, "bon_n": 2},

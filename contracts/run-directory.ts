@@ -194,9 +194,8 @@ export interface SampleRecord {
   bon: BestOfN;
 }
 
-/** Metric names the trainer writes on every train line (metrics.schema.json `then.required`). */
-export const REQUIRED_TRAIN_METRICS = [
-  'loss/total', 'loss/forward', 'loss/backward', 'loss/regulariser', 'reward/policy',
-  'kl/policy_ref', 'kl/policy_anchor', 'entropy', 'grad_norm', 'lr',
-  'perf/samples_per_s', 'perf/tokens_per_s', 'time/sample_s', 'time/score_s', 'time/update_s',
-] as const;
+/** Metric names every train line of a run carries: the series of the train charts its run.json
+ * declares (metrics.schema.json), which the algorithm chooses. Older runs without metric_groups: none. */
+export function declaredTrainMetrics(meta: Pick<RunMeta, 'metric_groups'>): string[] {
+  return [...new Set((meta.metric_groups ?? []).filter((g) => g.table === 'train').flatMap((g) => g.series.map((s) => s.key)))];
+}

@@ -27,7 +27,8 @@ export interface ConfigProblem {
   /** dotted field, e.g. "bond.n" or "data.train[0]"; "" for the whole file */
   field: string;
   message: string;
-  check: 'syntax' | 'schema' | 'semantic' | 'override' | 'file';
+  /** moved: a field of an older layout, read as the field that now holds it (a warning, never fatal) */
+  check: 'syntax' | 'schema' | 'semantic' | 'override' | 'file' | 'moved';
   line: number | null;
   column: number | null;
   /** pip requirements that fix it (a missing optional package); the editor offers to install them */
@@ -41,6 +42,8 @@ export interface ValidateReport {
   ok: boolean;
   config: string;
   problems: ConfigProblem[];
+  /** what the config can run with but should change (older field names); absent from older trainers */
+  warnings?: ConfigProblem[];
   /** with --diff-run: what differs from the config that run last trained with */
   changes?: { field: string; before: unknown; after: unknown }[];
 }
@@ -72,9 +75,14 @@ export function isExportFailure(value: unknown): value is ExportFailure {
   return isObject(value) && value.ok === false && typeof value.problem === 'string' && isStringArray(value.install);
 }
 
+function isConfigProblem(p: unknown): p is ConfigProblem {
+  return isObject(p) && typeof p.field === 'string' && typeof p.message === 'string'
+    && typeof p.check === 'string' && (p.install === undefined || isStringArray(p.install))
+    && (p.rename_to === undefined || typeof p.rename_to === 'string');
+}
+
 export function isValidateReport(value: unknown): value is ValidateReport {
   return isObject(value) && typeof value.ok === 'boolean' && Array.isArray(value.problems)
-    && value.problems.every((p) => isObject(p) && typeof p.field === 'string' && typeof p.message === 'string'
-      && typeof p.check === 'string' && (p.install === undefined || isStringArray(p.install))
-      && (p.rename_to === undefined || typeof p.rename_to === 'string'));
+    && value.problems.every(isConfigProblem)
+    && (value.warnings === undefined || (Array.isArray(value.warnings) && value.warnings.every(isConfigProblem)));
 }

@@ -18,8 +18,34 @@ function facts(node) {
   return out;
 }
 
+/** The node of a dotted field ("anchor.kind") in the schema, or undefined. */
+function fieldNode(schema, dotted) {
+  let node = schema;
+  for (const part of dotted.split('.')) node = node && node.properties ? node.properties[part] : undefined;
+  return node;
+}
+
+/** Moved fields (contracts/schemas/config.moved-fields.json) as deprecated properties: the trainer
+ * still reads them, so the editor must not call them unknown; it says where each now belongs. Fields
+ * moved for some algorithms only are still fields of their own and stay as they are. */
+function withMovedFields(schema, moved) {
+  const copy = JSON.parse(JSON.stringify(schema));
+  for (const { from, to, algorithms } of moved) {
+    if (algorithms) continue;
+    const [section, key] = from.split('.');
+    const target = fieldNode(copy, to);
+    const parent = copy.properties[section];
+    if (!target || !parent || !parent.properties || parent.properties[key]) continue;
+    const message = `Moved to ${to}: still read as ${to}, with a warning. Move it there.`;
+    const { default: _unused, ...shape } = target;
+    parent.properties[key] = { ...shape, description: message, deprecationMessage: message };
+  }
+  return copy;
+}
+
 /** A copy of `schema` whose described fields carry their facts in markdownDescription. */
-function editorSchema(schema) {
+function editorSchema(schema, moved = []) {
+  schema = withMovedFields(schema, moved);
   const walk = (node) => {
     if (Array.isArray(node)) return node.map(walk);
     if (!node || typeof node !== 'object') return node;
@@ -34,4 +60,4 @@ function editorSchema(schema) {
   return walk(schema);
 }
 
-module.exports = { editorSchema };
+module.exports = { editorSchema, withMovedFields };

@@ -107,14 +107,16 @@ export class ConfigDiagnostics implements vscode.Disposable, vscode.CodeActionPr
     if (typeof report === 'string') {
       diagnostics.push(new vscode.Diagnostic(new vscode.Range(0, 0, 0, 1), report, vscode.DiagnosticSeverity.Warning));
     } else {
-      for (const problem of report.problems) {
+      const found = [...report.problems.map((p) => ({ problem: p, severity: vscode.DiagnosticSeverity.Error })),
+        ...(report.warnings ?? []).map((p) => ({ problem: p, severity: vscode.DiagnosticSeverity.Warning }))];
+      for (const { problem, severity } of found) {
         // an unknown key is marked on the key itself (the rename quick fix replaces exactly that)
         const span = problem.line !== null && problem.check === 'syntax'
           ? { offset: offsetOf(text, problem.line, problem.column ?? 1), length: 1 }
           : (problem.rename_to ? spanOfKey(text, problem.field) : undefined) ?? spanOfField(text, problem.field);
         const range = new vscode.Range(position(span.offset), position(span.offset + span.length));
         const diagnostic = new vscode.Diagnostic(range, `${problem.field ? `${problem.field}: ` : ''}${problem.message}`,
-          vscode.DiagnosticSeverity.Error);
+          severity);
         diagnostic.source = ConfigDiagnostics.SOURCE;
         diagnostic.code = problem.check;
         this.problems.set(diagnostic, problem);
@@ -190,7 +192,8 @@ export const NEW_CONFIG_TEMPLATE = `{
   "policy": {"checkpoint": null},
   "reward": {"type": "sentiment"},
   "data": {"train": ["prompts.jsonl"], "eval_fraction": 0.2},
-  "bond": {"beta": 0.5, "anchor": "ema", "ema_eta": 0.02, "gamma": 0.0},
+  "jbond": {"beta": 0.5, "gamma": 0.0},
+  "anchor": {"kind": "ema", "ema_eta": 0.02},
   "train": {"steps": 100, "batch_size": 16, "lr": 0.0003, "device": "auto"},
   "sampling": {"max_new_tokens": 32},
   "eval": {"every": 50, "prompts": 16},

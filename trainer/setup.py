@@ -12,7 +12,7 @@ class BuildWithSchemas(build_py):
     def run(self) -> None:
         super().run()
         source = Path(__file__).resolve().parent.parent / "contracts" / "schemas"
-        schemas = sorted(source.glob("*.schema.json"))
+        schemas = sorted(source.glob("*.json"))  # the schemas and the table of moved config fields
         if not schemas:
             raise SystemExit(f"no schemas in {source}: build the trainer from a BOND Studio checkout")
         target = Path(self.build_lib) / "bond_trainer" / "schemas"

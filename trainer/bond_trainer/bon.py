@@ -1,4 +1,4 @@
-"""Best-of-N mathematics (docs/algorithms.md §1-2, §10). Pure tensor functions, tested against exact results.
+"""Best-of-N mathematics (docs/algorithms.md §1-2, §11). Pure tensor functions, tested against exact results.
 
 Ties: the Best-of-N winner is the highest reward, ties going to the lowest sample index. Quantiles
 use ≤ as in p≤, so a sample tied with every anchor sample has p̂≤ = 1.

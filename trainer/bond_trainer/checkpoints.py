@@ -11,130 +11,153 @@ from __future__ import annotations
 
 import logging
 import random
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 
 import torch
 
 from .console import Console
-from .models.roles import ANCHOR_ADAPTER, POLICY_ADAPTER, load_policy_weights, save_hf_folder, save_policy_weights
+from .data import PromptStream
+from .distributed import World
+from .models.roles import (ANCHOR_ADAPTER, POLICY_ADAPTER, ModelRoles, load_policy_weights, save_hf_folder,
+                           save_policy_weights)
 from .rundir import METRICS_FILE, SAMPLES_FILE, RunDirectory, checkpoint_damage
-
-if TYPE_CHECKING:
-    from .train import Trainer
 
 log = logging.getLogger("bond_trainer")
 
 
-def save_checkpoint(trainer: Trainer) -> Path:
+@dataclass
+class TrainState:
+    """What a checkpoint holds and restores, and where it goes: the models, the optimizer and its
+    schedule, the sampling generator and the prompt stream, the progress (step, tokens generated),
+    and the run folder with the two settings that shape a checkpoint."""
+    rd: RunDirectory
+    roles: ModelRoles
+    optimizer: torch.optim.Optimizer
+    scheduler: Any  # torch.optim.lr_scheduler.LRScheduler
+    generator: torch.Generator
+    stream: PromptStream
+    trainable: list[torch.nn.Parameter]
+    device: torch.device
+    world: World
+    fsdp: bool
+    keep_last: int
+    export_onnx: bool
+    step: int = 0
+    num_tokens: int = 0
+
+
+def save_checkpoint(run: TrainState) -> Path:
     """Rank 0 writes (DDP keeps every rank's state identical; FSDP gathers the shards to it first,
     with every rank taking part), then every rank waits for it, so no rank runs ahead of a
     checkpoint that is not yet complete."""
-    path = trainer.rd.checkpoints_dir / f"step-{trainer.step}"
-    if trainer.world.is_main or trainer.fsdp:
-        weights = _weights_to_save(trainer)
-        if trainer.world.is_main:
-            path = _write_checkpoint(trainer, *weights)
-    trainer.world.barrier()
+    path = run.rd.checkpoints_dir / f"step-{run.step}"
+    if run.world.is_main or run.fsdp:
+        weights = _weights_to_save(run)
+        if run.world.is_main:
+            path = _write_checkpoint(run, *weights)
+    run.world.barrier()
     return path
 
 
-def _weights_to_save(trainer: Trainer) -> tuple[dict[str, torch.Tensor], Optional[dict[str, torch.Tensor]], dict[str, Any]]:
+def _weights_to_save(run: TrainState) -> tuple[dict[str, torch.Tensor], Optional[dict[str, torch.Tensor]], dict[str, Any]]:
     """Policy, anchor and optimizer state, whole (a collective under FSDP)."""
-    policy = trainer.roles.state(POLICY_ADAPTER)
-    anchor = None if trainer.roles.anchor_is_reference else trainer.roles.state(ANCHOR_ADAPTER)
-    if trainer.fsdp:
+    policy = run.roles.state(POLICY_ADAPTER)
+    anchor = None if run.roles.anchor_is_reference else run.roles.state(ANCHOR_ADAPTER)
+    if run.fsdp:
         from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
         # Keyed by parameter name, whole: loadable at any world size, with or without FSDP.
-        optimizer = get_optimizer_state_dict(trainer.policy.module, trainer.optimizer,
+        optimizer = get_optimizer_state_dict(run.roles.policy.module, run.optimizer,
                                              options=StateDictOptions(full_state_dict=True, cpu_offload=True))
     else:
-        optimizer = trainer.optimizer.state_dict()
+        optimizer = run.optimizer.state_dict()
     return policy, anchor, optimizer
 
 
-def _write_checkpoint(trainer: Trainer, policy: dict[str, torch.Tensor], anchor: Optional[dict[str, torch.Tensor]],
+def _write_checkpoint(run: TrainState, policy: dict[str, torch.Tensor], anchor: Optional[dict[str, torch.Tensor]],
                       optimizer: dict[str, Any]) -> Path:
-    extra = {"step": trainer.step, "run_id": trainer.rd.path.name}
+    extra = {"step": run.step, "run_id": run.rd.path.name}
     state = {
-        "step": trainer.step,
+        "step": run.step,
         "optimizer": optimizer,
-        "scheduler": trainer.scheduler.state_dict(),
-        "generator": trainer.generator.get_state(),
+        "scheduler": run.scheduler.state_dict(),
+        "generator": run.generator.get_state(),
         "torch_rng": torch.get_rng_state(),
         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         "python_rng": list(random.getstate()[1]),
         "python_rng_version": random.getstate()[0],
-        "stream": trainer.stream.state(),
-        "num_tokens": trainer.num_tokens,
-        "metrics_bytes": trainer.rd.file_size(METRICS_FILE),
-        "samples_bytes": trainer.rd.file_size(SAMPLES_FILE),
+        "stream": run.stream.state(),
+        "num_tokens": run.num_tokens,
+        "metrics_bytes": run.rd.file_size(METRICS_FILE),
+        "samples_bytes": run.rd.file_size(SAMPLES_FILE),
     }
-    payloads: dict[str, Any] = {"model.pt": lambda target: save_policy_weights(trainer.roles, target, extra, policy),
+    payloads: dict[str, Any] = {"model.pt": lambda target: save_policy_weights(run.roles, target, extra, policy),
                                 "trainer_state.pt": state}
     if anchor is not None:
         payloads["anchor.pt"] = anchor
-    if trainer.roles.kind == "hf":
+    if run.roles.kind == "hf":
         # The trained policy as a Hugging Face folder, loadable with from_pretrained (peft for LoRA).
-        payloads["hf"] = lambda target: save_hf_folder(trainer.roles, target, policy)
-    path = trainer.rd.write_checkpoint(trainer.step, payloads, {"format": "bond-checkpoint/1", "model": trainer.roles.kind},
-                                       trainer.cfg.checkpoint.keep_last)
+        payloads["hf"] = lambda target: save_hf_folder(run.roles, target, policy)
+    path = run.rd.write_checkpoint(run.step, payloads, {"format": "bond-checkpoint/1", "model": run.roles.kind},
+                                       run.keep_last)
     log.info("checkpoint written: %s", path)
-    if trainer.cfg.export.onnx:
+    if run.export_onnx:
         # For the editor's playground: the same step's policy, anchor and reference as ONNX.
         from .export import EXPORT_ERRORS, export_step, role_exporters
-        kept = {step for step, _ in trainer.rd.list_checkpoints()}
-        exporters = role_exporters(trainer.roles, trainer.step, trainer.rd.path.name)
-        target = export_step(trainer.rd.path, trainer.step, exporters, kept)
+        kept = {step for step, _ in run.rd.list_checkpoints()}
+        exporters = role_exporters(run.roles, run.step, run.rd.path.name)
+        target = export_step(run.rd.path, run.step, exporters, kept)
         if (target / EXPORT_ERRORS).exists():
             log.warning("ONNX export incomplete: %s", (target / EXPORT_ERRORS).read_text(encoding="utf-8").strip())
         log.info("ONNX export written: %s", target)
     return path
 
 
-def load_checkpoint(trainer: Trainer, path: Path) -> None:
-    load_policy_weights(trainer.roles, path / "model.pt", trainer.device)
-    if not trainer.roles.anchor_is_reference:
-        anchor = torch.load(path / "anchor.pt", map_location=trainer.device, weights_only=True)
-        trainer.roles.load_state(ANCHOR_ADAPTER, anchor, path / "anchor.pt")
+def load_checkpoint(run: TrainState, path: Path) -> None:
+    """Restore `run` in place (its step and num_tokens too) and cut the record files back."""
+    load_policy_weights(run.roles, path / "model.pt", run.device)
+    if not run.roles.anchor_is_reference:
+        anchor = torch.load(path / "anchor.pt", map_location=run.device, weights_only=True)
+        run.roles.load_state(ANCHOR_ADAPTER, anchor, path / "anchor.pt")
     state = torch.load(path / "trainer_state.pt", map_location="cpu", weights_only=True)
-    _load_optimizer(trainer, state["optimizer"])
-    trainer.scheduler.load_state_dict(state["scheduler"])
+    _load_optimizer(run, state["optimizer"])
+    run.scheduler.load_state_dict(state["scheduler"])
     generator_state = state["generator"]
-    if generator_state.numel() != trainer.generator.get_state().numel():
+    if generator_state.numel() != run.generator.get_state().numel():
         raise ValueError(f"{path} was written by an older trainer whose sampler used another random stream; "
                          "start a new run (its checkpoints cannot resume exactly)")
-    trainer.generator.set_state(generator_state)
+    run.generator.set_state(generator_state)
     torch.set_rng_state(state["torch_rng"])
     if state["cuda_rng"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda_rng"])
     random.setstate((state["python_rng_version"], tuple(state["python_rng"]), None))
-    trainer.stream.restore(state["stream"])
-    trainer.step = int(state["step"])
-    trainer.num_tokens = int(state.get("num_tokens", 0))  # absent in checkpoints written before it was counted
-    trainer.rd.truncate(METRICS_FILE, int(state["metrics_bytes"]))
-    trainer.rd.truncate(SAMPLES_FILE, int(state["samples_bytes"]))
+    run.stream.restore(state["stream"])
+    run.step = int(state["step"])
+    run.num_tokens = int(state.get("num_tokens", 0))  # absent in checkpoints written before it was counted
+    run.rd.truncate(METRICS_FILE, int(state["metrics_bytes"]))
+    run.rd.truncate(SAMPLES_FILE, int(state["samples_bytes"]))
 
 
-def _load_optimizer(trainer: Trainer, saved: dict[str, Any]) -> None:
+def _load_optimizer(run: TrainState, saved: dict[str, Any]) -> None:
     """Native optimizer state (keyed by position) or by parameter name (written under FSDP):
     either loads into either, so a run may change strategy and world size when it resumes."""
     by_name = any(isinstance(key, str) for key in saved.get("state", {})) or any(
         isinstance(p, str) for group in saved.get("param_groups", []) for p in group.get("params", []))
-    if not by_name and not trainer.fsdp:
-        trainer.optimizer.load_state_dict(saved)
+    if not by_name and not run.fsdp:
+        run.optimizer.load_state_dict(saved)
         return
     if not by_name:
-        saved = _name_optimizer_state(trainer, saved)
+        saved = _name_optimizer_state(run, saved)
     from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
-    set_optimizer_state_dict(trainer.policy.module, trainer.optimizer, saved, options=StateDictOptions(full_state_dict=True))
+    set_optimizer_state_dict(run.roles.policy.module, run.optimizer, saved, options=StateDictOptions(full_state_dict=True))
 
 
-def _name_optimizer_state(trainer: Trainer, saved: dict[str, Any]) -> dict[str, Any]:
+def _name_optimizer_state(run: TrainState, saved: dict[str, Any]) -> dict[str, Any]:
     """Positional optimizer state → keyed by parameter name (the optimizer holds the trainable
     parameters in the module's order)."""
-    trainable = {id(p) for p in trainer.trainable}
-    names = [n for n, p in trainer.policy.module.named_parameters() if id(p) in trainable]
+    trainable = {id(p) for p in run.trainable}
+    names = [n for n, p in run.roles.policy.module.named_parameters() if id(p) in trainable]
     groups = [{**group, "params": [names[i] for i in group["params"]]} for group in saved["param_groups"]]
     return {"state": {names[i]: value for i, value in saved["state"].items()}, "param_groups": groups}
 

@@ -93,7 +93,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         except ConfigError as error:
             print(json.dumps({"ok": False, "config": str(args.config), "problems": [p.to_json() for p in error.problems]}))
             return 2
-        report: dict[str, object] = {"ok": True, "config": str(args.config), "problems": []}
+        report: dict[str, object] = {"ok": True, "config": str(args.config), "problems": [],
+                                     "warnings": [w.to_json() for w in cfg.warnings]}
         if args.diff_run is not None:
             report["changes"] = _changes_since(args.diff_run, cfg)
         print(json.dumps(report))
@@ -104,6 +105,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         except ConfigError as error:
             console.error(str(error))
             return 2
+        for warning in cfg.warnings:
+            console.line(f"warning: {args.config}: {warning}")
         from .train import run_training
         return run_training(cfg, args.run_dir, args.resume, args.config, console)
     if args.command == "pretrain":
@@ -116,13 +119,13 @@ def main(argv: Optional[list[str]] = None) -> int:
 
 def _changes_since(run_dir: Path, cfg: Any) -> list[dict[str, Any]]:
     """What a resume of run_dir with cfg would change, against its last segment's config."""
-    from .config import config_changes
+    from .config import config_changes, normalised_config
     from .rundir import RUN_FILE, segments_of
     try:
         meta = json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return []  # no readable run: nothing to compare with (train --resume says why)
-    return config_changes(segments_of(meta)[-1]["config"], cfg.to_json())
+    return config_changes(normalised_config(segments_of(meta)[-1]["config"]), cfg.to_json())
 
 
 def _export(args: argparse.Namespace, console: Console) -> int:

@@ -13,14 +13,17 @@ import json
 import re
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, ClassVar, Literal, Optional
 
 from . import extras
 from .gpt_shape import DEFAULT_CONTEXT, DEFAULT_HEADS, DEFAULT_LAYERS, DEFAULT_WIDTH, shape_problem
-from .schema import JsoncError, SchemaIssue, Validator, load_schema, parse_jsonc
+from .schema import JsoncError, SchemaIssue, Validator, load_schema, parse_jsonc, schemas_dir
 
 
-ProblemCheck = Literal["syntax", "schema", "semantic", "override", "file"]
+ProblemCheck = Literal["syntax", "schema", "semantic", "override", "file", "moved"]
+# Every algorithm the trainer has: one class each in algorithms/ (a test keeps the three lists equal:
+# this, algorithms.ALGORITHMS and the config schema's enum).
+AlgorithmName = Literal["bond", "jbond", "reinforce", "bonbon"]
 
 
 @dataclass(frozen=True)
@@ -131,26 +134,78 @@ class DataConfig:
     field: str = "prompt"
 
 
+AnchorKind = Literal["fixed", "hard", "ema"]
+
+
 @dataclass
-class BondConfig:
+class AlgorithmSection:
+    """A config section that belongs to one algorithm (its name is the section's key)."""
+    # The anchor kind when `anchor.kind` is null; None: the algorithm has no anchor (π_ref is fixed).
+    DEFAULT_ANCHOR: ClassVar[Optional[AnchorKind]] = None
+
+    def policy_samples_per_prompt(self) -> int:
+        """Policy samples a step draws per prompt (0: none)."""
+        return 0
+
+    def problems(self, cfg: "RunConfig") -> list[ConfigProblem]:
+        """This algorithm's own invariants beyond the schema."""
+        problems = []
+        if self.policy_samples_per_prompt() == 1 and cfg.train.batch_size < 2:
+            problems.append(ConfigProblem("train.batch_size", f"with one policy sample per prompt ({cfg.algorithm}."
+                                          "policy_samples = 1) the leave-one-out baseline averages the other prompts "
+                                          "of the batch, so at least 2 prompts per step are needed", "semantic"))
+        return problems
+
+
+@dataclass
+class BondConfig(AlgorithmSection):
+    DEFAULT_ANCHOR: ClassVar[Optional[AnchorKind]] = "ema"
     n: int = 4
     beta: float = 0.5
     k: int = 16
     quantile_floor: Literal["add_one", "clamp"] = "add_one"
-    anchor: Literal["fixed", "hard", "ema"] = "ema"
-    anchor_period: int = 50
-    ema_eta: float = 0.02
-    gamma: float = 0.0
-    tie_rule: Literal["strict", "inclusive"] = "strict"
     ties: Literal["exact", "paper"] = "exact"
     policy_samples: int = 1
     backward_scale: Literal["n_minus_1", "one"] = "n_minus_1"
 
+    def policy_samples_per_prompt(self) -> int:
+        return self.policy_samples
+
 
 @dataclass
-class ReinforceConfig:
+class JBondConfig(AlgorithmSection):
+    DEFAULT_ANCHOR: ClassVar[Optional[AnchorKind]] = "ema"
+    beta: float = 0.5
+    gamma: float = 0.0
+    tie_rule: Literal["strict", "inclusive"] = "strict"
+    policy_samples: int = 1
+
+    def policy_samples_per_prompt(self) -> int:
+        return self.policy_samples
+
+
+@dataclass
+class ReinforceConfig(AlgorithmSection):
     beta_kl: float = 0.01
     samples_per_prompt: int = 2
+
+    def policy_samples_per_prompt(self) -> int:
+        return self.samples_per_prompt
+
+
+@dataclass
+class BonbonConfig(AlgorithmSection):
+    DEFAULT_ANCHOR: ClassVar[Optional[AnchorKind]] = "fixed"
+    n: int = 8
+    alpha: float = 0.005
+    tau: Optional[float] = None  # None: (n − 1)·H_(n−1), resolved when the config is loaded
+
+
+@dataclass
+class AnchorConfig:
+    kind: Optional[AnchorKind] = None  # None until loaded: then the algorithm's DEFAULT_ANCHOR
+    period: int = 50
+    ema_eta: float = 0.02
 
 
 @dataclass
@@ -237,11 +292,14 @@ class DistributedConfig:
 class RunConfig:
     data: DataConfig
     name: str = "bond-run"
-    algorithm: Literal["bond", "jbond", "reinforce"] = "jbond"
+    algorithm: AlgorithmName = "jbond"
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     reward: RewardConfig = field(default_factory=RewardConfig)
     bond: BondConfig = field(default_factory=BondConfig)
+    jbond: JBondConfig = field(default_factory=JBondConfig)
     reinforce: ReinforceConfig = field(default_factory=ReinforceConfig)
+    bonbon: BonbonConfig = field(default_factory=BonbonConfig)
+    anchor: AnchorConfig = field(default_factory=AnchorConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
@@ -253,6 +311,18 @@ class RunConfig:
     # Not part of the file: the folder relative paths are resolved against, and the file's name.
     base_dir: Path = field(default=Path("."), compare=False)
     source: str = field(default="<config>", compare=False)
+    # Fields read in an older layout, each with the field that now holds it (said, never fatal).
+    warnings: list[ConfigProblem] = field(default_factory=list, compare=False)
+
+    @property
+    def section(self) -> AlgorithmSection:
+        """The config section of the run's algorithm."""
+        return getattr(self, self.algorithm)
+
+    @property
+    def anchor_moves(self) -> bool:
+        """A second copy of the weights that moves (hard or EMA); otherwise π_ref is the anchor."""
+        return self.anchor.kind not in (None, "fixed")
 
     def resolve_path(self, value: str) -> Path:
         path = Path(value).expanduser()
@@ -282,7 +352,7 @@ class RunConfig:
         return _to_json(self)
 
 
-_NOT_IN_FILE = ("base_dir", "source")
+_NOT_IN_FILE = ("base_dir", "source", "warnings")
 # A data set in the local Hugging Face cache, named in data.train/eval as name:split (data.py loads it).
 HUB_SPLIT = re.compile(r"^(?P<name>[A-Za-z0-9][\w.-]*(/[\w.-]+)?):(?P<split>[\w.\[\]%:+-]+)$")
 
@@ -323,7 +393,8 @@ def _build(cls: Any, data: dict[str, Any]) -> Any:
 
 
 _DATACLASSES = {c.__name__: c for c in (GPTSpec, LoraConfig, HFPolicyConfig, PolicyConfig, RewardConfig,
-                                        DataConfig, BondConfig, ReinforceConfig, TrainConfig, SamplingConfig,
+                                        DataConfig, BondConfig, JBondConfig, ReinforceConfig, BonbonConfig,
+                                        AnchorConfig, TrainConfig, SamplingConfig,
                                         EvalConfig, SamplesConfig, CheckpointConfig, ExportConfig,
                                         WandbConfig, LoggingConfig, DistributedConfig)}
 
@@ -433,11 +504,7 @@ def semantic_problems(cfg: RunConfig) -> list[ConfigProblem]:
     if cfg.samples.every > 0 and cfg.eval.bon_n > cfg.samples.mc_samples:
         add("samples.mc_samples", f"the Best-of-{cfg.eval.bon_n} candidates shown in samples are drawn "
             f"from these, so it must be ≥ eval.bon_n ({cfg.samples.mc_samples} < {cfg.eval.bon_n})")
-    from .algorithms import algorithm_for  # algorithms.py builds on this module
-    if algorithm_for(cfg).policy_samples == 1 and cfg.train.batch_size < 2:
-        add("train.batch_size", "with one policy sample per prompt (bond.policy_samples or reinforce.samples_per_prompt "
-            "= 1) the leave-one-out baseline averages the other prompts of the batch, so at least 2 prompts per step "
-            "are needed")
+    problems.extend(cfg.section.problems(cfg))
     names: set[str] = set()
     for index, rc in enumerate(cfg.reward.parts):
         at = f"reward[{index}]" if cfg.reward.components else "reward"
@@ -513,9 +580,15 @@ def config_from_dict(raw: Any, base_dir: Path, source: str = "<config>",
         apply_overrides(raw, overrides or [])
     except ValueError as error:
         raise ConfigError(source, [ConfigProblem("", str(error), "override")]) from None
+    warnings = move_legacy_fields(raw)
     issues: list[SchemaIssue] = config_validator().validate(raw, fill_defaults=True)
     if issues:
-        raise ConfigError(source, [ConfigProblem(i.path, i.message, "schema", rename_to=i.rename_to) for i in issues])
+        # A moved field is named as the file writes it, with where it now belongs.
+        moved = {new: old for old, new, _ in LEGACY_FIELDS if any(w.field == old and "ignored" not in w.message
+                                                                  for w in warnings)}
+        raise ConfigError(source, [ConfigProblem(moved[i.path], f"{i.message} (read as {i.path}, where it now belongs)",
+                                                 "schema") if i.path in moved else
+                                   ConfigProblem(i.path, i.message, "schema", rename_to=i.rename_to) for i in issues])
     raw.pop("$schema", None)
     components = raw.pop("reward") if isinstance(raw.get("reward"), list) else None
     cfg: RunConfig = _build(RunConfig, raw)
@@ -523,10 +596,94 @@ def config_from_dict(raw: Any, base_dir: Path, source: str = "<config>",
         cfg.reward = RewardConfig(components=[_build(RewardConfig, c) for c in components])
     cfg.base_dir = base_dir
     cfg.source = source
+    cfg.warnings = warnings
+    cfg.warnings.extend(_resolve_algorithm_defaults(cfg))
     problems = semantic_problems(cfg)
     if problems:
         raise ConfigError(source, problems)
     return cfg
+
+
+def _legacy_fields() -> list[tuple[str, str, Optional[tuple[str, ...]]]]:
+    """Fields of the layout before algorithms had sections of their own: (old, new, for which
+    algorithms the old field meant the new one; None: every algorithm). One table for the trainer
+    and the editor: contracts/schemas/config.moved-fields.json."""
+    with open(schemas_dir() / "config.moved-fields.json", encoding="utf-8") as handle:
+        table = json.load(handle)
+    return [(m["from"], m["to"], tuple(m["algorithms"]) if m.get("algorithms") else None) for m in table["moved"]]
+
+
+LEGACY_FIELDS = _legacy_fields()
+
+
+def move_legacy_fields(raw: dict[str, Any]) -> list[ConfigProblem]:
+    """Configs and runs written before each algorithm had its section keep working: an old field is
+    moved to the field that now holds it (unless that one is given too), with a warning naming it.
+    Works in place on the raw config, before the schema sees it."""
+    warnings: list[ConfigProblem] = []
+    algorithm = raw.get("algorithm", "jbond")
+    for old, new, meant_for in LEGACY_FIELDS:
+        old_section, old_key = old.split(".")
+        new_section, new_key = new.split(".")
+        section = raw.get(old_section)
+        if not isinstance(section, dict) or old_key not in section:
+            continue
+        if meant_for is not None and algorithm not in meant_for:
+            continue  # bond.beta of a bond run is bond's own field
+        value = section.pop(old_key)
+        target = raw.setdefault(new_section, {})
+        if not isinstance(target, dict):
+            continue  # the schema says what is wrong with the new section
+        if new_key in target:
+            warnings.append(ConfigProblem(old, f"moved to {new}, which is given too; {old} ({json.dumps(value)}) "
+                                          "is ignored: delete it", "moved"))
+            continue
+        target[new_key] = value
+        warnings.append(ConfigProblem(old, f"moved to {new}; read as {new} = {json.dumps(value)} — move it there",
+                                      "moved"))
+    return warnings
+
+
+def normalised_config(recorded: dict[str, Any]) -> dict[str, Any]:
+    """A config as a run recorded it (run.json, any trainer version), in today's layout with every
+    default filled: what resume compares the config it is given with."""
+    raw = copy.deepcopy(recorded)
+    move_legacy_fields(raw)
+    config_validator().validate(raw, fill_defaults=True)
+    section = raw.get("anchor")
+    algorithm = raw.get("algorithm", "jbond")
+    if isinstance(section, dict) and section.get("kind") is None:
+        classes = {"bond": BondConfig, "jbond": JBondConfig, "reinforce": ReinforceConfig, "bonbon": BonbonConfig}
+        section["kind"] = (classes.get(algorithm, AlgorithmSection).DEFAULT_ANCHOR or "fixed")
+    bonbon = raw.get("bonbon")
+    if isinstance(bonbon, dict) and bonbon.get("tau") is None and isinstance(bonbon.get("n"), int):
+        bonbon["tau"] = bonbon_tau(bonbon["n"])
+    return raw
+
+
+def bonbon_tau(n: int) -> float:
+    """(n − 1)·H_(n−1): the expected log-ratio of Best-of-n to its anchor, log n + (n − 1)·log F(y), at
+    the best of n samples minus at the worst, for continuous rewards: E log F is −1/n at the max of n
+    and −H_n at the min (docs/algorithms.md §7)."""
+    return (n - 1) * sum(1.0 / i for i in range(1, n))
+
+
+def _resolve_algorithm_defaults(cfg: RunConfig) -> list[ConfigProblem]:
+    """Defaults that depend on the algorithm: the anchor's kind and BoNBoN's τ. Written into the
+    config, so that run.json records what the run used."""
+    warnings: list[ConfigProblem] = []
+    default = cfg.section.DEFAULT_ANCHOR
+    if default is None:
+        if cfg.anchor.kind not in (None, "fixed"):
+            warnings.append(ConfigProblem("anchor.kind", f"{cfg.algorithm} has no anchor (its KL penalty is to π_ref), "
+                                          f"so {cfg.anchor.kind!r} is not used; set it to \"fixed\" or remove it",
+                                          "semantic"))
+        cfg.anchor.kind = "fixed"
+    elif cfg.anchor.kind is None:
+        cfg.anchor.kind = default
+    if cfg.bonbon.tau is None:
+        cfg.bonbon.tau = bonbon_tau(cfg.bonbon.n)
+    return warnings
 
 
 def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> None:

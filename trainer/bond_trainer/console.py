@@ -60,12 +60,19 @@ class Console:
         done = step - self._start_step
         rate = done / max(now - self._start_time, 1e-9)
         eta = (self._total - step) / rate if rate > 0 else 0.0
-        rewards = f"reward {metrics['reward/policy']:.3f}"
-        if "reward/bon" in metrics:
-            rewards += f" (anchor {metrics['reward/anchor']:.3f}, best-of-n {metrics['reward/bon']:.3f})"
+        # What the algorithm wrote (BoNBoN draws no policy samples: no policy reward or KL per step).
+        parts = []
+        if "reward/policy" in metrics:
+            parts.append(f"reward {metrics['reward/policy']:.3f}")
+        drawn = [f"{label} {metrics[key]:.3f}" for key, label in (("reward/anchor", "anchor"), ("reward/bon", "best-of-n"))
+                 if key in metrics]
+        if drawn:
+            parts.append(f"({', '.join(drawn)})" if parts else ", ".join(drawn))
+        if "kl/policy_ref" in metrics:
+            parts.append(f" KL(π‖ref) {metrics['kl/policy_ref']:.3f}")
         width = len(str(self._total))
-        self.line(f"step {step:>{width}}/{self._total}  {rewards}  KL(π‖ref) {metrics['kl/policy_ref']:.3f}  "
-                  f"loss {metrics['loss/total']:.3f}  {rate:.2f} steps/s  ETA {format_duration(eta)}")
+        self.line(f"step {step:>{width}}/{self._total}  {' '.join(parts)}  loss {metrics['loss/total']:.3f}  "
+                  f"{rate:.2f} steps/s  ETA {format_duration(eta)}")
 
     def evaluation(self, step: int, record: dict[str, Any]) -> None:
         self.line(f"  eval @ {step}: reward {record['eval/reward/policy']:.3f} "

@@ -12,7 +12,7 @@ from typing import Any, Optional
 
 import torch
 
-from .algorithms import MetricGroup, Series
+from .metric_groups import MetricGroup, Series
 
 
 def _rss_bytes() -> Optional[float]:

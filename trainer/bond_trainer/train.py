@@ -27,9 +27,9 @@ from typing import Any, Iterator, Optional
 import torch
 
 from . import bon
-from .algorithms import Algorithm, StepInputs, algorithm_for, run_description
-from .checkpoints import load_checkpoint, newest_intact_checkpoint, save_checkpoint
-from .config import ConfigError, ConfigProblem, RunConfig, config_changes, describe_changes
+from .algorithms import Algorithm, Draw, Draws, RowGroup, ScoredGroup, StepData, algorithm_for, run_description
+from .checkpoints import TrainState, load_checkpoint, newest_intact_checkpoint, save_checkpoint
+from .config import ConfigError, ConfigProblem, RunConfig, config_changes, describe_changes, normalised_config
 from .console import Console
 from .data import DataError, Prompt, PromptStream, columns_of, load_prompt_sets
 from .distributed import World, close_world, init_world
@@ -92,15 +92,6 @@ def describe_device(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda:{torch.cuda.current_device()} ({torch.cuda.get_device_name()})"
     return device.type
-
-
-@dataclass
-class Draw:
-    """Completions of G prompts, several each, rows prompt-major, with their rewards [G, per prompt]
-    (and, for a composite reward, each component's unweighted values, by name)."""
-    completions: Completions
-    rewards: torch.Tensor
-    parts: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 class StopNow(BaseException):
@@ -326,81 +317,58 @@ class Trainer:
 
     # --- one optimizer step ---------------------------------------------------------------------
     def train_step(self, prompts: list[Prompt]) -> dict[str, float]:
-        """One update on the global batch `prompts`; under torchrun this rank samples and scores its
-        shard, and the objective is computed on the gathered batch (see distributed.py)."""
+        """One update on the global batch `prompts`: draw what the algorithm asks for, score exactly
+        the row groups it names, back-propagate its loss, update the anchor. Under torchrun this rank
+        samples and scores its shard, and the loss is computed on the gathered batch (distributed.py)."""
         cfg, algorithm, world = self.cfg, self.algorithm, self.world
         t_start = time.perf_counter()
         shard = world.shard(len(prompts))  # equal shares: train.batch_size is a multiple of the world size
-        groups = shard.stop - shard.start
         indices = list(range(shard.start, shard.stop))
         prompt_ids = self._encode(prompts)
-        per_prompt, anchor_per_prompt = algorithm.policy_samples, algorithm.anchor_samples
-        policy_draw = self._draw(self.policy, prompt_ids, prompts, per_prompt, self.generator, indices)
-        anchor_draw = (self._draw(self.anchor, prompt_ids, prompts, anchor_per_prompt, self.generator, indices)
-                       if anchor_per_prompt else None)
+        policy_per_prompt, anchor_per_prompt = algorithm.policy_samples, algorithm.anchor_samples
+        draws = Draws(
+            self._draw(self.policy, prompt_ids, prompts, policy_per_prompt, self.generator, indices) if policy_per_prompt else None,
+            self._draw(self.anchor, prompt_ids, prompts, anchor_per_prompt, self.generator, indices) if anchor_per_prompt else None)
         t_sampled = time.perf_counter()
 
-        metrics: dict[str, float] = {}
-        update_rows = policy_draw.completions
-        best_rewards: Optional[torch.Tensor] = None
-        log_q: Optional[torch.Tensor] = None
-        winners: Optional[torch.Tensor] = None
-        if anchor_draw is not None and algorithm.candidates:
-            candidate_rewards = anchor_draw.rewards[:, :algorithm.candidates]
-            winners = bon.best_index(candidate_rewards)
-            best_rows = [g * anchor_per_prompt + int(w) for g, w in enumerate(winners)]
-            update_rows = Completions.concat([policy_draw.completions, anchor_draw.completions.select(best_rows)])
-            best_rewards = candidate_rewards.gather(1, winners[:, None]).squeeze(1)
-        if anchor_draw is not None and algorithm.quantile_samples and algorithm.distilled_n:
-            # The log-quantile metric (the paper's); a coarse per-step view, evaluation uses eval.mc_samples.
-            log_q = bon.log_quantile(policy_draw.rewards, anchor_draw.rewards[:, :algorithm.quantile_samples],
-                                     cfg.bond.quantile_floor, algorithm.distilled_n)
-        rows = groups * per_prompt
+        plan = algorithm.rows(draws)
+        batch = Completions.concat([draws.of(group.source).completions.select(group.rows) for group in plan.values()])
         # The anchor and the reference score the very batch the policy's gradient forward sees (same
         # rows, same padding), so that equal weights give bit-equal log-probs: a KL of exactly 0.
-        logp_anchor = self._logp(self.anchor, update_rows)[:rows].view(groups, per_prompt)
-        logp_ref = logp_anchor if self.anchor is self.ref else self._logp(self.ref, update_rows)[:rows].view(groups, per_prompt)
+        logp_anchor = self._logp(self.anchor, batch) if any(g.anchor for g in plan.values()) else None
+        wants_ref = any(g.reference for g in plan.values())
+        logp_ref = (logp_anchor if self.anchor is self.ref and logp_anchor is not None
+                    else self._logp(self.ref, batch) if wants_ref else None)
         t_scored = time.perf_counter()
 
         self.policy.module.train()
         micro = cfg.train.micro_batch_size
-        accumulate = 0 < micro < len(update_rows)
+        accumulate = 0 < micro < len(batch)
         if accumulate:
-            # Gradient accumulation: every loss here is linear in the log-probs, with weights that do
-            # not depend on them (detached returns), so the weights come from one no-grad pass and
-            # each micro-batch then back-propagates log π · weight.
-            scores = self._scores(self.policy, update_rows, micro)
+            # Gradient accumulation: the loss is a function of the rows' log-probs, so its gradient with
+            # respect to them comes from one no-grad pass, and each micro-batch then back-propagates
+            # log π · that gradient (the chain rule, exactly).
+            scores = self._scores(self.policy, batch, micro)
             leaf = scores.logp.to(self.device).detach().requires_grad_(True)
             gradient_logp = leaf
         else:
-            scores = score(self.policy, update_rows, self.autocast, self.transform)
+            scores = score(self.policy, batch, self.autocast, self.transform)
             gradient_logp = scores.logp
         # With train.dropout the gradient forward drops out; the returns and KL estimates must not.
-        exact_logp = (self._logp(self.policy, update_rows)[:rows].view(groups, per_prompt)
-                      if cfg.train.dropout and not accumulate else None)
-        # The global batch: this rank's rows carry gradient, the other ranks' are constants.
-        logp_policy = world.global_with_local_gradient(gradient_logp[:rows].view(groups, per_prompt))
-        logp_best = world.global_with_local_gradient(gradient_logp[rows:])
-        # Statistics are float64 on the CPU; on the device they take the log-probs' dtype (MPS has no float64).
-        def on_device(t: torch.Tensor) -> torch.Tensor:
-            return world.gather_rows(t.to(logp_policy.device, logp_policy.dtype))
-
-        rewards_policy, rewards_anchor = self._objective_rewards(on_device(policy_draw.rewards),
-                                                                 on_device(anchor_draw.rewards) if anchor_draw else None)
-        terms = algorithm.loss(StepInputs(logp_policy, on_device(logp_anchor), on_device(logp_ref), rewards_policy,
-                                          rewards_anchor, logp_best,
-                                          on_device(exact_logp) if exact_logp is not None else None))
-        if not torch.isfinite(terms.total):
-            raise NumericError(f"the loss became {terms.total.item()} at step {self.step + 1} "
-                               f"(forward {terms.forward.item()}, backward {terms.backward.item()}); "
+        exact_logp = self._logp(self.policy, batch) if cfg.train.dropout and not accumulate else None
+        step_data = self._step_data(plan, draws, gradient_logp, exact_logp, logp_anchor, logp_ref, scores)
+        out = algorithm.loss(step_data)
+        if not torch.isfinite(out.total):
+            terms = ", ".join(f"{name} {value.item():.6g}" for name, value in out.terms.items())
+            raise NumericError(f"the loss became {out.total.item()} at step {self.step + 1} ({terms}); "
                                "lower train.lr or check the reward's scale")
         lr = self.scheduler.get_last_lr()[0]
         self.optimizer.zero_grad(set_to_none=True)
         # DDP averages gradients over ranks; each rank's part of the global loss must be summed.
-        (terms.total * world.size).backward()
+        (out.total * world.size).backward()
         if accumulate:
             assert leaf.grad is not None
-            self._accumulate(update_rows, leaf.grad.detach(), micro)
+            self._accumulate(batch, leaf.grad.detach(), micro)
         clip = cfg.train.grad_clip if cfg.train.grad_clip is not None else float("inf")
         norm = torch.nn.utils.clip_grad_norm_(self.trainable, clip)
         grad_norm = float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)  # a DTensor under FSDP
@@ -409,46 +377,18 @@ class Trainer:
         self._update_anchor(self.step + 1)
         t_updated = time.perf_counter()
 
-        with torch.no_grad():
-            rewards_global = world.gather_rows(policy_draw.rewards)
-            logp_pol = world.gather_rows(exact_logp) if exact_logp is not None else logp_policy.detach().double().cpu()
-            logp_ref_global = world.gather_rows(logp_ref)
-            logp_anchor_global = world.gather_rows(logp_anchor)
-            metrics.update({
-                "loss/total": terms.total.item(), "loss/forward": terms.forward.item(),
-                "loss/backward": terms.backward.item(), "loss/regulariser": terms.regulariser.item(),
-                "reward/policy": rewards_global.mean().item(),
-                "kl/policy_ref": (logp_pol - logp_ref_global).mean().item(),
-                "kl/policy_anchor": (logp_pol - logp_anchor_global).mean().item(),
-                "entropy": scores.entropy[:rows].mean().item(),
-                # TRL's names: completion length and the share cut at sampling.max_new_tokens.
-                "completions/mean_length": scores.tokens[:rows].float().mean().item(),
-                "completions/clipped_ratio": sum(policy_draw.completions.truncated) / max(1, len(policy_draw.completions)),
-                "return/mean": terms.returns.float().mean().item(),
-                "grad_norm": grad_norm if math.isfinite(grad_norm) else 0.0,
-                "lr": lr,
-            })
-            if anchor_draw is not None:
-                metrics["reward/anchor"] = world.gather_rows(anchor_draw.rewards).mean().item()
-            if best_rewards is not None:
-                metrics["reward/bon"] = world.gather_rows(best_rewards).mean().item()
-            # A composite reward: each component's own values for the same samples (unweighted).
-            for name, values in policy_draw.parts.items():
-                metrics[f"reward/{name}/policy"] = world.gather_rows(values).mean().item()
-                if anchor_draw is not None:
-                    metrics[f"reward/{name}/anchor"] = world.gather_rows(anchor_draw.parts[name]).mean().item()
-                    if winners is not None:
-                        best = anchor_draw.parts[name][:, :algorithm.candidates].gather(1, winners[:, None]).squeeze(1)
-                        metrics[f"reward/{name}/bon"] = world.gather_rows(best).mean().item()
-            if log_q is not None:
-                metrics["quantile/log_policy"] = world.gather_rows(log_q).mean().item()
-            if algorithm.lora_ema_anchor:
-                metrics["anchor/lora_truncation"] = self.roles.anchor_truncation
+        metrics: dict[str, float] = {"loss/total": out.total.item(),
+                                     **{f"loss/{name}": value.item() for name, value in out.terms.items()},
+                                     **out.metrics, "grad_norm": grad_norm if math.isfinite(grad_norm) else 0.0, "lr": lr}
+        if algorithm.lora_ema_anchor:
+            metrics["anchor/lora_truncation"] = self.roles.anchor_truncation
         elapsed = t_updated - t_start
-        generated = policy_draw.completions.generated_tokens + (anchor_draw.completions.generated_tokens if anchor_draw else 0)
+        generated = sum(d.completions.generated_tokens for d in (draws.policy, draws.anchor) if d is not None)
+        samples = sum(len(d.completions) for d in (draws.policy, draws.anchor) if d is not None)
         metrics.update({
             "_generated_tokens": float(generated),
-            "perf/samples_per_s": rows / elapsed, "perf/tokens_per_s": generated / elapsed,
+            # samples/s counts what the step drew (policy and anchor), as tokens/s does
+            "perf/samples_per_s": samples / elapsed, "perf/tokens_per_s": generated / elapsed,
             "time/sample_s": t_sampled - t_start, "time/score_s": t_scored - t_sampled, "time/update_s": t_updated - t_scored,
             **self.system.sample(),
         })
@@ -459,27 +399,73 @@ class Trainer:
         reduced["num_tokens"] = float(self.num_tokens)
         return reduced
 
-    def _objective_rewards(self, rewards_policy: torch.Tensor, rewards_anchor: Optional[torch.Tensor]
-                           ) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+    def _step_data(self, plan: dict[str, RowGroup], draws: Draws, gradient_logp: torch.Tensor,
+                   exact_logp: Optional[torch.Tensor], logp_anchor: Optional[torch.Tensor],
+                   logp_ref: Optional[torch.Tensor], scores: SequenceScores) -> StepData:
+        """The scored batch cut back into the algorithm's row groups, each over every rank: this
+        rank's log π rows carry gradient, every other rank's are constants."""
+        world = self.world
+        dtype, device = gradient_logp.dtype, gradient_logp.device
+
+        # Statistics are float64 on the CPU; on the device they take the log-probs' dtype (MPS has no float64).
+        def on_device(t: torch.Tensor) -> torch.Tensor:
+            return world.gather_rows(t.to(device, dtype))
+
+        drawn = {source: draw for source, draw in (("policy", draws.policy), ("anchor", draws.anchor)) if draw is not None}
+        raw = {source: world.gather_rows(draw.rewards) for source, draw in drawn.items()}
+        objective = self._objective_rewards({source: on_device(draw.rewards) for source, draw in drawn.items()})
+        parts = {source: {name: world.gather_rows(values) for name, values in draw.parts.items()}
+                 for source, draw in drawn.items()}
+        groups: dict[str, ScoredGroup] = {}
+        offset = 0
+        for name, group in plan.items():
+            count = len(group.rows)
+            shape = (count // group.per_prompt, group.per_prompt)
+            rows = slice(offset, offset + count)
+            offset += count
+            local_rewards = drawn[group.source].rewards.reshape(-1)[group.rows].view(shape)
+            # The objective's rewards of these rows: the same rows of every rank's normalised draw.
+            normalised = self._rows_of_every_rank(objective[group.source], drawn[group.source].rewards.shape[1],
+                                                  group.rows).view(-1, group.per_prompt)
+            groups[name] = ScoredGroup(
+                logp=world.global_with_local_gradient(gradient_logp[rows].view(shape)),
+                weight_logp=on_device(exact_logp[rows].view(shape)) if exact_logp is not None else None,
+                anchor=on_device(logp_anchor[rows].view(shape)) if group.anchor and logp_anchor is not None else None,
+                reference=on_device(logp_ref[rows].view(shape)) if group.reference and logp_ref is not None else None,
+                rewards=normalised, raw_rewards=world.gather_rows(local_rewards),
+                local_entropy=scores.entropy[rows].detach(), local_tokens=scores.tokens[rows])
+        return StepData(groups, objective, raw, parts, draws)
+
+    def _rows_of_every_rank(self, global_values: torch.Tensor, per_prompt: int, rows: list[int]) -> torch.Tensor:
+        """`rows` (this rank's row indices into its draw) picked from every rank's share of a gathered
+        [G, per_prompt] tensor, in rank order. Ranks choose their own rows; only the values travel."""
+        world = self.world
+        if not world.active:
+            return global_values.reshape(-1)[rows]
+        local = global_values.shape[0] // world.size
+        mine = global_values[world.rank * local:(world.rank + 1) * local].reshape(-1)[rows]
+        return world.gather_rows(mine)
+
+    def _objective_rewards(self, rewards: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """reward.normalize: what the objective sees. standardize uses every reward drawn in the step."""
-        if self.cfg.reward.normalize == "none":
-            return rewards_policy, rewards_anchor
-        every = torch.cat([rewards_policy.reshape(-1)] + ([rewards_anchor.reshape(-1)] if rewards_anchor is not None else []))
+        if self.cfg.reward.normalize == "none" or not rewards:
+            return rewards
+        every = torch.cat([values.reshape(-1) for values in rewards.values()])
         mean, std = every.mean(), every.std(unbiased=False)
         scale = std if float(std) > 0 else torch.ones_like(std)
-        return (rewards_policy - mean) / scale, ((rewards_anchor - mean) / scale if rewards_anchor is not None else None)
+        return {source: (values - mean) / scale for source, values in rewards.items()}
 
     @torch.no_grad()
     def _update_anchor(self, completed_steps: int) -> None:
-        b = self.cfg.bond
+        a = self.cfg.anchor
         if self.roles.anchor_is_reference:
             return
-        if b.anchor == "hard":
-            if completed_steps % b.anchor_period == 0:
+        if a.kind == "hard":
+            if completed_steps % a.period == 0:
                 self.roles.copy_policy_to_anchor()
                 log.info("step %d: hard anchor update (anchor ← policy)", completed_steps)
         else:
-            self.roles.ema_anchor(b.ema_eta)
+            self.roles.ema_anchor(a.ema_eta)
 
     # --- evaluation and sample snapshots ---------------------------------------------------------
     @torch.no_grad()
@@ -564,11 +550,20 @@ class Trainer:
         return [record for part in self.world.gather_objects(records) for record in part]
 
     # --- checkpoints (checkpoints.py) ------------------------------------------------------------
+    def train_state(self) -> TrainState:
+        """What checkpoints.py saves and restores, as of now."""
+        cfg = self.cfg
+        return TrainState(self.rd, self.roles, self.optimizer, self.scheduler, self.generator, self.stream, self.trainable,
+                          self.device, self.world, self.fsdp, cfg.checkpoint.keep_last, cfg.export.onnx, self.step,
+                          self.num_tokens)
+
     def save_checkpoint(self) -> Path:
-        return save_checkpoint(self)
+        return save_checkpoint(self.train_state())
 
     def load_checkpoint(self, path: Path) -> None:
-        load_checkpoint(self, path)
+        state = self.train_state()
+        load_checkpoint(state, path)
+        self.step, self.num_tokens = state.step, state.num_tokens
 
     # --- the loop -------------------------------------------------------------------------------
     def run(self) -> str:
@@ -762,7 +757,7 @@ def _train_main(cfg: RunConfig, rd: RunDirectory, resume: bool, meta: dict[str, 
             extending = meta.get("status") == "completed"
             rd.adopt(meta)
             history = rd.segments()
-            changed = config_changes(history[-1]["config"], cfg.to_json())
+            changed = config_changes(normalised_config(history[-1]["config"]), cfg.to_json())
             if changed:
                 console.line(f"the config differs from the one this run last trained with: {describe_changes(changed)}; "
                              "run.json records it as a new segment")
@@ -836,7 +831,7 @@ def resumed_segments(history: list[dict[str, Any]], config: dict[str, Any], step
     kept = [segment for segment in history if segment["start_step"] < step] or history[:1]
     if step == 0:  # nothing trained before remains: the run starts over with this config
         return [{"start_step": 0, "started_at": time.time(), "config": config, "changes": []}]
-    changes = config_changes(kept[-1]["config"], config)
+    changes = config_changes(normalised_config(kept[-1]["config"]), config)
     if not changes:
         return kept
     return [*kept, {"start_step": step, "started_at": time.time(), "config": config, "changes": changes}]

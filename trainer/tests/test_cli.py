@@ -67,7 +67,8 @@ def test_check_reports_python_torch_and_devices() -> None:
 
 def test_validate_prints_problems_as_json(write_config: Callable[..., Path]) -> None:
     good = run_cli("validate", "--config", str(write_config()))
-    assert good.returncode == 0 and json.loads(good.stdout) == {"ok": True, "config": str(write_config()), "problems": []}
+    assert good.returncode == 0 and json.loads(good.stdout) == {"ok": True, "config": str(write_config()), "problems": [],
+                                                                "warnings": []}
     bad = run_cli("validate", "--config", str(write_config(eval={"n_max": 64, "mc_samples": 8})), "--set", "bond.n=1")
     assert bad.returncode == 2
     report = json.loads(bad.stdout)
@@ -260,22 +261,22 @@ def test_a_resume_with_a_changed_config_records_a_segment_and_keeps_what_ran(
     original = meta["config"]
     # The user edits the config, then trains further: validate says what would change, the resume prints it.
     data = json.loads(config.read_text())
-    data["bond"]["beta"] = 0.9
+    data.setdefault("jbond", {})["beta"] = 0.9
     data["train"]["lr"] = 0.05
     config.write_text(json.dumps(data))
     said = run_cli("validate", "--config", str(config), "--set", "train.steps=6", "--diff-run", str(run_dir))
     changes = {c["field"]: (c["before"], c["after"]) for c in json.loads(said.stdout)["changes"]}
-    assert changes == {"bond.beta": (original["bond"]["beta"], 0.9), "train.lr": (0.003, 0.05), "train.steps": (4, 6)}
+    assert changes == {"jbond.beta": (original["jbond"]["beta"], 0.9), "train.lr": (0.003, 0.05), "train.steps": (4, 6)}
     resumed = run_cli("train", "--config", str(config), "--run-dir", str(run_dir), "--resume", "--set", "train.steps=6")
     assert resumed.returncode == 0, resumed.stderr
-    assert "bond.beta" in resumed.stdout and "→ 0.9" in resumed.stdout, resumed.stdout
+    assert "jbond.beta" in resumed.stdout and "→ 0.9" in resumed.stdout, resumed.stdout
     meta = json.loads((run_dir / "run.json").read_text())
     assert_run_dir_valid(run_dir)
     first_segment, second = meta["segments"]
     assert first_segment["config"] == original, "the first segment keeps the config its steps ran with"
-    assert second["start_step"] == 4 and second["config"]["bond"]["beta"] == 0.9
-    assert {c["field"] for c in second["changes"]} == {"bond.beta", "train.lr", "train.steps"}
-    assert meta["config"]["bond"]["beta"] == 0.9 and meta["step"] == 6
+    assert second["start_step"] == 4 and second["config"]["jbond"]["beta"] == 0.9
+    assert {c["field"] for c in second["changes"]} == {"jbond.beta", "train.lr", "train.steps"}
+    assert meta["config"]["jbond"]["beta"] == 0.9 and meta["step"] == 6
     # A resume with the same config adds no segment.
     again = run_cli("train", "--config", str(config), "--run-dir", str(run_dir), "--resume", "--set", "train.steps=6",
                     "--set", "train.steps=8")

@@ -34,7 +34,7 @@ COMPONENT_ONLY = {"reward": {"components", "name", "weight"}}
 def _compare(cls: Any, schema: dict[str, Any], path: str) -> list[str]:
     problems = []
     props = {k: v for k, v in schema["properties"].items() if k != "$schema"}
-    names = {f.name for f in fields(cls) if f.name not in ("base_dir", "source") and f.name not in COMPONENT_ONLY.get(path, ())}
+    names = {f.name for f in fields(cls) if f.name not in ("base_dir", "source", "warnings") and f.name not in COMPONENT_ONLY.get(path, ())}
     if names != set(props):
         problems.append(f"{path or 'root'}: dataclass fields {sorted(names ^ set(props))} differ from the schema")
     for f in fields(cls):
@@ -111,7 +111,7 @@ def test_validator_agrees_with_jsonschema_on_mutations() -> None:
     base: dict[str, Any] = {"data": {"train": ["p.jsonl"]}}
     mutations: list[dict[str, Any]] = [
         base, {**base, "name": ""}, {**base, "name": "ok name-1.2"}, {**base, "name": "bad/name"},
-        {**base, "bond": {"beta": 1.5}}, {**base, "bond": {"beta": 0}}, {**base, "bond": {"ema_eta": 0}},
+        {**base, "bond": {"beta": 1.5}}, {**base, "bond": {"beta": 0}}, {**base, "anchor": {"ema_eta": 0}}, {**base, "bonbon": {"tau": 0}}, {**base, "anchor": {"kind": None}},
         {**base, "train": {"grad_clip": None}}, {**base, "train": {"grad_clip": 0}}, {**base, "train": {"lr": True}},
         {**base, "train": {"steps": 2.0}}, {**base, "train": {"steps": 2.5}}, {**base, "sampling": {"top_p": 1}},
         {**base, "data": {"train": []}}, {**base, "data": {"train": [""]}}, {**base, "extra": 1},
@@ -138,8 +138,11 @@ def test_jsonc_parsing_keeps_strings_and_line_numbers() -> None:
 
 def test_overrides_are_validated_like_the_file(tmp_path: Path) -> None:
     path = FIXTURES / "valid" / "minimal.bond.json"
-    cfg = load_config(path, ["train.steps=5", "bond.anchor=hard", "name=override run"])
-    assert (cfg.train.steps, cfg.bond.anchor, cfg.name) == (5, "hard", "override run")
+    cfg = load_config(path, ["train.steps=5", "anchor.kind=hard", "name=override run"])
+    assert (cfg.train.steps, cfg.anchor.kind, cfg.name) == (5, "hard", "override run")
+    # an override in the older layout is moved like a file's field, and said
+    cfg = load_config(path, ["bond.anchor=hard"])
+    assert cfg.anchor.kind == "hard" and [w.field for w in cfg.warnings] == ["bond.anchor"]
     with pytest.raises(ConfigError, match=r"train\.steps: must be ≥ 1"):
         load_config(path, ["train.steps=0"])
     with pytest.raises(ConfigError, match=r"train\.stepz: unknown field; did you mean 'steps'"):
@@ -157,7 +160,7 @@ def test_resolved_config_round_trips() -> None:
     cfg = load_config(FIXTURES / "valid" / "commented.bond.json")
     dumped = cfg.to_json()
     assert list(schema_validator("config").iter_errors(dumped)) == []
-    assert dumped["bond"]["anchor_period"] == 25 and dumped["train"]["grad_clip"] is None
+    assert dumped["anchor"] == {"kind": "hard", "period": 25, "ema_eta": 0.02} and dumped["train"]["grad_clip"] is None
     assert is_dataclass(cfg.bond)
 
 

@@ -162,10 +162,12 @@ def test_lora_roles_share_a_base_and_draw_alike_with_either_engine_across_draws(
     assert drawn[(0, "policy", False)] != drawn[(0, None, True)]  # the roles really differ
 
 
-@pytest.mark.parametrize("algorithm", ["bond", "jbond", "reinforce"])
+@pytest.mark.parametrize("algorithm", ["bond", "jbond", "reinforce", "bonbon"])
 def test_micro_batches_give_the_gradient_of_the_whole_batch(algorithm: str, write_config: Callable[..., Path],
                                                             tmp_path: Path) -> None:
-    """train.micro_batch_size: the same losses and, after several updates, the same weights."""
+    """train.micro_batch_size: the same losses and, after several updates, the same weights (also for
+    BoNBoN, whose loss is not linear in the log-probs: the micro-batches take its gradient with
+    respect to them)."""
     from bond_trainer.models import load_byte_gpt
     config = write_config(algorithm=algorithm, train={"steps": 4, "batch_size": 8, "lr": 0.01, "warmup_steps": 0,
                                                       "seed": 2, "device": "cpu"},
@@ -179,7 +181,10 @@ def test_micro_batches_give_the_gradient_of_the_whole_batch(algorithm: str, writ
         lines[micro] = [m for m in read_jsonl(run_dir / "metrics.jsonl") if m["kind"] == "train"]
         weights[micro] = load_byte_gpt(run_dir / "checkpoints" / "step-4").state_dict()
     for whole, parts in zip(lines[0], lines[3]):
-        for key in ("loss/total", "loss/forward", "loss/backward", "kl/policy_ref", "grad_norm", "entropy"):
+        keys = [k for k in whole if k.startswith("loss/")] + [k for k in ("kl/policy_ref", "grad_norm", "entropy",
+                                                                           "bonbon/h") if k in whole]
+        assert len(keys) >= 4, keys
+        for key in keys:
             assert parts[key] == pytest.approx(whole[key], rel=1e-4, abs=1e-5), (key, whole["step"])
     # Four AdamW steps of lr 0.01 move weights by up to 0.04; float rounding in other batch shapes,
     # which Adam's normalisation amplifies for near-zero gradients, stays orders of magnitude below.

@@ -95,7 +95,7 @@ def test_a_bf16_run_at_lr_1e5_moves_policy_and_anchor_as_fp32_does(
     start_bf16 = {k: v.bfloat16().float() for k, v in start.items()}
     sections = {"train": {"steps": 4, "batch_size": 4, "lr": 1e-5, "warmup_steps": 0, "seed": 3, "device": "cpu",
                           "weight_decay": 0.0},
-                "bond": {"anchor": "ema", "ema_eta": 0.02},
+                "anchor": {"kind": "ema", "ema_eta": 0.02},
                 "checkpoint": {"every": 4, "keep_last": 1}}
     config = gpt2_config(write_config, hf_models["gpt2"], **sections)
     fp32 = trained_distances(config, tmp_path / "fp32", start, "policy.hf.dtype=fp32", "train.precision=fp32")

@@ -31,9 +31,12 @@ def reward(text: str) -> float:
     return float(len(re.findall(PATTERN, text)))
 
 
-def build(write_config: Callable[..., Path], tmp_path: Path, algorithm: str, **bond: Any) -> Trainer:
+def build(write_config: Callable[..., Path], tmp_path: Path, algorithm: str, policy_samples: int = 1,
+          bonbon_n: int = 4, **bond: Any) -> Trainer:
     config = write_config(algorithm=algorithm, reward={"type": "keyword", "pattern": PATTERN},
-                          bond={"n": 4, "k": 3, "beta": 0.5, "gamma": 0.3, "anchor": "ema", "ema_eta": 0.1, **bond},
+                          bond={"n": 4, "k": 3, "beta": 0.5, "policy_samples": policy_samples, **bond},
+                          jbond={"beta": 0.5, "gamma": 0.3, "policy_samples": policy_samples},
+                          bonbon={"n": bonbon_n, "alpha": 0.3}, anchor={"kind": "ema", "ema_eta": 0.1},
                           train={"steps": 1, "batch_size": 6, "lr": 0.003, "warmup_steps": 0, "seed": 5, "device": "cpu"},
                           sampling={"max_new_tokens": 5, "temperature": 0.8, "top_k": 40},
                           reinforce={"beta_kl": 0.1, "samples_per_prompt": 2})
@@ -76,7 +79,8 @@ def test_every_loss_term_of_a_step_recomputed_by_hand(algorithm: str, ties: str,
                                                       tmp_path: Path) -> None:
     policy_samples = 2 if algorithm == "jbond" else 1
     trainer = build(write_config, tmp_path, algorithm, ties=ties, policy_samples=policy_samples)
-    cfg, b = trainer.cfg, trainer.cfg.bond
+    cfg = trainer.cfg
+    b = cfg.jbond if algorithm == "jbond" else cfg.bond
     s = cfg.sampling
     policy, anchor, ref = (copy.deepcopy(m.module) for m in (trainer.policy, trainer.anchor, trainer.ref))
     generator = torch.Generator()
@@ -110,10 +114,10 @@ def test_every_loss_term_of_a_step_recomputed_by_hand(algorithm: str, ties: str,
         assert metrics["loss/total"] == pytest.approx(backward, abs=1e-4)
         return
 
-    anchor_per_prompt = 2 if algorithm == "jbond" else max(b.n, b.k)
+    anchor_per_prompt = 2 if algorithm == "jbond" else max(cfg.bond.n, cfg.bond.k)
     candidates_drawn = draw_by_hand(anchor, prompt_ids, anchor_per_prompt, generator, trainer)
     anchor_rewards = [[reward(text(c)) for c in row] for row in candidates_drawn]
-    n = 2 if algorithm == "jbond" else b.n
+    n = 2 if algorithm == "jbond" else cfg.bond.n
     # Best-of-n: the first n anchor samples, the highest reward, ties to the lowest index.
     winners = [max(range(n), key=lambda i: (row[i], -i)) for row in anchor_rewards]
     best = [candidates_drawn[g][w] for g, w in enumerate(winners)]
@@ -123,7 +127,7 @@ def test_every_loss_term_of_a_step_recomputed_by_hand(algorithm: str, ties: str,
     assert metrics["loss/forward"] == pytest.approx(forward, abs=1e-4)
 
     if algorithm == "bond":
-        k = b.k
+        k = cfg.bond.k
         reference = [row[:k] for row in anchor_rewards]  # the quantile's samples: the first k anchor draws
         p_le = [[(sum(x <= ri for x in ref_row) + 1) / (k + 1) for ri in row] for row, ref_row in zip(r, reference)]
         p_lt = [[(sum(x < ri for x in ref_row) + 1) / (k + 1) for ri in row] for row, ref_row in zip(r, reference)]
@@ -149,5 +153,56 @@ def test_every_loss_term_of_a_step_recomputed_by_hand(algorithm: str, ties: str,
         regulariser = mean([[(p - a) * p for p, a in zip(*t)] for t in zip(lp, la)])
         assert metrics["loss/regulariser"] == pytest.approx(regulariser, abs=1e-3)
     assert metrics["loss/backward"] == pytest.approx(backward, abs=1e-3)
-    total = (1 - b.beta) * forward + b.beta * backward + (b.gamma * regulariser if algorithm == "jbond" else 0.0)
+    total = (1 - b.beta) * forward + b.beta * backward + (cfg.jbond.gamma * regulariser if algorithm == "jbond" else 0.0)
     assert metrics["loss/total"] == pytest.approx(total, abs=1e-3)
+
+
+def test_bonbon_step_recomputed_by_hand(write_config: Callable[..., Path], tmp_path: Path) -> None:
+    """BoNBoN's step: the best and the worst of n anchor samples (ties: lowest index for the best,
+    highest for the worst; a prompt whose rewards all tie has no IPO term), SFT on the best and
+    (h − τ)² with h the best-minus-worst log-ratio to the anchor; no policy draw, no reference pass."""
+    trainer = build(write_config, tmp_path, "bonbon", bonbon_n=3)
+    cfg, bb = trainer.cfg, trainer.cfg.bonbon
+    s = cfg.sampling
+    assert bb.tau == pytest.approx(2 * (1 + 1 / 2))  # (n − 1)·H_(n−1) for n = 3
+    policy, anchor = (copy.deepcopy(m.module) for m in (trainer.policy, trainer.anchor))
+    generator = torch.Generator()
+    generator.set_state(trainer.generator.get_state())
+    prompts = trainer.stream.next_batch(cfg.train.batch_size)
+    trainer.stream.restore({**trainer.stream.state(), "offset": 0})
+    forwards = {"policy": 0, "reference": 0}
+    hooks = [trainer.policy.module.register_forward_hook(lambda *_: forwards.__setitem__("policy", forwards["policy"] + 1)),
+             trainer.ref.module.register_forward_hook(lambda *_: forwards.__setitem__("reference", forwards["reference"] + 1))]
+    metrics = trainer.train_step(prompts)
+    for hook in hooks:
+        hook.remove()
+    assert forwards == {"policy": 1, "reference": 0}  # the gradient forward only: no policy samples, no π_ref
+
+    prompt_ids = [list(p.value.encode("utf-8")) for p in prompts]
+    ys = draw_by_hand(anchor, prompt_ids, bb.n, generator, trainer)
+    rewards = [[reward(text(y)) for y in row] for row in ys]
+    best = [max(range(bb.n), key=lambda i: (row[i], -i)) for row in rewards]
+    worst = [max(range(bb.n), key=lambda i: (-row[i], i)) for row in rewards]
+
+    def logp(module: torch.nn.Module, g: int, completion: list[int]) -> float:
+        return manual_logp(module, prompt_ids[g], completion, s.temperature, s.top_k, s.top_p)
+
+    h, preferred, sft_terms = [], [], []
+    for g, row in enumerate(ys):
+        y_w, y_l = row[best[g]], row[worst[g]]
+        h.append((logp(policy, g, y_w) - logp(anchor, g, y_w)) - (logp(policy, g, y_l) - logp(anchor, g, y_l)))
+        preferred.append(rewards[g][best[g]] > rewards[g][worst[g]])
+        sft_terms.append(-logp(policy, g, y_w))
+    assert any(preferred) and not all(preferred), "the batch should hold both kinds of prompt"
+    sft = sum(sft_terms) / len(sft_terms)
+    kept = [(v - bb.tau) ** 2 for v, p in zip(h, preferred) if p]
+    ipo = sum(kept) / len(kept)
+    assert metrics["loss/sft"] == pytest.approx(sft, abs=1e-4)
+    assert metrics["loss/ipo"] == pytest.approx(ipo, abs=1e-3)
+    assert metrics["loss/total"] == pytest.approx(bb.alpha * sft + (1 - bb.alpha) * ipo, abs=1e-3)
+    assert metrics["bonbon/h"] == pytest.approx(sum(v for v, p in zip(h, preferred) if p) / len(kept), abs=1e-4)
+    assert metrics["bonbon/tied_share"] == pytest.approx(1 - len(kept) / len(h))
+    assert metrics["reward/bon"] == pytest.approx(sum(row[i] for row, i in zip(rewards, best)) / len(rewards))
+    assert metrics["reward/worst"] == pytest.approx(sum(row[i] for row, i in zip(rewards, worst)) / len(rewards))
+    assert metrics["reward/anchor"] == pytest.approx(sum(map(sum, rewards)) / (len(rewards) * bb.n))
+    assert "reward/policy" not in metrics and "kl/policy_ref" not in metrics

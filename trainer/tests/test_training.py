@@ -30,12 +30,13 @@ def train(config: Path, run_dir: Path) -> tuple[int, str]:
     return code, out.getvalue()
 
 
-@pytest.mark.parametrize("algorithm", ["bond", "jbond", "reinforce"])
+@pytest.mark.parametrize("algorithm", ["bond", "jbond", "reinforce", "bonbon"])
 def test_twenty_steps_train_write_valid_files_and_raise_the_reward(
         algorithm: str, write_config: Callable[..., Path], tmp_path: Path) -> None:
     config = write_config(algorithm=algorithm, reward=EASY_REWARD,
                           train={"steps": 20, "lr": 0.01, "batch_size": 8},
-                          bond={"n": 4, "k": 8, "anchor": "ema", "ema_eta": 0.1, "gamma": 0.1},
+                          bond={"n": 4, "k": 8}, jbond={"gamma": 0.1}, bonbon={"n": 4},
+                          anchor={"kind": "fixed" if algorithm == "bonbon" else "ema", "ema_eta": 0.1},
                           eval={"every": 10, "prompts": 6, "policy_samples": 8, "mc_samples": 16, "n_max": 8, "bon_n": 4},
                           checkpoint={"every": 10, "keep_last": 1})
     run_dir = tmp_path / "run"
@@ -50,23 +51,31 @@ def test_twenty_steps_train_write_valid_files_and_raise_the_reward(
     eval_lines = [m for m in metrics if m["kind"] == "eval"]
     assert [m["step"] for m in train_lines] == list(range(1, 21))
     assert [m["step"] for m in eval_lines] == [10, 20]
-    if algorithm != "reinforce":
+    if algorithm in ("bond", "jbond"):
         assert {"reward/anchor", "reward/bon", "quantile/log_policy"} <= train_lines[0].keys()
-    # TRL's vocabulary: completion length, the share cut at max_new_tokens, tokens generated so far.
-    assert all(m["completions/mean_length"] > 0 and 0 <= m["completions/clipped_ratio"] <= 1 for m in train_lines)
-    assert not any("length" in m for m in train_lines), "one name for the completion length: completions/mean_length"
-    assert any(m["completions/clipped_ratio"] > 0 for m in train_lines)  # 8 new tokens: most are cut
     tokens = [m["num_tokens"] for m in train_lines]
-    assert all(b > a for a, b in zip(tokens, tokens[1:])) and tokens[0] >= 8 * train_lines[0]["completions/mean_length"]
+    assert all(b > a for a, b in zip(tokens, tokens[1:]))
+    if algorithm == "bonbon":
+        # No policy samples in a step: the anchor's best and worst, and the margin h against τ.
+        assert {"loss/sft", "loss/ipo", "reward/anchor", "reward/bon", "reward/worst", "bonbon/h"} <= train_lines[0].keys()
+        assert not {"reward/policy", "kl/policy_ref", "entropy", "loss/forward"} & train_lines[0].keys()
+        assert all(m["reward/bon"] >= m["reward/anchor"] >= m["reward/worst"] for m in train_lines)
+        assert train_lines[-1]["bonbon/h"] > train_lines[0]["bonbon/h"], "the IPO term widens the margin"
+    else:
+        # TRL's vocabulary: completion length, the share cut at max_new_tokens, tokens generated so far.
+        assert all(m["completions/mean_length"] > 0 and 0 <= m["completions/clipped_ratio"] <= 1 for m in train_lines)
+        assert not any("length" in m for m in train_lines), "one name for the completion length: completions/mean_length"
+        assert any(m["completions/clipped_ratio"] > 0 for m in train_lines)  # 8 new tokens: most are cut
+        assert tokens[0] >= 8 * train_lines[0]["completions/mean_length"]
     # What the editor needs of the algorithm comes from run.json, not from its name.
-    assert meta["distilled_n"] == {"bond": 4, "jbond": 2, "reinforce": None}[algorithm]
+    assert meta["distilled_n"] == {"bond": 4, "jbond": 2, "reinforce": None, "bonbon": 4}[algorithm]
     assert meta["config_summary"][0] == {"label": "reward", "value": "keyword"}
     for group in meta["metric_groups"]:  # every chart draws metrics the run really writes
         lines = train_lines if group["table"] == "train" else eval_lines
         for series in group["series"]:
             assert all(series["key"] in line for line in lines), (group["id"], series["key"])
     quantile = [g for g in meta["metric_groups"] if g["id"] == "quantile"]
-    assert [g["reference"]["value"] for g in quantile] == ([] if algorithm == "reinforce" else [-1 / meta["distilled_n"]])
+    assert [g["reference"]["value"] for g in quantile] == ([-1 / meta["distilled_n"]] if algorithm in ("bond", "jbond") else [])
     # The parameters moved: the saved policy differs from the reference it started from (the trainer
     # initialises the random model right after seeding with train.seed = 1).
     checkpoints = sorted((run_dir / "checkpoints").iterdir())
@@ -88,7 +97,7 @@ def test_twenty_steps_train_write_valid_files_and_raise_the_reward(
 
 
 def test_parameters_change_and_anchor_follows_by_ema(write_config: Callable[..., Path], tmp_path: Path) -> None:
-    config = write_config(train={"steps": 4}, bond={"anchor": "ema", "ema_eta": 0.5}, checkpoint={"every": 4})
+    config = write_config(train={"steps": 4}, anchor={"kind": "ema", "ema_eta": 0.5}, checkpoint={"every": 4})
     run_dir = tmp_path / "run"
     assert train(config, run_dir)[0] == 0
     ckpt = run_dir / "checkpoints" / "step-4"
@@ -104,7 +113,7 @@ def test_parameters_change_and_anchor_follows_by_ema(write_config: Callable[...,
 
 
 def test_hard_anchor_updates_are_logged(write_config: Callable[..., Path], tmp_path: Path) -> None:
-    config = write_config(algorithm="bond", train={"steps": 4}, bond={"anchor": "hard", "anchor_period": 2})
+    config = write_config(algorithm="bond", train={"steps": 4}, anchor={"kind": "hard", "period": 2})
     assert train(config, tmp_path / "run")[0] == 0
     log = (tmp_path / "run" / "trainer.log").read_text()
     assert "step 2: hard anchor update" in log and "step 4: hard anchor update" in log

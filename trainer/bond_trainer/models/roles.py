@@ -27,7 +27,6 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
-from ..algorithms import algorithm_for
 from ..config import RunConfig
 from .base import CausalLM
 from .byte_gpt import ByteGPT, GPTModelSpec, GPTModule, load_byte_gpt, save_byte_gpt
@@ -263,8 +262,9 @@ def ema_update(anchor: nn.Module, policy: nn.Module, eta: float) -> None:
 
 
 def needs_anchor_copy(cfg: RunConfig) -> bool:
-    """A moving anchor needs its own weights; a fixed one (plain BOND, REINFORCE) is π_ref itself."""
-    return algorithm_for(cfg).needs_anchor
+    """A moving anchor needs its own weights; a fixed one (REINFORCE's, or anchor.kind fixed) is π_ref
+    itself. The config resolves anchor.kind per algorithm when it is loaded."""
+    return cfg.anchor_moves
 
 
 def build_roles(cfg: RunConfig, device: torch.device) -> ModelRoles:
