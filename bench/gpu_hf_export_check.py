@@ -14,9 +14,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "trainer"), str(ROOT / "trainer" / "tests")]
 from hf_models import make_causal_lm, make_reward_model  # noqa: E402
 
-from bond_trainer.config import config_from_dict  # noqa: E402
-from bond_trainer.console import Console  # noqa: E402
-from bond_trainer.train import run_training  # noqa: E402
+from bond_trainer.inputs.config import config_from_dict  # noqa: E402
+from bond_trainer.run.console import Console  # noqa: E402
+from bond_trainer.training.session import run_training  # noqa: E402
 
 DEVICE = sys.argv[1] if len(sys.argv) > 1 else "cuda"  # cpu: a dry run of this script (fp32)
 DTYPE = "bf16" if DEVICE == "cuda" else "fp32"

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "trainer"))
 
 from bond_trainer.models.byte_gpt import ByteGPT, load_byte_gpt  # noqa: E402
-from bond_trainer.sequences import draw_uniforms, encode_prompts, sample, score  # noqa: E402
+from bond_trainer.sampling.sequences import draw_uniforms, encode_prompts, sample, score  # noqa: E402
 
 
 def main() -> None:

@@ -47,9 +47,9 @@ def build_model(folder: Path, tiny: bool) -> None:
 
 def run_variant(folder: Path, variant: str, device: str, steps: int, batch: int, tokens: int) -> dict[str, object]:
     import torch
-    from bond_trainer.config import config_from_dict
-    from bond_trainer.console import Console
-    from bond_trainer.train import run_training
+    from bond_trainer.inputs.config import config_from_dict
+    from bond_trainer.run.console import Console
+    from bond_trainer.training.session import run_training
 
     work = Path(tempfile.mkdtemp())
     (work / "prompts.jsonl").write_text("".join(json.dumps({"prompt": f"t{i} t{i + 1} t{i + 2} t{i + 3}"}) + "\n"

@@ -65,7 +65,7 @@ def reward(texts: list[str]) -> list[float]:
 
 def naive_step(folder: Path, device: torch.device, prompts: list[str], new_tokens: int, steps: int) -> dict[str, float]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
-    from bond_trainer.objectives import jbond_loss
+    from bond_trainer.algorithms.objectives import jbond_loss
 
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
     tokenizer.padding_side = "left"
@@ -128,10 +128,10 @@ def naive_step(folder: Path, device: torch.device, prompts: list[str], new_token
 
 def our_step(folder: Path, device: torch.device, work: Path, batch: int, new_tokens: int, steps: int,
              engine: str) -> dict[str, float]:
-    from bond_trainer.config import config_from_dict
-    from bond_trainer.console import Console
-    from bond_trainer.rundir import RunDirectory
-    from bond_trainer.train import Trainer
+    from bond_trainer.inputs.config import config_from_dict
+    from bond_trainer.run.console import Console
+    from bond_trainer.run.rundir import RunDirectory
+    from bond_trainer.training.trainer import Trainer
 
     raw = {"name": "jbond-step", "algorithm": "jbond", "policy": {"hf": {"model": str(folder)}},
            "reward": {"type": "keyword", "pattern": "[13579]"}, "data": {"train": ["prompts.jsonl"], "eval_fraction": 0.05},

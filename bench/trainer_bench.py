@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT / "trainer"))
 
 from bond_trainer.models import ByteGPT, GPTModelSpec  # noqa: E402
 from bond_trainer.models.byte_gpt import EOS_ID, GPTModule  # noqa: E402
-from bond_trainer.sequences import draw_uniforms, left_pad, sample  # noqa: E402
+from bond_trainer.sampling.sequences import draw_uniforms, left_pad, sample  # noqa: E402
 
 
 @torch.no_grad()
@@ -78,9 +78,9 @@ def bench_sampler(device: torch.device, repeats: int) -> None:
 
 
 def bench_training(device: str, steps: int, precision: str, layers: int, width: int) -> None:
-    from bond_trainer.config import config_from_dict
-    from bond_trainer.console import Console
-    from bond_trainer.train import run_training
+    from bond_trainer.inputs.config import config_from_dict
+    from bond_trainer.run.console import Console
+    from bond_trainer.training.session import run_training
     import io
     demo = ROOT / "examples" / "demo"
     raw = json.loads("\n".join(line.split("//")[0] for line in (demo / "demo.bond.json").read_text().splitlines()))

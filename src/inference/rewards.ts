@@ -1,6 +1,6 @@
 /**
  * The built-in rewards in TypeScript, for the playground (no Python in the loop). They mirror
- * trainer/bond_trainer/rewards.py; contracts/fixtures/rewards.json holds the Python values that the
+ * trainer/bond_trainer/inputs/rewards.py; contracts/fixtures/rewards.json holds the Python values that the
  * tests compare against, so the two cannot drift apart. A user's Python reward cannot run here.
  */
 

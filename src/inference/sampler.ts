@@ -1,6 +1,6 @@
 /**
  * Batched sampling for a model exported by `bond_trainer export-onnx` (byte GPT or Hugging Face), mirroring the trainer's
- * sampler (trainer/bond_trainer/sequences.py): left padding, positions that skip padding, a KV
+ * sampler (trainer/bond_trainer/sampling/sequences.py): left padding, positions that skip padding, a KV
  * cache, temperature / top-k / top-p, EOS ends a row. Pure: the model is injected, so the tests can
  * run it with or without the cache and the worker runs it with onnxruntime.
  */

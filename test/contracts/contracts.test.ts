@@ -157,7 +157,7 @@ test('the run folder: both sides take its names from run-folder.schema.json, and
   assert.equal(RUN_FOLDER.exports, layout.exports?.path);
   assert.equal(RUN_FOLDER.rankErrors, layout.rank_errors?.path);
   assert.equal(RUN_FOLDER.checkpointManifest, layout.checkpoint_manifest?.path);
-  const python = readFileSync(join(CONTRACTS, '..', 'trainer', 'bond_trainer', 'rundir.py'), 'utf8');
+  const python = readFileSync(join(CONTRACTS, '..', 'trainer', 'bond_trainer', 'run', 'layout.py'), 'utf8');
   assert.match(python, /LAYOUT.*load_schema\("run-folder"\)/, 'the trainer reads the same document');
   for (const kind of ['completed', 'failed']) {
     const files = readdirSync(join(FIXTURES, 'runs', kind));

@@ -53,7 +53,7 @@ test('package:all builds one package per target, each with its own onnxruntime b
     const platforms = new Set(native.map((n) => n.split('/napi-v6/')[1]!.split('/').slice(0, 2).join('/')));
     assert.deepEqual([...platforms], [binaries], `${target} carries ${[...platforms].join(', ')}`);
     assert.ok(native.some((n) => n.endsWith('onnxruntime_binding.node')), `${target} lacks the binding`);
-    for (const needed of ['extension/dist/extension.js', 'extension/dist/inferenceWorker.js', 'extension/trainer/bond_trainer/train.py',
+    for (const needed of ['extension/dist/extension.js', 'extension/dist/inferenceWorker.js', 'extension/trainer/bond_trainer/training/trainer.py',
       'extension/contracts/schemas/run-folder.schema.json', 'extension/scripts/bootstrap-python', 'extension/trainer/requirements-studio.txt',
       'extension/trainer/requirements.txt',
       'extension/examples/demo/demo.bond.json', 'extension/examples/demo/prompts-train.jsonl', 'extension/media/walkthrough/demo-workspace.md']) {

@@ -2,7 +2,7 @@ import logging
 import os
 import sys
 
-from .cli import main
+from .commands.cli import main
 
 code = main()
 if int(os.environ.get("WORLD_SIZE", "1")) > 1:

@@ -17,13 +17,13 @@ from typing import Callable
 import pytest
 import torch
 
-from bond_trainer import config as config_module
+from bond_trainer.inputs import config as config_module
 from bond_trainer.algorithms import ALGORITHMS, algorithm_for
 from bond_trainer.algorithms.bonbon import worst_index
-from bond_trainer.bon import bon_probabilities
-from bond_trainer.cli import main
-from bond_trainer.config import bonbon_tau, load_config, normalised_config
-from bond_trainer.schema import load_schema, parse_jsonc
+from bond_trainer.algorithms.bon import bon_probabilities
+from bond_trainer.commands.cli import main
+from bond_trainer.inputs.config import bonbon_tau, load_config, normalised_config
+from bond_trainer.inputs.schema import load_schema, parse_jsonc
 
 ROOT = Path(__file__).resolve().parents[2]
 LEGACY = Path(__file__).parent / "legacy-configs"
@@ -125,7 +125,7 @@ def test_bonbon_config_resolves_tau_and_records_it(write_config: Callable[..., P
 def test_a_run_recorded_in_the_older_layout_resumes_with_no_change(write_config: Callable[..., Path], tmp_path: Path) -> None:
     """A run.json whose config predates the sections, resumed with the same settings in today's
     layout: nothing differs, so no resume prompt and no new segment."""
-    from bond_trainer.cli import _changes_since
+    from bond_trainer.commands.cli import _changes_since
     today = load_config(write_config(jbond={"gamma": 0.2}, anchor={"kind": "hard", "period": 5}))
     legacy = today.to_json()
     legacy["bond"].update({"gamma": 0.2, "anchor": "hard", "anchor_period": 5, "ema_eta": 0.02, "tie_rule": "strict",

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from bond_trainer import bon
+from bond_trainer.algorithms import bon
 
 
 def random_discrete(seed: int, size: int = 12, ties: bool = False) -> tuple[torch.Tensor, torch.Tensor]:

@@ -11,7 +11,9 @@ from typing import Callable
 
 import pytest
 
-from bond_trainer.rundir import RunDirectory, checkpoint_damage
+from bond_trainer.run.rundir import RunDirectory
+
+from bond_trainer.run.files import checkpoint_damage
 from conftest import assert_run_dir_valid, read_jsonl, run_folder_validator
 from test_cli import run_cli, stable
 

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from bond_trainer.config import ConfigError, RewardConfig, RunConfig, _dataclass_of, load_config
-from bond_trainer.schema import JsoncError, Validator, load_schema, parse_jsonc
+from bond_trainer.inputs.config import ConfigError, RewardConfig, RunConfig, load_config
+from bond_trainer.inputs.sections import _dataclass_of
+from bond_trainer.inputs.schema import JsoncError, Validator, load_schema, parse_jsonc
 
 from conftest import CONTRACTS, schema_validator
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from bond_trainer.config import load_config
-from bond_trainer.console import Console
-from bond_trainer.train import run_training
+from bond_trainer.inputs.config import load_config
+from bond_trainer.run.console import Console
+from bond_trainer.training.session import run_training
 
 from conftest import CONTRACTS, assert_run_dir_valid, read_jsonl, tiny_config
 

@@ -10,10 +10,10 @@ from typing import Any, Callable
 
 import pytest
 
-from bond_trainer.config import ConfigError, load_config
-from bond_trainer.console import Console
-from bond_trainer.data import DataError, load_prompt_sets
-from bond_trainer.train import run_training
+from bond_trainer.inputs.config import ConfigError, load_config
+from bond_trainer.run.console import Console
+from bond_trainer.inputs.data import DataError, load_prompt_sets
+from bond_trainer.training.session import run_training
 from conftest import TINY_PROMPTS, read_jsonl
 
 ROWS = [{"prompt": p, "length": len(p), "topic": f"t{i % 3}"} for i, p in enumerate(TINY_PROMPTS)]
@@ -87,7 +87,7 @@ def test_offline_switches_the_already_imported_libraries_and_restores_them() -> 
     # leave an imported library trying the network (a missing data set then waited ~20 s to fail).
     import datasets
     import huggingface_hub.constants
-    from bond_trainer.data import _offline
+    from bond_trainer.inputs.data import _offline
     before = (datasets.config.HF_DATASETS_OFFLINE, huggingface_hub.constants.HF_HUB_OFFLINE, huggingface_hub.is_offline_mode())
     with _offline():
         assert datasets.config.HF_DATASETS_OFFLINE is True
@@ -116,7 +116,7 @@ def test_columns_reach_a_python_reward_aligned_with_the_prompts(write_config: Ca
 
 
 def test_a_reward_model_template_names_columns() -> None:
-    from bond_trainer.rewards import HFRewardModel
+    from bond_trainer.inputs.rewards import HFRewardModel
     model = HFRewardModel.__new__(HFRewardModel)
     model.template, model.chat = "[{topic}] {prompt} => {completion}", False
     assert model.text("how was it?", "great", {"topic": "food"}) == "[food] how was it? => great"

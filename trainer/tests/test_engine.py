@@ -11,12 +11,12 @@ from typing import Any, Callable
 import pytest
 import torch
 
-from bond_trainer.config import load_config
-from bond_trainer.console import Console
-from bond_trainer.engine import SamplingEngine, prompt_bucket, resolve_engine
+from bond_trainer.inputs.config import load_config
+from bond_trainer.run.console import Console
+from bond_trainer.sampling.engine import SamplingEngine, prompt_bucket, resolve_engine
 from bond_trainer.models.byte_gpt import EOS_ID, ByteGPT, GPTModelSpec, GPTModule
-from bond_trainer.sequences import SamplingTransform, draw_uniforms, sample
-from bond_trainer.train import run_training
+from bond_trainer.sampling.sequences import SamplingTransform, draw_uniforms, sample
+from bond_trainer.training.session import run_training
 from conftest import read_jsonl
 
 

@@ -8,8 +8,8 @@ import math
 import pytest
 import torch
 
-from bond_trainer import bon
-from bond_trainer.objectives import bond_loss
+from bond_trainer.algorithms import bon
+from bond_trainer.algorithms.objectives import bond_loss
 
 VOCAB = 64
 

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from conftest import TRAINER_DIR
-from bond_trainer.export import EXPORT_FORMAT, ExportError, export_onnx, weights_hash
+from bond_trainer.models.export import EXPORT_FORMAT, ExportError, export_onnx, weights_hash
 from bond_trainer.models.byte_gpt import GPTModelSpec, GPTModule, save_byte_gpt
 
 
@@ -131,10 +131,10 @@ def test_cli_exports_a_checkpoint_and_refuses_a_missing_one(tmp_path: Path) -> N
 
 def test_a_run_with_export_onnx_writes_policy_anchor_and_reference_for_the_kept_checkpoints(
         write_config: Callable[..., Path], tmp_path: Path) -> None:
-    from bond_trainer.config import load_config
-    from bond_trainer.console import Console
+    from bond_trainer.inputs.config import load_config
+    from bond_trainer.run.console import Console
     from bond_trainer.models import load_byte_gpt
-    from bond_trainer.train import run_training
+    from bond_trainer.training.session import run_training
     config = write_config(train={"steps": 9}, checkpoint={"every": 3, "keep_last": 2}, export={"onnx": True})
     run_dir = tmp_path / "run"
     out = io.StringIO()
@@ -155,7 +155,7 @@ def test_export_onnx_without_the_onnx_package_is_a_config_problem(write_config: 
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     import importlib.util
 
-    from bond_trainer.config import ConfigError, load_config
+    from bond_trainer.inputs.config import ConfigError, load_config
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnx" else real(name, *a))
     with pytest.raises(ConfigError) as error:

@@ -14,13 +14,13 @@ from typing import Callable
 from conftest import TRAINER_DIR
 from test_cli import environment
 
-from bond_trainer.extras import OPTIONAL_PACKAGES
+from bond_trainer.inputs.extras import OPTIONAL_PACKAGES
 
 
 def run_without(module: str, *args: str) -> subprocess.CompletedProcess[str]:
     """`python -m bond_trainer ARGS` in a process where `module` cannot be imported."""
     code = (f"import sys; sys.modules[{module!r}] = None; sys.argv = ['bond_trainer', *{list(args)!r}]; "
-            "from bond_trainer.cli import main; sys.exit(main(sys.argv[1:]))")
+            "from bond_trainer.commands.cli import main; sys.exit(main(sys.argv[1:]))")
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environment(), timeout=300)
 
 

@@ -10,12 +10,12 @@ from typing import Any, Callable
 import pytest
 import torch
 
-from bond_trainer.config import load_config
-from bond_trainer.console import Console
+from bond_trainer.inputs.config import load_config
+from bond_trainer.run.console import Console
 from bond_trainer.models.hf import HFCausalLM, HFTokenizer, load_causal_lm
 from bond_trainer.models.roles import build_roles
-from bond_trainer.sequences import Completions, draw_uniforms, inverse_cdf, sample, score
-from bond_trainer.train import run_training
+from bond_trainer.sampling.sequences import Completions, draw_uniforms, inverse_cdf, sample, score
+from bond_trainer.training.session import run_training
 from conftest import assert_run_dir_valid, read_jsonl, run_folder_validator
 
 
@@ -280,7 +280,7 @@ def test_an_hf_checkpoint_exports_from_the_command_line(tmp_path: Path, hf_model
                        eval={"every": 0}, samples={"every": 0}, checkpoint={"every": 2})
     run_dir = tmp_path / "run"
     assert train(config, run_dir)[0] == 0
-    from bond_trainer.export import export_onnx
+    from bond_trainer.models.export import export_onnx
     checkpoint = run_dir / "checkpoints" / "step-2"
     export_onnx(checkpoint, tmp_path / "policy", "policy", 2)
     from transformers import AutoModelForCausalLM

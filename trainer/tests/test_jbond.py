@@ -11,8 +11,8 @@ import math
 import pytest
 import torch
 
-from bond_trainer.objectives import J_BOND_PENALTY, jbond_loss, jbond_reward, leave_one_out_baseline
-from bond_trainer.train import ema_update
+from bond_trainer.algorithms.objectives import J_BOND_PENALTY, jbond_loss, jbond_reward, leave_one_out_baseline
+from bond_trainer.models.roles import ema_update
 
 
 def kl(p: torch.Tensor, q: torch.Tensor) -> float:

@@ -6,7 +6,7 @@ import torch
 
 from bond_trainer.models import ByteGPT, GPTModelSpec
 from bond_trainer.models.byte_gpt import EOS_ID, GPTModule
-from bond_trainer.sequences import Completions, draw_uniforms, filter_logits, inverse_cdf, sample, score
+from bond_trainer.sampling.sequences import Completions, draw_uniforms, filter_logits, inverse_cdf, sample, score
 
 
 def tiny_model(seed: int = 0) -> ByteGPT:

@@ -11,10 +11,10 @@ from typing import Any, Callable
 import pytest
 import torch
 
-from bond_trainer.config import load_config
-from bond_trainer.console import Console
+from bond_trainer.inputs.config import load_config
+from bond_trainer.run.console import Console
 from bond_trainer.models.roles import ANCHOR_ADAPTER, POLICY_ADAPTER, LowRankDelta, build_roles, lora_pairs
-from bond_trainer.train import run_training
+from bond_trainer.training.session import run_training
 from conftest import read_jsonl
 from hf_models import make_causal_lm
 
@@ -205,7 +205,7 @@ def test_hard_copy_into_a_larger_anchor_is_exact(hf_models: dict[str, Path], wri
 
 
 def test_an_anchor_rank_below_r_is_refused(hf_models: dict[str, Path], write_config: Callable[..., Path]) -> None:
-    from bond_trainer.config import ConfigError
+    from bond_trainer.inputs.config import ConfigError
     with pytest.raises(ConfigError, match="policy.hf.lora.anchor_rank"):
         lora_roles(write_config, hf_models["gpt2"], anchor_rank=1)
 

@@ -10,7 +10,7 @@ import re
 from typing import Any
 
 from conftest import CONTRACTS
-from bond_trainer.rewards import keyword_score, length_score, sentiment_score
+from bond_trainer.inputs.rewards import keyword_score, length_score, sentiment_score
 
 FIXTURE = CONTRACTS / "fixtures" / "rewards.json"
 

@@ -11,13 +11,13 @@ from typing import Any, Callable
 import pytest
 import torch
 
-from bond_trainer.config import load_config
-from bond_trainer.console import Console
+from bond_trainer.inputs.config import load_config
+from bond_trainer.run.console import Console
 from bond_trainer.models.byte_gpt import VOCAB_SIZE, ByteGPT, GPTModelSpec, GPTModule
-from bond_trainer.rundir import RunDirectory
-from bond_trainer.sequences import (OUTSIDE_SUPPORT_LOGP, Completions, SamplingTransform, draw_uniforms, sample,
+from bond_trainer.run.rundir import RunDirectory
+from bond_trainer.sampling.sequences import (OUTSIDE_SUPPORT_LOGP, Completions, SamplingTransform, draw_uniforms, sample,
                                     score)
-from bond_trainer.train import Trainer
+from bond_trainer.training.trainer import Trainer
 
 DRAWS = 20_000
 
@@ -127,14 +127,14 @@ def test_snapshot_logps_are_those_of_the_sampling_distribution(
         for p in trainer.policy.module.parameters():
             p.add_(0.05 * torch.randn_like(p))
     drawn: list[Completions] = []
-    original = trainer._draw
+    original = trainer.sampler.draw
 
     def recording(*args: Any, **kwargs: Any) -> Any:
         result = original(*args, **kwargs)
         drawn.append(result.completions)
         return result
 
-    trainer._draw = recording  # type: ignore[method-assign]
+    trainer.sampler.draw = recording  # type: ignore[method-assign]
     records = trainer.snapshot_samples()
     policy_rows = drawn[0]  # the policy's draw: two samples per prompt
     s = cfg.sampling

@@ -20,7 +20,7 @@ def test_each_step_reports_cpu_and_memory(psutil: str, write_config: Callable[..
     config = write_config(train={"steps": 3}, eval={"every": 0}, samples={"every": 0})
     run_dir = tmp_path / "run"
     block = "sys.modules['psutil'] = None; " if psutil == "blocked" else ""
-    code = (f"import sys; {block}from bond_trainer.cli import main; "
+    code = (f"import sys; {block}from bond_trainer.commands.cli import main; "
             f"sys.exit(main(['train', '--config', {str(config)!r}, '--run-dir', {str(run_dir)!r}]))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environment(), timeout=300)
     assert result.returncode == 0, result.stderr

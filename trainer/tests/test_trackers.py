@@ -12,10 +12,10 @@ from typing import Callable
 
 import pytest
 
-from bond_trainer.config import load_config
-from bond_trainer.console import Console
-from bond_trainer.trackers import _sample_rows, wandb_run_id
-from bond_trainer.train import run_training
+from bond_trainer.inputs.config import load_config
+from bond_trainer.run.console import Console
+from bond_trainer.run.trackers import _sample_rows, wandb_run_id
+from bond_trainer.training.session import run_training
 from conftest import read_jsonl
 from test_cli import run_cli, start, wait_for_steps
 

@@ -15,12 +15,12 @@ from typing import Any, Callable
 import pytest
 import torch
 
-from bond_trainer.config import load_config
-from bond_trainer.console import Console
+from bond_trainer.inputs.config import load_config
+from bond_trainer.run.console import Console
 from bond_trainer.models.byte_gpt import ByteGPT
-from bond_trainer.rundir import RunDirectory
-from bond_trainer.sequences import draw_uniforms, sample
-from bond_trainer.train import Trainer
+from bond_trainer.run.rundir import RunDirectory
+from bond_trainer.sampling.sequences import draw_uniforms, sample
+from bond_trainer.training.trainer import Trainer
 from test_sampling_distribution import manual_logp
 
 # The number of ASCII characters: a handful of values over 5 tokens, so rewards spread and tie often.

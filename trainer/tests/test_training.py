@@ -12,11 +12,11 @@ from typing import Callable
 import pytest
 import torch
 
-from bond_trainer.config import load_config
-from bond_trainer.console import Console
+from bond_trainer.inputs.config import load_config
+from bond_trainer.run.console import Console
 from bond_trainer.models import load_byte_gpt
-from bond_trainer.rundir import RunDirectory
-from bond_trainer.train import run_training
+from bond_trainer.run.rundir import RunDirectory
+from bond_trainer.training.session import run_training
 
 from conftest import assert_run_dir_valid, read_jsonl
 
@@ -144,7 +144,7 @@ def test_a_nan_reward_fails_the_run(write_config: Callable[..., Path], tmp_path:
 
 
 def test_heartbeat_refreshes_run_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import bond_trainer.rundir as rundir
+    import bond_trainer.run.rundir as rundir
     monkeypatch.setattr(rundir, "HEARTBEAT_SECONDS", 0.05)
     rd = RunDirectory(tmp_path)
     rd.create("x", "jbond", {}, None, 10)

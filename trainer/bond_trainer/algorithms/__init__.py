@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..config import RunConfig
+from ..inputs.config import RunConfig
 from .base import Algorithm, Draw, Draws, LossOutput, RowGroup, ScoredGroup, StepData
 from .bonbon import BoNBoN
 from .bond import Bond

@@ -2,7 +2,7 @@
 scored and by which models, its loss as named terms, its own metrics, and the charts that show them
 (docs/algorithms.md §3–§7).
 
-The training step (train.py) draws, scores exactly the row groups an algorithm asks for,
+The training step (training/step.py) draws, scores exactly the row groups an algorithm asks for,
 back-propagates and updates the anchor; it names no algorithm and no row layout. run.json carries
 `distilled_n`, `config_summary` and `metric_groups` from here, so the extension and the webviews never
 branch on an algorithm's name either: a new algorithm is one file in this package (plus its config
@@ -16,10 +16,10 @@ from typing import Any, ClassVar, Literal, Optional
 
 import torch
 
-from .. import bon
-from ..config import RunConfig, component_name
-from ..metric_groups import MetricGroup, ReferenceLine, Series
-from ..sequences import Completions
+from . import bon
+from ..inputs.config import RunConfig, component_name
+from ..run.metric_groups import MetricGroup, ReferenceLine, Series
+from ..sampling.sequences import Completions
 
 RowSource = Literal["policy", "anchor"]
 

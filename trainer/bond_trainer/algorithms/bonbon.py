@@ -21,8 +21,8 @@ from typing import Any, ClassVar, Optional
 
 import torch
 
-from .. import bon
-from ..metric_groups import MetricGroup, ReferenceLine, Series
+from . import bon
+from ..run.metric_groups import MetricGroup, ReferenceLine, Series
 from .base import Algorithm, Draws, LossOutput, RowGroup, StepData, anchor_summary, mean
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any, ClassVar, Optional
 
 
-from .. import bon
-from ..metric_groups import MetricGroup, ReferenceLine, Series
-from ..objectives import LossTerms, bond_loss
+from . import bon
+from ..run.metric_groups import MetricGroup, ReferenceLine, Series
+from .objectives import LossTerms, bond_loss
 from .base import Algorithm, Draws, LossOutput, RowGroup, StepData, anchor_summary, mean
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Optional
 
-from ..metric_groups import MetricGroup
-from ..objectives import jbond_loss
+from ..run.metric_groups import MetricGroup
+from .objectives import jbond_loss
 from .base import Algorithm, Draws, LossOutput, RowGroup, StepData, anchor_summary
 from .bond import best_of_n_metrics, best_of_n_rows, distillation_groups, loss_output
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from ..metric_groups import MetricGroup, Series
-from ..objectives import reinforce_loss
+from ..run.metric_groups import MetricGroup, Series
+from .objectives import reinforce_loss
 from .base import Algorithm, Draws, LossOutput, RowGroup, StepData
 from .bond import loss_output
 

@@ -14,8 +14,8 @@ from typing import Any, Iterator, Optional
 import torch
 from torch import nn
 
-from ..config import locate_model as locate  # the one resolver of model names (also used for run.json)
-from ..extras import needs
+from ..inputs.config import locate_model as locate  # the one resolver of model names (also used for run.json)
+from ..inputs.extras import needs
 
 
 class ModelLoadError(Exception):

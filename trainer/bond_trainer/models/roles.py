@@ -27,14 +27,13 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
-from ..config import RunConfig
+from ..inputs.config import RunConfig
 from .base import CausalLM
+from .lora import ANCHOR_ADAPTER, POLICY_ADAPTER, LowRankDelta, _full, _load_into, lora_pairs
 from .byte_gpt import ByteGPT, GPTModelSpec, GPTModule, load_byte_gpt, save_byte_gpt
 from .dropout import disable_dropout
 from .hf import ModelLoadError  # no transformers import: that happens only when an HF model is built
 
-POLICY_ADAPTER = "policy"
-ANCHOR_ADAPTER = "anchor"
 
 
 @dataclass
@@ -143,112 +142,6 @@ class ModelRoles:
         module.load_state_dict(state)
 
 
-@dataclass
-class LowRankDelta:
-    """An update ΔW = scale · B @ A, with B [out, r] and A [r, in] (float32, on the adapter's device)."""
-    B: torch.Tensor
-    A: torch.Tensor
-    scale: float
-
-    @property
-    def rank(self) -> int:
-        return self.A.shape[0]
-
-    def dense(self) -> torch.Tensor:
-        return self.scale * self.B @ self.A
-
-    @staticmethod
-    def combine(terms: list[tuple[float, "LowRankDelta"]]) -> "LowRankDelta":
-        """Σ wᵢ·Δᵢ exactly, at rank Σ rᵢ (scale 1)."""
-        B = torch.cat([weight * delta.scale * delta.B for weight, delta in terms], dim=1)
-        A = torch.cat([delta.A for _, delta in terms], dim=0)
-        return LowRankDelta(B, A, 1.0)
-
-    def energy(self) -> float:
-        """‖ΔW‖²_F, from the factors (never forming ΔW)."""
-        return float(((self.B.T @ self.B) * (self.A @ self.A.T)).sum()) * self.scale ** 2
-
-    def truncated(self, rank: int) -> tuple["LowRankDelta", float]:
-        """The best rank-`rank` approximation (Eckart–Young, via QR of both factors and an SVD of the
-        small core), with the squared Frobenius norm it drops. Scale 1; rows past the rank are 0."""
-        left_q, left_r = torch.linalg.qr(self.scale * self.B)   # [out, m], [m, R]
-        right_q, right_r = torch.linalg.qr(self.A.T)            # [in, m'], [m', R]
-        u, singular, vh = torch.linalg.svd(left_r @ right_r.T, full_matrices=False)
-        keep = min(rank, singular.numel())
-        root = singular[:keep].sqrt()
-        B = self.B.new_zeros(self.B.shape[0], rank)
-        A = self.A.new_zeros(rank, self.A.shape[1])
-        B[:, :keep] = (left_q @ u[:, :keep]) * root
-        A[:keep] = root[:, None] * (vh[:keep] @ right_q.T)
-        return LowRankDelta(B, A, 1.0), float(singular[keep:].pow(2).sum())
-
-    def padded(self, rank: int) -> "LowRankDelta":
-        """The same update with factors of a larger rank (zero columns/rows), scale 1."""
-        if rank < self.rank:
-            raise ValueError(f"an adapter of rank {rank} cannot hold an update of rank {self.rank}")
-        B = self.B.new_zeros(self.B.shape[0], rank)
-        A = self.A.new_zeros(rank, self.A.shape[1])
-        B[:, :self.rank] = self.scale * self.B
-        A[:self.rank] = self.A
-        return LowRankDelta(B, A, 1.0)
-
-
-@dataclass
-class LoraPair:
-    """One LoRA layer's factor parameters per adapter: (A [r, in], B [out, r]) and scaling."""
-    layer: Any
-    embedding: bool
-
-    def _params(self, adapter: str) -> tuple[nn.Parameter, nn.Parameter]:
-        if self.embedding:
-            return self.layer.lora_embedding_A[adapter], self.layer.lora_embedding_B[adapter]
-        return self.layer.lora_A[adapter].weight, self.layer.lora_B[adapter].weight
-
-    def factors(self, adapter: str) -> LowRankDelta:
-        A, B = self._params(adapter)
-        return LowRankDelta(_whole(B).detach().float(), _whole(A).detach().float(), float(self.layer.scaling[adapter]))
-
-    @torch.no_grad()
-    def assign(self, adapter: str, delta: LowRankDelta) -> None:
-        """Store `delta` in the adapter, dividing out the adapter's own scaling."""
-        A, B = self._params(adapter)
-        scale = delta.scale / float(self.layer.scaling[adapter])
-        _load_into(B, (scale * delta.B).to(B.dtype))
-        _load_into(A, delta.A.to(A.dtype))
-
-
-def lora_pairs(module: nn.Module) -> list[LoraPair]:
-    """Every LoRA layer that carries the policy adapter."""
-    from .hf import lora_layers
-    pairs = []
-    for layer in lora_layers(module):
-        if POLICY_ADAPTER in getattr(layer, "lora_A", {}):
-            pairs.append(LoraPair(layer, embedding=False))
-        elif POLICY_ADAPTER in getattr(layer, "lora_embedding_A", {}):
-            pairs.append(LoraPair(layer, embedding=True))
-    return pairs
-
-
-def _whole(p: torch.Tensor) -> torch.Tensor:
-    """A parameter as one whole tensor where it lives (an FSDP shard is all-gathered: a collective)."""
-    return p.full_tensor() if hasattr(p, "full_tensor") else p
-
-
-def _full(p: torch.Tensor) -> torch.Tensor:
-    """A parameter as one whole tensor on the CPU (an FSDP shard is all-gathered: a collective)."""
-    full = p.full_tensor() if hasattr(p, "full_tensor") else p
-    return full.cpu()
-
-
-@torch.no_grad()
-def _load_into(param: torch.Tensor, value: torch.Tensor) -> None:
-    if hasattr(param, "device_mesh"):  # an FSDP shard: keep this rank's part of the full value
-        from torch.distributed.tensor import distribute_tensor
-        param.copy_(distribute_tensor(value.to(param.device_mesh.device_type), param.device_mesh, param.placements))
-    else:
-        param.copy_(value)
-
-
 @torch.no_grad()
 def ema_update(anchor: nn.Module, policy: nn.Module, eta: float) -> None:
     """θ_anchor ← (1−η)·θ_anchor + η·θ_policy, parameters and floating buffers alike."""
@@ -312,41 +205,7 @@ def _build_hf(cfg: RunConfig, device: torch.device) -> ModelRoles:
         base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         base.config.use_cache = False
     if spec.lora is not None:
-        from peft import LoraConfig, get_peft_model
-        lora = spec.lora
-        targets: Any = list(lora.target_modules) or "all-linear"
-        lora_config = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=targets,
-                                 task_type="CAUSAL_LM")
-        anchor_rank = lora.anchor_rank or 2 * lora.r
-        # The anchor adapter holds an EMA of merged updates: rank anchor_rank, no dropout, same alpha.
-        anchor_config = LoraConfig(r=anchor_rank, lora_alpha=lora.alpha, lora_dropout=0.0, target_modules=targets,
-                                   task_type="CAUSAL_LM")
-        try:
-            peft_model = get_peft_model(base, lora_config, adapter_name=POLICY_ADAPTER)
-        except ValueError as error:
-            raise ValueError(f"policy.hf.lora.target_modules: {error}") from None
-        if spec.gradient_checkpointing:
-            peft_model.enable_input_require_grads()
-        if needs_anchor_copy(cfg):
-            peft_model.add_adapter(ANCHOR_ADAPTER, anchor_config)
-            peft_model.base_model.set_adapter(POLICY_ADAPTER)  # trainable: the policy's adapter only
-        for param_name, param in peft_model.named_parameters():
-            if "lora_" in param_name and param.dtype != torch.float32:
-                param.data = param.data.float()  # master weights: adapters are updated in fp32
-        # The shared base and the anchor adapter never drop out; the policy's adapter only with train.dropout.
-        if not dropout_kept:
-            disable_dropout(peft_model)
-        peft_model.train()
-        policy = HFCausalLM(peft_model, tokenizer, context, name, adapter=POLICY_ADAPTER)
-        reference = HFCausalLM(peft_model, tokenizer, context, name, use_base=True)
-        anchor = HFCausalLM(peft_model, tokenizer, context, name, adapter=ANCHOR_ADAPTER) if needs_anchor_copy(cfg) else reference
-        roles = ModelRoles(policy, reference, anchor, "hf", "", lora=True)
-        roles.copy_policy_to_anchor()
-        trainable = sum(p.numel() for p in roles.trainable_parameters())
-        roles.description = f"{described}; LoRA r={lora.r}: {trainable / 1e6:.3f}M trainable (fp32)"
-        if spec.compile:
-            peft_model.compile()
-        return roles
+        return _lora_roles(cfg, base, tokenizer, context, name, described)
     reference_module = copy.deepcopy(base).eval().requires_grad_(False)
     # Master weights: the trained policy and the EMA anchor in fp32, the frozen reference as loaded.
     anchor_module = copy.deepcopy(base).float().eval().requires_grad_(False) if needs_anchor_copy(cfg) else None
@@ -363,6 +222,50 @@ def _build_hf(cfg: RunConfig, device: torch.device) -> ModelRoles:
     anchor = HFCausalLM(anchor_module, tokenizer, context, name) if anchor_module is not None else reference
     master = "" if dtype == torch.float32 else "; policy and anchor in fp32 (master weights)"
     return ModelRoles(policy, reference, anchor, "hf", f"{described}; full fine-tuning{master}")
+
+
+def _lora_roles(cfg: RunConfig, base: Any, tokenizer: Any, context: int, name: str, described: str) -> ModelRoles:
+    """One base model, frozen, shared by three roles: the policy's adapter (trained), the anchor's
+    adapter (an EMA of the policy's merged updates) and the base itself as π_ref."""
+    from peft import LoraConfig, get_peft_model
+    from .hf import HFCausalLM
+    spec = cfg.policy.hf
+    assert spec is not None and spec.lora is not None
+    dropout_kept = cfg.train.dropout
+    lora = spec.lora
+    targets: Any = list(lora.target_modules) or "all-linear"
+    lora_config = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=targets,
+                             task_type="CAUSAL_LM")
+    anchor_rank = lora.anchor_rank or 2 * lora.r
+    # The anchor adapter holds an EMA of merged updates: rank anchor_rank, no dropout, same alpha.
+    anchor_config = LoraConfig(r=anchor_rank, lora_alpha=lora.alpha, lora_dropout=0.0, target_modules=targets,
+                               task_type="CAUSAL_LM")
+    try:
+        peft_model = get_peft_model(base, lora_config, adapter_name=POLICY_ADAPTER)
+    except ValueError as error:
+        raise ValueError(f"policy.hf.lora.target_modules: {error}") from None
+    if spec.gradient_checkpointing:
+        peft_model.enable_input_require_grads()
+    if needs_anchor_copy(cfg):
+        peft_model.add_adapter(ANCHOR_ADAPTER, anchor_config)
+        peft_model.base_model.set_adapter(POLICY_ADAPTER)  # trainable: the policy's adapter only
+    for param_name, param in peft_model.named_parameters():
+        if "lora_" in param_name and param.dtype != torch.float32:
+            param.data = param.data.float()  # master weights: adapters are updated in fp32
+    # The shared base and the anchor adapter never drop out; the policy's adapter only with train.dropout.
+    if not dropout_kept:
+        disable_dropout(peft_model)
+    peft_model.train()
+    policy = HFCausalLM(peft_model, tokenizer, context, name, adapter=POLICY_ADAPTER)
+    reference = HFCausalLM(peft_model, tokenizer, context, name, use_base=True)
+    anchor = HFCausalLM(peft_model, tokenizer, context, name, adapter=ANCHOR_ADAPTER) if needs_anchor_copy(cfg) else reference
+    roles = ModelRoles(policy, reference, anchor, "hf", "", lora=True)
+    roles.copy_policy_to_anchor()
+    trainable = sum(p.numel() for p in roles.trainable_parameters())
+    roles.description = f"{described}; LoRA r={lora.r}: {trainable / 1e6:.3f}M trainable (fp32)"
+    if spec.compile:
+        peft_model.compile()
+    return roles
 
 
 def save_policy_weights(roles: ModelRoles, path: Path, extra: dict[str, Any], state: dict[str, torch.Tensor]) -> None:

@@ -8,8 +8,8 @@ import random
 import time
 from pathlib import Path
 
-from .config import ConfigError, load_config
-from .console import Console
+from ..inputs.config import ConfigError, load_config
+from ..run.console import Console
 from .pretrain import PretrainSettings, pretrain
 
 NOUNS = ["movie", "film", "food", "waiter", "hotel", "room", "book", "ending", "music", "service", "pizza",
@@ -20,7 +20,7 @@ POSITIVE = ["great", "wonderful", "lovely", "excellent", "delightful", "amazing"
 NEGATIVE = ["awful", "boring", "terrible", "bad", "dull", "horrible", "poor", "disappointing", "messy", "rude"]
 NEUTRAL = ["okay", "long", "short", "quiet", "simple", "average", "plain", "normal", "small", "busy"]
 FEEL = {"pos": ["loved", "enjoyed"], "neg": ["hated"], "neu": ["watched", "saw", "tried"]}
-DEMO_DIR = Path(__file__).resolve().parents[2] / "examples" / "demo"
+DEMO_DIR = Path(__file__).resolve().parents[3] / "examples" / "demo"  # bond_trainer/commands/ → the repository
 REFERENCE_SETTINGS = PretrainSettings(steps=700, batch_size=48, lr=3e-3, seed=0, layers=2, heads=4, width=128, context=128)
 
 
@@ -101,5 +101,5 @@ def run_demo(runs_dir: Path, overrides: list[str], retrain: bool, console: Conso
         return 2
     run_dir = runs_dir / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     console.line(f"[2/2] {cfg.algorithm} run '{cfg.name}': {cfg.train.steps} steps, sentiment reward → {run_dir}")
-    from .train import run_training
+    from ..training.session import run_training
     return run_training(cfg, run_dir, False, config_path, console)

@@ -30,7 +30,7 @@ from typing import Any, Callable, Literal, Optional
 
 import torch
 
-from .models.base import CausalLM
+from ..models.base import CausalLM
 from .sequences import Completions, SamplingTransform, assemble_completions, left_pad, sample, take_token
 
 log = logging.getLogger("bond_trainer")

@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
-from .config import ConfigError, load_config
-from .gpt_shape import DEFAULT_CONTEXT, DEFAULT_HEADS, DEFAULT_LAYERS, DEFAULT_WIDTH, shape_problem
-from .console import Console
+from ..inputs.config import ConfigError, load_config
+from ..models.gpt_shape import DEFAULT_CONTEXT, DEFAULT_HEADS, DEFAULT_LAYERS, DEFAULT_WIDTH, shape_problem
+from ..run.console import Console
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -107,7 +107,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             return 2
         for warning in cfg.warnings:
             console.line(f"warning: {args.config}: {warning}")
-        from .train import run_training
+        from ..training.session import run_training
         return run_training(cfg, args.run_dir, args.resume, args.config, console)
     if args.command == "pretrain":
         return _pretrain(args, console)
@@ -119,8 +119,9 @@ def main(argv: Optional[list[str]] = None) -> int:
 
 def _changes_since(run_dir: Path, cfg: Any) -> list[dict[str, Any]]:
     """What a resume of run_dir with cfg would change, against its last segment's config."""
-    from .config import config_changes, normalised_config
-    from .rundir import RUN_FILE, segments_of
+    from ..inputs.config import config_changes, normalised_config
+    from ..run.rundir import segments_of
+    from ..run.layout import RUN_FILE
     try:
         meta = json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -129,8 +130,8 @@ def _changes_since(run_dir: Path, cfg: Any) -> list[dict[str, Any]]:
 
 
 def _export(args: argparse.Namespace, console: Console) -> int:
-    from .export import ExportError, export_onnx
-    from .extras import MissingPackage
+    from ..models.export import ExportError, export_onnx
+    from ..inputs.extras import MissingPackage
     step: Optional[int] = None
     if args.checkpoint.is_dir() and args.checkpoint.name.startswith("step-") and args.checkpoint.name[5:].isdigit():
         step = int(args.checkpoint.name[5:])

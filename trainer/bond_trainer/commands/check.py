@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from . import __version__
+from .. import __version__
 
 OPTIONAL_EXTRAS = ("transformers", "safetensors", "onnx", "onnxruntime", "peft")
 

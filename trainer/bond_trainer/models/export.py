@@ -24,11 +24,11 @@ from typing import Any, Callable, Optional
 
 import torch
 
-from .extras import MissingPackage, needs, requirement
-from .models.byte_gpt import EOS_ID, PAD_ID, GPTModule, load_byte_gpt
-from .rundir import EXPORT_ERRORS  # names from the run-folder contract
-from .rundir import DiskFull, is_disk_full
-from .rundir import EXPORTS as EXPORTS_DIR
+from ..inputs.extras import MissingPackage, needs, requirement
+from .byte_gpt import EOS_ID, PAD_ID, GPTModule, load_byte_gpt
+from ..run.layout import EXPORT_ERRORS  # names from the run-folder contract
+from ..run.files import DiskFull, is_disk_full
+from ..run.layout import EXPORTS as EXPORTS_DIR
 
 EXPORT_FORMAT = "bond-onnx/1"
 OPSET = 14
@@ -111,7 +111,7 @@ def _export_hf_checkpoint(checkpoint: Path, out_dir: Path, role: str, step: Opti
     """A Hugging Face run's checkpoint: hf/ holds the policy (whole, or its LoRA adapter), anchor.pt
     the anchor's weights; the run's config (run.json beside checkpoints/) says how prompts are formatted."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
-    from .models.hf import context_length_of
+    from .hf import context_length_of
     run_json = checkpoint.parent.parent / "run.json"
     hf_config: dict[str, Any] = {}
     if run_json.exists():
@@ -146,7 +146,7 @@ def _export_hf_checkpoint(checkpoint: Path, out_dir: Path, role: str, step: Opti
 def _export_hf_folder(folder: Path, out_dir: Path, role: str, step: Optional[int], chat: bool) -> ExportInfo:
     """A Hugging Face model folder (e.g. policy.hf.model, a run's reference)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
-    from .models.hf import context_length_of
+    from .hf import context_length_of
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
         model = AutoModelForCausalLM.from_pretrained(str(folder), local_files_only=True)
@@ -372,7 +372,7 @@ def role_exporters(roles: Any, step: int, run_name: str) -> dict[str, Callable[[
     models = {"policy": roles.policy, "anchor": roles.anchor, "reference": roles.reference}
     if roles.kind == "byte-gpt":
         return {role: (lambda out, m=model, r=role: export_module(m.module, out, r, step, source)) for role, model in models.items()}
-    from .models.roles import ANCHOR_ADAPTER, POLICY_ADAPTER
+    from .roles import ANCHOR_ADAPTER, POLICY_ADAPTER
 
     def standalone(role: str) -> torch.nn.Module:
         module = models[role].module

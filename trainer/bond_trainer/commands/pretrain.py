@@ -13,8 +13,8 @@ from typing import Callable, Optional
 import torch
 import torch.nn.functional as F
 
-from .gpt_shape import DEFAULT_CONTEXT, DEFAULT_HEADS, DEFAULT_LAYERS, DEFAULT_WIDTH
-from .models.byte_gpt import EOS_ID, PAD_ID, GPTModelSpec, GPTModule, save_byte_gpt
+from ..models.gpt_shape import DEFAULT_CONTEXT, DEFAULT_HEADS, DEFAULT_LAYERS, DEFAULT_WIDTH
+from ..models.byte_gpt import EOS_ID, PAD_ID, GPTModelSpec, GPTModule, save_byte_gpt
 
 
 @dataclass

@@ -17,7 +17,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from .models.roles import ModelRoles
+from ..models.roles import ModelRoles
 
 
 class FSDPUnavailable(Exception):

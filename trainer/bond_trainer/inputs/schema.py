@@ -32,8 +32,9 @@ def schemas_dir() -> Path:
     override = os.environ.get("BOND_CONTRACTS_DIR")
     if override:
         return Path(override) / "schemas"
-    beside = Path(__file__).resolve().parents[2] / "contracts" / "schemas"
-    return beside if beside.is_dir() else Path(__file__).resolve().parent / "schemas"
+    package = Path(__file__).resolve().parents[1]  # bond_trainer/
+    beside = package.parents[1] / "contracts" / "schemas"
+    return beside if beside.is_dir() else package / "schemas"
 
 
 def load_schema(name: str) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 from typing import Any, Optional, Protocol
 
-from .config import RunConfig
+from ..inputs.config import RunConfig
 
 log = logging.getLogger("bond_trainer")
 TENSORBOARD_DIR = "tensorboard"

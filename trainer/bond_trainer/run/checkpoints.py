@@ -18,11 +18,13 @@ from typing import Any, Optional
 import torch
 
 from .console import Console
-from .data import PromptStream
-from .distributed import World
-from .models.roles import (ANCHOR_ADAPTER, POLICY_ADAPTER, ModelRoles, load_policy_weights, save_hf_folder,
+from ..inputs.data import PromptStream
+from ..training.distributed import World
+from ..models.roles import (ANCHOR_ADAPTER, POLICY_ADAPTER, ModelRoles, load_policy_weights, save_hf_folder,
                            save_policy_weights)
-from .rundir import METRICS_FILE, SAMPLES_FILE, RunDirectory, checkpoint_damage
+from .rundir import RunDirectory
+from .files import checkpoint_damage
+from .layout import METRICS_FILE, SAMPLES_FILE
 
 log = logging.getLogger("bond_trainer")
 
@@ -104,7 +106,7 @@ def _write_checkpoint(run: TrainState, policy: dict[str, torch.Tensor], anchor: 
     log.info("checkpoint written: %s", path)
     if run.export_onnx:
         # For the editor's playground: the same step's policy, anchor and reference as ONNX.
-        from .export import EXPORT_ERRORS, export_step, role_exporters
+        from ..models.export import EXPORT_ERRORS, export_step, role_exporters
         kept = {step for step, _ in run.rd.list_checkpoints()}
         exporters = role_exporters(run.roles, run.step, run.rd.path.name)
         target = export_step(run.rd.path, run.step, exporters, kept)

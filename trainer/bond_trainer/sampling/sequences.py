@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
-from .models.base import CausalLM
+from ..models.base import CausalLM
 
 
 @dataclass

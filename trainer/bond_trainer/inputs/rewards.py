@@ -211,7 +211,7 @@ class HFRewardModel:
     """
 
     def __init__(self, cfg: RunConfig, rc: RewardConfig, training_device: torch.device):
-        from .models.hf import ModelLoadError, load_sequence_classifier, torch_dtype
+        from ..models.hf import ModelLoadError, load_sequence_classifier, torch_dtype
         assert rc.model is not None  # enforced by config validation
         if rc.device == "cuda" and not torch.cuda.is_available():
             raise ModelLoadError("reward.device: cuda was requested but torch sees no CUDA device; use auto or cpu")
