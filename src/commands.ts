@@ -173,206 +173,229 @@ function recordedConfigUri(run: RunState): vscode.Uri {
   return vscode.Uri.from({ scheme: RECORDED_CONFIG_SCHEME, path: `/${basename(run.dir)}.bond.json`, query: new URLSearchParams({ dir: run.dir }).toString() });
 }
 
-export function registerCommands(services: Services): vscode.Disposable[] {
+/** Runs execute workspace code: none starts in a workspace the user has not trusted (said, with a way to trust it). */
+function workspaceTrusted(): boolean {
+  if (vscode.workspace.isTrusted) return true;
+  void vscode.window.showErrorMessage(UNTRUSTED, 'Manage Workspace Trust')
+    .then((c) => c && vscode.commands.executeCommand('workbench.trust.manage'));
+  return false;
+}
+
+async function startRun(services: Services, argument?: unknown): Promise<string | undefined> {
+  if (!workspaceTrusted()) return undefined;
   const { store, manager } = services;
-  const stopTimeout = () => 1000 * vscode.workspace.getConfiguration('bond').get<number>('stopTimeoutSeconds', 60);
-
-  const startRun = async (argument?: unknown): Promise<string | undefined> => {
-    if (!vscode.workspace.isTrusted) {
-      void vscode.window.showErrorMessage(UNTRUSTED, 'Manage Workspace Trust')
-        .then((c) => c && vscode.commands.executeCommand('workbench.trust.manage'));
-      return undefined;
-    }
-    const uri = await pickConfig(argument);
-    if (!uri) return undefined;
-    const folder = vscode.workspace.getWorkspaceFolder(uri) ?? vscode.workspace.workspaceFolders?.[0];
-    if (!folder) return undefined;
-    const document = vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri.toString());
-    if (document?.isDirty) await document.save();
-    const limit = vscode.workspace.getConfiguration('bond').get<number>('maxConcurrentRuns', 2);
-    if (manager.active.length >= limit) {
-      void vscode.window.showErrorMessage(`BOND: ${manager.active.length} run(s) already active (bond.maxConcurrentRuns = ${limit}). Stop one or raise the setting.`);
-      return undefined;
-    }
-    const same = store.runs.find((r) => (r.status === 'running' || r.status === 'starting') && r.meta.config_path === uri.fsPath);
-    if (same) {
-      const choice = await vscode.window.showWarningMessage(`BOND: ${basename(uri.fsPath)} is already running (${same.meta.step}/${same.meta.total_steps}). Start another run of it?`, { modal: true }, 'Start Another');
-      if (choice !== 'Start Another') return undefined;
-    }
-    if (!(await checkConfig(services, uri, () => startRun(uri)))) return undefined;
-    try {
-      const run = await manager.start({ configPath: uri.fsPath, runsDirectory: runsDirectory(folder), cwd: folder.uri.fsPath });
-      watchProcess(services, run, basename(run.dir), uri);
-      await store.refresh();
-      return run.dir;
-    } catch (error) {
-      void vscode.window.showErrorMessage(`BOND: ${(error as Error).message}`);
-      return undefined;
-    }
-  };
-
-  const resumeRun = async (argument?: unknown) => {
-    if (!vscode.workspace.isTrusted) {
-      void vscode.window.showErrorMessage(UNTRUSTED);
-      return;
-    }
-    const run = await pickRun(services, argument, (r) => ['stopped', 'failed', 'lost'].includes(r.status), 'resume');
-    if (run) await resumeWith(services, run, [], () => resumeRun(run));
-  };
-
-  const trainFurther = async (argument?: unknown) => {
-    if (!vscode.workspace.isTrusted) {
-      void vscode.window.showErrorMessage(UNTRUSTED);
-      return;
-    }
-    const run = await pickRun(services, argument, (r) => r.status === 'completed', 'train further');
-    if (!run) return;
-    const completed = run.meta.step;
-    const total = await vscode.window.showInputBox({
-      title: `BOND: train ${runLabel(run)} further`,
-      prompt: `New total of steps (it completed ${completed}). It resumes from its last checkpoint; a cosine schedule is re-stretched over the new total.`,
-      value: String(completed * 2),
-      validateInput: (text) => furtherStepsProblem(text, completed),
-    });
-    if (total === undefined) return;
-    await resumeWith(services, run, [`train.steps=${total.trim()}`], () => trainFurther(run));
-  };
-
-  const stopRun = async (argument?: unknown) => {
-    const run = await pickRun(services, argument, (r) => r.status === 'running' || r.status === 'starting', 'stop');
-    if (!run) return;
-    const outcome = await vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title: `BOND: stopping ${runLabel(run)} (finishing the step, then a checkpoint)…` },
-      () => manager.stop(run.dir, stopTimeout()));
+  const uri = await pickConfig(argument);
+  if (!uri) return undefined;
+  const folder = vscode.workspace.getWorkspaceFolder(uri) ?? vscode.workspace.workspaceFolders?.[0];
+  if (!folder) return undefined;
+  const document = vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri.toString());
+  if (document?.isDirty) await document.save();
+  const limit = vscode.workspace.getConfiguration('bond').get<number>('maxConcurrentRuns', 2);
+  if (manager.active.length >= limit) {
+    void vscode.window.showErrorMessage(`BOND: ${manager.active.length} run(s) already active (bond.maxConcurrentRuns = ${limit}). Stop one or raise the setting.`);
+    return undefined;
+  }
+  const same = store.runs.find((r) => (r.status === 'running' || r.status === 'starting') && r.meta.config_path === uri.fsPath);
+  if (same) {
+    const choice = await vscode.window.showWarningMessage(`BOND: ${basename(uri.fsPath)} is already running (${same.meta.step}/${same.meta.total_steps}). Start another run of it?`, { modal: true }, 'Start Another');
+    if (choice !== 'Start Another') return undefined;
+  }
+  if (!(await checkConfig(services, uri, () => startRun(services, uri)))) return undefined;
+  try {
+    const run = await manager.start({ configPath: uri.fsPath, runsDirectory: runsDirectory(folder), cwd: folder.uri.fsPath });
+    watchProcess(services, run, basename(run.dir), uri);
     await store.refresh();
-    if (outcome === 'killed') void vscode.window.showWarningMessage(`BOND: ${runLabel(run)} did not stop in time and was killed; resume continues from its last checkpoint.`);
-    if (outcome === 'not-running') void vscode.window.showInformationMessage(`BOND: ${runLabel(run)} was not running.`);
-  };
+    return run.dir;
+  } catch (error) {
+    void vscode.window.showErrorMessage(`BOND: ${(error as Error).message}`);
+    return undefined;
+  }
+}
 
-  const deleteRun = async (argument?: unknown) => {
-    const run = await pickRun(services, argument, (r) => r.status !== 'running' && r.status !== 'starting', 'delete');
-    if (!run) return;
-    // Only a run folder (it holds a run.json) right under a configured runs directory is deleted.
-    const folders = (vscode.workspace.workspaceFolders ?? []).map(runsDirectory);
-    const problem = deletableRunProblem(run.dir, folders);
-    if (problem) {
-      void vscode.window.showErrorMessage(`BOND: ${problem}`);
-      return;
-    }
-    const choice = await vscode.window.showWarningMessage(`Delete the BOND run ${runLabel(run)} (${basename(run.dir)})? Its folder goes to the trash.`, { modal: true }, 'Delete');
-    if (choice !== 'Delete') return;
-    await vscode.workspace.fs.delete(vscode.Uri.file(run.dir), { recursive: true, useTrash: true });
-    await store.refresh();
-  };
+/** Resume and Train Further share resumeWith: the config diff, the question, the start. */
+async function resumeRun(services: Services, argument?: unknown): Promise<void> {
+  if (!workspaceTrusted()) return;
+  const run = await pickRun(services, argument, (r) => ['stopped', 'failed', 'lost'].includes(r.status), 'resume');
+  if (run) await resumeWith(services, run, [], () => resumeRun(services, run));
+}
 
-  const revealRunFolder = async (argument?: unknown) => {
-    const run = await pickRun(services, argument, () => true, 'reveal');
-    if (run) await vscode.commands.executeCommand('revealFileInOS', vscode.Uri.file(join(run.dir, RUN_FOLDER.run)));
-  };
+async function trainFurther(services: Services, argument?: unknown): Promise<void> {
+  if (!workspaceTrusted()) return;
+  const run = await pickRun(services, argument, (r) => r.status === 'completed', 'train further');
+  if (!run) return;
+  const completed = run.meta.step;
+  const total = await vscode.window.showInputBox({
+    title: `BOND: train ${runLabel(run)} further`,
+    prompt: `New total of steps (it completed ${completed}). It resumes from its last checkpoint; a cosine schedule is re-stretched over the new total.`,
+    value: String(completed * 2),
+    validateInput: (text) => furtherStepsProblem(text, completed),
+  });
+  if (total === undefined) return;
+  await resumeWith(services, run, [`train.steps=${total.trim()}`], () => trainFurther(services, run));
+}
 
-  // The trainer's log as a live view that follows the run (an output channel fed from trainer.log).
-  const logViews = new Map<string, { channel: vscode.OutputChannel; tail: TextTail; timer?: NodeJS.Timeout }>();
-  const pumpLog = async (view: { channel: vscode.OutputChannel; tail: TextTail }) => {
-    for (;;) {
-      const chunk = await view.tail.read().catch(() => ({ text: '', reset: false }));
-      if (chunk.reset) view.channel.replace('');
-      if (!chunk.text) return;
-      view.channel.append(chunk.text);
-    }
-  };
-  const showTrainerLog = async (argument?: unknown) => {
-    const run = await pickRun(services, argument, () => true, 'show the log of');
-    if (!run) return;
-    let view = logViews.get(run.dir);
-    if (!view) {
-      view = { channel: vscode.window.createOutputChannel(`BOND log: ${runLabel(run)}`, 'log'), tail: new TextTail(join(run.dir, RUN_FOLDER.log)) };
-      logViews.set(run.dir, view);
-      services.context.subscriptions.push(view.channel);
-    }
-    const following = view;
-    await pumpLog(following);
-    // While the run is live the view follows it, a second a read; once it ends, one last read.
-    if (!following.timer) {
-      following.timer = setInterval(() => {
-        void pumpLog(following);
-        const status = store.get(run.dir)?.status;
-        if (status !== 'running' && status !== 'starting') {
-          clearInterval(following.timer);
-          following.timer = undefined;
-        }
-      }, 1000);
-    }
-    following.channel.show(true);
-  };
+async function stopRun(services: Services, argument?: unknown): Promise<void> {
+  const { store, manager } = services;
+  const run = await pickRun(services, argument, (r) => r.status === 'running' || r.status === 'starting', 'stop');
+  if (!run) return;
+  const outcome = await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: `BOND: stopping ${runLabel(run)} (finishing the step, then a checkpoint)…` },
+    () => manager.stop(run.dir, stopTimeoutMs()));
+  await store.refresh();
+  if (outcome === 'killed') void vscode.window.showWarningMessage(`BOND: ${runLabel(run)} did not stop in time and was killed; resume continues from its last checkpoint.`);
+  if (outcome === 'not-running') void vscode.window.showInformationMessage(`BOND: ${runLabel(run)} was not running.`);
+}
 
-  const openRunConfig = async (argument?: unknown) => {
-    const run = await pickRun(services, argument, () => true, 'open the config of');
-    if (!run) return;
-    // What ran, from run.json (read-only: a content provider's document), not the live file.
-    const document = await vscode.workspace.openTextDocument(recordedConfigUri(run));
-    await vscode.languages.setTextDocumentLanguage(document, 'jsonc');
-    await vscode.window.showTextDocument(document, { preview: true });
-    if (run.meta.config_path) {
-      void vscode.window.showInformationMessage(`BOND: the config ${runLabel(run)} ran with (read-only). Its source file may have changed since.`, 'Open Source File')
-        .then((choice) => choice && vscode.window.showTextDocument(vscode.Uri.file(run.meta.config_path as string)));
-    }
-  };
+async function deleteRun(services: Services, argument?: unknown): Promise<void> {
+  const run = await pickRun(services, argument, (r) => r.status !== 'running' && r.status !== 'starting', 'delete');
+  if (!run) return;
+  // Only a run folder (it holds a run.json) right under a configured runs directory is deleted.
+  const folders = (vscode.workspace.workspaceFolders ?? []).map(runsDirectory);
+  const problem = deletableRunProblem(run.dir, folders);
+  if (problem) {
+    void vscode.window.showErrorMessage(`BOND: ${problem}`);
+    return;
+  }
+  const choice = await vscode.window.showWarningMessage(`Delete the BOND run ${runLabel(run)} (${basename(run.dir)})? Its folder goes to the trash.`, { modal: true }, 'Delete');
+  if (choice !== 'Delete') return;
+  await vscode.workspace.fs.delete(vscode.Uri.file(run.dir), { recursive: true, useTrash: true });
+  await services.store.refresh();
+}
 
-  // The editor's own notes on a run (bond-studio.json); run.json stays as the trainer wrote it.
-  const annotate = async (argument: unknown, verb: string, ask: (run: RunState) => Promise<{ label?: string; note?: string; tags?: string[] } | undefined>) => {
-    const run = await pickRun(services, argument, () => true, verb);
-    if (!run) return;
-    const change = await ask(run);
-    if (!change) return;
-    try {
-      await writeAnnotations(run.dir, change);
-    } catch (error) {
-      void vscode.window.showErrorMessage(`BOND: cannot write ${join(run.dir, RUN_FOLDER.annotations)}: ${(error as Error).message}`);
-      return;
-    }
-    await store.refresh();
-  };
-  const renameRun = (argument?: unknown) => annotate(argument, 'rename', async (run) => {
+async function revealRunFolder(services: Services, argument?: unknown): Promise<void> {
+  const run = await pickRun(services, argument, () => true, 'reveal');
+  if (run) await vscode.commands.executeCommand('revealFileInOS', vscode.Uri.file(join(run.dir, RUN_FOLDER.run)));
+}
+
+// The trainer's log as a live view that follows the run (an output channel fed from trainer.log).
+interface LogView {
+  channel: vscode.OutputChannel;
+  tail: TextTail;
+  timer?: NodeJS.Timeout;
+}
+
+const logViews = new Map<string, LogView>();
+
+async function pumpLog(view: LogView): Promise<void> {
+  for (;;) {
+    const chunk = await view.tail.read().catch(() => ({ text: '', reset: false }));
+    if (chunk.reset) view.channel.replace('');
+    if (!chunk.text) return;
+    view.channel.append(chunk.text);
+  }
+}
+
+async function showTrainerLog(services: Services, argument?: unknown): Promise<void> {
+  const run = await pickRun(services, argument, () => true, 'show the log of');
+  if (!run) return;
+  let view = logViews.get(run.dir);
+  if (!view) {
+    view = { channel: vscode.window.createOutputChannel(`BOND log: ${runLabel(run)}`, 'log'), tail: new TextTail(join(run.dir, RUN_FOLDER.log)) };
+    logViews.set(run.dir, view);
+    services.context.subscriptions.push(view.channel);
+  }
+  const following = view;
+  await pumpLog(following);
+  // While the run is live the view follows it, a second a read; once it ends, one last read.
+  if (!following.timer) {
+    following.timer = setInterval(() => {
+      void pumpLog(following);
+      const status = services.store.get(run.dir)?.status;
+      if (status !== 'running' && status !== 'starting') {
+        clearInterval(following.timer);
+        following.timer = undefined;
+      }
+    }, 1000);
+  }
+  following.channel.show(true);
+}
+
+async function openRunConfig(services: Services, argument?: unknown): Promise<void> {
+  const run = await pickRun(services, argument, () => true, 'open the config of');
+  if (!run) return;
+  // What ran, from run.json (read-only: a content provider's document), not the live file.
+  const document = await vscode.workspace.openTextDocument(recordedConfigUri(run));
+  await vscode.languages.setTextDocumentLanguage(document, 'jsonc');
+  await vscode.window.showTextDocument(document, { preview: true });
+  if (run.meta.config_path) {
+    void vscode.window.showInformationMessage(`BOND: the config ${runLabel(run)} ran with (read-only). Its source file may have changed since.`, 'Open Source File')
+      .then((choice) => choice && vscode.window.showTextDocument(vscode.Uri.file(run.meta.config_path as string)));
+  }
+}
+
+// The editor's own notes on a run (bond-studio.json); run.json stays as the trainer wrote it.
+async function annotate(services: Services, argument: unknown, verb: string,
+  ask: (run: RunState) => Promise<{ label?: string; note?: string; tags?: string[] } | undefined>): Promise<void> {
+  const run = await pickRun(services, argument, () => true, verb);
+  if (!run) return;
+  const change = await ask(run);
+  if (!change) return;
+  try {
+    await writeAnnotations(run.dir, change);
+  } catch (error) {
+    void vscode.window.showErrorMessage(`BOND: cannot write ${join(run.dir, RUN_FOLDER.annotations)}: ${(error as Error).message}`);
+    return;
+  }
+  await services.store.refresh();
+}
+
+function renameRun(services: Services, argument?: unknown): Promise<void> {
+  return annotate(services, argument, 'rename', async (run) => {
     const label = await vscode.window.showInputBox({
       title: `BOND: rename ${runLabel(run)}`, value: run.annotations?.label ?? run.meta.name,
       prompt: `Shown everywhere instead of run.json's name (${run.meta.name}); empty to go back to it. Kept in the run folder (bond-studio.json).`,
     });
     return label === undefined ? undefined : { label };
   });
-  const editRunNote = (argument?: unknown) => annotate(argument, 'add a note to', async (run) => {
+}
+
+function editRunNote(services: Services, argument?: unknown): Promise<void> {
+  return annotate(services, argument, 'add a note to', async (run) => {
     const note = await vscode.window.showInputBox({ title: `BOND: note on ${runLabel(run)}`, value: run.annotations?.note ?? '',
       prompt: 'What to remember about this run; empty to remove it.' });
     return note === undefined ? undefined : { note };
   });
-  const editRunTags = (argument?: unknown) => annotate(argument, 'tag', async (run) => {
+}
+
+function editRunTags(services: Services, argument?: unknown): Promise<void> {
+  return annotate(services, argument, 'tag', async (run) => {
     const tags = await vscode.window.showInputBox({ title: `BOND: tags of ${runLabel(run)}`, value: (run.annotations?.tags ?? []).join(', '),
       prompt: 'Comma-separated, e.g. baseline, beta-sweep; empty to remove them.' });
     return tags === undefined ? undefined : { tags: tags.split(',').map((t) => t.trim()).filter(Boolean) };
   });
+}
 
-  const recordedConfigs: vscode.TextDocumentContentProvider = {
+/** Open Run Config's documents: the config a run recorded in run.json, read-only. */
+function recordedConfigs(store: RunStore): vscode.TextDocumentContentProvider {
+  return {
     provideTextDocumentContent: (uri) => {
       const dir = new URLSearchParams(uri.query).get('dir') ?? '';
       const run = store.get(dir);
       return run ? recordedConfigText(run) : `// no run at ${dir}\n`;
     },
   };
+}
 
+const stopTimeoutMs = () => 1000 * vscode.workspace.getConfiguration('bond').get<number>('stopTimeoutSeconds', 60);
+
+export function registerCommands(services: Services): vscode.Disposable[] {
+  const command = (id: string, run: (services: Services, argument?: unknown) => unknown) =>
+    vscode.commands.registerCommand(id, (argument?: unknown) => run(services, argument));
   return [
-    vscode.commands.registerCommand(COMMANDS.startRun, startRun),
-    vscode.commands.registerCommand(COMMANDS.stopRun, stopRun),
-    vscode.commands.registerCommand(COMMANDS.resumeRun, resumeRun),
-    vscode.commands.registerCommand(COMMANDS.trainFurther, trainFurther),
-    vscode.commands.registerCommand(COMMANDS.deleteRun, deleteRun),
-    vscode.commands.registerCommand(COMMANDS.revealRunFolder, revealRunFolder),
-    vscode.commands.registerCommand(COMMANDS.showTrainerLog, showTrainerLog),
-    vscode.commands.registerCommand(COMMANDS.openRunConfig, openRunConfig),
+    command(COMMANDS.startRun, startRun),
+    command(COMMANDS.stopRun, stopRun),
+    command(COMMANDS.resumeRun, resumeRun),
+    command(COMMANDS.trainFurther, trainFurther),
+    command(COMMANDS.deleteRun, deleteRun),
+    command(COMMANDS.revealRunFolder, revealRunFolder),
+    command(COMMANDS.showTrainerLog, showTrainerLog),
+    command(COMMANDS.openRunConfig, openRunConfig),
+    command(COMMANDS.renameRun, renameRun),
+    command(COMMANDS.editRunNote, editRunNote),
+    command(COMMANDS.editRunTags, editRunTags),
     vscode.commands.registerCommand(COMMANDS.checkEnvironment, () => services.python.check()),
     vscode.commands.registerCommand(COMMANDS.newConfig, () => newConfig()),
-    vscode.commands.registerCommand(COMMANDS.refreshRuns, () => store.refresh()),
-    vscode.commands.registerCommand(COMMANDS.renameRun, renameRun),
-    vscode.commands.registerCommand(COMMANDS.editRunNote, editRunNote),
-    vscode.commands.registerCommand(COMMANDS.editRunTags, editRunTags),
-    vscode.workspace.registerTextDocumentContentProvider(RECORDED_CONFIG_SCHEME, recordedConfigs),
+    vscode.commands.registerCommand(COMMANDS.refreshRuns, () => services.store.refresh()),
+    vscode.workspace.registerTextDocumentContentProvider(RECORDED_CONFIG_SCHEME, recordedConfigs(services.store)),
   ];
 }

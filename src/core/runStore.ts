@@ -8,7 +8,7 @@ import { basename, dirname, join } from 'node:path';
 import { RUN_FOLDER, type MetricRecord, type ReadStatus, type RunMeta } from '../../contracts/run-directory';
 import { Emitter, type Disposable } from './emitter';
 import { distinctLabels, readAnnotations, type RunAnnotations } from './annotations';
-import { JsonlTail, type TailResult } from './jsonlTail';
+import { JsonlTail, type SkipReport, type TailResult } from './jsonlTail';
 import { NotARegularFile, readRegularFile } from './regularFile';
 import { isPidAlive, localHost } from './process';
 import { LineProblem, readMetricLine, readRunMetaValue, type RunMetaReading } from './readers';
@@ -72,6 +72,16 @@ export function displayStatus(meta: RunMeta, nowMs: number, pidAlive: (pid: numb
   return 'lost';
 }
 
+/** A run whose whole metric history the store keeps while someone holds it (a dashboard). */
+interface Retained {
+  holders: number;
+  records: MetricRecord[];
+  /** the history holds every line read so far, from the first */
+  complete: boolean;
+  /** the next read of the run starts over from the first line, to fill the history */
+  needsRewind: boolean;
+}
+
 interface Tracked {
   state: RunState;
   metaStamp: string;
@@ -82,6 +92,9 @@ interface Tracked {
 
 export class RunStore implements Disposable {
   private readonly tracked = new Map<string, Tracked>();
+  private readonly retained = new Map<string, Retained>();
+  /** held runs that lie outside the runs directories */
+  private outside = new Set<string>();
   private readonly dirWatchers = new Map<string, FSWatcher>();
   private timer: NodeJS.Timeout | undefined;
   private refreshing: Promise<void> | undefined;
@@ -97,12 +110,49 @@ export class RunStore implements Disposable {
 
   constructor(private readonly options: RunStoreOptions) {}
 
+  /** The runs of the runs directories, newest first (a run outside them that a view holds is not listed). */
   get runs(): RunState[] {
-    return [...this.tracked.values()].map((t) => t.state).sort((a, b) => b.meta.created_at - a.meta.created_at);
+    return [...this.tracked.values()].filter((t) => !this.outside.has(t.state.dir)).map((t) => t.state)
+      .sort((a, b) => b.meta.created_at - a.meta.created_at);
   }
 
   get(dir: string): RunState | undefined {
     return this.tracked.get(dir)?.state;
+  }
+
+  /**
+   * Keep every metric line of `dir` in memory while the handle is held: a dashboard shows the whole
+   * history, and the store's own tail stays the one reader of metrics.jsonl (appends reach every
+   * holder through onDidAppendMetrics). A run outside the runs directories is followed while held.
+   */
+  retainMetrics(dir: string): Disposable {
+    let entry = this.retained.get(dir);
+    if (!entry) {
+      entry = { holders: 0, records: [], complete: false, needsRewind: true };
+      this.retained.set(dir, entry);
+      this.scheduleRefresh();
+    }
+    entry.holders++;
+    const held = entry;
+    let released = false;
+    return {
+      dispose: () => {
+        if (released) return;
+        released = true;
+        if (--held.holders === 0 && this.retained.get(dir) === held) this.retained.delete(dir);
+      },
+    };
+  }
+
+  /** Every metric line of a retained run, in file order, once the store has read them all; undefined before. */
+  metricsHistory(dir: string): readonly MetricRecord[] | undefined {
+    const entry = this.retained.get(dir);
+    return entry?.complete ? entry.records : undefined;
+  }
+
+  /** The lines of a run's metrics.jsonl its reader could not use, or undefined when there were none. */
+  metricsSkips(dir: string): SkipReport | undefined {
+    return this.tracked.get(dir)?.tail.skips;
   }
 
   /** Start polling (and watching). The first refresh has completed when the promise resolves. */
@@ -154,6 +204,18 @@ export class RunStore implements Disposable {
         found.add(dir);
       }
     }
+    const outside = new Set<string>();
+    for (const dir of this.retained.keys()) {
+      if (found.has(dir)) continue;
+      try {
+        await fs.access(join(dir, RUN_FOLDER.run));
+        found.add(dir); // held by a view though outside the runs directories
+        outside.add(dir);
+      } catch {
+        // gone: the view says so when it finds no run
+      }
+    }
+    this.outside = outside;
     const changed: RunState[] = [];
     for (const dir of found) {
       // A problem belongs to its run (shown on its row); the other runs are listed all the same.
@@ -237,11 +299,19 @@ export class RunStore implements Disposable {
       tracked.state.status = status;
       changed = true;
     }
+    // A view began to hold this run's history: read it from the first line, this once.
+    const kept = this.retained.get(dir);
+    const fromStart = kept?.needsRewind === true;
+    if (kept && fromStart) {
+      tracked.tail.rewind();
+      kept.needsRewind = false;
+    }
     let result: TailResult<MetricRecord>;
     try {
       result = await tracked.tail.readAll();
     } catch (error) {
       // metrics.jsonl unreadable (a folder, a FIFO, no permission): said on this run's row, the rest stands
+      if (kept && fromStart) kept.needsRewind = true; // the history is filled once the file reads
       const problem = `metrics: ${(error as Error).message}`;
       if (tracked.state.readProblem !== problem) {
         tracked.state.readProblem = problem;
@@ -257,6 +327,11 @@ export class RunStore implements Disposable {
     for (const record of result.records) {
       if (record.kind === 'eval') tracked.state.latestEval = record;
       else tracked.state.latest = record;
+    }
+    if (kept) {
+      if (result.reset || fromStart) kept.records = [...result.records];
+      else kept.records.push(...result.records);
+      if (fromStart) kept.complete = true;
     }
     if (result.records.length || result.reset) {
       this.metrics.fire({ dir, records: result.records, reset: result.reset });

@@ -1,16 +1,15 @@
 /** The dashboard panel's host side: one run, or several in compare mode. */
 import { basename, join } from 'node:path';
 import * as vscode from 'vscode';
-import { RUN_FOLDER, type MetricRecord } from '../../contracts/run-directory';
+import { RUN_FOLDER } from '../../contracts/run-directory';
 import {
   parseDashboardMessage, type DashboardRun, type DashboardToHost, type HostToDashboard, type SkippedLines,
 } from '../../contracts/webviews/dashboard';
 import { runLabel, type RunStore } from '../core/runStore';
-import { readMetricLine } from '../core/readers';
 import { toDashboardRun } from '../core/webviewModels';
 import { setWebviewHtml, WebviewChannel, webviewOptions } from './channel';
 import { exportFile } from './saveFile';
-import { RecordStream, runState } from './runSource';
+import { runState } from './runSource';
 import { COMMANDS } from '../commandIds';
 import { reach } from '../milestones';
 import type { ViewLinks } from './links';
@@ -19,7 +18,8 @@ export const DASHBOARD_VIEW_TYPE = 'bond.dashboard';
 
 export class DashboardPanel implements vscode.Disposable {
   private static readonly open = new Map<string, DashboardPanel>();
-  private readonly streams = new Map<string, RecordStream<MetricRecord>>();
+  /** the runs shown; the store holds their metric history (one reader of metrics.jsonl per run) */
+  private readonly shown = new Set<string>();
   private readonly channel: WebviewChannel<HostToDashboard, DashboardToHost>;
   private readonly disposables: vscode.Disposable[] = [];
   private pumping: Promise<void> = Promise.resolve();
@@ -41,7 +41,10 @@ export class DashboardPanel implements vscode.Disposable {
     private readonly links: ViewLinks, private readonly log: vscode.OutputChannel, readonly dirs: string[]) {
     DashboardPanel.open.set(dirs.join('\n'), this);
     reach('dashboard');
-    for (const dir of dirs) this.streams.set(dir, RecordStream.of(dir, RUN_FOLDER.metrics, readMetricLine));
+    for (const dir of dirs) {
+      this.shown.add(dir);
+      this.disposables.push(store.retainMetrics(dir));
+    }
     panel.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'bond.svg');
     panel.webview.options = webviewOptions(extensionUri);
     this.channel = new WebviewChannel(panel.webview, parseDashboardMessage, {
@@ -52,15 +55,24 @@ export class DashboardPanel implements vscode.Disposable {
     this.disposables.push(
       this.channel,
       store.onDidAppendMetrics((event) => {
-        if (this.streams.has(event.dir)) this.pump(event.reset); // a reset re-reads everything (sendSnapshot)
+        if (!this.shown.has(event.dir) || !this.channel.isReady) return;
+        if (event.reset) {
+          // The file was cut back (resume) or read again from the start: a snapshot replaces what the
+          // view holds, unless one is under way and has not yet taken the history.
+          if (this.snapshotSent) void this.sendSnapshot();
+          return;
+        }
+        // Behind any snapshot being sent: what goes out is the history past what the view holds, so a
+        // line in both the snapshot and this event is sent once.
+        this.pumping = this.pumping.then(() => this.sendAppends(event.dir));
       }),
       // A resume cuts metrics.jsonl back: the store rewinds its own tail and reports reset, so the
       // append handler above covers it; run changes only move the headers.
       store.onDidChangeRuns((runs) => {
-        if (runs.some((run) => this.streams.has(run.dir))) void this.sendHeaders();
+        if (runs.some((run) => this.shown.has(run.dir))) void this.sendHeaders();
       }),
       links.onDidShowStep((event) => {
-        if (this.streams.has(event.dir) && this.channel.isReady) this.channel.post({ type: 'marker', dir: event.dir, step: event.step });
+        if (this.shown.has(event.dir) && this.channel.isReady) this.channel.post({ type: 'marker', dir: event.dir, step: event.step });
       }),
       panel.onDidDispose(() => this.dispose()),
     );
@@ -93,33 +105,29 @@ export class DashboardPanel implements vscode.Disposable {
     return this.pumping;
   }
 
-  /** New lines since the last read go out as appends; a reset sends a snapshot instead. */
-  private pump(forceSnapshot = false): void {
-    if (!this.channel.isReady) return;
-    if (forceSnapshot) {
-      void this.sendSnapshot();
-      return;
-    }
-    this.pumping = this.pumping.then(async () => {
-      for (const [dir, stream] of this.streams) {
-        const { records, reset } = await stream.read();
-        if (reset) {
-          await this.sendSnapshotNow();
-          return;
-        }
-        if (records.length) this.channel.post({ type: 'append', dir, records });
-      }
-      this.postSkipped();
-    }).catch((error: unknown) => this.log.appendLine(`[dashboard] update failed: ${String(error)}`));
+  private snapshotSent = false;
+  /** per run, how many of its history's lines the view holds */
+  private readonly sent = new Map<string, number>();
+
+  private sendAppends(dir: string): void {
+    const history = this.store.metricsHistory(dir);
+    if (!history || !this.snapshotSent) return;
+    const fresh = history.slice(this.sent.get(dir) ?? 0);
+    this.sent.set(dir, history.length);
+    if (fresh.length) this.channel.post({ type: 'append', dir, records: fresh });
+    this.postSkipped();
   }
 
   private async sendSnapshotNow(): Promise<void> {
-    const metrics: { dir: string; records: MetricRecord[] }[] = [];
-    for (const [dir, stream] of this.streams) {
-      stream.restart();
-      metrics.push({ dir, records: (await stream.read()).records });
-    }
-    this.channel.post({ type: 'snapshot', runs: await this.headers(), metrics });
+    this.snapshotSent = false;
+    // The store reads a newly held run's history on its next pass; wait for it once.
+    if (this.dirs.some((dir) => this.store.metricsHistory(dir) === undefined)) await this.store.refresh();
+    const headers = await this.headers();
+    // Taken in one go, with nothing awaited after: every later line reaches the view as an append.
+    const metrics = this.dirs.map((dir) => ({ dir, records: [...(this.store.metricsHistory(dir) ?? [])] }));
+    for (const { dir, records } of metrics) this.sent.set(dir, records.length);
+    this.channel.post({ type: 'snapshot', runs: headers, metrics });
+    this.snapshotSent = true;
     for (const dir of this.dirs) {
       const step = this.links.markerOf(dir);
       if (step !== null) this.channel.post({ type: 'marker', dir, step });
@@ -133,8 +141,8 @@ export class DashboardPanel implements vscode.Disposable {
   /** The lines each run's metrics file could not give, when that changed: the view says so. */
   private postSkipped(): void {
     const skipped: SkippedLines[] = [];
-    for (const [dir, stream] of this.streams) {
-      const report = stream.skips;
+    for (const dir of this.dirs) {
+      const report = this.store.metricsSkips(dir);
       if (report) skipped.push({ dir, file: RUN_FOLDER.metrics, ...report });
     }
     const key = JSON.stringify(skipped);
@@ -151,7 +159,7 @@ export class DashboardPanel implements vscode.Disposable {
         return;
       case 'command': {
         // The webview names a run; only the runs this panel shows are accepted.
-        if (!this.streams.has(message.dir)) {
+        if (!this.shown.has(message.dir)) {
           this.log.appendLine(`[dashboard] refused a command for a run this panel does not show: ${message.dir}`);
           return;
         }
@@ -161,7 +169,7 @@ export class DashboardPanel implements vscode.Disposable {
         return;
       }
       case 'openMetricsFile': {
-        if (!this.streams.has(message.dir)) {
+        if (!this.shown.has(message.dir)) {
           this.log.appendLine(`[dashboard] refused to open a file of a run this panel does not show: ${message.dir}`);
           return;
         }
@@ -171,7 +179,7 @@ export class DashboardPanel implements vscode.Disposable {
         return;
       }
       case 'openSamplesAt':
-        if (!this.streams.has(message.dir)) {
+        if (!this.shown.has(message.dir)) {
           this.log.appendLine(`[dashboard] refused to open samples of a run this panel does not show: ${message.dir}`);
           return;
         }

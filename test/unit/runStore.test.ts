@@ -246,3 +246,48 @@ test('a FIFO as run.json or metrics.jsonl is skipped, never opened: the refresh 
   await (await import('node:fs/promises')).readFile(join(runs, 'good', 'metrics.jsonl'), 'utf8');
   s.dispose();
 });
+
+test('a held run keeps its whole metric history in the store, the one reader of its metrics.jsonl', async () => {
+  const runs = tempDir();
+  const dir = copyFixture('completed', runs);
+  const s = store(runs);
+  await s.refresh(); // the runs view has read the file once already
+  const lines = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').split('\n').filter((l) => l.trim());
+  assert.equal(s.metricsHistory(dir), undefined, 'nothing is kept for a run nobody holds');
+  const events: MetricsEvent[] = [];
+  s.onDidAppendMetrics((e) => events.push(e));
+  const held = s.retainMetrics(dir);
+  await s.refresh();
+  assert.equal(s.metricsHistory(dir)?.length, lines.length, 'holding reads the history from the first line');
+  assert.equal(events.at(-1)?.reset, true, 'listeners are told the lines are replayed');
+  const second = s.retainMetrics(dir); // a second view of the same run: no second read
+  await s.refresh();
+  assert.equal(s.metricsHistory(dir)?.length, lines.length);
+  const record = { ...(JSON.parse(lines[0]!) as MetricRecord), step: 777 };
+  appendFileSync(join(dir, 'metrics.jsonl'), JSON.stringify(record) + '\n');
+  await s.refresh();
+  assert.equal(s.metricsHistory(dir)?.at(-1)?.step, 777);
+  assert.deepEqual(events.at(-1)?.records.map((r) => r.step), [777]);
+  held.dispose();
+  held.dispose(); // releasing twice releases once
+  assert.ok(s.metricsHistory(dir), 'still held by the second view');
+  second.dispose();
+  assert.equal(s.metricsHistory(dir), undefined, 'released: nothing kept');
+  s.dispose();
+});
+
+test('a held run outside the runs directories is followed while held', async () => {
+  const runs = tempDir();
+  const elsewhere = tempDir();
+  const dir = copyFixture('completed', elsewhere);
+  const s = store(runs);
+  const held = s.retainMetrics(dir);
+  await s.refresh();
+  assert.ok((s.metricsHistory(dir)?.length ?? 0) > 1);
+  assert.equal(s.get(dir)?.status, 'completed');
+  assert.deepEqual(s.runs, [], 'followed for its view, not listed among the runs directory\'s runs');
+  held.dispose();
+  await s.refresh();
+  assert.equal(s.get(dir), undefined, 'no longer followed once released');
+  s.dispose();
+});

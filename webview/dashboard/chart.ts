@@ -7,8 +7,11 @@ import uPlot from 'uplot';
 import type { DashboardRun, XAxis } from '../../contracts/webviews/dashboard';
 import { h } from '../shared/dom';
 import { formatDuration, formatNumber, formatTick } from '../shared/format';
-import { alignTables, decimateMinMax, DebiasedEma, nearestIndex, robustRange, type Aligned, type Column } from '../shared/series';
-import type { RunData, Table } from './model';
+import { decimateMinMax, nearestIndex, robustRange, type Aligned, type Column } from '../shared/series';
+import type { RunData } from './model';
+import {
+  alignLines, buildLines, followRange, safeName, seriesDash, SmoothedColumns, tableOf, visibleCsv, type Line, type LineStyle,
+} from './chartData';
 import type { ChartSpec } from './specs';
 
 export interface ChartContext {
@@ -36,25 +39,11 @@ export interface ChartContext {
 /** Pointer travel (px) below which a press-and-release is a click, not a zoom drag. */
 const CLICK_SLOP = 4;
 
-interface Line {
-  label: string;
-  colour: string;
-  dash?: number[];
-  raw: () => Column;
-  /** the smoothed column, or the raw one when smoothing does not apply */
-  shown: () => Column;
-  smoothed: boolean;
-  reference: boolean;
-}
-
-const DASHES: (number[] | undefined)[] = [undefined, [6, 3], [2, 3], [8, 3, 2, 3]];
-const EMPTY: Column = [];
-
 export class MetricChart {
   readonly element: HTMLElement;
   private plot: uPlot | undefined;
   private lines: Line[] = [];
-  private readonly emas = new Map<string, DebiasedEma>();
+  private readonly smoothed = new SmoothedColumns();
   /**
    * The user's x window, on the axis it was drawn on; null: the chart follows the run (the x range
    * spans every point and grows with new ones). Only a drag sets it; data never does.
@@ -92,86 +81,15 @@ export class MetricChart {
     });
   }
 
-  private table(run: RunData): Table {
-    return this.spec.table === 'train' ? run.train : run.eval;
-  }
-
-  private xs(run: RunData): number[] {
-    const table = this.table(run);
-    return this.context.xAxis() === 'step' ? table.steps : table.times;
-  }
-
   /** true when at least one run has at least one point of this chart */
   hasData(): boolean {
-    return this.context.runs().some((run) => this.spec.series.some((s) => (this.table(run).columns.get(s.key)?.length ?? 0) > 0));
+    return this.context.runs().some((run) => this.spec.series.some((s) => (tableOf(this.spec, run).columns.get(s.key)?.length ?? 0) > 0));
   }
 
-  private smoothedColumn(run: RunData, key: string, raw: Column): Column {
-    const weight = this.context.smoothing();
-    const id = `${run.header.dir}\u0000${key}`;
-    let ema = this.emas.get(id);
-    if (!ema || ema.weight !== weight || ema.output.length > raw.length) {
-      ema = new DebiasedEma(weight);
-      this.emas.set(id, ema);
-    }
-    ema.pushAll(raw, ema.output.length);
-    return ema.output;
-  }
-
-  private buildLines(): Line[] {
-    const runs = this.context.runs();
-    const compare = this.context.compare();
-    const lines: Line[] = [];
-    runs.forEach((run, runIndex) => {
-      this.spec.series.forEach((series, seriesIndex) => {
-        const column = (): Column => this.table(run).columns.get(series.key) ?? EMPTY;
-        const smooth = this.spec.smooth && this.context.smoothing() > 0;
-        lines.push({
-          label: compare ? `${run.header.name} · ${series.label}` : series.label,
-          colour: compare ? this.context.runColour(runIndex) : this.context.seriesColour(seriesIndex),
-          dash: compare ? DASHES[seriesIndex % DASHES.length] : undefined,
-          raw: column,
-          shown: smooth ? () => this.smoothedColumn(run, series.key, column()) : column,
-          smoothed: smooth,
-          reference: false,
-        });
-      });
-      const reference = this.spec.reference?.(run.header);
-      if (reference) {
-        const constant = (): Column => new Array<number | null>(this.xs(run).length).fill(reference.value);
-        lines.push({
-          label: compare ? `${run.header.name} · ${reference.label}` : reference.label,
-          colour: compare ? this.context.runColour(runIndex) : this.context.theme().foreground,
-          dash: [3, 4], raw: constant, shown: constant, smoothed: false, reference: true,
-        });
-      }
-    });
-    return lines;
-  }
-
-  /** Every run's x column with each line's shown and raw columns, on one shared x. */
-  private buildData(): Aligned {
-    const runs = this.context.runs();
-    const perRun = runs.length;
-    const linesPerRun = this.lines.length / Math.max(1, perRun);
-    const tables: Aligned[] = runs.map((run, r) => {
-      const lines = this.lines.slice(r * linesPerRun, (r + 1) * linesPerRun);
-      const length = this.xs(run).length;
-      const pad = (column: Column): Column => (column.length === length ? column : [...column, ...new Array<null>(Math.max(0, length - column.length)).fill(null)].slice(0, length));
-      return { xs: this.xs(run), ys: [...lines.map((line) => pad(line.shown())), ...lines.map((line) => pad(line.raw()))] };
-    });
-    if (tables.length === 1) return tables[0] as Aligned;
-    // compare mode: columns come back grouped by run; reorder into all shown, then all raw
-    const merged = alignTables(tables);
-    const shown: Column[] = [];
-    const raw: Column[] = [];
-    let offset = 0;
-    for (let r = 0; r < tables.length; r++) {
-      shown.push(...merged.ys.slice(offset, offset + linesPerRun));
-      raw.push(...merged.ys.slice(offset + linesPerRun, offset + 2 * linesPerRun));
-      offset += 2 * linesPerRun;
-    }
-    return { xs: merged.xs, ys: [...shown, ...raw] };
+  private lineStyle(): LineStyle {
+    const c = this.context;
+    return { compare: c.compare(), smoothing: c.smoothing(), xAxis: c.xAxis(), runColour: (i) => c.runColour(i),
+      seriesColour: (i) => c.seriesColour(i), foreground: c.theme().foreground };
   }
 
   private versionKey(): string {
@@ -182,15 +100,15 @@ export class MetricChart {
   refresh(force = false): void {
     const version = this.versionKey();
     if (!force && version === this.renderedVersion && this.plot) return;
-    if (force) this.emas.clear();
+    if (force) this.smoothed.clear();
     // a window drawn on the step axis means nothing on the time axis: switching shows the whole run
     if (this.zoom && this.zoom.axis !== this.context.xAxis()) this.setZoom(null);
-    const lines = this.buildLines();
+    const lines = buildLines(this.spec, this.context.runs(), this.lineStyle(), this.smoothed);
     const structure = lines.map((line) => line.label).join('\u0000');
     if (!this.plot || force || structure !== this.lines.map((line) => line.label).join('\u0000')) this.create();
     else this.lines = lines;
     this.renderedVersion = version;
-    this.full = this.buildData();
+    this.full = alignLines(this.spec, this.context.runs(), this.lines, this.context.xAxis());
     this.applyData();
   }
 
@@ -214,7 +132,7 @@ export class MetricChart {
     const first = xs[0];
     const last = xs.at(-1);
     let data: Aligned = this.full;
-    const range = this.zoom?.range ?? this.followRange(first, last);
+    const range = this.zoom?.range ?? followRange(this.context.runs(), this.context.xAxis(), first, last);
     if (range) data = decimateMinMax(this.full, range[0], range[1], Math.round(this.plotWidth()));
     const count = this.lines.length;
     this.rawShown = data.ys.slice(count, 2 * count);
@@ -228,25 +146,6 @@ export class MetricChart {
     this.element.dataset.points = String(xs.length);
     this.element.dataset.shown = String(data.xs.length);
     this.element.dataset.lastX = last === undefined ? '' : String(last);
-  }
-
-  /**
-   * The range of a chart that follows its run: every point of the run so far, train and eval alike,
-   * so an eval chart with its first point only spans the run, and every chart marks the same steps.
-   */
-  private followRange(first: number | undefined, last: number | undefined): [number, number] | null {
-    let lo = first ?? Infinity;
-    let hi = last ?? -Infinity;
-    const axis = this.context.xAxis();
-    for (const run of this.context.runs()) {
-      for (const table of [run.train, run.eval]) {
-        const xs = axis === 'step' ? table.steps : table.times;
-        if (!xs.length) continue;
-        lo = Math.min(lo, xs[0] as number);
-        hi = Math.max(hi, xs.at(-1) as number);
-      }
-    }
-    return Number.isFinite(lo) && Number.isFinite(hi) ? [lo, hi] : null;
   }
 
   /** A drag on the plot selected an x window: zoom to it (the selection box is cleared). */
@@ -309,7 +208,7 @@ export class MetricChart {
 
   private create(): void {
     this.plot?.destroy();
-    this.lines = this.buildLines();
+    this.lines = buildLines(this.spec, this.context.runs(), this.lineStyle(), this.smoothed);
     const options: uPlot.Options = {
       width: this.plotWidth(),
       height: 200,
@@ -352,7 +251,7 @@ export class MetricChart {
   /** Compare mode: this chart's series as line styles (the runs' colours are in the shared legend). */
   private seriesKey(): HTMLElement {
     const reference = this.spec.reference ? this.spec.reference(this.context.runs()[0]!.header) : null;
-    const entries = [...this.spec.series.map((series, i) => ({ label: series.label, dash: DASHES[i % DASHES.length] })),
+    const entries = [...this.spec.series.map((series, i) => ({ label: series.label, dash: seriesDash(i) })),
       ...(reference ? [{ label: reference.label, dash: [3, 4] }] : [])];
     return h('div', { className: 'series-key' }, entries.map((entry) => {
       const sample = h('canvas', { className: 'series-key-line' });
@@ -380,7 +279,7 @@ export class MetricChart {
   /** The x of a run's step on this chart's axis: the step, or the wall time of its nearest row. */
   private xOfStep(run: RunData, step: number): number | null {
     if (this.context.xAxis() === 'step') return step;
-    const table = this.table(run);
+    const table = tableOf(this.spec, run);
     const index = nearestIndex(table.steps, step);
     return index === null ? null : table.times[index] ?? null;
   }
@@ -489,7 +388,7 @@ export class MetricChart {
       const runs = this.context.runs();
       const run = runs.length === 1 ? runs[0] : this.nearestRun(u, left, top);
       if (!run || !Number.isFinite(x)) return;
-      const table = this.table(run);
+      const table = tableOf(this.spec, run);
       const index = nearestIndex(this.context.xAxis() === 'step' ? table.steps : table.times, x);
       const step = index === null ? null : table.steps[index];
       if (step !== undefined && step !== null) this.context.openSamplesAt(run, step);
@@ -556,39 +455,10 @@ export class MetricChart {
     this.applyData();
   }
 
-  /**
-   * The visible window's rows at full resolution (not the decimated display): the x column (step,
-   * or wall time), then each data series raw, then smoothed where smoothing applies, each header
-   * naming the run. Reference lines are constants, not data: left out.
-   */
+  /** The visible window's rows at full resolution, as CSV (chartData.visibleCsv). */
   visibleCsv(): string {
-    const { xs, ys } = this.full;
-    const [x0, x1] = this.zoom?.range ?? [-Infinity, Infinity];
-    const count = this.lines.length;
-    const runs = this.context.runs();
-    const linesPerRun = count / Math.max(1, runs.length);
-    const weight = this.context.smoothing();
-    const header = [this.context.xAxis() === 'step' ? 'step' : 'wall_time_s'];
-    const columns: { index: number; raw: boolean }[] = [];
-    this.lines.forEach((line, i) => {
-      if (line.reference) return;
-      const run = runs[Math.floor(i / linesPerRun)];
-      const series = this.spec.series[i % linesPerRun]?.label ?? line.label;
-      const name = `${run?.header.name ?? ''} · ${series}`;
-      header.push(line.smoothed ? `${name} (raw)` : name);
-      columns.push({ index: i, raw: true });
-      if (line.smoothed) {
-        header.push(`${name} (smoothed ${weight})`);
-        columns.push({ index: i, raw: false });
-      }
-    });
-    const rows = [header.map(csvCell).join(',')];
-    for (let k = 0; k < xs.length; k++) {
-      const x = xs[k] as number;
-      if (x < x0 || x > x1) continue;
-      rows.push([String(x), ...columns.map((c) => numberCell(ys[c.raw ? c.index + count : c.index]?.[k]))].join(','));
-    }
-    return `${rows.join('\n')}\n`;
+    return visibleCsv(this.spec, this.context.runs(), this.lines, this.full, this.zoom?.range ?? null, this.context.xAxis(),
+      this.context.smoothing());
   }
 
   /** The file name an export gets: the run's label (or "compare" for several) and the chart's. */
@@ -708,20 +578,6 @@ function fitTickLabels(u: uPlot, values: string[] | null, axisIndex: number, cyc
     size += u.ctx.measureText(longest).width / (devicePixelRatio || 1);
   }
   return Math.ceil(size) + 2;
-}
-
-function csvCell(text: string): string {
-  // Quote, and defuse spreadsheet formulas in names that start with = + - @.
-  const safe = /^[=+\-@]/.test(text) ? `'${text}` : text;
-  return `"${safe.replace(/"/g, '""')}"`;
-}
-
-function numberCell(value: number | null | undefined): string {
-  return value === null || value === undefined ? '' : String(value);
-}
-
-function safeName(id: string): string {
-  return id.replace(/[^\w.-]+/g, '_');
 }
 
 export type { DashboardRun };

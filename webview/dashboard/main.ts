@@ -5,13 +5,14 @@ import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import '@vscode-elements/elements/dist/vscode-option/index.js';
 import type { MetricRecord } from '../../contracts/run-directory';
 import {
-  parseDashboardState, type DashboardCommand, type DashboardRun, type DashboardState, type DashboardToHost, type SkippedLines,
+  parseDashboardState, type DashboardCommand, type DashboardRun, type DashboardState, type DashboardToHost, type HostToDashboard,
+  type SkippedLines,
 } from '../../contracts/webviews/dashboard';
 import { SequenceTracker } from '../../contracts/webviews/guards';
 import { custom, h } from '../shared/dom';
 import { formatDuration } from '../shared/format';
 import { onThemeChange, palette, themeColours } from '../shared/theme';
-import { connect, onHostMessage } from '../shared/vscode';
+import { connect, exhaustive, onHostMessage } from '../shared/vscode';
 import { MetricChart, type ChartContext } from './chart';
 import { RunData } from './model';
 import { ParetoScatter } from './scatter';
@@ -277,37 +278,34 @@ function applySnapshot(headers: DashboardRun[], metrics: { dir: string; records:
   saveState();
 }
 
-onHostMessage((message) => {
-  const seq = typeof message.seq === 'number' ? message.seq : -1;
-  const verdict = tracker.accept(seq, message.type === 'snapshot');
+onHostMessage<HostToDashboard>((message) => {
+  const verdict = tracker.accept(message.seq, message.type === 'snapshot');
   if (verdict === 'gap') {
-    host.post({ type: 'requestSnapshot', reason: `expected the message after the last one applied, got seq ${seq}` });
+    host.post({ type: 'requestSnapshot', reason: `expected the message after the last one applied, got seq ${message.seq}` });
     return;
   }
   if (verdict === 'skip') return;
   switch (message.type) {
     case 'snapshot':
-      applySnapshot(message.runs as DashboardRun[], message.metrics as { dir: string; records: MetricRecord[] }[]);
+      applySnapshot(message.runs, message.metrics);
       break;
     case 'append': {
       const run = runs.find((r) => r.header.dir === message.dir);
-      run?.add(message.records as MetricRecord[]);
-      if ((message.records as MetricRecord[]).some((r) => r.kind === 'eval')) renderCompare();
+      run?.add(message.records);
+      if (message.records.some((r) => r.kind === 'eval')) renderCompare();
       scheduleRefresh();
       break;
     }
     case 'skipped':
-      showSkipped(message.skipped as SkippedLines[]);
+      showSkipped(message.skipped);
       break;
-    case 'marker': {
-      const dir = String(message.dir);
-      if (typeof message.step === 'number') markers.set(dir, message.step);
-      else markers.delete(dir);
+    case 'marker':
+      if (message.step !== null) markers.set(message.dir, message.step);
+      else markers.delete(message.dir);
       for (const chart of charts) chart.redraw();
       break;
-    }
     case 'runs': {
-      const headers = message.runs as DashboardRun[];
+      const headers = message.runs;
       const changesKey = () => JSON.stringify(runs.map((run) => run.header.configChanges ?? []));
       const before = changesKey();
       for (const run of runs) {
@@ -318,6 +316,8 @@ onHostMessage((message) => {
       if (changesKey() !== before) for (const chart of charts) chart.redraw(); // a resume began a segment
       break;
     }
+    default:
+      exhaustive(message);
   }
 });
 

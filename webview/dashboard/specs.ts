@@ -1,7 +1,8 @@
 /**
  * Which charts the dashboard draws. A run says which (run.json metric_groups, chosen by its
- * algorithm, with reference lines such as −1/N); runs written before that get the built-in set.
- * Metrics that no chart names get a chart each, under Other.
+ * algorithm, with reference lines such as −1/N): the editor keeps no list of its own, so a new
+ * algorithm's charts need no change here. Metrics that no chart names (and every metric of a run
+ * written before metric_groups existed) get a chart per prefix, under Other: nothing is hidden.
  */
 import type { MetricGroup } from '../../contracts/run-directory';
 import type { DashboardRun } from '../../contracts/webviews/dashboard';
@@ -28,41 +29,6 @@ export const klBonBound = (n: number): number => Math.log(n) - (n - 1) / n;
 
 const s = (key: string, label: string): SeriesSpec => ({ key, label });
 
-/** The built-in charts, for runs whose run.json has no metric_groups. */
-export const CHARTS: readonly ChartSpec[] = [
-  { id: 'loss', title: 'Loss', section: 'training', table: 'train', smooth: true,
-    series: [s('loss/total', 'total'), s('loss/forward', 'forward'), s('loss/backward', 'backward'), s('loss/regulariser', 'regulariser')] },
-  { id: 'reward', title: 'Reward', section: 'training', table: 'train', smooth: true,
-    series: [s('reward/policy', 'policy'), s('reward/anchor', 'anchor'), s('reward/bon', 'Best-of-N')] },
-  { id: 'quantile', title: 'Log-quantile of policy samples', section: 'training', table: 'train', smooth: true,
-    series: [s('quantile/log_policy', 'log p̂≤ (policy)')],
-    reference: (run) => (run.trainN ? { label: `target −1/N (N=${run.trainN})`, value: -1 / run.trainN } : null) },
-  { id: 'kl_ref', title: 'KL(π ‖ π_ref)', section: 'training', table: 'train', smooth: true,
-    series: [s('kl/policy_ref', 'KL to reference')],
-    reference: (run) => ({ label: `BoN bound log N − (N−1)/N (N=${run.bonN})`, value: klBonBound(run.bonN) }) },
-  { id: 'kl_anchor', title: 'KL(π ‖ anchor)', section: 'training', table: 'train', smooth: true,
-    series: [s('kl/policy_anchor', 'KL to anchor')] },
-  { id: 'entropy', title: 'Entropy (nats/token)', section: 'training', table: 'train', smooth: true, series: [s('entropy', 'entropy')] },
-  { id: 'grad_norm', title: 'Gradient norm', section: 'training', table: 'train', smooth: true, series: [s('grad_norm', 'grad norm')] },
-  { id: 'lr', title: 'Learning rate', section: 'training', table: 'train', smooth: false, series: [s('lr', 'lr')] },
-  { id: 'eval_reward', title: 'Eval reward (held-out prompts)', section: 'evaluation', table: 'eval', smooth: false,
-    series: [s('eval/reward/policy', 'policy'), s('eval/reward/anchor', 'anchor'), s('eval/reward/bon', 'Best-of-N'), s('eval/reward/ref', 'reference')] },
-  { id: 'eval_effective_n', title: 'Effective N', section: 'evaluation', table: 'eval', smooth: false,
-    series: [s('eval/effective_n', 'effective N')],
-    reference: (run) => ({ label: `N = ${run.bonN}`, value: run.bonN }) },
-  { id: 'eval_win_rate', title: 'Win rate vs Best-of-N', section: 'evaluation', table: 'eval', smooth: false,
-    series: [s('eval/win_rate_vs_bon', 'win rate')], reference: () => ({ label: 'parity 0.5', value: 0.5 }) },
-  { id: 'eval_kl', title: 'Eval KL(π ‖ π_ref)', section: 'evaluation', table: 'eval', smooth: false,
-    series: [s('eval/kl/policy_ref', 'KL to reference'), s('eval/kl/policy_anchor', 'KL to anchor')],
-    reference: (run) => ({ label: `BoN bound (N=${run.bonN})`, value: klBonBound(run.bonN) }) },
-  { id: 'throughput', title: 'Throughput (samples/s)', section: 'performance', table: 'train', smooth: true,
-    series: [s('perf/samples_per_s', 'samples/s')] },
-  { id: 'tokens', title: 'Throughput (tokens/s)', section: 'performance', table: 'train', smooth: true,
-    series: [s('perf/tokens_per_s', 'tokens/s')] },
-  { id: 'step_time', title: 'Time per step phase (s)', section: 'performance', table: 'train', smooth: true,
-    series: [s('time/sample_s', 'sample'), s('time/score_s', 'score'), s('time/update_s', 'update')] },
-];
-
 const IGNORED_EVAL = new Set(['eval/kl/bon_bound']);
 
 /** A chart from a run's metric group; each run draws the reference line its own group gives. */
@@ -74,19 +40,18 @@ function fromGroup(group: MetricGroup): ChartSpec {
   };
 }
 
-/** The charts for these runs: their groups in the first run's order (a chart per id), the built-in
- * set when a run has none, then a chart for each metric nothing covers. */
+/** The charts for these runs: their groups in the first run's order (a chart per id), then a chart
+ * for each metric nothing covers. */
 export function chartSpecs(runs: readonly DashboardRun[], trainKeys: Iterable<string>, evalKeys: Iterable<string>): ChartSpec[] {
   const charts: ChartSpec[] = [];
   const ids = new Set<string>();
   for (const run of runs) {
-    for (const chart of run.metricGroups ? run.metricGroups.map(fromGroup) : CHARTS) {
+    for (const chart of (run.metricGroups ?? []).map(fromGroup)) {
       if (ids.has(chart.id)) continue;
       ids.add(chart.id);
       charts.push(chart);
     }
   }
-  if (charts.length === 0) charts.push(...CHARTS);
   const known = new Set(charts.flatMap((chart) => chart.series.map((series) => series.key)));
   return [...charts, ...otherCharts(trainKeys, evalKeys, known)];
 }
@@ -94,7 +59,7 @@ export function chartSpecs(runs: readonly DashboardRun[], trainKeys: Iterable<st
 /** Metrics the trainer wrote that no chart covers are charted under Other, one chart per prefix
  * (`my/a` and `my/b` together under `my`), so nothing is hidden. */
 export function otherCharts(trainKeys: Iterable<string>, evalKeys: Iterable<string>,
-  known: ReadonlySet<string> = new Set(CHARTS.flatMap((chart) => chart.series.map((series) => series.key)))): ChartSpec[] {
+  known: ReadonlySet<string> = new Set()): ChartSpec[] {
   const extra: ChartSpec[] = [];
   for (const [keys, table] of [[trainKeys, 'train'], [evalKeys, 'eval']] as const) {
     const groups = new Map<string, string[]>();

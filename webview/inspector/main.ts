@@ -5,7 +5,7 @@
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-textarea/index.js';
 import type { ScoredText } from '../../contracts/run-directory';
-import type { InspectorFocus, InspectorToHost } from '../../contracts/webviews/inspector';
+import type { HostToInspector, InspectorFocus, InspectorToHost } from '../../contracts/webviews/inspector';
 import { PLAYGROUND_LIMITS } from '../../contracts/webviews/playground';
 import { clip, custom, h, modelText } from '../shared/dom';
 import { formatNumber } from '../shared/format';
@@ -64,8 +64,8 @@ launch.addEventListener('click', () => {
   host.post({ type: 'openPlayground', prompt: prompt.length ? prompt : null });
 });
 
-onHostMessage((message) => {
-  if (message.type === 'focus') renderFocus((message.focus as InspectorFocus | null) ?? null);
+onHostMessage<HostToInspector>((message) => {
+  if (message.type === 'focus') renderFocus(message.focus);
 });
 
 document.body.append(

@@ -10,11 +10,11 @@ import '@vscode-elements/elements/dist/vscode-textarea/index.js';
 import '@vscode-elements/elements/dist/vscode-textfield/index.js';
 import {
   MAX_HISTORY, PLAYGROUND_LIMITS, parsePlaygroundState, type PlaygroundRequest, type PlaygroundResult, type PlaygroundRun,
-  type PlaygroundState, type PlaygroundText, type PlaygroundToHost, type PlaygroundTry,
+  type PlaygroundState, type PlaygroundText, type PlaygroundToHost, type PlaygroundTry, type HostToPlayground,
 } from '../../contracts/webviews/playground';
 import { clip, custom, h, modelText } from '../shared/dom';
 import { formatNumber } from '../shared/format';
-import { connect, onHostMessage } from '../shared/vscode';
+import { connect, exhaustive, onHostMessage } from '../shared/vscode';
 
 const host = connect<PlaygroundToHost, PlaygroundState>();
 const saved = parsePlaygroundState(host.savedState());
@@ -257,40 +257,41 @@ clearReward.addEventListener('click', () => {
   if (form.dir) host.post({ type: 'clearRewardModel', dir: form.dir });
 });
 
-onHostMessage((message) => {
+onHostMessage<HostToPlayground>((message) => {
   // Every message stands alone (no stream to replay), so sequence numbers need no tracking here.
   switch (message.type) {
     case 'runs':
-      runs = message.runs as PlaygroundRun[];
+      runs = message.runs;
       fillSelects();
       break;
     case 'prefill':
-      if (typeof message.dir === 'string') {
-        choose(runs.find((r) => r.dir === message.dir));
-        form.dir = message.dir;
-        form.step = typeof message.step === 'number' ? message.step : null;
+      if (message.dir !== null) {
+        const dir = message.dir;
+        choose(runs.find((r) => r.dir === dir));
+        form.dir = dir;
+        form.step = message.step ?? null;
       }
-      if (typeof message.prompt === 'string') form.prompt = message.prompt.slice(0, PLAYGROUND_LIMITS.promptChars[1]);
+      if (message.prompt !== null) form.prompt = message.prompt.slice(0, PLAYGROUND_LIMITS.promptChars[1]);
       syncForm();
       fillSelects();
       save();
       break;
     case 'progress':
-      status.textContent = `${String(message.phase)}: token ${String(message.done)} of ${String(message.total)}`;
+      status.textContent = `${message.phase}: token ${message.done} of ${message.total}`;
       break;
-    case 'result': {
-      const result = message.result as PlaygroundResult;
+    case 'result':
       setBusy(false);
       status.textContent = '';
-      renderResult(result);
-      remember(result);
+      renderResult(message.result);
+      remember(message.result);
       break;
-    }
     case 'status':
       setBusy(false);
-      status.textContent = String(message.message);
-      status.classList.toggle('error', message.error === true);
+      status.textContent = message.message;
+      status.classList.toggle('error', message.error);
       break;
+    default:
+      exhaustive(message);
   }
 });
 

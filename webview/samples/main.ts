@@ -9,17 +9,16 @@ import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import '@vscode-elements/elements/dist/vscode-option/index.js';
 import '@vscode-elements/elements/dist/vscode-textfield/index.js';
 import type { SampleRecord, ScoredText } from '../../contracts/run-directory';
-import type { SkippedLines } from '../../contracts/webviews/dashboard';
 import { SequenceTracker } from '../../contracts/webviews/guards';
 import {
-  isSameKey, parseSampleKey, parseSamplesState, SAMPLE_FILTERS, SAMPLE_SORTS,
-  type SampleKey, type SamplesRun, type SamplesState, type SamplesToHost,
+  isSameKey, parseSamplesState, SAMPLE_FILTERS, SAMPLE_SORTS,
+  type HostToSamples, type SampleKey, type SamplesRun, type SamplesState, type SamplesToHost,
 } from '../../contracts/webviews/samples';
 import { clip, custom, h, modelText } from '../shared/dom';
 import { formatNumber } from '../shared/format';
 import { nearestIndex } from '../shared/series';
 import { renderSkipped } from '../shared/skipped';
-import { connect, onHostMessage } from '../shared/vscode';
+import { connect, exhaustive, onHostMessage } from '../shared/vscode';
 import { gapToBon, isTruncated, keyOf, klContribution, policyReward, selectRows, stepsOf } from './rows';
 
 const ROW_HEIGHT = 112;
@@ -370,31 +369,29 @@ function applyRecords(next: SampleRecord[], replace: boolean): void {
   refresh();
 }
 
-onHostMessage((message) => {
-  const seq = typeof message.seq === 'number' ? message.seq : -1;
-  const verdict = tracker.accept(seq, message.type === 'snapshot');
+onHostMessage<HostToSamples>((message) => {
+  const verdict = tracker.accept(message.seq, message.type === 'snapshot');
   if (verdict === 'gap') {
-    post({ type: 'requestSnapshot', reason: `sequence gap at ${seq}` });
+    post({ type: 'requestSnapshot', reason: `sequence gap at ${message.seq}` });
     return;
   }
   if (verdict === 'skip') return;
   switch (message.type) {
     case 'snapshot':
-      run = message.run as SamplesRun;
+      run = message.run;
       state.dir = run.dir;
-      applyRecords(message.records as SampleRecord[], true);
+      applyRecords(message.records, true);
       scrollToFocus();
       break;
     case 'append':
-      applyRecords(message.records as SampleRecord[], false);
+      applyRecords(message.records, false);
       break;
     case 'run':
-      run = message.run as SamplesRun;
+      run = message.run;
       updateToolbar();
       break;
     case 'reveal': {
-      const key = parseSampleKey(message.key);
-      if (!key) break;
+      const key = message.key;
       if (state.promptId === null && state.step !== null && state.step !== key.step) {
         state.step = key.step;
         state.followLatest = false;
@@ -407,11 +404,13 @@ onHostMessage((message) => {
       break;
     }
     case 'showStep':
-      if (typeof message.step === 'number') showNearestStep(message.step);
+      showNearestStep(message.step);
       break;
     case 'skipped':
-      renderSkipped(skippedNotice, message.skipped as SkippedLines[], (report) => post({ type: 'openSamplesFile', line: report.firstLine }));
+      renderSkipped(skippedNotice, message.skipped, (report) => post({ type: 'openSamplesFile', line: report.firstLine }));
       break;
+    default:
+      exhaustive(message);
   }
 });
 

@@ -24,12 +24,22 @@ export function connect<ToHost, State>(): HostChannel<ToHost, State> {
   };
 }
 
-/** Host messages arrive as window message events; anything without a string type is ignored. */
-export function onHostMessage(handler: (message: { type: string; seq?: number } & Record<string, unknown>) => void): void {
+/**
+ * Host messages arrive as window message events, typed by the webview's contract (HostToDashboard,
+ * HostToSamples, …): the host is this extension, whose channel posts only that union
+ * (src/webviews/channel.ts). The one cast is here, at the boundary; handlers switch on `type`, so a
+ * contract change fails their type-check. Events without a string type (not the host's) are ignored.
+ */
+export function onHostMessage<T extends { type: string }>(handler: (message: T) => void): void {
   window.addEventListener('message', (event: MessageEvent<unknown>) => {
     const data = event.data;
     if (typeof data === 'object' && data !== null && typeof (data as { type?: unknown }).type === 'string') {
-      handler(data as { type: string } & Record<string, unknown>);
+      handler(data as T);
     }
   });
+}
+
+/** The `default` of a switch over a host message union: a message type the switch forgot no longer compiles. */
+export function exhaustive(message: never): void {
+  void message;
 }
