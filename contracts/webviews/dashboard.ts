@@ -99,6 +99,8 @@ export interface DashboardState {
   exportBackground: 'light' | 'theme';
   /** y ranges from the bulk of the values (2nd–98th percentile), not from spikes */
   ignoreOutliers: boolean;
+  /** charts (by id) drawn with a logarithmic y axis, where their values allow it (all > 0) */
+  logCharts: string[];
 }
 
 export const MAX_EXPORT_CHARS = 64 * 1024 * 1024;
@@ -153,5 +155,6 @@ export function parseDashboardState(value: unknown): DashboardState | undefined 
     hidden: isStringArray(value.hidden, 1000) ? value.hidden : [],
     exportBackground: value.exportBackground === 'theme' ? 'theme' : 'light',
     ignoreOutliers: value.ignoreOutliers === true,
+    logCharts: isStringArray(value.logCharts, 1000) ? value.logCharts : [],
   };
 }

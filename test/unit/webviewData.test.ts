@@ -147,10 +147,10 @@ describe('webview message contract', () => {
 
   it('revives saved state only when it names runs, with safe defaults for the rest', () => {
     assert.equal(parseDashboardState({ dirs: [] }), undefined);
-    assert.deepEqual(parseDashboardState({ dirs: ['/r'], smoothing: 7, xAxis: 'bogus', exportBackground: 'neon', ignoreOutliers: 'yes' }),
-      { dirs: ['/r'], xAxis: 'step', smoothing: 0.6, hidden: [], exportBackground: 'light', ignoreOutliers: false });
-    assert.deepEqual(parseDashboardState({ dirs: ['/r'], exportBackground: 'theme', ignoreOutliers: true }),
-      { dirs: ['/r'], xAxis: 'step', smoothing: 0.6, hidden: [], exportBackground: 'theme', ignoreOutliers: true });
+    assert.deepEqual(parseDashboardState({ dirs: ['/r'], smoothing: 7, xAxis: 'bogus', exportBackground: 'neon', ignoreOutliers: 'yes', logCharts: 'loss' }),
+      { dirs: ['/r'], xAxis: 'step', smoothing: 0.6, hidden: [], exportBackground: 'light', ignoreOutliers: false, logCharts: [] });
+    assert.deepEqual(parseDashboardState({ dirs: ['/r'], exportBackground: 'theme', ignoreOutliers: true, logCharts: ['loss'] }),
+      { dirs: ['/r'], xAxis: 'step', smoothing: 0.6, hidden: [], exportBackground: 'theme', ignoreOutliers: true, logCharts: ['loss'] });
     assert.equal(parseSamplesState({ step: 3 }), undefined);
     assert.equal(parseSamplesState({ dir: '/r', sort: 'evil' })?.sort, 'prompt');
     const good = { request: { dir: '/r', step: 10, prompt: 'hi', n: 8, k: 2, temperature: 1, maxTokens: 40, seed: 3 }, runName: 'r', policyMean: 1, bestReward: null, at: 5 };

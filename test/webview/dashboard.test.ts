@@ -262,6 +262,32 @@ describe('dashboard webview', () => {
     await view.page.close();
   });
 
+  it('a chart\'s y axis goes logarithmic on its own toggle, stays so through appends, and says when its values cannot', async () => {
+    const records = syntheticMetrics(80, { evalEvery: 40 });
+    const view = await openWith({ type: 'snapshot', seq: 1, runs: [header('/runs/a')], metrics: [{ dir: '/runs/a', records: records.slice(0, 40) }] });
+    const logY = (id: string) => view.page.getAttribute(`[data-chart="${id}"]`, 'data-log-y');
+    assert.equal(await logY('grad_norm'), 'off');
+    const linear = await canvasSignature(view.page, 'grad_norm');
+    await view.page.click('[data-chart="grad_norm"] .log-toggle');
+    await view.page.waitForSelector('[data-chart="grad_norm"][data-log-y="on"]');
+    await waitFor(async () => (await canvasSignature(view.page, 'grad_norm')) !== linear || undefined, 'the log chart to redraw');
+    assert.equal(await view.page.textContent('[data-chart="grad_norm"] .log-toggle'), 'linear y');
+    assert.deepEqual((await view.state() as { logCharts: string[] }).logCharts, ['grad_norm'], 'the choice is kept');
+    assert.equal(await logY('loss'), 'off', 'one chart\'s toggle leaves the others alone');
+    const before = Number(await view.page.getAttribute('[data-chart="grad_norm"]', 'data-last-x'));
+    await view.send({ type: 'append', seq: 2, dir: '/runs/a', records: records.slice(40, 60) });
+    await view.page.waitForFunction((x) => Number(document.querySelector('[data-chart="grad_norm"]')?.getAttribute('data-last-x')) > x, before);
+    assert.equal(await logY('grad_norm'), 'on');
+    // the log-quantile is negative: asked for log, the chart stays linear and the toggle says why
+    await view.page.click('[data-chart="quantile"] .log-toggle');
+    await view.page.waitForSelector('[data-chart="quantile"][data-log-y="unavailable"]');
+    assert.match(await view.page.textContent('[data-chart="quantile"] .log-toggle') ?? '', /values ≤ 0/);
+    await view.page.click('[data-chart="grad_norm"] .log-toggle');
+    await view.page.waitForSelector('[data-chart="grad_norm"][data-log-y="off"]');
+    assert.deepEqual(view.problems(), []);
+    await view.page.close();
+  });
+
   it('charts people can read: reference lines from the first eval point, round Pareto ticks, ignore outliers, keyboard reachable', async () => {
     const records = syntheticMetrics(60, { evalEvery: 60, spikeStep: 30 }); // one eval point
     const view = await openWith({ type: 'snapshot', seq: 1, runs: [header('/runs/a')], metrics: [{ dir: '/runs/a', records }] });

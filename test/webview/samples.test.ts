@@ -93,6 +93,7 @@ describe('samples webview', () => {
     assert.equal(clipped, false, 'the mean is not cut off');
     assert.match(await row.locator('.cell').nth(1).textContent() ?? '', /sample 1: r 1\.000/);
     await view.page.setViewportSize({ width: 600, height: 700 });
+    await view.page.evaluate(() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))); // laid out at 600 px
     assert.equal(await summary.evaluate((el) => el.scrollWidth > el.clientWidth + 1), false, 'nor at 600 px');
     // at 600 px every column is still there (the rows scroll sideways) and no stats line is cut
     const layout = await row.evaluate((el) => {

@@ -10,7 +10,7 @@ import { formatDuration, formatNumber, formatTick } from '../shared/format';
 import { decimateMinMax, nearestIndex, robustRange, type Aligned, type Column } from '../shared/series';
 import type { RunData } from './model';
 import {
-  alignLines, buildLines, followRange, safeName, seriesDash, SmoothedColumns, tableOf, visibleCsv, type Line, type LineStyle,
+  alignLines, allPositive, buildLines, followRange, safeName, seriesDash, SmoothedColumns, tableOf, visibleCsv, type Line, type LineStyle,
 } from './chartData';
 import type { ChartSpec } from './specs';
 
@@ -30,6 +30,9 @@ export interface ChartContext {
   exportBackground(): 'light' | 'theme';
   /** scale y to the bulk of the values, not to spikes (the toolbar's choice) */
   ignoreOutliers(): boolean;
+  /** this chart's y axis is logarithmic (its own toggle, kept in the view's state) */
+  isLog(chartId: string): boolean;
+  setLog(chartId: string, log: boolean): void;
   /** the step a samples view of this run shows, marked on every chart; null: none */
   marker(run: RunData): number | null;
   /** a point was clicked: show this run's samples nearest this step */
@@ -50,6 +53,9 @@ export class MetricChart {
    */
   private zoom: { axis: XAxis; range: [number, number] } | null = null;
   private readonly zoomBadge: HTMLElement;
+  private readonly logButton: HTMLElement;
+  /** the y axis is drawn logarithmic now: asked for, and every value is > 0 */
+  private logActive = false;
   private renderedVersion = '';
   private full: Aligned = { xs: [], ys: [] };
   private rawShown: Column[] = [];
@@ -63,10 +69,19 @@ export class MetricChart {
       on: { click: () => this.resetZoom() },
     });
     this.zoomBadge.hidden = true;
+    this.logButton = h('button', {
+      className: 'link-button log-toggle', text: 'log y',
+      title: 'Draw this chart\'s y axis on a logarithmic scale (when every value is above 0)',
+      on: { click: () => {
+        this.context.setLog(spec.id, !this.context.isLog(spec.id));
+        this.refresh(true);
+      } },
+    });
     const title = h('div', { className: 'chart-title' }, [
       h('span', { text: spec.title }),
       h('span', { className: 'chart-actions' }, [
         this.zoomBadge,
+        this.logButton,
         h('button', { className: 'link-button', text: 'CSV', title: 'Export the visible data as CSV', on: { click: () => this.exportCsv() } }),
         h('button', { className: 'link-button', text: 'PNG', title: 'Save this chart as PNG', on: { click: () => this.exportPng() } }),
       ]),
@@ -105,10 +120,17 @@ export class MetricChart {
     if (this.zoom && this.zoom.axis !== this.context.xAxis()) this.setZoom(null);
     const lines = buildLines(this.spec, this.context.runs(), this.lineStyle(), this.smoothed);
     const structure = lines.map((line) => line.label).join('\u0000');
-    if (!this.plot || force || structure !== this.lines.map((line) => line.label).join('\u0000')) this.create();
+    this.full = alignLines(this.spec, this.context.runs(), lines, this.context.xAxis());
+    // A log axis cannot show 0 or a negative value: the chart stays linear and says why.
+    const wantLog = this.context.isLog(this.spec.id);
+    const log = wantLog && allPositive(this.full.ys);
+    const rebuild = !this.plot || force || log !== this.logActive || structure !== this.lines.map((line) => line.label).join('\u0000');
+    this.logActive = log;
+    this.element.dataset.logY = log ? 'on' : wantLog ? 'unavailable' : 'off';
+    this.logButton.textContent = log ? 'linear y' : wantLog ? 'log y: values ≤ 0' : 'log y';
+    if (rebuild) this.create();
     else this.lines = lines;
     this.renderedVersion = version;
-    this.full = alignLines(this.spec, this.context.runs(), this.lines, this.context.xAxis());
     this.applyData();
   }
 
@@ -177,8 +199,10 @@ export class MetricChart {
     return {
       scales: {
         x: { time: false },
+        // log: uPlot's base-10 distribution (every value is > 0, refresh checked); its own range
+        ...(this.logActive ? { y: { distr: 3, log: 10 } } : {}),
         // TensorBoard's "ignore outliers": the y range from the bulk of the visible values
-        ...(outliers ? { y: { range: (u: uPlot, min: number, max: number): uPlot.Range.MinMax => {
+        ...(outliers && !this.logActive ? { y: { range: (u: uPlot, min: number, max: number): uPlot.Range.MinMax => {
           const [i0, i1] = [u.series[0]?.idxs?.[0] ?? 0, (u.series[0]?.idxs?.[1] ?? (u.data[0]?.length ?? 1) - 1) + 1];
           const shown = u.data.slice(1).filter((_, i) => u.series[i + 1]?.show !== false).map((c) => (c as (number | null)[]).slice(i0, i1));
           return robustRange(shown) ?? [min, max];

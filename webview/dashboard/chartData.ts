@@ -188,3 +188,16 @@ export function numberCell(value: number | null | undefined): string {
 export function safeName(id: string): string {
   return id.replace(/[^\w.-]+/g, '_');
 }
+
+/** A logarithmic y axis can show these columns: every value present is > 0 (and there is one). */
+export function allPositive(columns: readonly Column[]): boolean {
+  let any = false;
+  for (const column of columns) {
+    for (const value of column) {
+      if (value === null || value === undefined) continue;
+      if (!(value > 0)) return false;
+      any = true;
+    }
+  }
+  return any;
+}

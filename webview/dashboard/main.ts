@@ -23,7 +23,7 @@ import { chartSpecs as chartSpecsFor, type ChartSpec } from './specs';
 const host = connect<DashboardToHost, DashboardState>();
 const tracker = new SequenceTracker();
 const saved = parseDashboardState(host.savedState());
-const state: DashboardState = saved ?? { dirs: [], xAxis: 'step', smoothing: 0.6, hidden: [], exportBackground: 'light', ignoreOutliers: false };
+const state: DashboardState = saved ?? { dirs: [], xAxis: 'step', smoothing: 0.6, hidden: [], exportBackground: 'light', ignoreOutliers: false, logCharts: [] };
 const hidden = new Set(state.hidden);
 
 let runs: RunData[] = [];
@@ -104,6 +104,11 @@ const context: ChartContext = {
   exportPng: (fileName, dataUrl) => host.post({ type: 'exportPng', fileName, dataUrl }),
   exportBackground: () => state.exportBackground,
   ignoreOutliers: () => state.ignoreOutliers,
+  isLog: (chartId) => state.logCharts.includes(chartId),
+  setLog: (chartId, log) => {
+    state.logCharts = log ? [...new Set([...state.logCharts, chartId])] : state.logCharts.filter((id) => id !== chartId);
+    saveState();
+  },
   marker: (run) => markers.get(run.header.dir) ?? null,
   openSamplesAt: (run, step) => host.post({ type: 'openSamplesAt', dir: run.header.dir, step }),
 };
