@@ -1,5 +1,5 @@
 """The built-in byte GPT's shape: its defaults and its one invariant, in one place (torch-free, so
-that config validation stays fast). config.py, models/byte_gpt.py, pretrain.py and the CLI use it;
+that config validation stays fast). inputs/sections.py, models/byte_gpt.py, commands/pretrain.py and the CLI use it;
 the config schema's defaults are kept equal to these by a test."""
 
 from __future__ import annotations

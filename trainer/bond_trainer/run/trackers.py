@@ -3,7 +3,7 @@
 The run folder stays the source of truth (the editor reads it); trackers get a copy of what it
 holds, written by rank 0 only: every scalar of metrics.jsonl under its own name (eval metrics under
 their eval/ names), and each sample snapshot (TensorBoard: a text summary per prompt; W&B: a Table).
-Both packages are optional extras; asking for one that is missing is a config error (config.py).
+Both packages are optional extras; asking for one that is missing is a config error (inputs/checks.py).
 
 Resume: the replayed steps (those after the checkpoint) are written again. TensorBoard is told to
 purge events from the resumed step on (`purge_step`); W&B continues the same run (its id is the run

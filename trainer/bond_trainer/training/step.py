@@ -207,7 +207,7 @@ class StepRunner:
 
     def _accumulate(self, update_rows: Completions, weights: torch.Tensor, micro: int) -> None:
         """Back-propagate Σ log π(y)·weight(y) micro-batch by micro-batch; under DDP gradients are
-        synchronised with the last one only (no_sync). FSDP refuses micro-batches (config.py)."""
+        synchronised with the last one only (no_sync). FSDP refuses micro-batches (inputs/checks.py)."""
         chunks = [list(range(i, min(i + micro, len(update_rows)))) for i in range(0, len(update_rows), micro)]
         for index, chunk in enumerate(chunks):
             with self._gradient_sync(index == len(chunks) - 1):
