@@ -149,6 +149,50 @@ describe('samples webview', () => {
     await view.page.close();
   });
 
+  it('search looks in what a row shows and marks it; a match past the cut is said, one only in hidden samples is not a match', async () => {
+    const template = completed.samples[0] as SampleRecord;
+    const long = `${'x '.repeat(400)}the loved ending`;
+    const records: SampleRecord[] = [
+      { ...template, step: 10, prompt_id: 0, prompt: 'a film I loved', policy: template.policy.map((p) => ({ ...p, text: 'plain' })) },
+      // "loved" only in the policy's second sample and the candidates: not shown in the row, so not a match
+      { ...template, step: 10, prompt_id: 1, prompt: 'another film',
+        policy: [{ ...template.policy[0]!, text: 'plain' }, { ...template.policy[0]!, text: 'loved it' }],
+        anchor: template.anchor.map((a) => ({ ...a, text: 'plain' })), bon: { ...template.bon, best: { ...template.bon.best, text: 'plain' },
+          candidates: template.bon.candidates.map((c) => ({ ...c, text: 'they loved it' })) } },
+      { ...template, step: 10, prompt_id: 2, prompt: 'a third', policy: template.policy.map((p) => ({ ...p, text: long })) },
+    ];
+    const view = await openWith({ type: 'snapshot', seq: 1, run, records }, { state: { dir: '/runs/a', step: 10, followLatest: false } });
+    await view.page.locator('vscode-textfield input').fill('LOVED');
+    await view.page.waitForFunction(() => document.querySelector('.row-count')?.textContent === '2 of 3 rows');
+    const marks = await view.page.$$eval('.sample-row[data-prompt="0"] mark.search-match', (m) => m.map((e) => e.textContent));
+    assert.deepEqual(marks, ['loved'], 'the match is marked as the text has it');
+    assert.equal(await view.page.$('.sample-row[data-prompt="1"]'), null);
+    assert.match(await view.page.textContent('.sample-row[data-prompt="2"]') ?? '', /the match is further in the text/);
+    await view.page.locator('vscode-textfield input').fill('');
+    await view.page.waitForFunction(() => document.querySelector('.row-count')?.textContent === '3 of 3 rows');
+    assert.equal(await view.page.$('mark.search-match'), null, 'no search, no marks');
+    assert.deepEqual(view.problems(), []);
+    await view.page.close();
+  });
+
+  it('following the latest step waits while a row is being read, says a newer step is there, and catches up when done', async () => {
+    const records = manyRecords(24); // steps 10, 20, 30
+    const view = await openWith({ type: 'snapshot', seq: 1, run, records: records.slice(0, 16) }, { state: { dir: '/runs/a', step: 20, followLatest: true } });
+    const shownStep = async () => ((await view.state()) as { step: number | null }).step;
+    await view.page.locator('.sample-row[data-prompt="3"]').dblclick();
+    await view.page.waitForSelector('.details:not([hidden])');
+    await view.send({ type: 'append', seq: 2, records: records.slice(16) });
+    await view.page.waitForSelector('.newer-step:not([hidden])');
+    assert.match(await view.page.textContent('.newer-step') ?? '', /step 30 is newer/);
+    assert.equal(await shownStep(), 20, 'the row being read stays');
+    assert.ok(await view.page.$('.details:not([hidden])'), 'and so do its details');
+    await view.page.keyboard.press('Escape');
+    await view.page.waitForFunction(() => document.querySelector('.newer-step')?.hasAttribute('hidden'));
+    await waitFor(async () => (await shownStep()) === 30 || undefined, 'the view to catch up with step 30');
+    assert.deepEqual(view.problems(), []);
+    await view.page.close();
+  });
+
   it('virtualises 100,000 rows: few DOM rows, scrolling and search stay fast', async () => {
     // Built in the page from the fixture's first record: shipping 100,000 records through the
     // test driver would measure the driver, not the view.

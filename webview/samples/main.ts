@@ -57,6 +57,12 @@ const FILTER_LABELS: Record<string, string> = { all: 'all rows', beats: 'policy 
 for (const filter of SAMPLE_FILTERS) filterSelect.append(custom('vscode-option', { value: filter }, FILTER_LABELS[filter]));
 const searchField = custom('vscode-textfield', { placeholder: 'search prompts and samples', 'aria-label': 'search' }) as ValueElement;
 const promptChip = h('span', { className: 'prompt-chip' });
+// Following the latest step waits while a row's details are open (the user is reading it): this says
+// a newer snapshot is there, and closing the details (or this button) shows it.
+const newerButton = custom('vscode-button', { secondary: '', 'aria-label': 'show the newer step' }, '') as HTMLElement;
+newerButton.classList.add('newer-step');
+newerButton.hidden = true;
+let pendingLatest: number | null = null;
 const countLabel = h('span', { className: 'row-count', attrs: { 'aria-live': 'polite' } });
 
 // ---- table ----
@@ -77,10 +83,21 @@ function save(): void {
   host.saveState(state);
 }
 
+/** A cell's text, clipped, with the search's matches marked; says when the match lies past the cut. */
+function shownText(text: string): HTMLElement[] {
+  const shown = clip(text, CELL_CHARS);
+  const needle = state.search.trim().toLowerCase();
+  const parts: HTMLElement[] = [modelText('div', 'cell-text', shown, needle)];
+  if (needle && shown.length < text.length && !shown.toLowerCase().includes(needle) && text.toLowerCase().includes(needle)) {
+    parts.push(h('div', { className: 'cell-note', text: 'the match is further in the text (Enter to read it all)' }));
+  }
+  return parts;
+}
+
 function scored(label: string, sample: ScoredText | undefined, extra?: string): HTMLElement {
   if (!sample) return h('div', { className: 'cell empty', text: '—' });
   return h('div', { className: 'cell' }, [
-    modelText('div', 'cell-text', clip(sample.text, CELL_CHARS)),
+    ...shownText(sample.text),
     h('div', { className: 'cell-stats', text: `${label} r ${formatNumber(sample.reward)} · log p̂≤ ${formatNumber(sample.log_quantile)} · log π ${formatNumber(sample.logp_policy, 1)}${sample.truncated ? ' · truncated' : ''}${extra ?? ''}` }),
   ]);
 }
@@ -112,7 +129,7 @@ function renderRow(record: SampleRecord, index: number): HTMLElement {
   }, [
     h('div', { className: 'cell prompt-cell' }, [
       h('div', { className: 'cell-meta', text: `step ${record.step} · prompt #${record.prompt_id}` }),
-      modelText('div', 'cell-text', clip(record.prompt, CELL_CHARS)),
+      ...shownText(record.prompt),
       cue(record),
     ]),
     policyCell(record),
@@ -150,6 +167,10 @@ function updateToolbar(): void {
   stepLabel.textContent = state.promptId !== null ? 'all steps of one prompt' : showingAll ? `all ${steps.length} steps` : `step ${state.step} (${index + 1} of ${steps.length})`;
   stepSlider.disabled = showingAll;
   followLatest.checked = state.followLatest;
+  if (!state.followLatest || state.step === null) {
+    pendingLatest = null; // not following (or all steps shown): nothing waits
+    newerButton.hidden = true;
+  }
   allSteps.checked = state.step === null;
   sortSelect.value = state.sort;
   filterSelect.value = state.filter;
@@ -256,6 +277,8 @@ function renderDetails(): void {
   details.hidden = !record;
   if (!record) {
     details.replaceChildren();
+    // done reading: a newer snapshot that waited is shown now
+    if (pendingLatest !== null && state.followLatest) queueMicrotask(showLatest);
     return;
   }
   const close = custom('vscode-button', { secondary: '' }, 'Close');
@@ -359,12 +382,32 @@ searchField.addEventListener('input', () => {
   clearTimeout(searchTimer);
   searchTimer = window.setTimeout(refresh, 120);
 });
+newerButton.addEventListener('click', () => {
+  expanded = null;
+  renderDetails();
+  showLatest();
+});
 new ResizeObserver(scheduleRender).observe(viewport);
+
+function showLatest(): void {
+  pendingLatest = null;
+  newerButton.hidden = true;
+  state.step = steps.at(-1) ?? null;
+  refresh();
+}
 
 function applyRecords(next: SampleRecord[], replace: boolean): void {
   records = replace ? next : records.concat(next);
   steps = stepsOf(records);
-  if (state.followLatest || (state.step !== null && !steps.includes(state.step))) state.step = steps.at(-1) ?? null;
+  const latest = steps.at(-1) ?? null;
+  const reading = expanded !== null && state.step !== null && steps.includes(state.step);
+  if (state.followLatest && reading && latest !== state.step) {
+    pendingLatest = latest;
+    newerButton.textContent = `step ${latest} is newer: show it`;
+    newerButton.hidden = false;
+  } else if (state.followLatest || (state.step !== null && !steps.includes(state.step))) {
+    state.step = latest;
+  }
   if (requestedStep !== null && steps.length) return showNearestStep(requestedStep);
   refresh();
 }
@@ -421,7 +464,7 @@ const dashboardButton = custom('vscode-button', { secondary: '' }, 'Open Dashboa
 dashboardButton.addEventListener('click', () => post({ type: 'command', command: 'openDashboard' }));
 document.body.append(
   h('header', { className: 'toolbar' }, [runLabel, dashboardButton]),
-  h('div', { className: 'toolbar' }, [prevButton, stepSlider, nextButton, stepLabel, followLatest, allSteps]),
+  h('div', { className: 'toolbar' }, [prevButton, stepSlider, nextButton, stepLabel, followLatest, allSteps, newerButton]),
   h('div', { className: 'toolbar' }, [sortSelect, orderButton, filterSelect, searchField, countLabel, promptChip]),
   skippedNotice,
   h('div', { className: 'table' }, [headerRow, viewport]),

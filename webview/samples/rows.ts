@@ -18,11 +18,16 @@ export const isTruncated = (record: SampleRecord): boolean =>
 export const keyOf = (record: SampleRecord): SampleKey => ({ step: record.step, promptId: record.prompt_id });
 
 const haystacks = new WeakMap<SampleRecord, string>();
+/** The texts a row shows, which search looks in: the prompt, the policy's first sample, the
+ * anchor's first and Best-of-N's pick (the other samples are read with Enter, not searched). */
+export function shownTexts(record: SampleRecord): string[] {
+  return [record.prompt, record.policy[0]?.text ?? '', record.anchor[0]?.text ?? '', record.bon.best.text];
+}
+
 function haystack(record: SampleRecord): string {
   let text = haystacks.get(record);
   if (text === undefined) {
-    text = [record.prompt, ...record.policy.map((s) => s.text), ...record.anchor.map((s) => s.text),
-      record.bon.best.text, ...record.bon.candidates.map((c) => c.text)].join('\u0000').toLowerCase();
+    text = shownTexts(record).join('\u0000').toLowerCase();
     haystacks.set(record, text);
   }
   return text;

@@ -59,15 +59,33 @@ export function visibleText(text: string): string {
 
 /** Model text as an element: literal text, with each invisible or reordering character shown as a
  * marked code point (⟦U+202E⟧, its name in the tooltip) inside a bidi-isolated element. */
-export function modelText<K extends keyof HTMLElementTagNameMap>(tag: K, className: string, text: string): HTMLElementTagNameMap[K] {
+export function modelText<K extends keyof HTMLElementTagNameMap>(tag: K, className: string, text: string,
+  highlight = ''): HTMLElementTagNameMap[K] {
   const element = h(tag, { className: `${className} model-text` });
+  const needle = highlight.trim();
+  const matcher = needle ? new RegExp(needle.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'gi') : undefined;
+  // Plain runs of text, with the search's matches marked (as text nodes in <mark>, never markup).
+  const plain = (segment: string): void => {
+    if (!matcher) {
+      element.append(document.createTextNode(segment));
+      return;
+    }
+    let at = 0;
+    for (const match of segment.matchAll(matcher)) {
+      const index = match.index ?? 0;
+      if (index > at) element.append(document.createTextNode(segment.slice(at, index)));
+      element.append(h('mark', { className: 'search-match', text: match[0] }));
+      at = index + match[0].length;
+    }
+    if (at < segment.length) element.append(document.createTextNode(segment.slice(at)));
+  };
   let last = 0;
   for (const match of text.matchAll(INVISIBLE)) {
     const index = match.index ?? 0;
-    if (index > last) element.append(document.createTextNode(text.slice(last, index)));
+    if (index > last) plain(text.slice(last, index));
     element.append(h('span', { className: 'invisible-char', text: `⟦${codePoint(match[0])}⟧`, title: `invisible character ${codePoint(match[0])} in the model's text` }));
     last = index + match[0].length;
   }
-  if (last < text.length) element.append(document.createTextNode(text.slice(last)));
+  if (last < text.length) plain(text.slice(last));
   return element;
 }
