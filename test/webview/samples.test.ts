@@ -193,6 +193,27 @@ describe('samples webview', () => {
     await view.page.close();
   });
 
+  it('Enter opens a row\'s details, brings them into view and moves the keyboard there; Escape comes back to the row', async () => {
+    const view = await openWith({ type: 'snapshot', seq: 1, run, records: manyRecords(16) }, { state: { dir: '/runs/a', step: 10, followLatest: false } });
+    await view.page.setViewportSize({ width: 1000, height: 500 }); // the details open below the fold
+    await view.page.focus('.rows');
+    await view.page.keyboard.press('ArrowDown');
+    await view.page.keyboard.press('ArrowDown');
+    await view.page.keyboard.press('Enter');
+    await view.page.waitForSelector('.details:not([hidden])');
+    await waitFor(() => view.page.evaluate(() => document.activeElement?.closest('.details') !== null || undefined), 'the focus to move into the details');
+    const inView = await view.page.evaluate(() => {
+      const head = document.querySelector('.details h2')!.getBoundingClientRect();
+      return head.top >= 0 && head.bottom <= window.innerHeight;
+    });
+    assert.ok(inView, 'the details heading is scrolled into view');
+    await view.page.keyboard.press('Escape');
+    await view.page.waitForSelector('.details[hidden]', { state: 'attached' });
+    assert.ok(await view.page.evaluate(() => document.activeElement?.classList.contains('rows')), 'the keyboard is back on the rows');
+    assert.equal(await view.page.getAttribute('.sample-row.focused', 'data-prompt'), '1', 'on the row it left');
+    await view.page.close();
+  });
+
   it('virtualises 100,000 rows: few DOM rows, scrolling and search stay fast', async () => {
     // Built in the page from the fixture's first record: shipping 100,000 records through the
     // test driver would measure the driver, not the view.

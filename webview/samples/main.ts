@@ -340,10 +340,30 @@ viewport.addEventListener('keydown', (event) => {
     scrollToFocus();
   } else if (event.key === 'Enter' && state.focus) {
     toggleDetails(state.focus);
+    // The details open below the rows, often past the fold: bring them into view and move the
+    // keyboard there (Escape comes back to the row).
+    if (expanded) requestAnimationFrame(focusDetails);
   } else if (event.key === 'Escape' && expanded) {
     expanded = null;
     renderDetails();
   }
+});
+
+function focusDetails(): void {
+  const heading = details.querySelector<HTMLElement>('h2');
+  if (!heading || details.hidden) return;
+  heading.tabIndex = -1;
+  heading.focus({ preventScroll: true });
+  details.scrollIntoView({ block: 'nearest' });
+}
+
+details.addEventListener('keydown', (event) => {
+  if (event.key !== 'Escape' || !expanded) return;
+  event.stopPropagation();
+  expanded = null;
+  renderDetails();
+  viewport.focus({ preventScroll: true });
+  scrollToFocus();
 });
 stepSlider.addEventListener('input', () => setStep(steps[Number(stepSlider.value)] ?? null));
 prevButton.addEventListener('click', () => {
