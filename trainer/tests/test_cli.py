@@ -457,3 +457,22 @@ def test_validate_checks_unsaved_text_from_stdin_with_paths_from_the_file_and_su
     ok = subprocess.run(trainer_command("validate", "--config", str(config), "--stdin"), input=config.read_text(),
                         capture_output=True, text=True, env=environment(), timeout=120, cwd="/")
     assert json.loads(ok.stdout)["problems"] == [], ok.stdout
+
+
+def test_pretraining_says_its_first_step_at_once_then_often() -> None:
+    """The walkthrough's notification reads these lines: the first comes at step 1, not after 100."""
+    import io
+
+    from bond_trainer.commands.demo import pretrain_reporter
+    from bond_trainer.run.console import Console
+    out = io.StringIO()
+    report = pretrain_reporter(Console(out=out, err=out), 700, every_s=3600)
+    for step in range(1, 701):
+        report(step, 1.0)
+    steps = [int(line.split()[2].split("/")[0]) for line in out.getvalue().splitlines()]
+    assert steps == [1, 100, 200, 300, 400, 500, 600, 700]
+    out = io.StringIO()
+    report = pretrain_reporter(Console(out=out, err=out), 700, every_s=0.0)  # a slow machine: by the clock
+    for step in range(1, 6):
+        report(step, 1.0)
+    assert len(out.getvalue().splitlines()) == 5

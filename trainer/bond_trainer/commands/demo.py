@@ -7,6 +7,7 @@ import json
 import random
 import time
 from pathlib import Path
+from typing import Callable
 
 from ..inputs.config import ConfigError, load_config
 from ..run.console import Console
@@ -70,6 +71,20 @@ def write_demo_prompts(folder: Path) -> None:
                 handle.write(json.dumps({"prompt": prompt}) + "\n")
 
 
+def pretrain_reporter(console: Console, total: int, every_s: float = 2.0) -> Callable[[int, float], None]:
+    """Pretraining progress for a reader that waits on it (the terminal, the walkthrough's
+    notification): the first step at once, then every 100 steps or every `every_s` seconds."""
+    last = [0.0]
+
+    def report(step: int, loss: float) -> None:
+        now = time.monotonic()
+        if step == 1 or step % 100 == 0 or step == total or now - last[0] >= every_s:
+            last[0] = now
+            console.line(f"  pretrain step {step}/{total}  loss {loss:.3f} nats/byte")
+
+    return report
+
+
 def run_demo(runs_dir: Path, overrides: list[str], retrain: bool, console: Console, prepare_only: bool = False,
              reference: Path | None = None) -> int:
     config_path = DEMO_DIR / "demo.bond.json"
@@ -84,11 +99,7 @@ def run_demo(runs_dir: Path, overrides: list[str], retrain: bool, console: Conso
         console.line(f"[1/2] pretraining the reference model π_ref on a generated review corpus → {reference}")
         started = time.time()
 
-        def report(step: int, loss: float) -> None:
-            if step % 100 == 0 or step == REFERENCE_SETTINGS.steps:
-                console.line(f"  pretrain step {step}/{REFERENCE_SETTINGS.steps}  loss {loss:.3f} nats/byte")
-
-        pretrain(demo_corpus(), REFERENCE_SETTINGS, reference, report)
+        pretrain(demo_corpus(), REFERENCE_SETTINGS, reference, pretrain_reporter(console, REFERENCE_SETTINGS.steps))
         console.line(f"  done in {time.time() - started:.0f} s")
     else:
         console.line(f"[1/2] reference model π_ref: {reference} (cached; --retrain-reference to rebuild)")
