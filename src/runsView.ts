@@ -2,7 +2,7 @@
 import { basename } from 'node:path';
 import * as vscode from 'vscode';
 import { runLabel, type RunState } from './core/runStore';
-import { formatDuration } from './core/format';
+import { formatDuration, shortDate, shownReward } from './core/format';
 import type { RunStore } from './core/runStore';
 import { COMMANDS } from './commandIds';
 
@@ -61,12 +61,12 @@ export class RunsView implements vscode.TreeDataProvider<RunState>, vscode.Dispo
     item.id = run.dir;
     const [icon, color] = ICONS[run.status] ?? UNKNOWN_STATUS_ICON;
     item.iconPath = new vscode.ThemeIcon(icon, color ? new vscode.ThemeColor(color) : undefined);
-    const reward = run.latest?.['reward/policy'];
+    const reward = shownReward(run.latest, run.latestEval);
     const parts = [`${run.status}`, `${run.meta.step}/${run.meta.total_steps}`];
-    if (typeof reward === 'number') parts.push(`reward ${reward.toFixed(3)}`);
+    if (reward) parts.push(`${reward.label} ${reward.value.toFixed(3)}`);
     if (run.meta.world_size && run.meta.world_size > 1) parts.push(`×${run.meta.world_size}`);
     if (run.annotations?.tags?.length) parts.push(run.annotations.tags.map((t) => `#${t}`).join(' '));
-    parts.push(new Date(run.meta.created_at * 1000).toLocaleString(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' }));
+    parts.push(shortDate(run.meta.created_at));
     item.description = `${run.readProblem ? '⚠ ' : ''}${parts.join(' · ')}`;
     item.tooltip = tooltip(run);
     item.contextValue = contextValue(run);

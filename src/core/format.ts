@@ -1,5 +1,5 @@
 /** Text formatting shared by the CLI, the status bar and the runs view. */
-import type { RunMeta } from '../../contracts/run-directory';
+import type { MetricRecord, RunMeta } from '../../contracts/run-directory';
 
 export function formatDuration(seconds: number): string {
   const s = Math.max(0, Math.round(seconds));
@@ -47,4 +47,24 @@ export function summaryLines(meta: RunMeta): string[] {
     `  KL(π‖π_ref)  ${s.kl_policy_ref.toFixed(3)} nats   (Best-of-${n}: log N − (N−1)/N = ${s.kl_bon_bound.toFixed(3)})`,
     `  effective N  ${s.effective_n.toFixed(2)}   win rate vs Best-of-${n} ${s.win_rate_vs_bon.toFixed(2)}`,
   ];
+}
+
+/**
+ * The reward a row of the runs view shows: the last evaluation's (held-out prompts; every algorithm
+ * has it) when there is one, else the latest training line's policy reward, else none.
+ */
+export function shownReward(latest: MetricRecord | undefined, latestEval: MetricRecord | undefined): { label: string; value: number } | undefined {
+  const held = latestEval?.['eval/reward/policy'];
+  if (typeof held === 'number' && Number.isFinite(held)) return { label: 'eval r', value: held };
+  const train = latest?.['reward/policy'];
+  return typeof train === 'number' && Number.isFinite(train) ? { label: 'r', value: train } : undefined;
+}
+
+/** A run's start as a runs-view row says it: short and 24-hour ("Dec 1 14:05"), the year when not this one's. */
+export function shortDate(seconds: number, nowMs: number = Date.now()): string {
+  const date = new Date(seconds * 1000);
+  const sameYear = date.getFullYear() === new Date(nowMs).getFullYear();
+  const day = date.toLocaleString('en-US', { month: 'short', day: 'numeric', ...(sameYear ? {} : { year: 'numeric' }) });
+  const time = `${String(date.getHours()).padStart(2, '0')}:${String(date.getMinutes()).padStart(2, '0')}`;
+  return `${day} ${time}`;
 }

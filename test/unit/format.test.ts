@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { RunMeta } from '../../contracts/run-directory';
-import { etaSeconds, formatDuration, progressBar } from '../../src/core/format';
+import { etaSeconds, formatDuration, progressBar, shortDate, shownReward } from '../../src/core/format';
 import { FIXTURES } from '../helpers';
 
 const base = JSON.parse(readFileSync(join(FIXTURES, 'runs', 'completed', 'run.json'), 'utf8')) as RunMeta;
@@ -22,4 +22,16 @@ test('durations and bars', () => {
   assert.equal(formatDuration(3671), '1:01:11');
   assert.equal(progressBar(1, 4, 8), '[##------]');
   assert.equal(progressBar(9, 4, 4), '[####]');
+});
+
+test('a runs-view row shows the held-out reward when there is one (every algorithm has it), short 24-hour dates', () => {
+  const train = { kind: 'train', step: 3, time: 0, 'reward/policy': 0.25 } as const;
+  const evaluation = { kind: 'eval', step: 3, time: 0, 'eval/reward/policy': 1.5 } as const;
+  assert.deepEqual(shownReward(train, evaluation), { label: 'eval r', value: 1.5 });
+  assert.deepEqual(shownReward(train, undefined), { label: 'r', value: 0.25 });
+  // BoNBoN draws no policy samples in a step: no training reward, nothing shown until an evaluation
+  assert.equal(shownReward({ kind: 'train', step: 1, time: 0, 'reward/bon': 1 }, undefined), undefined);
+  const at = new Date(2026, 11, 1, 9, 5).getTime() / 1000;
+  assert.equal(shortDate(at, new Date(2026, 11, 2).getTime()), 'Dec 1 09:05');
+  assert.equal(shortDate(at, new Date(2027, 0, 2).getTime()), 'Dec 1, 2026 09:05');
 });
