@@ -138,3 +138,20 @@ def test_a_run_recorded_in_the_older_layout_resumes_with_no_change(write_config:
     assert _changes_since(run, today) == []
     changed = load_config(write_config(jbond={"gamma": 0.3}, anchor={"kind": "hard", "period": 5}))
     assert [c["field"] for c in _changes_since(run, changed)] == ["jbond.gamma"]
+
+
+def test_an_old_reinforce_run_with_the_old_default_anchor_resumes_with_no_change(write_config: Callable[..., Path],
+                                                                                  tmp_path: Path) -> None:
+    """Older configs said bond.anchor "ema" by default even for reinforce, which has no anchor: read
+    today it is "fixed", and the recorded config compares equal."""
+    from bond_trainer.commands.cli import _changes_since
+    today = load_config(write_config(algorithm="reinforce"))
+    legacy = today.to_json()
+    legacy["bond"].update({"anchor": "ema", "anchor_period": 50, "ema_eta": 0.02, "gamma": 0.0, "tie_rule": "strict"})
+    for moved in ("jbond", "anchor", "bonbon"):
+        legacy.pop(moved)
+    run = tmp_path / "old-reinforce"
+    run.mkdir()
+    (run / "run.json").write_text(json.dumps({"config": legacy, "created_at": 0}), encoding="utf-8")
+    assert _changes_since(run, today) == []
+    assert normalised_config(legacy)["anchor"]["kind"] == "fixed"

@@ -17,7 +17,7 @@ from .problems import ConfigError, ConfigProblem, ProblemCheck
 from .sections import (AlgorithmName, GPTSpec, LoraConfig, HFPolicyConfig, PolicyConfig, RewardConfig, DataConfig,
                        AlgorithmSection, AnchorKind, BondConfig, JBondConfig, ReinforceConfig, BonbonConfig,
                        AnchorConfig, TrainConfig, SamplingConfig, EvalConfig, SamplesConfig, CheckpointConfig,
-                       ExportConfig, WandbConfig, LoggingConfig, DistributedConfig, RunConfig, HUB_SPLIT,
+                       ExportConfig, WandbConfig, LoggingConfig, DistributedConfig, RunConfig, HUB_SPLIT, SECTION_TYPES,
                        locate_model, component_name, bonbon_tau, _build)
 from .checks import semantic_problems
 from .schema import JsoncError, SchemaIssue, Validator, load_schema, parse_jsonc, schemas_dir
@@ -170,11 +170,10 @@ def normalised_config(recorded: dict[str, Any]) -> dict[str, Any]:
     raw = copy.deepcopy(recorded)
     move_legacy_fields(raw)
     config_validator().validate(raw, fill_defaults=True)
-    section = raw.get("anchor")
-    algorithm = raw.get("algorithm", "jbond")
-    if isinstance(section, dict) and section.get("kind") is None:
-        classes = {"bond": BondConfig, "jbond": JBondConfig, "reinforce": ReinforceConfig, "bonbon": BonbonConfig}
-        section["kind"] = (classes.get(algorithm, AlgorithmSection).DEFAULT_ANCHOR or "fixed")
+    anchor = raw.get("anchor")
+    default = SECTION_TYPES.get(str(raw.get("algorithm", "jbond")), AlgorithmSection).DEFAULT_ANCHOR
+    if isinstance(anchor, dict) and (anchor.get("kind") is None or default is None):
+        anchor["kind"] = default or "fixed"  # as _resolve_algorithm_defaults does: no anchor → fixed
     bonbon = raw.get("bonbon")
     if isinstance(bonbon, dict) and bonbon.get("tau") is None and isinstance(bonbon.get("n"), int):
         bonbon["tau"] = bonbon_tau(bonbon["n"])

@@ -155,6 +155,11 @@ class BonbonConfig(AlgorithmSection):
     tau: Optional[float] = None  # None: (n − 1)·H_(n−1), resolved when the config is loaded
 
 
+# Each algorithm's section, by the algorithm's name (the section's key in the config).
+SECTION_TYPES: dict[str, type[AlgorithmSection]] = {"bond": BondConfig, "jbond": JBondConfig, "reinforce": ReinforceConfig,
+                                                    "bonbon": BonbonConfig}
+
+
 @dataclass
 class AnchorConfig:
     kind: Optional[AnchorKind] = None  # None until loaded: then the algorithm's DEFAULT_ANCHOR
