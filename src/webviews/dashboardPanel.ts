@@ -58,8 +58,11 @@ export class DashboardPanel implements vscode.Disposable {
         if (!this.shown.has(event.dir) || !this.channel.isReady) return;
         if (event.reset) {
           // The file was cut back (resume) or read again from the start: a snapshot replaces what the
-          // view holds, unless one is under way and has not yet taken the history.
-          if (this.snapshotSent) void this.sendSnapshot();
+          // view holds (unless one is under way and has not yet taken the history), and no append
+          // goes out until it has.
+          const needed = this.snapshotSent;
+          this.snapshotSent = false;
+          if (needed) void this.sendSnapshot();
           return;
         }
         // Behind any snapshot being sent: what goes out is the history past what the view holds, so a

@@ -41,7 +41,7 @@ def bonbon_loss(logp_best: torch.Tensor, logp_worst: torch.Tensor, anchor_best: 
     (its rewards differ); the IPO term averages those pairs only (0 when none does)."""
     h = (logp_best - anchor_best.to(logp_best.dtype)) - (logp_worst - anchor_worst.to(logp_worst.dtype))
     sft = -logp_best.mean()
-    weights = preferred.to(h.dtype)
+    weights = preferred.to(h.device, h.dtype)  # the rewards live on the CPU, h where the model computed
     ipo = ((h - tau) ** 2 * weights).sum() / weights.sum().clamp(min=1.0)
     return alpha * sft + (1 - alpha) * ipo, sft, ipo, h
 
