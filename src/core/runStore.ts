@@ -80,6 +80,8 @@ interface Retained {
   complete: boolean;
   /** the next read of the run starts over from the first line, to fill the history */
   needsRewind: boolean;
+  /** called once the history is complete */
+  waiting: (() => void)[];
 }
 
 interface Tracked {
@@ -128,7 +130,7 @@ export class RunStore implements Disposable {
   retainMetrics(dir: string): Disposable {
     let entry = this.retained.get(dir);
     if (!entry) {
-      entry = { holders: 0, records: [], complete: false, needsRewind: true };
+      entry = { holders: 0, records: [], complete: false, needsRewind: true, waiting: [] };
       this.retained.set(dir, entry);
       this.scheduleRefresh();
     }
@@ -142,6 +144,22 @@ export class RunStore implements Disposable {
         if (--held.holders === 0 && this.retained.get(dir) === held) this.retained.delete(dir);
       },
     };
+  }
+
+  /**
+   * Resolves once a held run's history is complete (at once if it is), or after `timeoutMs`: a view
+   * waits for this one run, never for the store's polling loop, which a fast run keeps busy.
+   */
+  whenHistory(dir: string, timeoutMs: number): Promise<void> {
+    const entry = this.retained.get(dir);
+    if (!entry || entry.complete) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      entry.waiting.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 
   /** Every metric line of a retained run, in file order, once the store has read them all; undefined before. */
@@ -331,7 +349,10 @@ export class RunStore implements Disposable {
     if (kept) {
       if (result.reset || fromStart) kept.records = [...result.records];
       else kept.records.push(...result.records);
-      if (fromStart) kept.complete = true;
+      if (fromStart) {
+        kept.complete = true;
+        for (const wake of kept.waiting.splice(0)) wake();
+      }
     }
     if (result.records.length || result.reset) {
       this.metrics.fire({ dir, records: result.records, reset: result.reset });

@@ -123,8 +123,9 @@ export class DashboardPanel implements vscode.Disposable {
 
   private async sendSnapshotNow(): Promise<void> {
     this.snapshotSent = false;
-    // The store reads a newly held run's history on its next pass; wait for it once.
-    if (this.dirs.some((dir) => this.store.metricsHistory(dir) === undefined)) await this.store.refresh();
+    // The store reads a newly held run's history on its next pass: wait for those runs (a run whose
+    // run.json is not written yet sends none now, and a snapshot follows when its lines are read).
+    await Promise.all(this.dirs.map((dir) => this.store.whenHistory(dir, 5_000)));
     const headers = await this.headers();
     // Taken in one go, with nothing awaited after: every later line reaches the view as an append.
     const metrics = this.dirs.map((dir) => ({ dir, records: [...(this.store.metricsHistory(dir) ?? [])] }));

@@ -291,3 +291,25 @@ test('a held run outside the runs directories is followed while held', async () 
   assert.equal(s.get(dir), undefined, 'no longer followed once released');
   s.dispose();
 });
+
+test('a view waits for its run\'s history, not for the store\'s polling loop, and no longer than it said', async () => {
+  const runs = tempDir();
+  const dir = copyFixture('completed', runs);
+  const s = store(runs);
+  const held = s.retainMetrics(dir);
+  let done = false;
+  const waited = s.whenHistory(dir, 60_000).then(() => { done = true; });
+  assert.equal(done, false);
+  await s.refresh();
+  await waited;
+  assert.ok(done && (s.metricsHistory(dir)?.length ?? 0) > 1, 'woken when the history is read');
+  const missing = join(runs, 'not-yet');
+  const none = s.retainMetrics(missing);
+  const started = Date.now();
+  await s.whenHistory(missing, 50); // no run.json yet: the wait ends at its limit
+  assert.ok(Date.now() - started < 5_000);
+  assert.equal(s.metricsHistory(missing), undefined);
+  held.dispose();
+  none.dispose();
+  s.dispose();
+});
