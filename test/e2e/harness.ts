@@ -37,7 +37,24 @@ export interface Editor {
   frameWith(selector: string, timeoutMs?: number): Promise<Frame>;
   /** open a workspace file by name with Quick Open; resolves when its tab is active */
   openFile(name: string): Promise<void>;
+  /** what a failure report needs beyond a screenshot: the open tabs, the frames, the extension's own log */
+  diagnostics(): Promise<string>;
   close(): Promise<void>;
+}
+
+/** The last lines of every log file under `root` whose name matches, newest folder last. */
+function logTails(root: string, name: RegExp, lines: number): string[] {
+  const found: string[] = [];
+  const walk = (dir: string, depth: number): void => {
+    if (depth > 4 || !existsSync(dir)) return;
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path, depth + 1);
+      else if (name.test(entry.name)) found.push(path);
+    }
+  };
+  walk(root, 0);
+  return found.sort().map((path) => `--- ${path}\n${readFileSync(path, 'utf8').split('\n').slice(-lines).join('\n')}`);
 }
 
 /** Runs are detached on purpose; after a failed scenario, make sure none outlives the test. */
@@ -124,6 +141,14 @@ export async function launchEditor(workspaceTemplate: string, options: LaunchOpt
     throw new Error(`cannot start Chromium at ${CHROMIUM} (test/e2e/provision.sh installs it): ${(error as Error).message}`);
   }
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  // The workbench's and the webviews' errors (every frame reports to the page), the newest kept.
+  const consoleErrors: string[] = [];
+  const keepError = (text: string): void => {
+    consoleErrors.push(`${new Date().toISOString().slice(11, 23)} ${text.slice(0, 400)}`);
+    if (consoleErrors.length > 30) consoleErrors.shift();
+  };
+  page.on('console', (message) => { if (message.type() === 'error') keepError(message.text()); });
+  page.on('pageerror', (error) => keepError(`uncaught: ${error.message}`));
   await page.goto(url);
   await page.waitForSelector('.monaco-workbench', { timeout: 60_000 });
   // The extension's contributions are registered once its activity-bar item exists.
@@ -158,7 +183,14 @@ export async function launchEditor(workspaceTemplate: string, options: LaunchOpt
         try {
           await row.waitFor({ timeout: 3_000 });
           await row.click();
-          return;
+          // A click on a row the list is re-rendering is lost: the palette then still holds the title
+          // (a command that opens a quick pick of its own changes the text, one that runs closes it).
+          const taken = await page.waitForFunction((typed) => {
+            const box = document.querySelector<HTMLInputElement>('.quick-input-widget input');
+            return !box || box.offsetParent === null || box.value !== typed;
+          }, `>${title}`, { timeout: 5_000 }).then(() => true, () => false);
+          if (taken) return;
+          throw new Error('the palette did not take the click');
         } catch (error) {
           await page.keyboard.press('Escape');
           if (Date.now() > deadline) throw new Error(`no command "${title}" in the palette within 30 s: ${(error as Error).message}`);
@@ -190,8 +222,22 @@ export async function launchEditor(workspaceTemplate: string, options: LaunchOpt
         }
       }
       await input.fill(name);
-      await page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().click();
-      await page.locator('.tab.active', { hasText: name }).waitFor({ timeout: 20_000 });
+      // The list re-renders as the file search answers (a click then lands on a row being replaced,
+      // and is lost), and before the filter applies it still lists the recent files with another one
+      // highlighted: once the highlighted row is the file, Enter opens it.
+      const highlighted = page.locator('.quick-input-list .monaco-list-row.focused', { hasText: name });
+      await highlighted.waitFor({ timeout: 20_000 });
+      const active = page.locator('.tab.active', { hasText: name });
+      for (let attempt = 0; ; attempt++) {
+        await page.keyboard.press('Enter');
+        if (await active.waitFor({ timeout: 10_000 }).then(() => true, () => false)) return;
+        if (attempt >= 2) throw new Error(`Quick Open did not open ${name} within 30 s (Enter pressed 3 times)`);
+        if (!(await input.isVisible())) {
+          await page.keyboard.press('Control+P');
+          await input.fill(name);
+          await highlighted.waitFor({ timeout: 20_000 });
+        }
+      }
     },
     async sampleView() {
       // A webview view that was hidden (window reload, sidebar switch) loads again only once shown:
@@ -208,6 +254,16 @@ export async function launchEditor(workspaceTemplate: string, options: LaunchOpt
     async showRunsView() {
       await editor.runCommand('BOND: Focus on Runs View');
       await page.locator('.part.sidebar .composite.title', { hasText: /BOND/i }).first().waitFor({ timeout: 15_000 });
+    },
+    async diagnostics() {
+      const tabs = await page.locator('.tabs-container .tab').allTextContents().catch(() => [] as string[]);
+      const frames = page.frames().map((frame) => frame.url().replace(/\?.*/, '')).filter((url) => url !== 'about:blank');
+      return [
+        `tabs: ${JSON.stringify(tabs.map((tab) => tab.trim()))}`,
+        `frames: ${frames.length}\n${frames.join('\n')}`,
+        `console errors (newest ${consoleErrors.length}):\n${consoleErrors.join('\n')}`,
+        ...logTails(join(userData, 'logs'), /^\d+-BOND Studio\.log$|^remoteexthost\.log$/, 40),
+      ].join('\n');
     },
     async close() {
       await browser.close().catch(() => undefined);
@@ -226,6 +282,9 @@ export async function scenario(editor: Editor, name: string, t: { diagnostic(mes
   } catch (error) {
     const shot = await editor.screenshot(`${name}-failure`).catch(() => 'none');
     t.diagnostic(`screenshots in ${ARTIFACTS} (failure: ${shot})`);
+    // CI keeps only what the test prints: what the editor showed and logged, not just the picture
+    const report = await editor.diagnostics().catch((e: unknown) => `no diagnostics: ${String(e)}`);
+    for (const line of report.split('\n')) t.diagnostic(line);
     throw error;
   }
 }

@@ -91,7 +91,15 @@ test('stop from the runs view → stopped with a checkpoint; resume → it conti
     await row.waitFor({ timeout: 30_000 });
     // Its dashboard, opened while it trains, follows it: after each of several updates the plotted x
     // range reaches the newest point within 2 s (it froze at the first range before).
+    const tab = page.locator('.tabs-container .tab', { hasText: /BOND(: e2e-long| dashboard)/ }).first();
     await row.click();
+    if (!(await tab.waitFor({ timeout: 20_000 }).then(() => true, () => false))) {
+      // said in the test's output, so that a click the runs view lost (a row re-rendered under the
+      // pointer by a step's update) shows up even when the second one opens it
+      t.diagnostic(`the dashboard tab did not open on the first click:\n${await editor.diagnostics()}`);
+      await row.click();
+      await tab.waitFor({ timeout: 20_000 });
+    }
     const dashboard = await editor.frameWith('[data-chart="loss"][data-last-x] canvas', 60_000);
     const chart = async () => dashboard.$eval('[data-chart="loss"]', (el) => {
       const d = (el as HTMLElement).dataset;

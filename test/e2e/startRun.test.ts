@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { RunMeta } from '../../contracts/run-directory';
 import { ROOT, waitFor } from '../helpers';
-import { ARTIFACTS, launchEditor, scenario, type Editor } from './harness';
+import { launchEditor, scenario, type Editor } from './harness';
 
 let editor: Editor;
 
@@ -21,12 +21,10 @@ after(async () => {
 });
 
 test('CodeLens "Start BOND run" → the runs view shows it → it completes', async (t) => {
-  try {
+  await scenario(editor, 'start-run', t, async () => {
     const page = editor.page;
     // Open the config so the command picks it as the active one.
-    await page.keyboard.press('Control+P');
-    await page.locator('.quick-input-widget input').fill('tiny.bond.json');
-    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'tiny.bond.json' }).first().click();
+    await editor.openFile('tiny.bond.json');
     await page.locator('.monaco-editor .view-lines', { hasText: 'e2e-tiny' }).first().waitFor({ timeout: 30_000 });
     // The CodeLens on top of the config (the palette's Start Run is the same command; the untrusted
     // scenario drives it from the palette).
@@ -45,15 +43,11 @@ test('CodeLens "Start BOND run" → the runs view shows it → it completes', as
     assert.equal(meta.status, 'completed');
     assert.equal(meta.step, 12);
     assert.equal(meta.config_path, join(editor.workspace, 'tiny.bond.json'));
-  } catch (error) {
-    const shot = await editor.screenshot('start-run-failure').catch(() => 'none');
-    t.diagnostic(`screenshots in ${ARTIFACTS} (failure: ${shot})`);
-    throw error;
-  }
+  });
 });
 
 test('click the run → its dashboard draws the real metrics → Open Samples shows the rows → both come back after a reload', async (t) => {
-  try {
+  await scenario(editor, 'dashboard', t, async () => {
     const page = editor.page;
     await editor.showRunsView();
     await page.locator('.monaco-list-row', { hasText: /e2e-tiny.*completed/ }).first().click();
@@ -88,11 +82,7 @@ test('click the run → its dashboard draws the real metrics → Open Samples sh
     // Both panels are restored by their serializers, on the same run and the same focused row.
     const restored = await editor.frameWith('.rows .sample-row.focused[data-prompt="1"]', 60_000);
     assert.match(await restored.textContent('.step-label') ?? '', /step 12/);
-  } catch (error) {
-    const shot = await editor.screenshot('dashboard-failure').catch(() => 'none');
-    t.diagnostic(`screenshots in ${ARTIFACTS} (failure: ${shot})`);
-    throw error;
-  }
+  });
 });
 
 test('linked views: a click on a chart opens the samples at the nearest snapshot, and every chart marks that step', async (t) => {

@@ -10,7 +10,7 @@ import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, writeFileSync } 
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { FIXTURES, ROOT, tempDir } from '../helpers';
-import { ARTIFACTS, launchEditor, type Editor } from './harness';
+import { launchEditor, scenario, type Editor } from './harness';
 
 let editor: Editor;
 const outside = tempDir('bond-e2e-hostile-');
@@ -40,7 +40,7 @@ after(async () => {
 });
 
 test('untrusted workspace: nothing the workspace names is run; Start is refused with the reason; existing runs can be viewed', async (t) => {
-  try {
+  await scenario(editor, 'untrusted', t, async () => {
     const page = editor.page;
     await page.locator('.statusbar-item', { hasText: 'Restricted Mode' }).first().waitFor({ timeout: 30_000 });
     // A config opened: schema checks only, and a note that the trainer's checks need trust.
@@ -60,9 +60,5 @@ test('untrusted workspace: nothing the workspace names is run; Start is refused 
     await page.waitForTimeout(3_000);
     assert.equal(existsSync(markers) ? readdirSync(markers).join(', ') : '', '', 'a workspace-named interpreter ran in Restricted Mode');
     assert.deepEqual(readdirSync(join(editor.workspace, '.bond', 'runs')), ['fixture-completed'], 'no run was started');
-  } catch (error) {
-    const shot = await editor.screenshot('untrusted-failure').catch(() => 'none');
-    t.diagnostic(`screenshots in ${ARTIFACTS} (failure: ${shot})`);
-    throw error;
-  }
+  });
 });
