@@ -39,6 +39,11 @@ export class SequenceTracker {
   private last: number | undefined;
   private waitingForSnapshot = true;
 
+  /** true until a snapshot is applied, and again after a gap until the next one */
+  get awaitingSnapshot(): boolean {
+    return this.waitingForSnapshot;
+  }
+
   /** 'apply' when the message continues the stream, 'gap' when a snapshot must be requested, 'skip' while one is awaited. */
   accept(seq: number, isSnapshot: boolean): 'apply' | 'gap' | 'skip' {
     if (isSnapshot) {

@@ -42,7 +42,9 @@ export class WebviewChannel<Out extends Sequenced, In extends { type: string }> 
         return;
       }
       if (parsed.value.type === 'ready') {
-        // A (re)loaded webview starts counting afresh and needs a full snapshot.
+        // A (re)loaded webview starts counting afresh and needs a full snapshot; a view that says
+        // ready again got none (it repeats until one arrives).
+        if (this.ready) this.log.appendLine('[webview] ready again (the view was reloaded, or has had no snapshot yet): sending one');
         this.counter = new SequenceCounter();
         this.ready = true;
         this.handlers.onReady();

@@ -131,6 +131,7 @@ export class DashboardPanel implements vscode.Disposable {
     const metrics = this.dirs.map((dir) => ({ dir, records: [...(this.store.metricsHistory(dir) ?? [])] }));
     for (const { dir, records } of metrics) this.sent.set(dir, records.length);
     this.channel.post({ type: 'snapshot', runs: headers, metrics });
+    this.log.appendLine(`[dashboard] snapshot sent: ${metrics.map((m) => `${basename(m.dir)} ${m.records.length} lines${this.store.metricsHistory(m.dir) ? '' : ' (history not read yet)'}`).join(', ')}`);
     this.snapshotSent = true;
     for (const dir of this.dirs) {
       const step = this.links.markerOf(dir);

@@ -50,6 +50,16 @@ describe('dashboard webview', () => {
     return view;
   }
 
+  it('a view whose ready went unanswered says it again, and draws the snapshot that answers', async () => {
+    const view = await harness.open('dashboard');
+    const readies = async () => (await view.posted()).filter((m) => m.type === 'ready').length;
+    assert.equal(await readies(), 1);
+    await waitFor(async () => ((await readies()) >= 2 ? true : undefined), 'a second ready with no snapshot', 15_000);
+    await view.send({ type: 'snapshot', seq: 1, runs: [header('/runs/a')], metrics: [{ dir: '/runs/a', records: completed.metrics }] });
+    await view.page.waitForSelector('[data-chart="loss"] canvas');
+    await view.page.close();
+  });
+
   it('draws every metric family of the fixture run, with labelled axes, and no CSP violation', async () => {
     const view = await openWith({ type: 'snapshot', seq: 1, runs: [header('/runs/a')], metrics: [{ dir: '/runs/a', records: completed.metrics }] });
     for (const id of ['loss', 'reward', 'quantile', 'kl_ref', 'kl_anchor', 'entropy', 'grad_norm', 'lr', 'throughput', 'tokens', 'step_time',

@@ -12,7 +12,7 @@ import { SequenceTracker } from '../../contracts/webviews/guards';
 import { custom, h } from '../shared/dom';
 import { formatDuration } from '../shared/format';
 import { onThemeChange, palette, themeColours } from '../shared/theme';
-import { connect, exhaustive, onHostMessage } from '../shared/vscode';
+import { announceReady, connect, exhaustive, onHostMessage } from '../shared/vscode';
 import { MetricChart, type ChartContext } from './chart';
 import { RunData } from './model';
 import { ParetoScatter } from './scatter';
@@ -382,4 +382,4 @@ onThemeChange(() => {
 window.addEventListener('keydown', (event) => {
   if (event.key === 'Escape') charts.forEach((chart) => chart.resetZoom());
 });
-host.post({ type: 'ready' });
+announceReady(() => host.post({ type: 'ready' }), () => tracker.awaitingSnapshot);

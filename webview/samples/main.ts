@@ -18,7 +18,7 @@ import { clip, custom, h, modelText } from '../shared/dom';
 import { formatNumber } from '../shared/format';
 import { nearestIndex } from '../shared/series';
 import { renderSkipped } from '../shared/skipped';
-import { connect, exhaustive, onHostMessage } from '../shared/vscode';
+import { announceReady, connect, exhaustive, onHostMessage } from '../shared/vscode';
 import { gapToBon, isTruncated, keyOf, klContribution, policyReward, selectRows, stepsOf } from './rows';
 
 const ROW_HEIGHT = 112;
@@ -491,4 +491,4 @@ document.body.append(
   details,
 );
 updateToolbar();
-post({ type: 'ready' });
+announceReady(() => post({ type: 'ready' }), () => tracker.awaitingSnapshot);

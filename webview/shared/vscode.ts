@@ -43,3 +43,20 @@ export function onHostMessage<T extends { type: string }>(handler: (message: T) 
 export function exhaustive(message: never): void {
   void message;
 }
+
+/**
+ * Say ready to the host, and say it again while no snapshot has come: a host that missed the first
+ * (or whose snapshot failed) sends one then, so a view never stays blank waiting. Each repeat waits
+ * twice as long as the last, up to 30 s.
+ */
+export function announceReady(sayReady: () => void, awaitingSnapshot: () => boolean, firstRepeatMs = 5_000): void {
+  sayReady();
+  let wait = firstRepeatMs;
+  const check = (): void => {
+    if (!awaitingSnapshot()) return;
+    sayReady();
+    wait = Math.min(wait * 2, 30_000);
+    setTimeout(check, wait);
+  };
+  setTimeout(check, wait);
+}
