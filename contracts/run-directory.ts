@@ -26,8 +26,15 @@ export const RUN_FOLDER = {
 /** The algorithm's name, as the trainer writes it (bond, jbond, reinforce, or a newer one): shown,
  * never branched on; what differs between algorithms comes in run.json (distilled_n, metric_groups). */
 export type Algorithm = string;
-export type RunStatus = 'starting' | 'running' | 'completed' | 'stopped' | 'failed';
-export const TERMINAL_STATUSES: readonly RunStatus[] = ['completed', 'stopped', 'failed'];
+export type RunStatus = 'starting' | 'running' | 'completed' | 'stopped' | 'failed' | 'pruned';
+/** pruned: a sweep's pruner stopped the run (with a checkpoint; it can be resumed like a stopped one) */
+export const TERMINAL_STATUSES: readonly RunStatus[] = ['completed', 'stopped', 'failed', 'pruned'];
+
+/** Resume continues these from their last checkpoint (lost: the editor's word for a run whose trainer died;
+ * a completed run is trained further instead). */
+export function canResume(status: string): boolean {
+  return status === 'stopped' || status === 'failed' || status === 'lost' || status === 'pruned';
+}
 /** The statuses this version knows; a newer trainer may write others, which the editor shows as they are. */
 export const KNOWN_STATUSES: readonly RunStatus[] = ['starting', 'running', ...TERMINAL_STATUSES];
 /** A status read from run.json: one this version knows, or another shown as text (`string & {}` keeps the known ones' completion). */

@@ -123,8 +123,8 @@ async function run(args: RunArgs, env: TrainerEnvironment): Promise<number> {
   }
   if (meta.status === 'completed') {
     for (const line of summaryLines(meta)) process.stdout.write(`${line}\n`);
-  } else if (meta.status === 'stopped') {
-    process.stdout.write(`stopped at step ${meta.step}/${meta.total_steps}; resume with the extension's Resume Run, `
+  } else if (meta.status === 'stopped' || meta.status === 'pruned') {
+    process.stdout.write(`${meta.status} at step ${meta.step}/${meta.total_steps}; resume with the extension's Resume Run, `
       + `or: ${resumeCommandLine(meta.config_path, handle.dir)}\n`);
   } else {
     process.stderr.write(`run ${meta.status}${meta.error ? `: ${meta.error.message}` : ''}\n`);

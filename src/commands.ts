@@ -5,7 +5,7 @@
  */
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import * as vscode from 'vscode';
-import { describeChange, RUN_FOLDER } from '../contracts/run-directory';
+import { canResume, describeChange, RUN_FOLDER } from '../contracts/run-directory';
 import { writeAnnotations } from './core/annotations';
 import { recordedConfigText } from './core/recordedConfig';
 import { TextTail } from './core/textTail';
@@ -215,7 +215,7 @@ async function startRun(services: Services, argument?: unknown): Promise<string 
 /** Resume and Train Further share resumeWith: the config diff, the question, the start. */
 async function resumeRun(services: Services, argument?: unknown): Promise<void> {
   if (!workspaceTrusted()) return;
-  const run = await pickRun(services, argument, (r) => ['stopped', 'failed', 'lost'].includes(r.status), 'resume');
+  const run = await pickRun(services, argument, (r) => canResume(r.status), 'resume');
   if (run) await resumeWith(services, run, [], () => resumeRun(services, run));
 }
 

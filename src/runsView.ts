@@ -1,6 +1,7 @@
 /** The Runs tree in the BOND container: one item per run, refreshed from the run store. */
 import { basename } from 'node:path';
 import * as vscode from 'vscode';
+import { canResume } from '../contracts/run-directory';
 import { runLabel, type RunState } from './core/runStore';
 import { formatDuration, shortDate, shownReward } from './core/format';
 import type { RunStore } from './core/runStore';
@@ -11,6 +12,7 @@ const ICONS: Record<string, [string, string | undefined]> = {
   running: ['sync~spin', 'charts.blue'],
   completed: ['pass', 'testing.iconPassed'],
   stopped: ['debug-pause', 'charts.yellow'],
+  pruned: ['debug-step-out', 'charts.purple'],
   failed: ['error', 'testing.iconFailed'],
   lost: ['question', 'charts.orange'],
 };
@@ -22,7 +24,7 @@ const UNKNOWN_STATUS_ICON: [string, string | undefined] = ['circle-outline', und
 export function contextValue(run: RunState): string {
   const words = ['run'];
   if (run.status === 'running' || run.status === 'starting') words.push('running');
-  if (run.status === 'stopped' || run.status === 'failed' || run.status === 'lost') words.push('resumable');
+  if (canResume(run.status)) words.push('resumable');
   if (run.status === 'completed') words.push('extendable');
   if (run.status !== 'running' && run.status !== 'starting') words.push('ended');
   return words.join(' ');

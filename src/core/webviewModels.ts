@@ -2,7 +2,7 @@
  * What the host tells the webviews about a run, built from run.json (pure: the browser tests build
  * their host messages with these same functions from the shared fixtures).
  */
-import { describeChange, segmentsOf, type RunMeta } from '../../contracts/run-directory';
+import { canResume, describeChange, segmentsOf, type RunMeta } from '../../contracts/run-directory';
 import type { DashboardRun } from '../../contracts/webviews/dashboard';
 import type { SamplesRun } from '../../contracts/webviews/samples';
 import { etaSeconds, summaryItems } from './format';
@@ -89,7 +89,7 @@ export function toDashboardRun(dir: string, meta: RunMeta, status: DisplayStatus
     error: meta.error ? `${meta.error.type} error${meta.error.step !== null && meta.error.step !== undefined ? ` at step ${meta.error.step}` : ''}: ${meta.error.message}` : null,
     notes,
     canStop: isLive(status),
-    canResume: status === 'stopped' || status === 'failed' || status === 'lost',
+    canResume: canResume(status),
   };
 }
 

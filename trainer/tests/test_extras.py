@@ -59,3 +59,16 @@ def test_export_without_onnx_says_what_to_install_and_writes_nothing(tmp_path: P
     failure = json.loads(result.stdout.strip().splitlines()[-1])
     assert failure == {"ok": False, "problem": failure["problem"], "install": ["onnx>=1.16"]}
     assert not out.exists()
+
+
+def test_a_sweep_without_optuna_says_what_to_install_and_writes_nothing(write_config: Callable[..., Path], tmp_path: Path) -> None:
+    config = write_config()
+    sweep = tmp_path / "s.sweep.json"
+    sweep.write_text(json.dumps({"base": config.name, "parameters": {"train.lr": [0.001]},
+                                 "objectives": [{"metric": "eval/reward/policy", "goal": "maximize"}]}), encoding="utf-8")
+    result = run_without("optuna", "sweep", "--sweep", str(sweep), "--sweep-dir", str(tmp_path / "out"))
+    assert result.returncode == 2, result.stderr
+    assert "a sweep needs the optuna package" in result.stderr and "Traceback" not in result.stderr
+    failure = json.loads(result.stdout.strip().splitlines()[-1])
+    assert failure["install"] == ["optuna>=4"]
+    assert not (tmp_path / "out").exists()

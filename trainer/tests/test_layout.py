@@ -7,7 +7,7 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "bond_trainer"
-LAYERS = {"algorithms", "commands", "inputs", "models", "run", "sampling", "training"}
+LAYERS = {"algorithms", "commands", "inputs", "models", "run", "sampling", "sweeps", "training"}
 
 
 def modules() -> list[Path]:

@@ -1,4 +1,4 @@
-"""Command line: `python -m bond_trainer {train,check,validate,pretrain,demo,export-onnx}`.
+"""Command line: `python -m bond_trainer {train,sweep,check,validate,pretrain,demo,export-onnx}`.
 
 Exit codes: 0 finished or stopped on request; 2 bad config or arguments; 1 anything else.
 """
@@ -33,6 +33,14 @@ def build_parser() -> ArgumentParser:
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override a config field, e.g. --set train.steps=5 (repeatable)")
     train.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its latest checkpoint")
+    train.add_argument("--sweep-trial", default=None, metavar="JSON",
+                       help="set by `sweep`: the trial this run is a seed of, recorded as run.json's sweep")
+
+    sweep = commands.add_parser("sweep", help="run a *.sweep.json on Optuna: trials as trainer runs under --sweep-dir")
+    sweep.add_argument("--sweep", required=True, type=Path, help="the sweep file")
+    sweep.add_argument("--sweep-dir", required=True, type=Path, help="the sweep folder (sweep.json, the study's journal, runs/)")
+    sweep.add_argument("--workers", type=int, default=None, help="trials at once (default: the file's workers)")
+    sweep.add_argument("--resume", action="store_true", help="continue a stopped sweep: its stopped trials continue their runs")
 
     commands.add_parser("check", help="print Python, torch, devices and optional extras as JSON")
 
@@ -107,14 +115,56 @@ def main(argv: Optional[list[str]] = None) -> int:
             return 2
         for warning in cfg.warnings:
             console.line(f"warning: {args.config}: {warning}")
+        sweep_trial = _sweep_trial(args.sweep_trial)
+        if isinstance(sweep_trial, str):
+            console.error(sweep_trial)
+            return 2
         from ..training.session import run_training
-        return run_training(cfg, args.run_dir, args.resume, args.config, console)
+        return run_training(cfg, args.run_dir, args.resume, args.config, console, sweep_trial)
+    if args.command == "sweep":
+        return _sweep(args, console)
     if args.command == "pretrain":
         return _pretrain(args, console)
     if args.command == "export-onnx":
         return _export(args, console)
     from .demo import run_demo
     return run_demo(args.runs_dir, args.set, args.retrain_reference, console, prepare_only=args.prepare_only, reference=args.reference)
+
+
+def _sweep_trial(text: Optional[str]) -> Optional[dict[str, Any]] | str:
+    """--sweep-trial's JSON, checked against run.schema's sweep (a string says what is wrong)."""
+    if text is None:
+        return None
+    from ..inputs.schema import Validator, load_schema
+    try:
+        value = json.loads(text)
+    except ValueError as error:
+        return f"--sweep-trial: not JSON ({error})"
+    schema = load_schema("run")
+    issues = Validator({**schema["properties"]["sweep"], "definitions": schema.get("definitions", {})}).validate(value)
+    if issues or not isinstance(value, dict):
+        return f"--sweep-trial: {'; '.join(f'{i.path}: {i.message}' for i in issues) or 'expected an object'}"
+    return value
+
+
+def _sweep(args: argparse.Namespace, console: Console) -> int:
+    from ..inputs.extras import MissingPackage
+    from ..sweeps.spec import load_sweep
+    try:
+        spec = load_sweep(args.sweep)
+    except ConfigError as error:
+        console.error(str(error).replace("invalid config", "invalid sweep", 1))
+        return 2
+    if args.workers is not None and args.workers < 1:
+        console.error(f"--workers {args.workers}: give at least 1")
+        return 2
+    from ..sweeps.runner import run_sweep
+    try:
+        return run_sweep(spec, args.sweep_dir, args.workers, args.resume, console)
+    except MissingPackage as error:
+        console.error(str(error))
+        print(json.dumps({"ok": False, "problem": str(error), "install": error.install}))
+        return 2
 
 
 def _changes_since(run_dir: Path, cfg: Any) -> list[dict[str, Any]]:

@@ -20,6 +20,7 @@ OPTIONAL_PACKAGES: dict[str, str] = {
     "datasets": "datasets>=2.19",
     "pyarrow": "pyarrow>=14",
     "psutil": "psutil>=5.9",
+    "optuna": "optuna>=4",
 }
 
 

@@ -23,5 +23,6 @@ CHECKPOINT_MANIFEST = LAYOUT["checkpoint_manifest"]["path"]
 RANK_ERRORS = LAYOUT["rank_errors"]["path"]  # under torchrun: a failing rank's error, for rank 0 to report
 EXPORTS = LAYOUT["exports"]["path"]
 EXPORT_ERRORS = LAYOUT["export_errors"]["path"]
+PRUNE_REQUEST = LAYOUT["prune_request"]["path"]  # a sweep's pruner ended the run: stop as pruned
 HEARTBEAT_SECONDS = 5.0
 DAMAGED_SUFFIX = ".damaged"  # step-N.damaged: set aside at resume, never listed again

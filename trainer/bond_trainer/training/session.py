@@ -25,7 +25,7 @@ from ..models.hf import ModelLoadError
 from ..inputs.rewards import RewardError, RewardTimeout
 from ..run.rundir import FollowerRunDirectory, RunDirectory
 from ..run.files import DiskFull, RunFolderBusy, RunLock, is_disk_full
-from ..run.layout import LOG_FILE, METRICS_FILE, RANK_ERRORS, SAMPLES_FILE
+from ..run.layout import LOG_FILE, METRICS_FILE, PRUNE_REQUEST, RANK_ERRORS, SAMPLES_FILE
 from ..run.trackers import Trackers
 from .step import NumericError
 from .trainer import StopNow, Trainer
@@ -56,21 +56,22 @@ def _setup_logging(run_dir: Path) -> logging.Handler:
 
 
 def run_training(cfg: RunConfig, run_path: Path, resume: bool, config_path: Optional[Path],
-                 console: Console) -> int:
+                 console: Console, sweep: Optional[dict[str, Any]] = None) -> int:
     """The `train` command. Exit code: 0 completed or stopped, 2 bad input, 1 anything else.
 
-    Under torchrun every rank runs this; rank 0 alone writes the run folder and talks to the user."""
+    Under torchrun every rank runs this; rank 0 alone writes the run folder and talks to the user.
+    `sweep`: the sweep trial this run is a seed of (run.json's `sweep`), when a sweep started it."""
     world = init_world(cfg.train.device, cfg.distributed.timeout_s)
     try:
         if world.is_main:
-            return _run_main(cfg, run_path, resume, config_path, console, world)
+            return _run_main(cfg, run_path, resume, config_path, console, world, sweep)
         return _run_follower(cfg, run_path, resume, world)
     finally:
         close_world(world)
 
 
 def _run_main(cfg: RunConfig, run_path: Path, resume: bool, config_path: Optional[Path], console: Console,
-              world: World) -> int:
+              world: World, sweep: Optional[dict[str, Any]]) -> int:
     rd = RunDirectory(run_path)
     # One trainer per run folder: the lock comes before anything is read or written.
     created = not run_path.exists()
@@ -107,19 +108,19 @@ def _run_main(cfg: RunConfig, run_path: Path, resume: bool, config_path: Optiona
         return 2
     lock.announce()
     try:
-        return _train_main(cfg, rd, resume, meta, config_path, console, world)
+        return _train_main(cfg, rd, resume, meta, config_path, console, world, sweep)
     finally:
         lock.release()
 
 
 def _record_start(trainer: Trainer, rd: RunDirectory, resume: bool, meta: dict[str, Any],
-                  config_path: Optional[Path]) -> None:
+                  config_path: Optional[Path], sweep: Optional[dict[str, Any]]) -> None:
     """run.json as the run starts: a new one, or the resumed run's with this config (a changed config
     said, and recorded as a segment once the step it resumes from is known)."""
     cfg = trainer.cfg
     if not resume:
         rd.create(cfg.name, cfg.algorithm, cfg.to_json(), str(config_path.resolve()) if config_path else None,
-                  cfg.train.steps, run_description(trainer.algorithm))
+                  cfg.train.steps, {**run_description(trainer.algorithm), **({"sweep": sweep} if sweep else {})})
         return
     extending = meta.get("status") == "completed"
     rd.adopt(meta)
@@ -128,20 +129,21 @@ def _record_start(trainer: Trainer, rd: RunDirectory, resume: bool, meta: dict[s
     if changed:
         trainer.console.line(f"the config differs from the one this run last trained with: {describe_changes(changed)}; "
                              "run.json records it as a new segment")
+    (rd.path / PRUNE_REQUEST).unlink(missing_ok=True)  # a resumed run is no longer pruned
     rd.update(config=cfg.to_json(), total_steps=cfg.train.steps, resume_count=int(meta.get("resume_count", 0)) + 1,
-              error=None, summary=None, segments=history, **run_description(trainer.algorithm))
+              error=None, summary=None, pruned=None, segments=history, **run_description(trainer.algorithm))
     if extending:
         log.info("extending the completed run from %s to %d steps", meta.get("step"), cfg.train.steps)
 
 
 def _train_main(cfg: RunConfig, rd: RunDirectory, resume: bool, meta: dict[str, Any], config_path: Optional[Path],
-                console: Console, world: World) -> int:
+                console: Console, world: World, sweep: Optional[dict[str, Any]]) -> int:
     run_path = rd.path
     handler = _setup_logging(run_path)
     trainer = Trainer(cfg, rd, console, world)
     previous_handlers = _install_stop_handlers(trainer, rd, console, world)
     try:
-        _record_start(trainer, rd, resume, meta, config_path)
+        _record_start(trainer, rd, resume, meta, config_path, sweep)
         if world.active:
             shutil.rmtree(run_path / RANK_ERRORS, ignore_errors=True)
         log.info("run %s: %s, config %s", run_path.name, "resuming" if resume else "starting", config_path)

@@ -32,7 +32,7 @@ from ..models.hf import torch_dtype
 from ..models.roles import ModelRoles, build_roles
 from ..inputs.rewards import Reward, build_reward
 from ..run.rundir import RunDirectory
-from ..run.layout import METRICS_FILE, SAMPLES_FILE
+from ..run.layout import METRICS_FILE, PRUNE_REQUEST, SAMPLES_FILE
 from ..sampling.sequences import SamplingTransform
 from ..run.system import SystemMonitor
 from ..run.trackers import Trackers
@@ -312,6 +312,11 @@ class Trainer:
         if last_checkpoint != self.step:
             self.save_checkpoint()
         self.rd.stop_heartbeat()
+        reason = pruned_reason(self.rd.path)
+        if reason is not None:
+            self.rd.update(status="pruned", ended_at=time.time(), step=self.step, pruned={"reason": reason, "step": self.step})
+            self.console.line(f"pruned at step {self.step}/{self.cfg.train.steps} ({reason}); checkpoint written.")
+            return "pruned"
         self.rd.update(status="stopped", ended_at=time.time(), step=self.step)
         self.console.line(f"stopped at step {self.step}/{self.cfg.train.steps}; checkpoint written. Resume with --resume.")
         return "stopped"
@@ -348,3 +353,12 @@ class Trainer:
                 "reward_policy": evaluation["eval/reward/policy"], "bon_n": self.cfg.eval.bon_n,
                 "kl_policy_ref": evaluation["eval/kl/policy_ref"], "kl_bon_bound": evaluation["eval/kl/bon_bound"],
                 "effective_n": evaluation["eval/effective_n"], "win_rate_vs_bon": evaluation["eval/win_rate_vs_bon"]}
+
+
+def pruned_reason(run_path: Path) -> Optional[str]:
+    """The reason a sweep's worker wrote before stopping this run (prune-request.json), or None."""
+    try:
+        reason = json.loads((run_path / PRUNE_REQUEST).read_text(encoding="utf-8")).get("reason")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return str(reason) if reason else "pruned by the sweep"

@@ -1,0 +1,181 @@
+"""`python -m bond_trainer sweep` end to end with tiny trials: real trainer processes, a real Optuna
+study on its journal file, read back with optuna.load_study as sweep.json names it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import TRAINER_DIR, assert_run_dir_valid, schema_validator, tiny_config
+
+PRINTABLE = "[ -~]"   # every printable byte scores: a high reward from the start
+NOTHING = "zzzzzzzz"  # never produced: reward 0
+
+
+def write_sweep(tmp: Path, sweep: dict[str, Any], **config: Any) -> Path:
+    (tmp / "tiny.bond.json").write_text(json.dumps(tiny_config(tmp, **config)), encoding="utf-8")
+    path = tmp / "s.sweep.json"
+    path.write_text(json.dumps({"name": "s", "base": "tiny.bond.json",
+                                "objectives": [{"metric": "eval/reward/policy", "goal": "maximize"}], **sweep}), encoding="utf-8")
+    return path
+
+
+def sweep_command(sweep: Path, folder: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "bond_trainer", "sweep", "--sweep", str(sweep), "--sweep-dir", str(folder), *extra]
+
+
+def run_sweep(sweep: Path, folder: Path, *extra: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(sweep_command(sweep, folder, *extra), cwd=TRAINER_DIR, capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, "PYTHONPATH": str(TRAINER_DIR)})
+
+
+def recorded_study(folder: Path) -> Any:
+    from bond_trainer.sweeps.study import load_recorded_study
+    return load_recorded_study(folder)
+
+
+def run_meta(folder: Path) -> dict[str, dict[str, Any]]:
+    return {d.name: json.loads((d / "run.json").read_text()) for d in sorted((folder / "runs").iterdir()) if d.is_dir()}
+
+
+def test_a_grid_over_seeds_trains_every_point_once_per_seed_and_records_the_study(tmp_path: Path) -> None:
+    sweep = write_sweep(tmp_path, {"parameters": {"jbond.beta": [0.1, 0.5], "train.lr": [0.001, 0.003]},
+                                   "seeds": [1, 2], "workers": 2}, train={"steps": 3}, eval={"every": 3})
+    folder = tmp_path / "out"
+    done = run_sweep(sweep, folder)
+    assert done.returncode == 0, done.stdout + done.stderr
+    record = json.loads((folder / "sweep.json").read_text())
+    assert not [e.message for e in schema_validator("sweep-folder").iter_errors(record)]
+    assert record["status"] == "completed" and record["max_trials"] == 4
+    runs = run_meta(folder)
+    assert len(runs) == 8, sorted(runs)
+    for name, meta in runs.items():
+        assert_run_dir_valid(folder / "runs" / name)
+        assert meta["status"] == "completed"
+        trial = meta["sweep"]
+        assert name == f"s-t{trial['trial']:04d}-s{trial['seed']}"
+        # what the trial says it ran is what the run's config holds
+        assert meta["config"]["jbond"]["beta"] == trial["parameters"]["jbond.beta"]
+        assert meta["config"]["train"]["lr"] == trial["parameters"]["train.lr"]
+        assert meta["config"]["train"]["seed"] == trial["seed"]
+    study = recorded_study(folder)
+    trials = study.get_trials()
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 4
+    assert sorted((t.params["jbond.beta"], t.params["train.lr"]) for t in trials) == [
+        (0.1, 0.001), (0.1, 0.003), (0.5, 0.001), (0.5, 0.003)]
+    for t in trials:
+        seeds = t.user_attrs["bond:seed_results"]
+        assert sorted(seeds) == ["1", "2"]
+        # the trial's value is the mean of its seeds' last evaluations
+        mean = sum(s["eval/reward/policy"] for s in seeds.values()) / 2
+        assert t.value == pytest.approx(mean)
+        for seed, rel in zip(("1", "2"), t.user_attrs["bond:runs"]):
+            last = [json.loads(line) for line in (folder / rel / "metrics.jsonl").read_text().splitlines()
+                    if '"eval"' in line][-1]
+            assert last["eval/reward/policy"] == pytest.approx(seeds[seed]["eval/reward/policy"])
+
+
+def test_the_median_pruner_stops_a_losing_trial_with_a_checkpoint_and_marks_it_pruned(tmp_path: Path) -> None:
+    # Grid order: the printable pattern first (high reward), then one that never scores: at its first
+    # evaluation past the warm-up it is below the median, and is stopped as pruned.
+    sweep = write_sweep(tmp_path, {"parameters": {"reward.pattern": [PRINTABLE, NOTHING]}, "workers": 1,
+                                   "pruner": {"kind": "median", "warmup_step": 2, "startup_trials": 1}},
+                        train={"steps": 8}, eval={"every": 2, "prompts": 2, "mc_samples": 4, "n_max": 4},
+                        checkpoint={"every": 100})
+    folder = tmp_path / "out"
+    done = run_sweep(sweep, folder)
+    assert done.returncode == 0, done.stdout + done.stderr
+    study = recorded_study(folder)
+    states = {t.params["reward.pattern"]: t.state.name for t in study.get_trials()}
+    assert states == {PRINTABLE: "COMPLETE", NOTHING: "PRUNED"}, done.stdout
+    pruned = next(m for m in run_meta(folder).values() if m["sweep"]["parameters"]["reward.pattern"] == NOTHING)
+    assert pruned["status"] == "pruned"
+    assert 2 <= pruned["pruned"]["step"] < 8 and "median pruner" in pruned["pruned"]["reason"]
+    assert pruned["checkpoints"][-1]["step"] == pruned["step"], "a pruned run ends with a checkpoint of its last step"
+    assert "pruned" in done.stdout
+
+
+def test_tpe_samples_a_range_and_the_constraint_is_recorded(tmp_path: Path) -> None:
+    sweep = write_sweep(tmp_path, {"parameters": {"train.lr": {"low": 0.0005, "high": 0.01, "log": True}}, "method": "tpe",
+                                   "max_trials": 3, "workers": 2,
+                                   "constraint": {"metric": "eval/kl/policy_ref", "max": "eval/kl/bon_bound"}},
+                        train={"steps": 3}, eval={"every": 3})
+    folder = tmp_path / "out"
+    done = run_sweep(sweep, folder)
+    assert done.returncode == 0, done.stdout + done.stderr
+    trials = [t for t in recorded_study(folder).get_trials() if not t.user_attrs.get("bond:surplus")]
+    assert len(trials) >= 3 and all(t.state.name == "COMPLETE" for t in trials)
+    assert all(0.0005 <= t.params["train.lr"] <= 0.01 for t in trials)
+    assert len({t.params["train.lr"] for t in trials}) == len(trials)
+    for t in trials:
+        (seed_result,) = t.user_attrs["bond:seed_results"].values()
+        assert t.user_attrs["bond:constraint"] == [pytest.approx(seed_result["constraint"])]
+
+
+@pytest.mark.parametrize("sweep, field, words", [
+    ({"parameters": {"jbond.beta": [0.1]}, "sedes": [1]}, "sedes", "unknown field"),
+    ({"parameters": {"jbond.betta": [0.1]}}, "parameters.jbond.betta", "unknown field"),
+    ({"parameters": {"train.lr": {"low": 0.1, "high": 0.01}}, "method": "random", "max_trials": 2}, "parameters.train.lr", "empty range"),
+    ({"parameters": {"train.lr": []}}, "parameters.train.lr", "empty list"),
+    ({"parameters": {"train.lr": {"low": 0.001, "high": 0.01}}}, "parameters.train.lr", "a grid needs"),
+    ({"parameters": {"train.steps": [0]}}, "parameters.train.steps", "refuses"),
+    ({"parameters": {"reinforce.beta": [0.1]}}, "parameters.reinforce.beta", "applies to no trial"),
+    ({"parameters": {"train.lr": [0.1]}, "method": "tpe"}, "max_trials", "how many trials"),
+])
+def test_a_bad_sweep_file_exits_2_naming_the_field_and_leaves_no_folder(tmp_path: Path, sweep: dict[str, Any], field: str,
+                                                                         words: str) -> None:
+    path = write_sweep(tmp_path, sweep)
+    folder = tmp_path / "out"
+    done = run_sweep(path, folder, timeout=60)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert str(path) in done.stderr and f"{field}:" in done.stderr and words in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+    assert not folder.exists()
+
+
+def test_a_stopped_sweep_resumes_its_trials_where_they_stopped_and_runs_nothing_twice(tmp_path: Path) -> None:
+    sweep = write_sweep(tmp_path, {"parameters": {"jbond.beta": [0.1, 0.5]}, "workers": 2},
+                        train={"steps": 200}, eval={"every": 100}, checkpoint={"every": 1000})
+    folder = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(TRAINER_DIR)}
+    process = subprocess.Popen(sweep_command(sweep, folder), cwd=TRAINER_DIR, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    # wait (on the runs' own progress) until both trials have trained a few steps
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        steps = [m.get("step", 0) for m in run_meta(folder).values()] if (folder / "runs").exists() else []
+        if len(steps) == 2 and min(steps) >= 3:
+            break
+        time.sleep(0.3)
+    else:
+        process.kill()
+        pytest.fail(f"the trials did not start: {process.communicate()[0]}")
+    process.send_signal(signal.SIGINT)
+    output = process.communicate(timeout=120)[0]
+    assert process.returncode == 0, output
+    stopped = run_meta(folder)
+    assert {m["status"] for m in stopped.values()} == {"stopped"}, output
+    assert json.loads((folder / "sweep.json").read_text())["status"] == "stopped"
+
+    done = run_sweep(sweep, folder, "--resume", timeout=400)
+    assert done.returncode == 0, done.stdout + done.stderr
+    resumed = run_meta(folder)
+    assert sorted(resumed) == sorted(stopped), "the same run folders, no new ones"
+    for name, meta in resumed.items():
+        assert meta["status"] == "completed" and meta["resume_count"] == 1
+        assert meta["sweep"]["trial"] in (0, 1), "the folders keep the number of the trial they started in"
+        steps = [json.loads(line)["step"] for line in (folder / "runs" / name / "metrics.jsonl").read_text().splitlines()
+                 if '"train"' in line]
+        assert steps == list(range(1, 201)), f"{name}: every step once"
+    trials = recorded_study(folder).get_trials()
+    complete = [t for t in trials if t.state.name == "COMPLETE"]
+    assert sorted(t.params["jbond.beta"] for t in complete) == [0.1, 0.5]
+    assert sorted(t.user_attrs["bond:continues"] for t in complete) == [0, 1]
