@@ -61,7 +61,7 @@ def test_a_grid_over_seeds_trains_every_point_once_per_seed_and_records_the_stud
         assert_run_dir_valid(folder / "runs" / name)
         assert meta["status"] == "completed"
         trial = meta["sweep"]
-        assert name == f"s-t{trial['trial']:04d}-s{trial['seed']}"
+        assert name == f"s-t{trial['trial']:04d}-s{trial['seed']}" == meta["name"]
         # what the trial says it ran is what the run's config holds
         assert meta["config"]["jbond"]["beta"] == trial["parameters"]["jbond.beta"]
         assert meta["config"]["train"]["lr"] == trial["parameters"]["train.lr"]
@@ -129,6 +129,8 @@ def test_tpe_samples_a_range_and_the_constraint_is_recorded(tmp_path: Path) -> N
     ({"parameters": {"train.steps": [0]}}, "parameters.train.steps", "refuses"),
     ({"parameters": {"reinforce.beta": [0.1]}}, "parameters.reinforce.beta", "applies to no trial"),
     ({"parameters": {"train.lr": [0.1]}, "method": "tpe"}, "max_trials", "how many trials"),
+    ({"parameters": [{"train.lr": [0.1]}, {"train.lr": {"low": 0.1, "high": 0.2}}]}, "parameters[1].train.lr", "a grid needs"),
+    ({"parameters": [{"train.lr": [0.1]}], "method": "random", "max_trials": 2}, "parameters", "a grid's"),
 ])
 def test_a_bad_sweep_file_exits_2_naming_the_field_and_leaves_no_folder(tmp_path: Path, sweep: dict[str, Any], field: str,
                                                                          words: str) -> None:
@@ -145,19 +147,7 @@ def test_a_stopped_sweep_resumes_its_trials_where_they_stopped_and_runs_nothing_
     sweep = write_sweep(tmp_path, {"parameters": {"jbond.beta": [0.1, 0.5]}, "workers": 2},
                         train={"steps": 200}, eval={"every": 100}, checkpoint={"every": 1000})
     folder = tmp_path / "out"
-    env = {**os.environ, "PYTHONPATH": str(TRAINER_DIR)}
-    process = subprocess.Popen(sweep_command(sweep, folder), cwd=TRAINER_DIR, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
-    # wait (on the runs' own progress) until both trials have trained a few steps
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        steps = [m.get("step", 0) for m in run_meta(folder).values()] if (folder / "runs").exists() else []
-        if len(steps) == 2 and min(steps) >= 3:
-            break
-        time.sleep(0.3)
-    else:
-        process.kill()
-        pytest.fail(f"the trials did not start: {process.communicate()[0]}")
+    process = start_and_wait_for_steps(sweep, folder, runs=2, steps=3)
     process.send_signal(signal.SIGINT)
     output = process.communicate(timeout=120)[0]
     assert process.returncode == 0, output
@@ -179,3 +169,100 @@ def test_a_stopped_sweep_resumes_its_trials_where_they_stopped_and_runs_nothing_
     complete = [t for t in trials if t.state.name == "COMPLETE"]
     assert sorted(t.params["jbond.beta"] for t in complete) == [0.1, 0.5]
     assert sorted(t.user_attrs["bond:continues"] for t in complete) == [0, 1]
+
+
+def test_a_grid_of_several_spaces_is_their_union_and_a_field_that_does_not_apply_makes_no_second_trial(tmp_path: Path) -> None:
+    from bond_trainer.sweeps.spec import load_sweep
+    crossed = load_sweep(write_sweep(tmp_path, {"parameters": {"algorithm": ["jbond", "reinforce"], "jbond.beta": [0.1, 0.5]}}))
+    # reinforce leaves jbond.beta out: its two points are one config
+    assert [crossed.overrides(p, 0) for p in crossed.grid_points()] == [
+        ['algorithm="jbond"', "jbond.beta=0.1", "train.seed=0"], ['algorithm="jbond"', "jbond.beta=0.5", "train.seed=0"],
+        ['algorithm="reinforce"', "train.seed=0"]]
+    sweep = write_sweep(tmp_path, {"parameters": [{"algorithm": ["jbond"], "anchor.ema_eta": [0.01, 0.05]},
+                                                  {"algorithm": ["reinforce"], "reinforce.beta_kl": [0.1]}], "workers": 2},
+                        train={"steps": 3}, eval={"every": 3})
+    folder = tmp_path / "out"
+    done = run_sweep(sweep, folder)
+    assert done.returncode == 0, done.stdout + done.stderr
+    configs = sorted((m["config"]["algorithm"], m["config"]["anchor"]["ema_eta"] if m["config"]["algorithm"] == "jbond"
+                      else m["config"]["reinforce"]["beta_kl"]) for m in run_meta(folder).values())
+    assert configs == [("jbond", 0.01), ("jbond", 0.05), ("reinforce", 0.1)]
+    params = sorted(json.dumps(t.params, sort_keys=True) for t in recorded_study(folder).get_trials())
+    assert params == sorted(json.dumps(p, sort_keys=True) for p in [
+        {"algorithm": "jbond", "anchor.ema_eta": 0.01}, {"algorithm": "jbond", "anchor.ema_eta": 0.05},
+        {"algorithm": "reinforce", "reinforce.beta_kl": 0.1}])
+
+
+def test_the_paper_example_sweep_reads_as_seven_configurations_over_three_seeds() -> None:
+    from bond_trainer.sweeps.spec import load_sweep
+    from conftest import REPO_ROOT
+    spec = load_sweep(REPO_ROOT / "examples" / "paper" / "jbond-vs-reinforce.sweep.json")
+    assert spec.max_trials == 7 and spec.seeds == [0, 1, 2] and spec.method == "grid"
+    assert sorted({p["algorithm"] for p in spec.grid_points()}) == ["jbond", "reinforce"]
+
+
+def start_and_wait_for_steps(sweep: Path, folder: Path, runs: int, steps: int) -> subprocess.Popen[str]:
+    """The sweep as a process, once `runs` of its runs have trained `steps` steps (their own progress)."""
+    process = subprocess.Popen(sweep_command(sweep, folder), cwd=TRAINER_DIR, env={**os.environ, "PYTHONPATH": str(TRAINER_DIR)},
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        found = [m.get("step", 0) for m in run_meta(folder).values()] if (folder / "runs").exists() else []
+        if len(found) == runs and min(found) >= steps:
+            return process
+        time.sleep(0.3)
+    process.kill()
+    pytest.fail(f"the trials did not start: {process.communicate()[0]}")
+
+
+def test_a_killed_sweep_stops_its_trials_and_resume_continues_them_with_nothing_lost_or_run_twice(tmp_path: Path) -> None:
+    sweep = write_sweep(tmp_path, {"parameters": {"jbond.beta": [0.1, 0.5]}, "workers": 2},
+                        train={"steps": 200}, eval={"every": 100}, checkpoint={"every": 1000})
+    folder = tmp_path / "out"
+    process = start_and_wait_for_steps(sweep, folder, runs=2, steps=3)
+    process.kill()  # SIGKILL: the sweep says nothing to its trials
+    process.communicate(timeout=30)
+    # each trial notices its sweep is gone and stops as on Stop: the current step, a checkpoint
+    deadline = time.time() + 60
+    while {m["status"] for m in run_meta(folder).values()} != {"stopped"}:
+        assert time.time() < deadline, {n: m["status"] for n, m in run_meta(folder).items()}
+        time.sleep(0.3)
+    done = run_sweep(sweep, folder, "--resume", timeout=400)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("which is gone: queued again") == 2, done.stdout
+    for name, meta in run_meta(folder).items():
+        assert meta["status"] == "completed" and meta["resume_count"] == 1, name
+        steps = [json.loads(line)["step"] for line in (folder / "runs" / name / "metrics.jsonl").read_text().splitlines()
+                 if '"train"' in line]
+        assert steps == list(range(1, 201)), f"{name}: every step once"
+    trials = recorded_study(folder).get_trials()
+    assert sorted(t.state.name for t in trials) == ["COMPLETE", "COMPLETE", "FAIL", "FAIL"]
+    assert sorted(t.user_attrs["bond:continues"] for t in trials if t.state.name == "COMPLETE") == [0, 1]
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Any:
+    from postgres import postgres_server
+    yield from postgres_server()
+
+
+def test_two_sweep_processes_on_one_postgresql_share_the_grid_and_run_no_point_twice(tmp_path: Path, postgres_url: str) -> None:
+    # one sweep file, two "machines": separate processes and sweep folders, one database
+    sweep = write_sweep(tmp_path, {"parameters": {"jbond.beta": [0.1, 0.3, 0.5, 0.7]}, "workers": 1, "storage": postgres_url},
+                        train={"steps": 3}, eval={"every": 3})
+    env = {**os.environ, "PYTHONPATH": str(TRAINER_DIR)}
+    machines = [subprocess.Popen(sweep_command(sweep, tmp_path / f"machine-{i}"), cwd=TRAINER_DIR, env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for i in range(2)]
+    outputs = [m.communicate(timeout=300)[0] for m in machines]
+    assert [m.returncode for m in machines] == [0, 0], outputs
+    import optuna
+    trials = [t for t in optuna.load_study(study_name="s", storage=postgres_url).get_trials()
+              if not t.user_attrs.get("bond:surplus")]
+    assert sorted(t.params["jbond.beta"] for t in trials) == [0.1, 0.3, 0.5, 0.7], "every point once"
+    assert all(t.state.name == "COMPLETE" for t in trials)
+    ran = [sorted(p.name for p in (tmp_path / f"machine-{i}" / "runs").iterdir() if p.is_dir()) for i in range(2)]
+    assert sum(len(r) for r in ran) == 4 and not set(ran[0]) & set(ran[1]), ran
+    # sweep.json names the database without a password, and load_recorded_study opens it
+    record = json.loads((tmp_path / "machine-0" / "sweep.json").read_text())
+    assert record["storage"] == {"kind": "url", "url": postgres_url}
+    assert len(recorded_study(tmp_path / "machine-0").get_trials()) == len(optuna.load_study(study_name="s", storage=postgres_url).get_trials())

@@ -44,8 +44,10 @@ def build_parser() -> ArgumentParser:
 
     commands.add_parser("check", help="print Python, torch, devices and optional extras as JSON")
 
-    validate = commands.add_parser("validate", help="check a config; print its problems as JSON (exit 2 if any)")
-    validate.add_argument("--config", required=True, type=Path)
+    validate = commands.add_parser("validate", help="check a config (or a sweep file); print its problems as JSON (exit 2 if any)")
+    checked = validate.add_mutually_exclusive_group(required=True)
+    checked.add_argument("--config", type=Path)
+    checked.add_argument("--sweep", type=Path, help="a *.sweep.json: its fields, and every value applied to its base config")
     validate.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     validate.add_argument("--stdin", action="store_true",
                           help="read the config's text from standard input (an editor's unsaved buffer); paths resolve against --config")
@@ -94,8 +96,17 @@ def main(argv: Optional[list[str]] = None) -> int:
             text = sys.stdin.buffer.read().decode("utf-8", errors="strict") if args.stdin else None
         except UnicodeDecodeError as error:
             problem = {"field": "", "message": f"not UTF-8 text at byte {error.start}", "check": "syntax", "line": None, "column": None}
-            print(json.dumps({"ok": False, "config": str(args.config), "problems": [problem]}))
+            print(json.dumps({"ok": False, "config": str(args.sweep or args.config), "problems": [problem]}))
             return 2
+        if args.sweep is not None:
+            from ..sweeps.spec import load_sweep
+            try:
+                load_sweep(args.sweep, text)
+            except ConfigError as error:
+                print(json.dumps({"ok": False, "config": str(args.sweep), "problems": [p.to_json() for p in error.problems]}))
+                return 2
+            print(json.dumps({"ok": True, "config": str(args.sweep), "problems": [], "warnings": []}))
+            return 0
         try:
             cfg = load_config(args.config, args.set, text)
         except ConfigError as error:

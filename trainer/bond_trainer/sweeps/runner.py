@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -17,9 +18,10 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..run.console import Console
+from ..run.files import pid_alive
 from ..run.layout import METRICS_FILE, PRUNE_REQUEST, RUN_FILE
 from .spec import SweepSpec
-from .study import (ATTR_CONSTRAINT, ATTR_CONTINUES, ATTR_ERROR, ATTR_RUNS, ATTR_SEEDS, ATTR_STOPPED, ATTR_SURPLUS,
+from .study import (ATTR_CONSTRAINT, ATTR_CONTINUES, ATTR_ERROR, ATTR_RUNS, ATTR_SEEDS, ATTR_STOPPED, ATTR_SURPLUS, ATTR_WORKER,
                     LOGS_FOLDER, RUNS_FOLDER, open_study, suggest, write_sweep_record, _optuna)
 
 log = logging.getLogger("bond_trainer.sweep")
@@ -60,6 +62,7 @@ def run_sweep(spec: SweepSpec, folder: Path, workers: Optional[int], resume: boo
     sweep.runs.mkdir(exist_ok=True)
     (folder / LOGS_FOLDER).mkdir(exist_ok=True)
     study = open_study(spec, folder)
+    _requeue_lost(study, console)
     if resume:
         _requeue_stopped(study, console)
     write_sweep_record(spec, folder, "running")
@@ -87,7 +90,13 @@ def _summarise(study: Any, spec: SweepSpec, console: Console, status: str) -> in
     optuna = _optuna()
     states = optuna.trial.TrialState
     trials = [t for t in study.get_trials(deepcopy=False) if not t.user_attrs.get(ATTR_SURPLUS)]
-    failed = [t for t in trials if t.state == states.FAIL and not t.user_attrs.get(ATTR_STOPPED)]
+    # a trial that a later one continues (stopped, or lost with its sweep process) is not a failure
+    last_of: dict[int, int] = {}
+    for t in trials:
+        origin = int(t.user_attrs.get(ATTR_CONTINUES, t.number))
+        last_of[origin] = max(last_of.get(origin, -1), t.number)
+    failed = [t for t in trials if t.state == states.FAIL and not t.user_attrs.get(ATTR_STOPPED)
+              and last_of[int(t.user_attrs.get(ATTR_CONTINUES, t.number))] == t.number]
     for t in trials:
         values = ", ".join(f"{v:.4g}" for v in (t.values or []))
         console.line(f"  trial {t.number:>3}  {t.state.name.lower():<8} {json.dumps(t.params)}  {values}")
@@ -126,6 +135,20 @@ def _requeue_stopped(study: Any, console: Console) -> None:
             console.line(f"trial {trial.number} was stopped: queued again, to continue its runs")
 
 
+def _requeue_lost(study: Any, console: Console) -> None:
+    """Trials still running in the study whose sweep process on this machine is gone (killed, the
+    machine rebooted) are failed and queued again, to continue their run folders."""
+    optuna = _optuna()
+    host = socket.gethostname()
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        worker = trial.user_attrs.get(ATTR_WORKER) or {}
+        if worker.get("host") != host or pid_alive(int(worker.get("pid", 0))):
+            continue
+        study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+        study.enqueue_trial(trial.params, user_attrs={ATTR_CONTINUES: trial.user_attrs.get(ATTR_CONTINUES, trial.number)})
+        console.line(f"trial {trial.number} was left running by sweep process {worker.get('pid')}, which is gone: queued again")
+
+
 def _finished_or_under_way(study: Any) -> int:
     optuna = _optuna()
     states = optuna.trial.TrialState
@@ -134,10 +157,11 @@ def _finished_or_under_way(study: Any) -> int:
                or (t.state == states.FAIL and not t.user_attrs.get(ATTR_STOPPED) and not t.user_attrs.get(ATTR_SURPLUS)))
 
 
-def _was_queued(study: Any, trial: Any) -> bool:
-    """The trial came from the queue (a grid point or a re-queued trial), not from the sampler."""
+def _queued_params(study: Any, trial: Any) -> Optional[dict[str, Any]]:
+    """The parameters the trial was queued with (a grid point or a re-queued trial); None when the sampler picks them."""
     frozen = next((t for t in study.get_trials(deepcopy=False) if t.number == trial.number), None)
-    return frozen is not None and "fixed_params" in frozen.system_attrs
+    fixed = frozen.system_attrs.get("fixed_params") if frozen is not None else None
+    return dict(fixed) if isinstance(fixed, dict) else None
 
 
 def _work(sweep: SweepRun, study: Any, index: int) -> None:
@@ -157,13 +181,14 @@ def _work_on(sweep: SweepRun, study: Any, index: int) -> None:
         if not waiting and (sweep.spec.method == "grid" or _finished_or_under_way(study) >= sweep.spec.max_trials):
             return
         trial = study.ask()
-        if sweep.spec.method == "grid" and not _was_queued(study, trial):
+        queued = _queued_params(study, trial)
+        if sweep.spec.method == "grid" and queued is None:
             # another worker took the last grid point between the look and the ask
             trial.set_user_attr(ATTR_SURPLUS, True)
             study.tell(trial, state=states.FAIL)
             return
         try:
-            _run_trial(sweep, study, trial, index)
+            _run_trial(sweep, study, trial, index, queued)
         except Exception as error:  # noqa: BLE001 - one trial's failure is recorded; the sweep goes on
             log.exception("trial %d", trial.number)
             trial.set_user_attr(ATTR_ERROR, f"{type(error).__name__}: {error}")
@@ -171,12 +196,13 @@ def _work_on(sweep: SweepRun, study: Any, index: int) -> None:
             sweep.console.error(f"trial {trial.number} failed: {error}")
 
 
-def _run_trial(sweep: SweepRun, study: Any, trial: Any, worker: int) -> None:
+def _run_trial(sweep: SweepRun, study: Any, trial: Any, worker: int, queued: Optional[dict[str, Any]]) -> None:
     optuna = _optuna()
     states = optuna.trial.TrialState
     spec = sweep.spec
-    params = suggest(trial, spec)
+    params = suggest(trial, spec, queued)
     origin = int(trial.user_attrs.get(ATTR_CONTINUES, trial.number))
+    trial.set_user_attr(ATTR_WORKER, {"host": socket.gethostname(), "pid": os.getpid()})
     dirs = [sweep.run_dir(origin, seed) for seed in spec.seeds]
     trial.set_user_attr(ATTR_RUNS, [str(d.relative_to(sweep.folder)) for d in dirs])
     sweep.console.line(f"trial {trial.number}: {json.dumps(params)}" + (f" (continues trial {origin})" if origin != trial.number else ""))
@@ -221,7 +247,8 @@ def _seed_command(sweep: SweepRun, params: dict[str, Any], origin: int, seed: in
     trial_record = {"name": spec.name, "folder": str(sweep.folder), "trial": origin, "parameters": params, "seed": seed}
     command = [sys.executable, "-m", "bond_trainer", "train", "--config", str(spec.base), "--run-dir", str(run_dir),
                "--sweep-trial", json.dumps(trial_record)]
-    for override in spec.overrides(params, seed):
+    # named as its folder (sweep, trial, seed), so that the runs view tells the trials apart
+    for override in [*spec.overrides(params, seed), f"name={json.dumps(run_dir.name)}"]:
         command += ["--set", override]
     existing = _read_status(run_dir)
     if existing is not None:

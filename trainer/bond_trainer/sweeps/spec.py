@@ -72,7 +72,8 @@ class SweepSpec:
     source: Path
     base: Path
     base_raw: dict[str, Any]
-    parameters: dict[str, Parameter]
+    # one space, or (a grid) several whose grids are joined
+    spaces: list[dict[str, Parameter]]
     method: Method
     objectives: list[Objective]
     constraint: Optional[Constraint]
@@ -86,14 +87,42 @@ class SweepSpec:
     raw: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def parameters(self) -> dict[str, Parameter]:
+        """Every swept field, once, as the first space that names it gives it."""
+        merged: dict[str, Parameter] = {}
+        for space in self.spaces:
+            for key, p in space.items():
+                merged.setdefault(key, p)
+        return merged
+
+    @property
     def pruner_metric(self) -> str:
         return self.pruner.metric or self.objectives[0].metric
 
     def grid_points(self) -> list[dict[str, Any]]:
-        """Every combination of the parameters' values (grid), in the file's order."""
-        keys = list(self.parameters)
-        columns = [p.values if isinstance(p, Choice) else p.grid() for p in self.parameters.values()]
-        return [dict(zip(keys, combo)) for combo in itertools.product(*columns)]
+        """Every combination of each space's values (grid), in the file's order; a point that makes
+        the same config as an earlier one (its differing field does not apply) is left out."""
+        points: list[dict[str, Any]] = []
+        seen: set[tuple[str, ...]] = set()
+        for space in self.spaces:
+            keys = list(space)
+            columns = [p.values if isinstance(p, Choice) else p.grid() for p in space.values()]
+            for combo in itertools.product(*columns):
+                point = dict(zip(keys, combo))
+                identity = tuple(sorted(self.overrides(point, 0)))
+                if identity not in seen:
+                    seen.add(identity)
+                    points.append(point)
+        return points
+
+    def grid_choices(self) -> dict[str, tuple[Any, ...]]:
+        """Per field, every value the grid gives it (Optuna's categorical choices for that name)."""
+        choices: dict[str, list[Any]] = {}
+        for point in self.grid_points():
+            for key, value in point.items():
+                if value not in choices.setdefault(key, []):
+                    choices[key].append(value)
+        return {key: tuple(values) for key, values in choices.items()}
 
     def overrides(self, params: dict[str, Any], seed: int) -> list[str]:
         """The trainer's --set arguments for one trial's run: its parameters (those that apply to its
@@ -122,10 +151,12 @@ class SweepError(ConfigError):
 _validator: Optional[Validator] = None
 
 
-def load_sweep(path: Path) -> SweepSpec:
+def load_sweep(path: Path, text: Optional[str] = None) -> SweepSpec:
+    """Read and check a sweep file (`text`: its contents as an editor holds them, unsaved). Raises
+    SweepError naming every problem."""
     source = str(path)
     try:
-        raw = parse_jsonc(path.read_text(encoding="utf-8"))
+        raw = parse_jsonc(path.read_text(encoding="utf-8") if text is None else text)
     except FileNotFoundError:
         raise SweepError(source, [ConfigProblem("", "the sweep file does not exist", "file")]) from None
     except (OSError, UnicodeDecodeError) as error:
@@ -140,16 +171,15 @@ def load_sweep(path: Path) -> SweepSpec:
     if issues:
         raise SweepError(source, [ConfigProblem(i.path, i.message, "schema", rename_to=i.rename_to) for i in issues])
     problems: list[ConfigProblem] = []
-    parameters = {key: _parameter(key, value, problems) for key, value in raw["parameters"].items()}
-    if not parameters:
-        problems.append(ConfigProblem("parameters", "no parameter to sweep: name at least one config field", "semantic"))
+    spaces = _spaces(raw["parameters"], raw["method"], problems)
     base = (path.resolve().parent / raw["base"]).resolve()
     base_raw = _read_base(base, problems)
     method: Method = raw["method"]
     if method == "grid":
-        for key, p in parameters.items():
-            if isinstance(p, Range) and p.step is None:
-                problems.append(ConfigProblem(f"parameters.{key}", "a grid needs a list or a range with a step", "semantic"))
+        for where, space in _named(spaces, raw["parameters"]):
+            for key, p in space.items():
+                if isinstance(p, Range) and p.step is None:
+                    problems.append(ConfigProblem(f"{where}.{key}", "a grid needs a list or a range with a step", "semantic"))
     if method == "nsga2" and len(raw["objectives"]) != 2:
         problems.append(ConfigProblem("objectives", "nsga2 is multi-objective: give two objectives", "semantic"))
     if method != "grid" and raw["max_trials"] is None:
@@ -161,7 +191,7 @@ def load_sweep(path: Path) -> SweepSpec:
     pr = raw["pruner"]
     spec = SweepSpec(
         name=raw.get("name") or path.name.removesuffix(SWEEP_SUFFIX).removesuffix(".json"), source=path.resolve(),
-        base=base, base_raw=base_raw or {}, parameters=parameters, method=method, objectives=objectives,
+        base=base, base_raw=base_raw or {}, spaces=spaces, method=method, objectives=objectives,
         constraint=constraint, seeds=list(raw["seeds"]), max_trials=0, workers=raw["workers"], devices=list(raw["devices"]),
         pruner=PrunerSpec(pr["kind"], pr["metric"], pr["warmup_step"], pr["startup_trials"]), storage=raw["storage"],
         sampler_seed=raw["sampler_seed"], raw=raw)
@@ -172,8 +202,30 @@ def load_sweep(path: Path) -> SweepSpec:
     return spec
 
 
-def _parameter(key: str, value: Any, problems: list[ConfigProblem]) -> Parameter:
-    where = f"parameters.{key}"
+def _named(spaces: list[dict[str, Parameter]], written: Any) -> list[tuple[str, dict[str, Parameter]]]:
+    """Each space with the name its fields go by in a problem: parameters, or parameters[i]."""
+    return [("parameters" if isinstance(written, dict) else f"parameters[{i}]", space) for i, space in enumerate(spaces)]
+
+
+def _spaces(written: Any, method: str, problems: list[ConfigProblem]) -> list[dict[str, Parameter]]:
+    listed = written if isinstance(written, list) else [written]
+    if isinstance(written, list) and method != "grid":
+        problems.append(ConfigProblem("parameters", f"a list of parameter spaces is a grid's: use method grid, or one "
+                                      f"object for {method}", "semantic"))
+    spaces = []
+    for index, space in enumerate(listed):
+        where = "parameters" if isinstance(written, dict) else f"parameters[{index}]"
+        if not isinstance(space, dict) or not space:
+            problems.append(ConfigProblem(where, "no parameter to sweep: name at least one config field", "semantic"))
+            continue
+        spaces.append({key: _parameter(key, value, where, problems) for key, value in space.items()})
+    if not listed:
+        problems.append(ConfigProblem("parameters", "no parameter space: give an object of fields", "semantic"))
+    return spaces
+
+
+def _parameter(key: str, value: Any, space: str, problems: list[ConfigProblem]) -> Parameter:
+    where = f"{space}.{key}"
     if isinstance(value, list):
         if not value:
             problems.append(ConfigProblem(where, "an empty list: give at least one value", "semantic"))
@@ -224,12 +276,18 @@ def _check_values(spec: SweepSpec, problems: list[ConfigProblem]) -> None:
     """Each value of each parameter (a range's ends) must make a config the trainer accepts: a
     parameter that is not a config field, or a value out of its bounds, is said here, not in a trial."""
     base_algorithm = str(spec.base_raw.get("algorithm", "bond"))
-    swept = spec.parameters.get("algorithm")
+    for space_name, space in _named(spec.spaces, spec.raw["parameters"]):
+        _check_space(spec, space_name, space, base_algorithm, problems)
+
+
+def _check_space(spec: SweepSpec, space_name: str, space: dict[str, Parameter], base_algorithm: str,
+                 problems: list[ConfigProblem]) -> None:
+    swept = space.get("algorithm")
     algorithms = set(_extremes(swept)) if swept else {base_algorithm}
-    for key, p in spec.parameters.items():
+    for key, p in space.items():
         section = key.split(".", 1)[0]
         if section in ALGORITHM_SECTIONS and section not in algorithms:
-            problems.append(ConfigProblem(f"parameters.{key}", f"applies to no trial: every trial runs "
+            problems.append(ConfigProblem(f"{space_name}.{key}", f"applies to no trial: every trial runs "
                                           f"{' or '.join(sorted(map(str, algorithms)))}", "semantic"))
             continue
         for value in _extremes(p):
@@ -240,6 +298,6 @@ def _check_values(spec: SweepSpec, problems: list[ConfigProblem]) -> None:
             except ConfigError as error:
                 for problem in error.problems:
                     said = f"{problem.field}: {problem.message}" if problem.field else problem.message
-                    problems.append(ConfigProblem(f"parameters.{key}", f"the value {json.dumps(value)} gives a config the "
+                    problems.append(ConfigProblem(f"{space_name}.{key}", f"the value {json.dumps(value)} gives a config the "
                                                   f"trainer refuses — {said}", "semantic"))
                 break

@@ -25,6 +25,7 @@ ATTR_SEEDS = "bond:seed_results"    # per seed, the objectives' metrics of its l
 ATTR_CONSTRAINT = "bond:constraint"  # [metric - max]: at most 0 is feasible (Optuna's convention)
 ATTR_SURPLUS = "bond:surplus"       # asked after the grid was done: no run, not a result
 ATTR_ERROR = "bond:error"
+ATTR_WORKER = "bond:worker"         # {host, pid} of the sweep process running the trial
 
 
 def _optuna() -> Any:
@@ -43,10 +44,7 @@ def storage_of(spec: SweepSpec, folder: Path) -> Any:
     if spec.storage is None:
         from optuna.storages.journal import JournalFileBackend
         return optuna.storages.JournalStorage(JournalFileBackend(str(folder / JOURNAL_FILE)))
-    # A database: Optuna's heartbeat marks the trials of a worker that died as failed, and the
-    # callback queues each again (a new trial with its parameters), which --resume then runs.
-    return optuna.storages.RDBStorage(spec.storage, heartbeat_interval=10, grace_period=60,
-                                      failed_trial_callback=optuna.storages.RetryFailedTrialCallback(max_retry=3))
+    return optuna.storages.RDBStorage(spec.storage)
 
 
 def _constraints(trial: Any) -> list[float]:
@@ -74,16 +72,45 @@ def pruner_of(spec: SweepSpec) -> Any:
     return optuna.pruners.NopPruner()
 
 
-def open_study(spec: SweepSpec, folder: Path) -> Any:
-    """Create the study (or load it: --resume, or another machine on the same storage)."""
+def open_study(spec: SweepSpec, folder: Path, wait_s: float = 60.0) -> Any:
+    """Create the study, or load it (--resume, or another machine on the same storage). Only the
+    process that created it queues a grid's points, so each point is queued once; the others wait
+    until it has."""
     optuna = _optuna()
-    study = optuna.create_study(study_name=spec.name, storage=storage_of(spec, folder), sampler=sampler_of(spec),
-                                pruner=pruner_of(spec), directions=[o.goal for o in spec.objectives], load_if_exists=True)
-    if spec.method == "grid" and not study.user_attrs.get("bond:grid_queued"):
+    options = dict(study_name=spec.name, sampler=sampler_of(spec), pruner=pruner_of(spec))
+    storage = _storage_when_ready(spec, folder)
+    try:
+        study = optuna.create_study(storage=storage, directions=[o.goal for o in spec.objectives], **options)
+        created = True
+    except optuna.exceptions.DuplicatedStudyError:
+        study = optuna.load_study(storage=storage, **options)
+        created = False
+    if spec.method != "grid":
+        return study
+    if created:
         for point in spec.grid_points():
-            study.enqueue_trial({key: encode(value) for key, value in point.items()}, skip_if_exists=True)
+            study.enqueue_trial({key: encode(value) for key, value in point.items()})
         study.set_user_attr("bond:grid_queued", True)
+        return study
+    deadline = time.time() + wait_s
+    while not optuna.load_study(storage=storage, **options).user_attrs.get("bond:grid_queued"):
+        if time.time() > deadline:
+            raise RuntimeError(f"study {spec.name}: the sweep that created it has not queued its grid within {wait_s:.0f} s")
+        time.sleep(0.5)
     return study
+
+
+def _storage_when_ready(spec: SweepSpec, folder: Path, attempts: int = 5) -> Any:
+    """The storage; a database that another sweep is setting up at the same moment (Optuna's tables
+    created twice at once fail on one side) is tried again."""
+    for attempt in range(attempts):
+        try:
+            return storage_of(spec, folder)
+        except Exception as error:  # noqa: BLE001 - sqlalchemy's IntegrityError / OperationalError, whose package is optional
+            if attempt == attempts - 1 or type(error).__module__.split(".")[0] != "sqlalchemy":
+                raise
+            time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def encode(value: Any) -> Any:
@@ -98,9 +125,16 @@ def decode(value: Any, choices: tuple[Any, ...]) -> Any:
     return value
 
 
-def suggest(trial: Any, spec: SweepSpec) -> dict[str, Any]:
-    """The trial's parameters: asked of Optuna (fixed ones, queued by the grid or a retry, come back as queued)."""
+def suggest(trial: Any, spec: SweepSpec, queued: Optional[dict[str, Any]]) -> dict[str, Any]:
+    """The trial's parameters: asked of Optuna (fixed ones, queued by the grid or a retry, come back as
+    queued). A grid's trial names the fields of its own space, each a categorical over every value the
+    grid gives that field (one distribution per name across the study, as Optuna requires)."""
     params: dict[str, Any] = {}
+    if spec.method == "grid":
+        choices = spec.grid_choices()
+        for key in (queued or {}):
+            params[key] = decode(trial.suggest_categorical(key, [encode(v) for v in choices[key]]), choices[key])
+        return params
     for key, p in spec.parameters.items():
         if isinstance(p, Choice):
             params[key] = decode(trial.suggest_categorical(key, [encode(v) for v in p.values]), p.values)

@@ -8,6 +8,7 @@ import logging
 import os
 import shutil
 import signal
+import threading
 import sys
 import time
 import traceback
@@ -24,7 +25,7 @@ from .distributed import World, close_world, init_world
 from ..models.hf import ModelLoadError
 from ..inputs.rewards import RewardError, RewardTimeout
 from ..run.rundir import FollowerRunDirectory, RunDirectory
-from ..run.files import DiskFull, RunFolderBusy, RunLock, is_disk_full
+from ..run.files import DiskFull, RunFolderBusy, RunLock, is_disk_full, pid_alive
 from ..run.layout import LOG_FILE, METRICS_FILE, PRUNE_REQUEST, RANK_ERRORS, SAMPLES_FILE
 from ..run.trackers import Trackers
 from .step import NumericError
@@ -96,7 +97,7 @@ def _run_main(cfg: RunConfig, run_path: Path, resume: bool, config_path: Optiona
         if meta.get("status") == "completed" and cfg.train.steps <= done:
             problem = (f"{run_path}: the run already completed all {done} steps; to train further, resume with more "
                        f"steps, e.g. --set train.steps={2 * done} (or raise train.steps in its config)")
-        elif meta.get("status") == "running" and _pid_alive(int(meta.get("pid", 0))) and meta.get("pid") != os.getpid():
+        elif meta.get("status") == "running" and pid_alive(int(meta.get("pid", 0))) and meta.get("pid") != os.getpid():
             problem = f"{run_path}: the run is still running (pid {meta['pid']}); stop it before resuming"
     # The other ranks wait for this verdict before they touch the folder.
     world.broadcast_object(problem)
@@ -142,6 +143,8 @@ def _train_main(cfg: RunConfig, rd: RunDirectory, resume: bool, meta: dict[str, 
     handler = _setup_logging(run_path)
     trainer = Trainer(cfg, rd, console, world)
     previous_handlers = _install_stop_handlers(trainer, rd, console, world)
+    if sweep:
+        _stop_when_orphaned()
     try:
         _record_start(trainer, rd, resume, meta, config_path, sweep)
         if world.active:
@@ -290,16 +293,21 @@ def _fail(rd: RunDirectory, trainer: Trainer, console: Console, kind: str, messa
             console.error(f"could not record the failure in {rd.path / 'run.json'}: {write_error}")
 
 
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def _stop_when_orphaned() -> None:
+    """A sweep's trial: when the sweep process that started it is gone (killed, SIGKILL included),
+    stop as on a signal — a checkpoint, status stopped — so that no trial trains on unwatched and
+    the sweep's --resume continues it."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        log.info("the sweep process %d is gone: stopping", parent)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="bond-orphan-watch", daemon=True).start()
+
+
 
 
 def _install_stop_handlers(trainer: Trainer, rd: RunDirectory, console: Console, world: World = World()) -> dict[int, Any]:
