@@ -67,6 +67,8 @@ async function main() {
   const configSchema = JSON.parse(fs.readFileSync('contracts/schemas/config.schema.json', 'utf8'));
   const moved = JSON.parse(fs.readFileSync('contracts/schemas/config.moved-fields.json', 'utf8')).moved;
   fs.writeFileSync('dist/config.editor.schema.json', `${JSON.stringify(require('./scripts/editor-schema').editorSchema(configSchema, moved), null, 1)}\n`);
+  // *.sweep.json: the trainer's schema as it is (its descriptions are the hovers).
+  fs.copyFileSync('contracts/schemas/sweep.schema.json', 'dist/sweep.editor.schema.json');
   const contexts = await Promise.all([
     esbuild.context({ ...common, entryPoints: ['src/extension.ts'], outfile: 'dist/extension.js' }),
     esbuild.context({ ...common, entryPoints: ['src/cli.ts'], outfile: 'dist/cli.js' }),

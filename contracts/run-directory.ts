@@ -161,6 +161,20 @@ export interface RunMeta {
   checkpoints: CheckpointEntry[];
   trainer_version: string;
   torch_version: string;
+  /** the sweep trial this run is one seed of (run.schema.json's sweep); absent outside sweeps */
+  sweep?: SweepTrial | null;
+  /** why a sweep's pruner ended the run (status pruned) */
+  pruned?: { reason: string; step: number } | null;
+}
+
+export interface SweepTrial {
+  /** the sweep's (and its Optuna study's) name */
+  name: string;
+  /** the sweep folder, holding sweep.json */
+  folder?: string;
+  trial: number;
+  parameters: Record<string, unknown>;
+  seed: number;
 }
 
 /** A line of metrics.jsonl. Metric names are stable keys such as "loss/total" or "eval/effective_n". */

@@ -24,6 +24,8 @@ export const COMMANDS = {
   editRunNote: 'bond.editRunNote',
   editRunTags: 'bond.editRunTags',
   installMissingPackages: 'bond.installMissingPackages',
+  startSweep: 'bond.startSweep',
+  stopSweep: 'bond.stopSweep',
 } as const;
 
 export type CommandId = (typeof COMMANDS)[keyof typeof COMMANDS];

@@ -174,7 +174,7 @@ function recordedConfigUri(run: RunState): vscode.Uri {
 }
 
 /** Runs execute workspace code: none starts in a workspace the user has not trusted (said, with a way to trust it). */
-function workspaceTrusted(): boolean {
+export function workspaceTrusted(): boolean {
   if (vscode.workspace.isTrusted) return true;
   void vscode.window.showErrorMessage(UNTRUSTED, 'Manage Workspace Trust')
     .then((c) => c && vscode.commands.executeCommand('workbench.trust.manage'));

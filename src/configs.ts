@@ -11,13 +11,19 @@ import type { PythonEnvironment } from './environment';
 import { COMMANDS } from './commandIds';
 
 export const CONFIG_GLOB = '**/*.bond.json';
+/** what the trainer checks: run configs and sweep files */
+const CHECKED_GLOB = '**/*.{bond,sweep}.json';
 
 export function isConfigDocument(document: vscode.TextDocument): boolean {
   return document.uri.scheme === 'file' && document.fileName.endsWith('.bond.json');
 }
 
-export async function findConfigs(): Promise<vscode.Uri[]> {
-  return vscode.workspace.findFiles(CONFIG_GLOB, '**/{node_modules,.bond,.venv}/**', 500);
+function isCheckedDocument(document: vscode.TextDocument): boolean {
+  return document.uri.scheme === 'file' && (document.fileName.endsWith('.bond.json') || document.fileName.endsWith('.sweep.json'));
+}
+
+export async function findConfigs(glob = CONFIG_GLOB): Promise<vscode.Uri[]> {
+  return vscode.workspace.findFiles(glob, '**/{node_modules,.bond,.venv}/**', 500);
 }
 
 export class ConfigCodeLens implements vscode.CodeLensProvider {
@@ -53,7 +59,7 @@ export class ConfigDiagnostics implements vscode.Disposable, vscode.CodeActionPr
       vscode.workspace.onDidSaveTextDocument((d) => this.schedule(d, 50)),
       // Trust granted: the trainer's checks can run now on every open config.
       vscode.workspace.onDidGrantWorkspaceTrust(() => void this.checkWorkspace()),
-      vscode.languages.registerCodeActionsProvider({ pattern: CONFIG_GLOB }, this,
+      vscode.languages.registerCodeActionsProvider({ pattern: CHECKED_GLOB }, this,
         { providedCodeActionKinds: [vscode.CodeActionKind.QuickFix] }),
     );
     void this.checkWorkspace();
@@ -61,14 +67,14 @@ export class ConfigDiagnostics implements vscode.Disposable, vscode.CodeActionPr
 
   /** Every open config, then the workspace's configs on disk (what a reload would otherwise lose). */
   private async checkWorkspace(): Promise<void> {
-    const open = vscode.workspace.textDocuments.filter(isConfigDocument);
+    const open = vscode.workspace.textDocuments.filter(isCheckedDocument);
     for (const document of open) await this.validate(document.uri, document);
-    const onDisk = (await findConfigs()).filter((uri) => !open.some((d) => d.uri.toString() === uri.toString()));
+    const onDisk = (await findConfigs(CHECKED_GLOB)).filter((uri) => !open.some((d) => d.uri.toString() === uri.toString()));
     for (const uri of onDisk.slice(0, MAX_CONFIGS_CHECKED_AT_START)) await this.validate(uri);
   }
 
   private schedule(document: vscode.TextDocument, delayMs: number): void {
-    if (!isConfigDocument(document)) return;
+    if (!isCheckedDocument(document)) return;
     const key = document.uri.toString();
     clearTimeout(this.pending.get(key));
     this.pending.set(key, setTimeout(() => void this.validate(document.uri, document), delayMs));

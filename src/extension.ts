@@ -11,12 +11,18 @@ import { RunsView } from './runsView';
 import { RunStatusBar } from './statusBar';
 import { registerWebviews } from './webviews';
 import { registerWalkthrough } from './walkthrough';
+import { registerSweeps } from './sweeps';
+import { sweepRunsDirectories, sweepsDirectory } from './core/sweepFolders';
 
 export function activate(context: vscode.ExtensionContext): Services {
   const output = vscode.window.createOutputChannel('BOND Studio');
   const python = new PythonEnvironment(context, output);
   // Runs whose run.json says running with a fresh heartbeat are picked up here: that is reattaching.
-  const store = new RunStore({ runsDirectories: () => (vscode.workspace.workspaceFolders ?? []).map(runsDirectory) });
+  // A sweep's trials are runs too: each sweep folder's runs/ is watched beside the runs directory.
+  const store = new RunStore({
+    runsDirectories: () => (vscode.workspace.workspaceFolders ?? []).map(runsDirectory)
+      .flatMap((runs) => [runs, ...sweepRunsDirectories(sweepsDirectory(runs))]),
+  });
   const manager = new RunManager(() => python.require());
   const channels = new Map<string, vscode.OutputChannel>();
   const services: Services = {
@@ -56,6 +62,7 @@ export function activate(context: vscode.ExtensionContext): Services {
     vscode.workspace.onDidChangeWorkspaceFolders(() => void store.refresh()),
     vscode.workspace.onDidChangeConfiguration((e) => { if (e.affectsConfiguration('bond.runsDirectory')) void store.refresh(); }),
     ...registerCommands(services),
+    ...registerSweeps(services),
     ...registerWebviews(services),
     ...registerWalkthrough(services),
   );

@@ -15,7 +15,8 @@ export function notifyRunEndings(store: RunStore, startedHere: (dir: string) => 
     for (const run of runs) {
       const message = endingMessage(run, last.get(run.dir));
       last.set(run.dir, run.status);
-      if (!message || (message.error && startedHere(run.dir))) continue;
+      // a sweep's trials end by the dozen: the sweep says once how it went (its Start Sweep notice)
+      if (!message || (message.error && startedHere(run.dir)) || run.meta.sweep) continue;
       const show = message.error ? vscode.window.showErrorMessage : vscode.window.showInformationMessage;
       void show(message.text, 'Open Dashboard').then((choice) => {
         if (choice) void vscode.commands.executeCommand(COMMANDS.openDashboard, run);

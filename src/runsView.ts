@@ -6,6 +6,7 @@ import { runLabel, type RunState } from './core/runStore';
 import { formatDuration, shortDate, shownReward } from './core/format';
 import type { RunStore } from './core/runStore';
 import { COMMANDS } from './commandIds';
+import { groupBySweep, isSweepGroup, sweepFolderOf, sweepProgress, type SweepGroup } from './core/sweepFolders';
 
 const ICONS: Record<string, [string, string | undefined]> = {
   starting: ['loading~spin', undefined],
@@ -30,8 +31,10 @@ export function contextValue(run: RunState): string {
   return words.join(' ');
 }
 
-export class RunsView implements vscode.TreeDataProvider<RunState>, vscode.Disposable {
-  private readonly changed = new vscode.EventEmitter<RunState | undefined>();
+type RunsItem = RunState | SweepGroup;
+
+export class RunsView implements vscode.TreeDataProvider<RunsItem>, vscode.Disposable {
+  private readonly changed = new vscode.EventEmitter<RunsItem | undefined>();
   readonly onDidChangeTreeData = this.changed.event;
   private readonly subscriptions: { dispose(): void }[] = [];
 
@@ -43,22 +46,39 @@ export class RunsView implements vscode.TreeDataProvider<RunState>, vscode.Dispo
     // a run the tree has not shown yet needs the root refreshed (VS Code ignores unknown elements).
     this.subscriptions.push(
       store.onDidChangeRuns((runs) => {
-        if (runs.length > 3 || runs.some((r) => !this.shown.has(r.dir))) this.changed.fire(undefined);
+        // a sweep's trial also moves its sweep's progress line: the whole tree then
+        if (runs.length > 3 || runs.some((r) => !this.shown.has(r.dir) || sweepFolderOf(r))) this.changed.fire(undefined);
         else runs.forEach((r) => this.changed.fire(r));
       }),
       store.onDidRemoveRuns(() => this.changed.fire(undefined)),
     );
+    // A sweep's own process (not a run) says in sweep.json whether it lives: its row follows it
+    // (Stop Sweep ends it some seconds after its trials have stopped, with no run changing then).
+    const timer = setInterval(() => {
+      const key = groupBySweep(this.store.runs).filter(isSweepGroup).map((g) => `${g.folder}:${g.active}`).join('|');
+      if (key !== this.sweepsShown) this.changed.fire(undefined);
+    }, 2_000);
+    this.subscriptions.push({ dispose: () => clearInterval(timer) });
   }
 
-  getChildren(element?: RunState): RunState[] {
-    if (element) return [];
+  /** the sweeps and whether each was running, as the tree last showed them */
+  private sweepsShown = '';
+
+  getChildren(element?: RunsItem): RunsItem[] {
+    if (element) return isSweepGroup(element) ? element.runs : [];
     const runs = this.store.runs;
     this.shown.clear();
     runs.forEach((r) => this.shown.add(r.dir));
-    return runs;
+    const items = groupBySweep(runs);
+    this.sweepsShown = items.filter(isSweepGroup).map((g) => `${g.folder}:${g.active}`).join('|');
+    return items;
   }
 
-  getTreeItem(run: RunState): vscode.TreeItem {
+  getTreeItem(element: RunsItem): vscode.TreeItem {
+    return isSweepGroup(element) ? sweepItem(element) : this.runItem(element);
+  }
+
+  private runItem(run: RunState): vscode.TreeItem {
     const item = new vscode.TreeItem(runLabel(run), vscode.TreeItemCollapsibleState.None);
     item.id = run.dir;
     const [icon, color] = ICONS[run.status] ?? UNKNOWN_STATUS_ICON;
@@ -81,6 +101,21 @@ export class RunsView implements vscode.TreeDataProvider<RunState>, vscode.Dispo
     this.changed.dispose();
     this.subscriptions.forEach((s) => s.dispose());
   }
+}
+
+/** A sweep's row: its name, its trials' progress; expanded, its runs (a trial's seeds) under it. */
+function sweepItem(group: SweepGroup): vscode.TreeItem {
+  const item = new vscode.TreeItem(group.name, vscode.TreeItemCollapsibleState.Expanded);
+  item.id = `sweep:${group.folder}`;
+  item.iconPath = new vscode.ThemeIcon(group.active ? 'beaker~spin' : 'beaker', group.active ? new vscode.ThemeColor('charts.blue') : undefined);
+  item.description = `sweep · ${group.active ? 'running · ' : ''}${sweepProgress(group)}`;
+  item.contextValue = `sweep ${group.active ? 'sweepActive' : 'sweepStopped'}`;
+  item.resourceUri = vscode.Uri.file(group.folder);
+  const tip = new vscode.MarkdownString(undefined, false);
+  tip.isTrusted = false;
+  tip.appendMarkdown(`**sweep ${escape(group.name)}** — ${group.runs.length} run(s): ${escape(sweepProgress(group))}\n\n${escape(group.folder)}`);
+  item.tooltip = tip;
+  return item;
 }
 
 function tooltip(run: RunState): vscode.MarkdownString {

@@ -117,6 +117,12 @@ export class RunManager {
     return this.launch(dir, args, cwd, meta.config_path, overrides);
   }
 
+  /** `sweep`: the trainer's sweep command on a sweep file, its folder the sweep folder (one process for all its trials). */
+  async startSweep(sweepFile: string, folder: string, cwd: string, resume: boolean): Promise<RunProcess> {
+    const args = ['sweep', '--sweep', sweepFile, '--sweep-dir', folder, ...(resume ? ['--resume'] : [])];
+    return this.spawnTrainer(folder, trainerArguments(distributedLaunch(''), args), cwd);
+  }
+
   private async launch(dir: string, args: string[], cwd: string, configPath: string, overrides: string[]): Promise<RunProcess> {
     try {
       let configText = '';

@@ -84,10 +84,10 @@ export function checkCall(timeoutMs = 60_000): TrainerCall<CheckResult> {
   };
 }
 
-/** `validate`: the trainer's own rules for a config (the editor's Diagnostics); a string when it could not say. */
+/** `validate`: the trainer's own rules for a config or a sweep file (*.sweep.json) (the editor's Diagnostics); a string when it could not say. */
 export function validateCall(configPath: string, options: { overrides?: readonly string[]; diffRun?: string; text?: string } = {}): TrainerCall<ValidateReport | string> {
   return {
-    args: ['validate', '--config', configPath, ...(options.overrides ?? []).flatMap((o) => ['--set', o]),
+    args: ['validate', configPath.endsWith('.sweep.json') ? '--sweep' : '--config', configPath, ...(options.overrides ?? []).flatMap((o) => ['--set', o]),
       ...(options.diffRun ? ['--diff-run', options.diffRun] : []), ...(options.text !== undefined ? ['--stdin'] : [])],
     timeoutMs: 60_000,
     ...(options.text !== undefined ? { input: options.text } : {}),

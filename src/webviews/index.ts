@@ -3,6 +3,7 @@
  * serializers that bring panels back after a reload, and the side-panel inspector.
  */
 import * as vscode from 'vscode';
+import { isSweepGroup } from '../core/sweepFolders';
 import { parseDashboardState } from '../../contracts/webviews/dashboard';
 import { parseSamplesState } from '../../contracts/webviews/samples';
 import { isRunState, pickRun, type Services } from '../commands';
@@ -50,7 +51,9 @@ export function registerWebviews(services: Services): vscode.Disposable[] {
 
   /** From the runs view with several runs selected, or a multi-select quick pick. */
   const compareRuns = async (argument?: unknown, selection?: unknown): Promise<void> => {
-    let runs: RunState[] = Array.isArray(selection) ? selection.filter(isRunState) : [];
+    // a sweep of the runs view stands for its runs (every trial, every seed)
+    const chosen: unknown[] = Array.isArray(selection) ? selection : isSweepGroup(argument) ? [argument] : [];
+    let runs: RunState[] = chosen.flatMap((item) => (isSweepGroup(item) ? item.runs : isRunState(item) ? [item] : []));
     if (runs.length < 2) {
       const candidates = store.runs;
       if (candidates.length < 2) {

@@ -14,6 +14,7 @@ import {
 
 const CONTRACTS = join(__dirname, '..', '..', '..', 'contracts');
 const FIXTURES = join(CONTRACTS, 'fixtures');
+const ROOT = join(CONTRACTS, '..');
 
 function compile(name: string): ValidateFunction {
   const schema: unknown = JSON.parse(readFileSync(join(CONTRACTS, 'schemas', `${name}.schema.json`), 'utf8'));
@@ -182,4 +183,23 @@ test('run.json says what the editor needs of the algorithm: the N it distils, it
   const killed = { ...base, status: 'failed', error: { type: 'killed', step: 3, traceback: null, message: 'killed' } };
   assert.ok(validate(killed), describe(validate.errors));
   assert.equal(validate({ ...killed, error: { ...killed.error, type: 'vanished' } }), false);
+});
+
+test('sweeps: the editor validates *.sweep.json with the trainer\'s schema, and the example sweep follows it', () => {
+  const manifest = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { contributes: { jsonValidation: { fileMatch: string; url: string }[] } };
+  const entry = manifest.contributes.jsonValidation.find((v) => v.fileMatch === '*.sweep.json');
+  assert.ok(entry, 'package.json contributes a schema for *.sweep.json');
+  // the package carries every schema the editor is told to load (.vscodeignore lists what it keeps)
+  const kept = readFileSync(join(ROOT, '.vscodeignore'), 'utf8').split('\n').filter((l) => l.startsWith('!')).map((l) => l.slice(1));
+  for (const { url } of manifest.contributes.jsonValidation) assert.ok(kept.includes(url.replace(/^\.\//, '')), `.vscodeignore keeps ${url}`);
+  assert.deepEqual(JSON.parse(readFileSync(join(ROOT, entry.url), 'utf8')), JSON.parse(readFileSync(join(ROOT, 'contracts', 'schemas', 'sweep.schema.json'), 'utf8')));
+  const validate = compile('sweep');
+  const errors: ParseError[] = [];
+  const example: unknown = parseJsonc(readFileSync(join(ROOT, 'examples', 'paper', 'jbond-vs-reinforce.sweep.json'), 'utf8'), errors, { allowTrailingComma: true });
+  assert.deepEqual(errors, []);
+  assert.ok(validate(example), JSON.stringify(validate.errors));
+  // a misspelt field is refused, as the trainer refuses it
+  assert.equal(validate({ base: 'a.bond.json', parameters: { 'train.lr': [0.1] }, objectives: [{ metric: 'eval/reward/policy', goal: 'maximize' }], sedes: [1] }), false);
+  const folder = compile('sweep-folder');
+  assert.equal(folder({ format_version: 1 }), false, 'sweep.json has required fields');
 });

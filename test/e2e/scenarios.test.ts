@@ -150,3 +150,40 @@ test('reload the window during a run → it keeps training and is reattached', a
     await waitFor(() => (meta(dir).status === 'stopped' ? true : undefined), 'stopped after the reload', 60_000);
   });
 });
+
+test('a sweep: Start Sweep from its CodeLens → its trials train grouped under it in the runs view → Stop Sweep → resume → done', async (t) => {
+  await scenario('sweep', t, async () => {
+    const page = editor.page;
+    const folder = join(editor.workspace, '.bond', 'sweeps', 'e2e-sweep');
+    const trials = (): RunMeta[] => (existsSync(join(folder, 'runs'))
+      ? readdirSync(join(folder, 'runs')).filter((d) => existsSync(join(folder, 'runs', d, 'run.json'))).map((d) => meta(join(folder, 'runs', d)))
+      : []);
+    await openFile('e2e.sweep.json');
+    await page.locator('.contentWidgets .codelens-decoration a', { hasText: 'Start Sweep' }).first().click({ timeout: 30_000 });
+    await editor.showRunsView();
+    const group = page.locator('.monaco-list-row', { hasText: /e2e-sweep.*sweep · running/ }).first();
+    await group.waitFor({ timeout: 90_000 });
+    // both trials train at once (two workers), each listed under the sweep
+    await waitFor(() => { const m = trials(); return m.length === 2 && m.every((r) => r.step >= 3) ? true : undefined; }, 'both trials training', 120_000);
+    // each trial's run is named for the sweep, the trial and the seed
+    await page.locator('.monaco-list-row', { hasText: /e2e-sweep-t000[01]-s1.*running/ }).nth(1).waitFor({ timeout: 30_000 });
+    assert.deepEqual(trials().map((r) => r.sweep?.parameters['jbond.beta']).sort(), [0.3, 0.6]);
+    await group.hover();
+    await group.locator('.action-label[aria-label="Stop Sweep"]').click();
+    await waitFor(() => (trials().every((r) => r.status === 'stopped') ? true : undefined), 'the trials stopped with a checkpoint', 90_000);
+    const stoppedAt = trials().map((r) => r.step);
+    // the sweep's own process ends after its trials: then the row says so and offers to resume
+    const stopped = page.locator('.monaco-list-row', { hasText: /e2e-sweep\s*sweep · 2 stopped/ }).first();
+    await stopped.waitFor({ timeout: 30_000 });
+    await editor.screenshot('sweep-stopped');
+    await stopped.hover();
+    await stopped.locator('.action-label[aria-label="Start Sweep"]').click();
+    await waitFor(() => (trials().every((r) => r.status === 'completed') ? true : undefined), 'the resumed trials to complete', 180_000);
+    for (const [index, run] of trials().entries()) {
+      assert.equal(run.resume_count, 1, 'continued, not started over');
+      assert.equal(run.step, 40);
+      assert.ok(stoppedAt[index]! < 40);
+    }
+    await page.locator('.monaco-list-row', { hasText: /e2e-sweep.*sweep · 2 done/ }).first().waitFor({ timeout: 60_000 });
+  });
+});

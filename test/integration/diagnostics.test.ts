@@ -3,12 +3,12 @@
  * on the shared config fixtures, each problem placed on its field's text in the file.
  */
 import { strict as assert } from 'node:assert';
-import { readFileSync, readdirSync } from 'node:fs';
+import { cpSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { spanOfField, spanOfKey } from '../../src/core/fieldRange';
 import { validateConfig } from '../../src/core/python';
-import { FIXTURES, TRAINER, testPython } from '../helpers';
+import { FIXTURES, ROOT, TRAINER, tempDir, testPython } from '../helpers';
 
 const CONFIGS = join(FIXTURES, 'configs');
 const expected = JSON.parse(readFileSync(join(CONFIGS, 'expected-errors.json'), 'utf8')) as
@@ -75,4 +75,25 @@ test('an unsaved buffer is checked as typed (stdin), its paths resolved against 
   assert.equal(typed.slice(span.offset, span.offset + span.length), '"algoritm"', 'the quick fix replaces the key itself');
   const clean = await validateConfig(env(), path, { text: saved });
   assert.ok(typeof clean !== 'string' && clean.problems.length === 0, JSON.stringify(clean));
+});
+
+test('a sweep file: the trainer checks it (every value applied to its base config) and the editor finds the parameter', async () => {
+  const dir = tempDir('bond-sweep-');
+  cpSync(join(ROOT, 'examples', 'demo', 'demo.bond.json'), join(dir, 'base.bond.json'));
+  for (const name of ['prompts-train.jsonl', 'prompts-eval.jsonl']) cpSync(join(ROOT, 'examples', 'demo', name), join(dir, name));
+  const text = '{"base": "base.bond.json", "parameters": [{"algorithm": ["jbond"], "train.lrr": [0.1]}],\n'
+    + ' "objectives": [{"metric": "eval/reward/policy", "goal": "maximize"}]}';
+  const path = join(dir, 'bad.sweep.json');
+  writeFileSync(path, text);
+  const report = await validateConfig(env(), path);
+  assert.ok(typeof report !== 'string', String(report));
+  assert.equal(report.ok, false);
+  const problem = report.problems.find((p) => p.field === 'parameters[0].train.lrr');
+  assert.ok(problem, JSON.stringify(report.problems));
+  assert.match(problem.message, /did you mean 'lr'/);
+  const span = spanOfField(text, problem.field);
+  assert.equal(text.slice(span.offset, span.offset + span.length), '[0.1]');
+  // the example sweep the repository ships is clean
+  const example = await validateConfig(env(), join(ROOT, 'examples', 'paper', 'jbond-vs-reinforce.sweep.json'));
+  assert.ok(typeof example !== 'string' && example.ok, JSON.stringify(example));
 });
