@@ -1,6 +1,6 @@
 /** Status bar while runs are active: step/total, latest reward and ETA; a click opens that run's dashboard. */
 import * as vscode from 'vscode';
-import { etaSeconds, formatDuration } from './core/format';
+import { etaSeconds, formatDuration, liveReward } from './core/format';
 import { runLabel, type RunState, type RunStore } from './core/runStore';
 import { COMMANDS } from './commandIds';
 
@@ -24,18 +24,18 @@ export class RunStatusBar implements vscode.Disposable {
       return;
     }
     const run = active[0]!;
-    const reward = run.latest?.['reward/policy'];
+    const reward = liveReward(run.latest, run.latestEval);
     const eta = etaSeconds(run.meta, Date.now());
     const more = active.length > 1 ? ` (+${active.length - 1})` : '';
     this.item.text = `$(sync~spin) BOND ${run.meta.step}/${run.meta.total_steps}`
-      + (typeof reward === 'number' ? ` · r ${reward.toFixed(2)}` : '')
+      + (reward ? ` · ${reward.label} ${reward.value.toFixed(2)}` : '')
       + (eta !== undefined ? ` · ETA ${formatDuration(eta)}` : '') + more;
     const tooltip = new vscode.MarkdownString(undefined, false);
     tooltip.isTrusted = false;
     for (const r of active) {
       const eta = etaSeconds(r.meta, Date.now());
-      const rr = r.latest?.['reward/policy'];
-      tooltip.appendText(`${runLabel(r)}: ${r.meta.step}/${r.meta.total_steps}${typeof rr === 'number' ? `, reward ${rr.toFixed(3)}` : ''}`
+      const rr = liveReward(r.latest, r.latestEval);
+      tooltip.appendText(`${runLabel(r)}: ${r.meta.step}/${r.meta.total_steps}${rr ? `, ${rr.label === 'r' ? 'reward' : 'held-out reward'} ${rr.value.toFixed(3)}` : ''}`
         + `${eta !== undefined ? `, ETA ${formatDuration(eta)}` : ''} (${r.meta.algorithm} on ${r.meta.device})\n\n`);
     }
     tooltip.appendText(`Click to open the dashboard of ${runLabel(run)}.`);

@@ -60,6 +60,14 @@ export function shownReward(latest: MetricRecord | undefined, latestEval: Metric
   return typeof train === 'number' && Number.isFinite(train) ? { label: 'r', value: train } : undefined;
 }
 
+/** The reward a live run's status bar shows: the training reward of the last step, which moves every
+ * step; for an algorithm that writes none (BoNBoN), the last held-out evaluation's. */
+export function liveReward(latest: MetricRecord | undefined, latestEval: MetricRecord | undefined): { label: string; value: number } | undefined {
+  const train = latest?.['reward/policy'];
+  if (typeof train === 'number' && Number.isFinite(train)) return { label: 'r', value: train };
+  return shownReward(undefined, latestEval);
+}
+
 /** A run's start as a runs-view row says it: short and 24-hour ("Dec 1 14:05"), the year when not this one's. */
 export function shortDate(seconds: number, nowMs: number = Date.now()): string {
   const date = new Date(seconds * 1000);

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { RunMeta } from '../../contracts/run-directory';
-import { etaSeconds, formatDuration, progressBar, shortDate, shownReward } from '../../src/core/format';
+import { etaSeconds, formatDuration, liveReward, progressBar, shortDate, shownReward } from '../../src/core/format';
 import { FIXTURES } from '../helpers';
 
 const base = JSON.parse(readFileSync(join(FIXTURES, 'runs', 'completed', 'run.json'), 'utf8')) as RunMeta;
@@ -34,4 +34,12 @@ test('a runs-view row shows the held-out reward when there is one (every algorit
   const at = new Date(2026, 11, 1, 9, 5).getTime() / 1000;
   assert.equal(shortDate(at, new Date(2026, 11, 2).getTime()), 'Dec 1 09:05');
   assert.equal(shortDate(at, new Date(2027, 0, 2).getTime()), 'Dec 1, 2026 09:05');
+});
+
+test('the status bar shows the live training reward, and the held-out one for an algorithm without (BoNBoN)', () => {
+  const train = { kind: 'train', step: 3, time: 0, 'reward/policy': 0.25 } as const;
+  const evaluation = { kind: 'eval', step: 3, time: 0, 'eval/reward/policy': 1.5 } as const;
+  assert.deepEqual(liveReward(train, evaluation), { label: 'r', value: 0.25 });
+  assert.deepEqual(liveReward({ kind: 'train', step: 3, time: 0, 'bonbon/h': 2 }, evaluation), { label: 'eval r', value: 1.5 });
+  assert.equal(liveReward({ kind: 'train', step: 3, time: 0 }, undefined), undefined);
 });
