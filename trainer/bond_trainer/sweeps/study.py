@@ -44,7 +44,13 @@ def storage_of(spec: SweepSpec, folder: Path) -> Any:
     if spec.storage is None:
         from optuna.storages.journal import JournalFileBackend
         return optuna.storages.JournalStorage(JournalFileBackend(str(folder / JOURNAL_FILE)))
-    return optuna.storages.RDBStorage(spec.storage)
+    try:
+        return optuna.storages.RDBStorage(spec.storage)
+    except ModuleNotFoundError as error:  # the database's driver (psycopg2 for postgresql://)
+        from ..inputs.extras import MissingPackage
+        driver = "psycopg2-binary>=2.9" if spec.storage.startswith("postgresql") else str(error.name)
+        raise MissingPackage(f"storage {spec.storage.split(':', 1)[0]}://… needs the {error.name} package in the trainer's "
+                             f"Python: pip install '{driver}'", [driver]) from None
 
 
 def _constraints(trial: Any) -> list[float]:
