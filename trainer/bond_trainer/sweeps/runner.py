@@ -181,6 +181,8 @@ def _work_on(sweep: SweepRun, study: Any, index: int) -> None:
         if not waiting and (sweep.spec.method == "grid" or _finished_or_under_way(study) >= sweep.spec.max_trials):
             return
         trial = study.ask()
+        # first of all: a sweep that dies from here on leaves a trial the next one can tell is orphaned
+        trial.set_user_attr(ATTR_WORKER, {"host": socket.gethostname(), "pid": os.getpid()})
         queued = _queued_params(study, trial)
         if sweep.spec.method == "grid" and queued is None:
             # another worker took the last grid point between the look and the ask
@@ -202,7 +204,6 @@ def _run_trial(sweep: SweepRun, study: Any, trial: Any, worker: int, queued: Opt
     spec = sweep.spec
     params = suggest(trial, spec, queued)
     origin = int(trial.user_attrs.get(ATTR_CONTINUES, trial.number))
-    trial.set_user_attr(ATTR_WORKER, {"host": socket.gethostname(), "pid": os.getpid()})
     dirs = [sweep.run_dir(origin, seed) for seed in spec.seeds]
     trial.set_user_attr(ATTR_RUNS, [str(d.relative_to(sweep.folder)) for d in dirs])
     sweep.console.line(f"trial {trial.number}: {json.dumps(params)}" + (f" (continues trial {origin})" if origin != trial.number else ""))
