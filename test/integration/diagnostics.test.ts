@@ -4,7 +4,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { cpSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { test } from 'node:test';
 import { spanOfField, spanOfKey } from '../../src/core/fieldRange';
 import { validateConfig } from '../../src/core/python';
@@ -93,7 +93,12 @@ test('a sweep file: the trainer checks it (every value applied to its base confi
   assert.match(problem.message, /did you mean 'lr'/);
   const span = spanOfField(text, problem.field);
   assert.equal(text.slice(span.offset, span.offset + span.length), '[0.1]');
-  // the example sweep the repository ships is clean
-  const example = await validateConfig(env(), join(ROOT, 'examples', 'paper', 'jbond-vs-reinforce.sweep.json'));
-  assert.ok(typeof example !== 'string' && example.ok, JSON.stringify(example));
+  // a base the trainer refuses (here: the demo's reference model not made yet) is said once, on base
+  const paper = join(dir, 'paper', 'jbond-vs-reinforce.sweep.json');
+  cpSync(join(ROOT, 'examples', 'paper', 'jbond-vs-reinforce.sweep.json'), paper, { recursive: true });
+  cpSync(join(ROOT, 'examples', 'demo'), join(dir, 'demo'), { recursive: true, filter: (source) => basename(source) !== 'build' });
+  const example = await validateConfig(env(), paper);
+  assert.ok(typeof example !== 'string', String(example));
+  assert.deepEqual(example.problems.map((p) => p.field), ['base'], JSON.stringify(example.problems));
+  assert.match(example.problems[0]!.message, /reference\.pt does not exist/);
 });

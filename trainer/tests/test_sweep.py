@@ -193,10 +193,24 @@ def test_a_grid_of_several_spaces_is_their_union_and_a_field_that_does_not_apply
         {"algorithm": "reinforce", "reinforce.beta_kl": 0.1}])
 
 
-def test_the_paper_example_sweep_reads_as_seven_configurations_over_three_seeds() -> None:
-    from bond_trainer.sweeps.spec import load_sweep
+def test_the_paper_example_sweep_reads_as_seven_configurations_over_three_seeds(tmp_path: Path) -> None:
+    # the example as the repository lays it out, beside a demo whose reference model is a tiny one
+    # (the real one is made by `demo --prepare-only`; without it the base is refused, said once)
+    import shutil
+    from bond_trainer.sweeps.spec import SweepError, load_sweep
     from conftest import REPO_ROOT
-    spec = load_sweep(REPO_ROOT / "examples" / "paper" / "jbond-vs-reinforce.sweep.json")
+    (tmp_path / "paper").mkdir()
+    shutil.copy(REPO_ROOT / "examples" / "paper" / "jbond-vs-reinforce.sweep.json", tmp_path / "paper")
+    shutil.copytree(REPO_ROOT / "examples" / "demo", tmp_path / "demo", ignore=shutil.ignore_patterns("build"))
+    sweep = tmp_path / "paper" / "jbond-vs-reinforce.sweep.json"
+    with pytest.raises(SweepError) as refused:
+        load_sweep(sweep)
+    assert [(p.field, "reference.pt does not exist" in p.message) for p in refused.value.problems] == [("base", True)]
+    pre = subprocess.run([sys.executable, "-m", "bond_trainer", "pretrain", "--out", str(tmp_path / "demo" / "build" / "reference.pt"),
+                          "--steps", "1", "--layers", "1", "--heads", "2", "--width", "16", "--batch-size", "2"],
+                         cwd=TRAINER_DIR, capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(TRAINER_DIR)})
+    assert pre.returncode == 0, pre.stderr
+    spec = load_sweep(sweep)
     assert spec.max_trials == 7 and spec.seeds == [0, 1, 2] and spec.method == "grid"
     assert sorted({p["algorithm"] for p in spec.grid_points()}) == ["jbond", "reinforce"]
 

@@ -275,13 +275,28 @@ def _extremes(p: Parameter) -> tuple[Any, ...]:
 def _check_values(spec: SweepSpec, problems: list[ConfigProblem]) -> None:
     """Each value of each parameter (a range's ends) must make a config the trainer accepts: a
     parameter that is not a config field, or a value out of its bounds, is said here, not in a trial."""
+    # The base first: what is wrong with it (a missing model file, say) is said once, on `base`, not
+    # on every parameter; a value is then blamed only for what it adds.
+    base_problems = _config_problems(spec, {})
+    for problem in base_problems:
+        said = f"{problem.field}: {problem.message}" if problem.field else problem.message
+        problems.append(ConfigProblem("base", f"{spec.base}: {said}", "semantic"))
+    known = {(p.field, p.message) for p in base_problems}
     base_algorithm = str(spec.base_raw.get("algorithm", "bond"))
     for space_name, space in _named(spec.spaces, spec.raw["parameters"]):
-        _check_space(spec, space_name, space, base_algorithm, problems)
+        _check_space(spec, space_name, space, base_algorithm, known, problems)
+
+
+def _config_problems(spec: SweepSpec, params: dict[str, Any]) -> list[ConfigProblem]:
+    try:
+        config_from_dict(spec.base_raw, spec.base.parent, str(spec.base), spec.overrides(params, spec.seeds[0]))
+    except ConfigError as error:
+        return error.problems
+    return []
 
 
 def _check_space(spec: SweepSpec, space_name: str, space: dict[str, Parameter], base_algorithm: str,
-                 problems: list[ConfigProblem]) -> None:
+                 known: set[tuple[str, str]], problems: list[ConfigProblem]) -> None:
     swept = space.get("algorithm")
     algorithms = set(_extremes(swept)) if swept else {base_algorithm}
     for key, p in space.items():
@@ -293,11 +308,10 @@ def _check_space(spec: SweepSpec, space_name: str, space: dict[str, Parameter], 
         for value in _extremes(p):
             # checked on a trial of the algorithm the field belongs to
             params = {key: value, **({"algorithm": section} if section in ALGORITHM_SECTIONS and swept else {})}
-            try:
-                config_from_dict(spec.base_raw, spec.base.parent, str(spec.base), spec.overrides(params, spec.seeds[0]))
-            except ConfigError as error:
-                for problem in error.problems:
-                    said = f"{problem.field}: {problem.message}" if problem.field else problem.message
-                    problems.append(ConfigProblem(f"{space_name}.{key}", f"the value {json.dumps(value)} gives a config the "
-                                                  f"trainer refuses — {said}", "semantic"))
+            added = [p for p in _config_problems(spec, params) if (p.field, p.message) not in known]
+            for problem in added:
+                said = f"{problem.field}: {problem.message}" if problem.field else problem.message
+                problems.append(ConfigProblem(f"{space_name}.{key}", f"the value {json.dumps(value)} gives a config the "
+                                              f"trainer refuses — {said}", "semantic"))
+            if added:
                 break
