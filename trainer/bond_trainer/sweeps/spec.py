@@ -212,11 +212,12 @@ def _spaces(written: Any, method: str, problems: list[ConfigProblem]) -> list[di
     if isinstance(written, list) and method != "grid":
         problems.append(ConfigProblem("parameters", f"a list of parameter spaces is a grid's: use method grid, or one "
                                       f"object for {method}", "semantic"))
-    spaces = []
+    spaces: list[dict[str, Parameter]] = []
     for index, space in enumerate(listed):
         where = "parameters" if isinstance(written, dict) else f"parameters[{index}]"
         if not isinstance(space, dict) or not space:
             problems.append(ConfigProblem(where, "no parameter to sweep: name at least one config field", "semantic"))
+            spaces.append({})  # kept, so that parameters[i] still names the i-th space
             continue
         spaces.append({key: _parameter(key, value, where, problems) for key, value in space.items()})
     if not listed:
