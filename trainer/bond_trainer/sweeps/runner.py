@@ -302,8 +302,10 @@ def _run_seed(sweep: SweepRun, trial: Any, params: dict[str, Any], origin: int, 
                 process.send_signal(signal.SIGTERM)
         with sweep.lock:
             sweep.processes.pop(worker, None)
+    # run.json says how the run ended: a stop that reached a run which had just completed (its exit
+    # code is then the signal's) is a completed run, not a failure
     status = _read_status(run_dir) or "failed"
-    if process.returncode != 0 and status not in ("stopped", "pruned"):
+    if process.returncode != 0 and status not in ("stopped", "pruned", "completed"):
         tail = log_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-3:]
         return SeedOutcome("failed", None, f"exit {process.returncode}: {' | '.join(tail)} (see {log_path})")
     return SeedOutcome(status, _last_evaluation(run_dir))
