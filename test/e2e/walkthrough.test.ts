@@ -8,6 +8,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { RunMeta } from '../../contracts/run-directory';
@@ -74,6 +75,10 @@ test('walkthrough: every step completes on its real event, from an empty folder 
     // pip installs torch and onnx into the extension's storage (minutes on a first install)
     await page.locator('.notifications-toasts .notification-list-item-message', { hasText: /torch 2\.\d+/ }).first().waitFor({ timeout: 900_000 });
     await waitForStep('environment', 60_000);
+    // what the product's own features need is in the venv it made: onnx (export), optuna (Start Sweep)
+    const productPython = join(editor.workspace, '..', 'user-data', 'User', 'globalStorage', 'bond-studio.bond-studio', 'venv', 'bin', 'python');
+    const imports = spawnSync(productPython, ['-c', 'import onnx, optuna'], { encoding: 'utf8', timeout: 120_000 });
+    assert.equal(imports.status, 0, `the product's venv lacks a package its features use: ${imports.stderr}`);
 
     await editor.runCommand('BOND: Create Demo Workspace');
     await page.locator('.monaco-dialog-box .monaco-button', { hasText: 'Create Here' }).click({ timeout: 20_000 });
