@@ -178,9 +178,11 @@ export async function launchEditor(workspaceTemplate: string, options: LaunchOpt
           await page.locator('.part.statusbar').first().click({ position: { x: 5, y: 5 } }).catch(() => undefined);
           continue;
         }
-        await input.fill(`>${title}`);
         const row = page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
         try {
+          // A view that takes the focus as it loads (a dashboard just opened) closes the palette the
+          // moment after it showed: the fill then finds no visible input, and the palette is opened again.
+          await input.fill(`>${title}`, { timeout: 3_000 });
           await row.waitFor({ timeout: 3_000 });
           await row.click();
           // A click on a row the list is re-rendering is lost: the palette then still holds the title
@@ -215,13 +217,14 @@ export async function launchEditor(workspaceTemplate: string, options: LaunchOpt
         await page.keyboard.press('Control+P');
         try {
           await input.waitFor({ state: 'visible', timeout: 3_000 });
+          // a view taking the focus as it loads closes Quick Open again: then it is opened once more
+          await input.fill(name, { timeout: 3_000 });
           break;
         } catch (error) {
           if (attempt >= 5) throw new Error(`Quick Open did not open to find ${name}: ${(error as Error).message}`);
           await page.keyboard.press('Escape');
         }
       }
-      await input.fill(name);
       // The list re-renders as the file search answers (a click then lands on a row being replaced,
       // and is lost), and before the filter applies it still lists the recent files with another one
       // highlighted: once the highlighted row is the file, Enter opens it.
