@@ -81,6 +81,23 @@ def test_a_grid_over_seeds_trains_every_point_once_per_seed_and_records_the_stud
             last = [json.loads(line) for line in (folder / rel / "metrics.jsonl").read_text().splitlines()
                     if '"eval"' in line][-1]
             assert last["eval/reward/policy"] == pytest.approx(seeds[seed]["eval/reward/policy"])
+    # analysis.json: the Sweep view's reading of the same study
+    analysis = json.loads((folder / "analysis.json").read_text())
+    assert not [e.message for e in schema_validator("sweep-analysis").iter_errors(analysis)]
+    by_number = {t.number: t for t in trials}
+    assert sorted(e["number"] for e in analysis["trials"]) == sorted(by_number)
+    for entry in analysis["trials"]:
+        trial = by_number[entry["number"]]
+        assert entry["state"] == "complete" and entry["values"] == [pytest.approx(trial.value)]
+        assert [s["seed"] for s in entry["seeds"]] == [1, 2] and all(s["status"] == "completed" for s in entry["seeds"])
+        for s in entry["seeds"]:
+            assert s["evaluation"]["eval/reward/policy"] == pytest.approx(trial.user_attrs["bond:seed_results"][str(s["seed"])]["eval/reward/policy"])
+            assert s["evaluation"]["step"] == 3
+    best = max(trials, key=lambda t: t.value).number
+    assert analysis["best"] == [{"metric": "eval/reward/policy", "goal": "maximize", "trial": best}]
+    assert best in analysis["pareto_front"]
+    importance = analysis["importance"]["eval/reward/policy"]
+    assert sorted(importance) == ["jbond.beta", "train.lr"] and sum(importance.values()) == pytest.approx(1.0, abs=1e-6)
 
 
 def test_the_median_pruner_stops_a_losing_trial_with_a_checkpoint_and_marks_it_pruned(tmp_path: Path) -> None:
@@ -154,6 +171,9 @@ def test_a_stopped_sweep_resumes_its_trials_where_they_stopped_and_runs_nothing_
     stopped = run_meta(folder)
     assert {m["status"] for m in stopped.values()} == {"stopped"}, output
     assert json.loads((folder / "sweep.json").read_text())["status"] == "stopped"
+    analysis = json.loads((folder / "analysis.json").read_text())
+    assert sorted((e["number"], e["state"]) for e in analysis["trials"]) == [(0, "stopped"), (1, "stopped")]
+    assert analysis["importance"] is None and "completed" in analysis["importance_note"]
 
     done = run_sweep(sweep, folder, "--resume", timeout=400)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -169,6 +189,10 @@ def test_a_stopped_sweep_resumes_its_trials_where_they_stopped_and_runs_nothing_
     complete = [t for t in trials if t.state.name == "COMPLETE"]
     assert sorted(t.params["jbond.beta"] for t in complete) == [0.1, 0.5]
     assert sorted(t.user_attrs["bond:continues"] for t in complete) == [0, 1]
+    # the view shows each configuration once, under the number its folders carry, now complete
+    analysis = json.loads((folder / "analysis.json").read_text())
+    assert sorted((e["number"], e["state"]) for e in analysis["trials"]) == [(0, "complete"), (1, "complete")]
+    assert {e["optuna_trial"] for e in analysis["trials"]} == {t.number for t in complete}
 
 
 def test_a_grid_of_several_spaces_is_their_union_and_a_field_that_does_not_apply_makes_no_second_trial(tmp_path: Path) -> None:

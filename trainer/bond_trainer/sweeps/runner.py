@@ -20,6 +20,7 @@ from typing import Any, Optional
 from ..run.console import Console
 from ..run.files import pid_alive
 from ..run.layout import METRICS_FILE, PRUNE_REQUEST, RUN_FILE
+from .analysis import ANALYSIS_FILE, latest_trials, write_analysis
 from .spec import SweepSpec
 from .study import (ATTR_CONSTRAINT, ATTR_CONTINUES, ATTR_ERROR, ATTR_RUNS, ATTR_SEEDS, ATTR_STOPPED, ATTR_SURPLUS, ATTR_WORKER,
                     LOGS_FOLDER, RUNS_FOLDER, open_study, suggest, write_sweep_record, _optuna)
@@ -66,6 +67,7 @@ def run_sweep(spec: SweepSpec, folder: Path, workers: Optional[int], resume: boo
     if resume:
         _requeue_stopped(study, console)
     write_sweep_record(spec, folder, "running")
+    _write_analysis(sweep, study)
     console.line(f"sweep {spec.name}: {spec.method}, {spec.max_trials} configurations × {len(spec.seeds)} seed(s), "
                  f"{sweep.workers} worker(s); folder {folder}")
     previous = {sig: signal.signal(sig, lambda signum, _frame: _request_stop(sweep, signum)) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -82,6 +84,7 @@ def run_sweep(spec: SweepSpec, folder: Path, workers: Optional[int], resume: boo
             signal.signal(sig, handler)
     status = "stopped" if sweep.stop.is_set() else "completed"
     write_sweep_record(spec, folder, status)
+    _write_analysis(sweep, study)
     return _summarise(study, spec, console, status)
 
 
@@ -91,12 +94,7 @@ def _summarise(study: Any, spec: SweepSpec, console: Console, status: str) -> in
     states = optuna.trial.TrialState
     trials = [t for t in study.get_trials(deepcopy=False) if not t.user_attrs.get(ATTR_SURPLUS)]
     # a trial that a later one continues (stopped, or lost with its sweep process) is not a failure
-    last_of: dict[int, int] = {}
-    for t in trials:
-        origin = int(t.user_attrs.get(ATTR_CONTINUES, t.number))
-        last_of[origin] = max(last_of.get(origin, -1), t.number)
-    failed = [t for t in trials if t.state == states.FAIL and not t.user_attrs.get(ATTR_STOPPED)
-              and last_of[int(t.user_attrs.get(ATTR_CONTINUES, t.number))] == t.number]
+    failed = [t for t in latest_trials(trials) if t.state == states.FAIL and not t.user_attrs.get(ATTR_STOPPED)]
     for t in trials:
         values = ", ".join(f"{v:.4g}" for v in (t.values or []))
         console.line(f"  trial {t.number:>3}  {t.state.name.lower():<8} {json.dumps(t.params)}  {values}")
@@ -196,6 +194,16 @@ def _work_on(sweep: SweepRun, study: Any, index: int) -> None:
             trial.set_user_attr(ATTR_ERROR, f"{type(error).__name__}: {error}")
             study.tell(trial, state=states.FAIL)
             sweep.console.error(f"trial {trial.number} failed: {error}")
+        _write_analysis(sweep, study)
+
+
+def _write_analysis(sweep: SweepRun, study: Any) -> None:
+    """DIR/analysis.json again: a failure to write it is said, and the sweep goes on."""
+    try:
+        write_analysis(study, sweep.spec, sweep.folder)
+    except Exception as error:  # noqa: BLE001 - the Sweep view's file must never stop the trials
+        log.exception("analysis")
+        sweep.console.error(f"sweep {sweep.spec.name}: could not write {ANALYSIS_FILE}: {type(error).__name__}: {error}")
 
 
 def _run_trial(sweep: SweepRun, study: Any, trial: Any, worker: int, queued: Optional[dict[str, Any]]) -> None:
