@@ -41,6 +41,8 @@ def build_parser() -> ArgumentParser:
     sweep.add_argument("--sweep-dir", required=True, type=Path, help="the sweep folder (sweep.json, the study's journal, runs/)")
     sweep.add_argument("--workers", type=int, default=None, help="trials at once (default: the file's workers)")
     sweep.add_argument("--resume", action="store_true", help="continue a stopped sweep: its stopped trials continue their runs")
+    sweep.add_argument("--max-trials", type=int, default=None,
+                       help="configurations in all (default: the file's max_trials); raise it to add trials to a random, tpe or nsga2 sweep")
 
     commands.add_parser("check", help="print Python, torch, devices and optional extras as JSON")
 
@@ -169,6 +171,14 @@ def _sweep(args: argparse.Namespace, console: Console) -> int:
     if args.workers is not None and args.workers < 1:
         console.error(f"--workers {args.workers}: give at least 1")
         return 2
+    if args.max_trials is not None:
+        if spec.method == "grid":
+            console.error(f"--max-trials: {args.sweep} is a grid, which runs each of its points once; add values to its parameters instead")
+            return 2
+        if args.max_trials < 1:
+            console.error(f"--max-trials {args.max_trials}: give at least 1")
+            return 2
+        spec.max_trials = args.max_trials
     from ..sweeps.runner import run_sweep
     try:
         return run_sweep(spec, args.sweep_dir, args.workers, args.resume, console)

@@ -150,9 +150,10 @@ def _requeue_lost(study: Any, console: Console) -> None:
 def _finished_or_under_way(study: Any) -> int:
     optuna = _optuna()
     states = optuna.trial.TrialState
-    return sum(1 for t in study.get_trials(deepcopy=False)
+    # one count per configuration: a lost trial and the one queued to continue it are one
+    return sum(1 for t in latest_trials(study.get_trials(deepcopy=False))
                if t.state in (states.COMPLETE, states.PRUNED, states.RUNNING)
-               or (t.state == states.FAIL and not t.user_attrs.get(ATTR_STOPPED) and not t.user_attrs.get(ATTR_SURPLUS)))
+               or (t.state == states.FAIL and not t.user_attrs.get(ATTR_STOPPED)))
 
 
 def _queued_params(study: Any, trial: Any) -> Optional[dict[str, Any]]:
