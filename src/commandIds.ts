@@ -26,6 +26,7 @@ export const COMMANDS = {
   installMissingPackages: 'bond.installMissingPackages',
   startSweep: 'bond.startSweep',
   stopSweep: 'bond.stopSweep',
+  openSweep: 'bond.openSweep',
 } as const;
 
 export type CommandId = (typeof COMMANDS)[keyof typeof COMMANDS];

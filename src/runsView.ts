@@ -6,7 +6,7 @@ import { runLabel, type RunState } from './core/runStore';
 import { formatDuration, shortDate, shownReward } from './core/format';
 import type { RunStore } from './core/runStore';
 import { COMMANDS } from './commandIds';
-import { groupBySweep, isSweepGroup, sweepFolderOf, sweepProgress, type SweepGroup } from './core/sweepFolders';
+import { groupBySweep, isSweepGroup, sweepFolderOf, sweepGroupAt, sweepProgress, type SweepGroup } from './core/sweepFolders';
 
 const ICONS: Record<string, [string, string | undefined]> = {
   starting: ['loading~spin', undefined],
@@ -41,36 +41,59 @@ export class RunsView implements vscode.TreeDataProvider<RunsItem>, vscode.Dispo
   /** runs the tree has been given: only these can be refreshed one by one */
   private readonly shown = new Set<string>();
 
+  /** one object per sweep folder for as long as it is listed: VS Code finds a row's element by it,
+   * so a row refreshed alone (a trial's step) keeps its actions and clicks bound to the same sweep */
+  private readonly groups = new Map<string, SweepGroup>();
+
   constructor(private readonly store: RunStore) {
-    // The store keeps RunState objects stable, so an update refreshes only the items that changed;
-    // a run the tree has not shown yet needs the root refreshed (VS Code ignores unknown elements).
+    // The store keeps RunState objects stable, so an update refreshes only the items that changed
+    // (a trial's row and its sweep's progress line); a run the tree has not shown yet needs the root
+    // refreshed (VS Code ignores unknown elements).
     this.subscriptions.push(
       store.onDidChangeRuns((runs) => {
-        // a sweep's trial also moves its sweep's progress line: the whole tree then
-        if (runs.length > 3 || runs.some((r) => !this.shown.has(r.dir) || sweepFolderOf(r))) this.changed.fire(undefined);
-        else runs.forEach((r) => this.changed.fire(r));
+        if (runs.length > 3 || runs.some((r) => !this.shown.has(r.dir))) {
+          this.changed.fire(undefined);
+          return;
+        }
+        const sweeps = new Set<SweepGroup>();
+        for (const run of runs) {
+          this.changed.fire(run);
+          const folder = sweepFolderOf(run);
+          const group = folder ? this.groups.get(folder) : undefined;
+          if (group) sweeps.add(group);
+        }
+        sweeps.forEach((group) => this.changed.fire(group));
       }),
       store.onDidRemoveRuns(() => this.changed.fire(undefined)),
     );
     // A sweep's own process (not a run) says in sweep.json whether it lives: its row follows it
     // (Stop Sweep ends it some seconds after its trials have stopped, with no run changing then).
     const timer = setInterval(() => {
-      const key = groupBySweep(this.store.runs).filter(isSweepGroup).map((g) => `${g.folder}:${g.active}`).join('|');
-      if (key !== this.sweepsShown) this.changed.fire(undefined);
+      for (const group of this.groups.values()) {
+        const now = sweepGroupAt(group.folder, group.runs, group.name);
+        if (now.active !== group.active || now.sweepFile !== group.sweepFile) {
+          Object.assign(group, { active: now.active, sweepFile: now.sweepFile });
+          this.changed.fire(group);
+        }
+      }
     }, 2_000);
     this.subscriptions.push({ dispose: () => clearInterval(timer) });
   }
-
-  /** the sweeps and whether each was running, as the tree last showed them */
-  private sweepsShown = '';
 
   getChildren(element?: RunsItem): RunsItem[] {
     if (element) return isSweepGroup(element) ? element.runs : [];
     const runs = this.store.runs;
     this.shown.clear();
     runs.forEach((r) => this.shown.add(r.dir));
-    const items = groupBySweep(runs);
-    this.sweepsShown = items.filter(isSweepGroup).map((g) => `${g.folder}:${g.active}`).join('|');
+    const items = groupBySweep(runs).map((item) => {
+      if (!isSweepGroup(item)) return item;
+      const kept = this.groups.get(item.folder);
+      if (!kept) return item;
+      Object.assign(kept, { name: item.name, active: item.active, sweepFile: item.sweepFile, runs: item.runs });
+      return kept;
+    });
+    this.groups.clear();
+    for (const item of items) if (isSweepGroup(item)) this.groups.set(item.folder, item);
     return items;
   }
 

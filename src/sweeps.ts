@@ -10,7 +10,7 @@ import * as vscode from 'vscode';
 import { COMMANDS } from './commandIds';
 import { runsDirectory, workspaceTrusted, type Services } from './commands';
 import { isPidAlive } from './core/process';
-import { isSweepGroup, readRecord, SWEEP_GLOB, SWEEP_RECORD, sweepFolderFor, sweepsDirectory } from './core/sweepFolders';
+import { isSweepGroup, readRecord, SWEEP_GLOB, SWEEP_RECORD, sweepFolderFor, sweepFolders, sweepGroupAt, sweepsDirectory, type SweepGroup } from './core/sweepFolders';
 
 export class SweepCodeLens implements vscode.CodeLensProvider {
   provideCodeLenses(document: vscode.TextDocument): vscode.CodeLens[] {
@@ -19,8 +19,10 @@ export class SweepCodeLens implements vscode.CodeLensProvider {
 }
 
 /** Start (or, given a stopped sweep of the runs view, resume) a sweep; its trials show up in the runs view. */
-async function startSweep(services: Services, argument?: unknown): Promise<void> {
+async function startSweep(services: Services, argument?: unknown, options?: unknown): Promise<void> {
   if (!workspaceTrusted()) return;
+  const maxTrials = typeof options === 'object' && options !== null && Number.isInteger((options as { maxTrials?: unknown }).maxTrials)
+    ? (options as { maxTrials: number }).maxTrials : undefined;
   const resume = isSweepGroup(argument);
   const file = resume ? argument.sweepFile : argument instanceof vscode.Uri ? argument.fsPath : await pickSweepFile();
   if (!file) {
@@ -39,7 +41,7 @@ async function startSweep(services: Services, argument?: unknown): Promise<void>
     if (choice !== 'Continue') return;
   }
   try {
-    const sweep = await services.manager.startSweep(file, folder, workspace.uri.fsPath, resume || existsSync(join(folder, SWEEP_RECORD)));
+    const sweep = await services.manager.startSweep(file, folder, workspace.uri.fsPath, resume || existsSync(join(folder, SWEEP_RECORD)), maxTrials);
     const channel = services.runOutput(folder, `sweep ${basename(folder)}`);
     channel.appendLine(`[${new Date().toLocaleTimeString()}] sweep started, pid ${sweep.pid}: ${folder}`);
     sweep.output.event(({ text }) => channel.append(text));
@@ -59,7 +61,9 @@ async function startSweep(services: Services, argument?: unknown): Promise<void>
       if (choice === 'Show Output') channel.show(true);
       if (choice === 'Open Sweep File') await vscode.window.showTextDocument(uri);
     });
-    void vscode.window.showInformationMessage(`BOND: sweep ${basename(folder)} ${resume ? 'resumed' : 'started'}; its trials appear in the runs view as they start.`);
+    const started = maxTrials !== undefined ? `continued to ${maxTrials} configurations` : resume ? 'resumed' : 'started';
+    void vscode.window.showInformationMessage(`BOND: sweep ${basename(folder)} ${started}; its trials appear in the runs view as they start.`, 'Open Sweep View')
+      .then((choice) => choice && vscode.commands.executeCommand(COMMANDS.openSweep, sweepGroupAt(folder, [])));
     await services.store.refresh();
   } catch (error) {
     void vscode.window.showErrorMessage(`BOND: ${(error as Error).message}`);
@@ -80,29 +84,47 @@ async function pickSweepFile(): Promise<string | undefined> {
 }
 
 /** Stop a sweep: SIGINT to its process, which stops its trials with a checkpoint each (Resume continues them). */
-function stopSweep(services: Services, argument?: unknown): void {
-  if (!isSweepGroup(argument)) {
-    void vscode.window.showErrorMessage('BOND: Stop Sweep works on a sweep of the runs view.');
-    return;
-  }
-  const record = readRecord(argument.folder);
+async function stopSweep(services: Services, argument?: unknown): Promise<void> {
+  // from the palette: the running sweep, or one picked among several
+  const folder = isSweepGroup(argument) ? argument.folder : await pickSweepFolder(undefined, (group) => group.active, 'stop');
+  if (!folder) return;
+  const name = isSweepGroup(argument) ? argument.name : sweepGroupAt(folder, []).name;
+  const record = readRecord(folder);
   const pid = typeof record?.pid === 'number' ? record.pid : 0;
   if (!pid || !isPidAlive(pid)) {
-    void vscode.window.showInformationMessage(`BOND: sweep ${argument.name} is not running.`);
+    void vscode.window.showInformationMessage(`BOND: sweep ${name} is not running.`);
     return;
   }
   try {
     process.kill(pid, 'SIGINT');
-    void vscode.window.showInformationMessage(`BOND: stopping sweep ${argument.name} (each running trial finishes its step and checkpoints).`);
+    void vscode.window.showInformationMessage(`BOND: stopping sweep ${name} (each running trial finishes its step and checkpoints).`);
   } catch (error) {
-    void vscode.window.showErrorMessage(`BOND: cannot stop sweep ${argument.name}: ${(error as Error).message}`);
+    void vscode.window.showErrorMessage(`BOND: cannot stop sweep ${name}: ${(error as Error).message}`);
   }
   void services.store.refresh();
 }
 
+/** The sweep to open: a sweep of the runs view, or one picked from the workspace's sweep folders. */
+export async function pickSweepFolder(argument?: unknown, wanted: (group: SweepGroup) => boolean = () => true,
+  verb = 'open'): Promise<string | undefined> {
+  if (isSweepGroup(argument)) return argument.folder;
+  const groups = (vscode.workspace.workspaceFolders ?? []).flatMap((w) => sweepFolders(sweepsDirectory(runsDirectory(w))))
+    .map((folder) => sweepGroupAt(folder, [])).filter(wanted);
+  if (!groups.length) {
+    void vscode.window.showInformationMessage(verb === 'stop' ? 'BOND: no sweep is running.'
+      : 'BOND: no sweep has run in this workspace yet (Start Sweep on a *.sweep.json starts one).');
+    return undefined;
+  }
+  if (groups.length === 1) return groups[0]!.folder;
+  const picked = await vscode.window.showQuickPick(groups.map((group) => ({
+    label: group.name, description: group.active ? 'running' : String(readRecord(group.folder)?.status ?? ''), detail: group.folder, folder: group.folder,
+  })), { title: `BOND: the sweep to ${verb}`, placeHolder: 'the sweep' });
+  return picked?.folder;
+}
+
 export function registerSweeps(services: Services): vscode.Disposable[] {
   return [
-    vscode.commands.registerCommand(COMMANDS.startSweep, (argument?: unknown) => startSweep(services, argument)),
+    vscode.commands.registerCommand(COMMANDS.startSweep, (argument?: unknown, options?: unknown) => startSweep(services, argument, options)),
     vscode.commands.registerCommand(COMMANDS.stopSweep, (argument?: unknown) => stopSweep(services, argument)),
     vscode.languages.registerCodeLensProvider({ pattern: SWEEP_GLOB }, new SweepCodeLens()),
   ];

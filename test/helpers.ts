@@ -30,6 +30,29 @@ export async function waitFor<T>(probe: () => Promise<T | undefined> | T | undef
   }
 }
 
+/**
+ * Wait for something that makes progress (a run's step): it fails when the progress has not moved for
+ * `stallMs`, or after `limitMs` in all, so that a loaded machine's slow run is waited for while a
+ * stuck one is not. `probe` says whether it is done, and how far it is.
+ */
+export async function waitForProgress(probe: () => { done: boolean; progress: string } | undefined, what: string,
+  stallMs: number, limitMs: number): Promise<void> {
+  const started = Date.now();
+  let last = '';
+  let movedAt = started;
+  for (;;) {
+    const now = probe();
+    if (now?.done) return;
+    if (now && now.progress !== last) {
+      last = now.progress;
+      movedAt = Date.now();
+    }
+    if (Date.now() - movedAt > stallMs) throw new Error(`${what}: no progress for ${stallMs} ms (stuck at ${last || 'nothing yet'})`);
+    if (Date.now() - started > limitMs) throw new Error(`${what}: not done within ${limitMs} ms (at ${last})`);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
+
 export async function readJson(path: string): Promise<Record<string, unknown>> {
   return JSON.parse(await fs.readFile(path, 'utf8')) as Record<string, unknown>;
 }

@@ -19,7 +19,7 @@ export interface SweepSeedRun {
 }
 
 /** One configuration (a trial and any that continued it). */
-export interface SweepTrial {
+export interface SweepConfiguration {
   /** the number its run folders carry (t0003) */
   number: number;
   state: string;
@@ -46,7 +46,7 @@ export interface SweepView {
   parameters: string[];
   seeds: number[];
   maxTrials: number | null;
-  trials: SweepTrial[];
+  trials: SweepConfiguration[];
   /** Optuna's best trials (the Pareto front of several objectives), as configuration numbers */
   paretoFront: number[];
   best: { metric: string; goal: string; trial: number }[];
@@ -82,6 +82,8 @@ export interface SweepState {
   yMetric: string;
   /** error bars: the standard deviation over the seeds, or a 95% confidence interval of the mean */
   errorBars: 'std' | 'ci95';
+  /** the plot's x axis on a log scale */
+  logX: boolean;
   sort: { column: string; descending: boolean };
 }
 
@@ -110,6 +112,7 @@ export function parseSweepState(value: unknown): SweepState | undefined {
     xMetric: typeof value.xMetric === 'string' ? value.xMetric : 'eval/kl/policy_ref',
     yMetric: typeof value.yMetric === 'string' ? value.yMetric : 'eval/reward/policy',
     errorBars: value.errorBars === 'ci95' ? 'ci95' : 'std',
+    logX: value.logX === true,
     sort,
   };
 }

@@ -118,8 +118,10 @@ export class RunManager {
   }
 
   /** `sweep`: the trainer's sweep command on a sweep file, its folder the sweep folder (one process for all its trials). */
-  async startSweep(sweepFile: string, folder: string, cwd: string, resume: boolean): Promise<RunProcess> {
-    const args = ['sweep', '--sweep', sweepFile, '--sweep-dir', folder, ...(resume ? ['--resume'] : [])];
+  /** `maxTrials`: configurations in all (adds trials to a sampled sweep), else the file's max_trials. */
+  async startSweep(sweepFile: string, folder: string, cwd: string, resume: boolean, maxTrials?: number): Promise<RunProcess> {
+    const args = ['sweep', '--sweep', sweepFile, '--sweep-dir', folder, ...(resume ? ['--resume'] : []),
+      ...(maxTrials !== undefined ? ['--max-trials', String(maxTrials)] : [])];
     return this.spawnTrainer(folder, trainerArguments(distributedLaunch(''), args), cwd);
   }
 

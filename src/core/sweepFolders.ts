@@ -79,19 +79,34 @@ export function groupBySweep(runs: readonly RunState[]): (RunState | SweepGroup)
     }
     let group = groups.get(folder);
     if (!group) {
-      const record = readRecord(folder);
-      const pid = typeof record?.pid === 'number' ? record.pid : 0;
-      group = {
-        kind: 'sweep', folder, name: typeof record?.name === 'string' ? record.name : run.meta.sweep?.name ?? basename(folder),
-        active: record?.status === 'running' && pid > 0 && isPidAlive(pid),
-        sweepFile: typeof record?.sweep_file === 'string' ? record.sweep_file : null, runs: [],
-      };
+      group = sweepGroupAt(folder, [], run.meta.sweep?.name);
       groups.set(folder, group);
       items.push(group);
     }
     group.runs.push(run);
   }
   return items;
+}
+
+/** The sweep of a folder as its sweep.json says now (the name falls back to `name`, then the folder's). */
+export function sweepGroupAt(folder: string, runs: RunState[], name?: string): SweepGroup {
+  const record = readRecord(folder);
+  const pid = typeof record?.pid === 'number' ? record.pid : 0;
+  return {
+    kind: 'sweep', folder, name: typeof record?.name === 'string' ? record.name : name ?? basename(folder),
+    active: record?.status === 'running' && pid > 0 && isPidAlive(pid),
+    sweepFile: typeof record?.sweep_file === 'string' ? record.sweep_file : null, runs,
+  };
+}
+
+/** The sweep folders under `sweeps` that hold a sweep.json. */
+export function sweepFolders(sweeps: string): string[] {
+  try {
+    return readdirSync(sweeps, { withFileTypes: true }).filter((entry) => entry.isDirectory())
+      .map((entry) => join(sweeps, entry.name)).filter((dir) => existsSync(join(dir, SWEEP_RECORD)));
+  } catch {
+    return [];
+  }
 }
 
 /** "3 done · 1 running · 1 pruned" */

@@ -14,6 +14,9 @@ import { FocusModel, SAMPLES_VIEW_TYPE, SamplesPanel } from './samplesPanel';
 import { ViewLinks } from './links';
 import { PLAYGROUND_VIEW_TYPE, PlaygroundPanel, type PlaygroundServices } from './playgroundPanel';
 import { COMMANDS } from '../commandIds';
+import { parseSweepState } from '../../contracts/webviews/sweep';
+import { pickSweepFolder } from '../sweeps';
+import { SWEEP_VIEW_TYPE, SweepPanel, type SweepPanelServices } from './sweepPanel';
 
 /** A panel whose saved state names no run (or a run that is gone) says so instead of staying blank. */
 function orphan(panel: vscode.WebviewPanel, why: string, state: unknown, output: vscode.OutputChannel): void {
@@ -74,8 +77,26 @@ export function registerWebviews(services: Services): vscode.Disposable[] {
     DashboardPanel.show(extensionUri, store, links, output, runs.map((run) => run.dir));
   };
 
+  const sweepServices: SweepPanelServices = {
+    extensionUri, store, log: output,
+    openRuns: (dirs) => DashboardPanel.show(extensionUri, store, links, output, dirs),
+    openSamples: (dir) => SamplesPanel.show(extensionUri, store, focus, links, output, dir, true),
+  };
+  const openSweep = async (argument?: unknown): Promise<void> => {
+    const folder = await pickSweepFolder(argument);
+    if (folder) SweepPanel.show(sweepServices, folder);
+  };
+
   return [
     focus,
+    vscode.commands.registerCommand(COMMANDS.openSweep, openSweep),
+    vscode.window.registerWebviewPanelSerializer(SWEEP_VIEW_TYPE, {
+      async deserializeWebviewPanel(panel, state: unknown) {
+        const parsed = parseSweepState(state);
+        if (!parsed) return orphan(panel, 'its saved state names no sweep folder', state, output);
+        new SweepPanel(panel, sweepServices, parsed.folder);
+      },
+    }),
     links,
     inspector,
     vscode.window.registerWebviewViewProvider(INSPECTOR_VIEW_ID, inspector),

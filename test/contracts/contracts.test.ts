@@ -202,4 +202,9 @@ test('sweeps: the editor validates *.sweep.json with the trainer\'s schema, and 
   assert.equal(validate({ base: 'a.bond.json', parameters: { 'train.lr': [0.1] }, objectives: [{ metric: 'eval/reward/policy', goal: 'maximize' }], sedes: [1] }), false);
   const folder = compile('sweep-folder');
   assert.equal(folder({ format_version: 1 }), false, 'sweep.json has required fields');
+  // the Sweep view's fixture is what the trainer writes (trainer/tests/test_sweep.py checks the trainer against the same schema)
+  const analysis = compile('sweep-analysis');
+  const fixture: unknown = JSON.parse(readFileSync(join(ROOT, 'contracts', 'fixtures', 'sweeps', 'analysis.json'), 'utf8'));
+  assert.ok(analysis(fixture), JSON.stringify(analysis.errors));
+  assert.equal(analysis({ ...(fixture as object), importance_note: null }), false, 'importance_note always says something');
 });

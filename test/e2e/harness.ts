@@ -7,7 +7,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { chromium, type Browser, type Frame, type Page } from 'playwright-core';
+import { chromium, type Browser, type Frame, type Locator, type Page } from 'playwright-core';
 import { ROOT, tempDir, testPython } from '../helpers';
 
 export const ARTIFACTS = join(ROOT, 'test-results', 'e2e');
@@ -39,6 +39,12 @@ export interface Editor {
   openFile(name: string): Promise<void>;
   /** what a failure report needs beyond a screenshot: the open tabs, the frames, the extension's own log */
   diagnostics(): Promise<string>;
+  /**
+   * Click a row of a tree or list and wait until `opened` shows (a dashboard's tab); a click the list
+   * lost (the row re-rendered under the pointer by an update) is tried again, up to 3 clicks, and
+   * said through `report` so that it shows in the test's output even when a later click works.
+   */
+  clickUntil(row: Locator, opened: Locator, report?: (message: string) => void): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -257,6 +263,14 @@ export async function launchEditor(workspaceTemplate: string, options: LaunchOpt
     async showRunsView() {
       await editor.runCommand('BOND: Focus on Runs View');
       await page.locator('.part.sidebar .composite.title', { hasText: /BOND/i }).first().waitFor({ timeout: 15_000 });
+    },
+    async clickUntil(row, opened, report) {
+      for (let attempt = 1; ; attempt++) {
+        await row.click();
+        if (await opened.first().waitFor({ timeout: 20_000 }).then(() => true, () => false)) return;
+        if (attempt >= 3) throw new Error(`clicked a row 3 times and nothing opened:\n${await editor.diagnostics()}`);
+        report?.(`click ${attempt} on the row opened nothing within 20 s: clicking again\n${await editor.diagnostics()}`);
+      }
     },
     async diagnostics() {
       const tabs = await page.locator('.tabs-container .tab').allTextContents().catch(() => [] as string[]);

@@ -92,14 +92,7 @@ test('stop from the runs view → stopped with a checkpoint; resume → it conti
     // Its dashboard, opened while it trains, follows it: after each of several updates the plotted x
     // range reaches the newest point within 2 s (it froze at the first range before).
     const tab = page.locator('.tabs-container .tab', { hasText: /BOND(: e2e-long| dashboard)/ }).first();
-    await row.click();
-    if (!(await tab.waitFor({ timeout: 20_000 }).then(() => true, () => false))) {
-      // said in the test's output, so that a click the runs view lost (a row re-rendered under the
-      // pointer by a step's update) shows up even when the second one opens it
-      t.diagnostic(`the dashboard tab did not open on the first click:\n${await editor.diagnostics()}`);
-      await row.click();
-      await tab.waitFor({ timeout: 20_000 });
-    }
+    await editor.clickUntil(row, tab, (message) => t.diagnostic(message));
     const dashboard = await editor.frameWith('[data-chart="loss"][data-last-x] canvas', 60_000);
     const chart = async () => dashboard.$eval('[data-chart="loss"]', (el) => {
       const d = (el as HTMLElement).dataset;
@@ -168,6 +161,15 @@ test('a sweep: Start Sweep from its CodeLens → its trials train grouped under 
     // each trial's run is named for the sweep, the trial and the seed
     await page.locator('.monaco-list-row', { hasText: /e2e-sweep-t000[01]-s1.*running/ }).nth(1).waitFor({ timeout: 30_000 });
     assert.deepEqual(trials().map((r) => r.sweep?.parameters['jbond.beta']).sort(), [0.3, 0.6]);
+    // the Sweep view, opened from the sweep's row, follows the trials as they train
+    await group.hover();
+    await group.locator('.action-label[aria-label="Open Sweep View"]').click();
+    const sweepView = await editor.frameWith('.trials-table tr[data-trial="1"]', 60_000);
+    const shownStep = async (trial: number): Promise<number> =>
+      Number(/s1 (\d+)\/150/.exec(await sweepView.textContent(`.trials-table tr[data-trial="${trial}"]`) ?? '')?.[1] ?? -1);
+    const firstShown = await waitFor(async () => { const step = await shownStep(0); return step >= 0 ? step : undefined; }, 'the view shows trial 0 training', 30_000);
+    await waitFor(async () => ((await shownStep(0)) > firstShown ? true : undefined), `the view follows trial 0 past step ${firstShown}`, 60_000);
+    await waitFor(async () => ((await shownStep(1)) > 0 ? true : undefined), 'the view follows trial 1', 60_000);
     await group.hover();
     await group.locator('.action-label[aria-label="Stop Sweep"]').click();
     await waitFor(() => (trials().every((r) => r.status === 'stopped') ? true : undefined), 'the trials stopped with a checkpoint', 90_000);
@@ -185,5 +187,12 @@ test('a sweep: Start Sweep from its CodeLens → its trials train grouped under 
       assert.equal(run.step, 150);
     }
     await page.locator('.monaco-list-row', { hasText: /e2e-sweep.*sweep · 2 done/ }).first().waitFor({ timeout: 60_000 });
+    // the Sweep view followed to the end: both configurations done, plotted solid, the best named
+    const done = await editor.frameWith('.trials-table tr[data-trial="1"][data-state="complete"]', 60_000);
+    assert.equal(await done.locator('.trials-table tr[data-state="complete"]').count(), 2);
+    const plotted = JSON.parse(await done.getAttribute('[data-chart="sweep-scatter"]', 'data-points') ?? '[]') as { trial: number; provisional: boolean }[];
+    assert.deepEqual(plotted.map((p) => [p.trial, p.provisional]).sort(), [[0, false], [1, false]]);
+    await done.locator('.best-row[data-metric="eval/reward/policy"]').waitFor({ timeout: 30_000 });
+    await editor.screenshot('sweep-view');
   });
 });

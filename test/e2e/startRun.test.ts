@@ -50,7 +50,7 @@ test('click the run → its dashboard draws the real metrics → Open Samples sh
   await scenario(editor, 'dashboard', t, async () => {
     const page = editor.page;
     await editor.showRunsView();
-    await page.locator('.monaco-list-row', { hasText: /e2e-tiny.*completed/ }).first().click();
+    await editor.clickUntil(page.locator('.monaco-list-row', { hasText: /e2e-tiny.*completed/ }).first(), page.locator('.tabs-container .tab', { hasText: 'BOND: e2e-tiny' }), (m) => t.diagnostic(m));
     // The dashboard's webview lives in nested iframes; its loss chart holds all 12 train steps.
     const dashboard = await editor.frameWith('[data-chart="loss"][data-points="12"] canvas', 60_000);
     assert.match(await dashboard.textContent('.run-header') ?? '', /e2e-tiny[\s\S]*step 12 of 12/);
@@ -89,7 +89,7 @@ test('linked views: a click on a chart opens the samples at the nearest snapshot
   await scenario(editor, 'linked-views', t, async () => {
     const page = editor.page;
     await editor.showRunsView();
-    await page.locator('.monaco-list-row', { hasText: /e2e-tiny.*completed/ }).first().click();
+    await editor.clickUntil(page.locator('.monaco-list-row', { hasText: /e2e-tiny.*completed/ }).first(), page.locator('.tabs-container .tab', { hasText: 'BOND: e2e-tiny' }), (m) => t.diagnostic(m));
     const dashboard = await editor.frameWith('[data-chart="reward"][data-points="12"] .u-over', 60_000);
     // near the left edge: step 1, whose nearest snapshot is step 4 (samples every 4 steps)
     await dashboard.click('[data-chart="reward"] .u-over', { position: { x: 4, y: 40 } });
@@ -210,7 +210,7 @@ test('Train Further with an edited config: the changes are shown and asked about
     assert.deepEqual(segments[1]!.changes.map((c) => c.field).sort(), ['train.lr', 'train.steps']);
     // the dashboard marks where the config changed
     await editor.showRunsView();
-    await page.locator('.monaco-list-row', { hasText: /e2e-tiny.*completed/ }).first().click();
+    await editor.clickUntil(page.locator('.monaco-list-row', { hasText: /e2e-tiny.*completed/ }).first(), page.locator('.tabs-container .tab', { hasText: 'BOND: e2e-tiny' }), (m) => t.diagnostic(m));
     await editor.frameWith('[data-chart="loss"][data-config-changes="0:12"]', 60_000);
     // Open Run Config shows what ran, read-only, with its segments
     await editor.runCommand('BOND: Open Run Config');

@@ -61,7 +61,7 @@ export interface WebviewPage {
 export async function startHarness(): Promise<Harness> {
   const server: Server = createServer((request, response) => {
     const url = new URL(request.url ?? '/', 'http://localhost');
-    const page = /^\/page\/(dashboard|samples|inspector|playground)$/.exec(url.pathname);
+    const page = /^\/page\/(dashboard|samples|inspector|playground|sweep)$/.exec(url.pathname);
     if (page) {
       const name = page[1] as WebviewName;
       const assets = webviewAssets(name);

@@ -5,8 +5,8 @@
  * points need no chart library.
  */
 import { h } from '../shared/dom';
-import { formatTick } from '../shared/format';
-import { niceTicks, smooth } from '../shared/series';
+import { canvasFrame, drawAxes, strokeDiamond } from '../shared/canvasPlot';
+import { extent, smooth } from '../shared/series';
 import type { RunData } from './model';
 import { klBonBound } from './specs';
 
@@ -75,14 +75,9 @@ export class ParetoScatter {
     this.hits = [];
     const width = Math.max(240, this.element.clientWidth || 600);
     const height = 260;
-    const ratio = devicePixelRatio || 1;
-    this.canvas.width = width * ratio;
-    this.canvas.height = height * ratio;
-    this.canvas.style.width = `${width}px`;
-    this.canvas.style.height = `${height}px`;
-    const ctx = this.canvas.getContext('2d');
-    if (!ctx) return;
-    ctx.scale(ratio, ratio);
+    const frame = canvasFrame(this.canvas, width, height);
+    if (!frame) return;
+    const { ctx, pad } = frame;
     const theme = this.context.theme();
     const runs = this.context.runs();
     const series = runs.map((run) => ({
@@ -95,47 +90,14 @@ export class ParetoScatter {
       })(),
     }));
     const all = series.flatMap((s) => [...s.train, ...s.eval, ...(s.bon ? [s.bon] : [])]);
-    const pad = { left: 62, right: 12, top: 10, bottom: 34 };
-    ctx.font = '11px sans-serif';
     ctx.fillStyle = theme.foreground;
     if (all.length === 0) {
       ctx.fillText('no points yet: reward and KL appear after the first steps', pad.left, height / 2);
       this.legend.replaceChildren();
       return;
     }
-    const [xMin, xMax] = extent(all.map((p) => p.x), 0);
-    const [yMin, yMax] = extent(all.map((p) => p.y));
-    const sx = (x: number): number => pad.left + ((x - xMin) / (xMax - xMin)) * (width - pad.left - pad.right);
-    const sy = (y: number): number => height - pad.bottom - ((y - yMin) / (yMax - yMin)) * (height - pad.top - pad.bottom);
-    // axes and round ticks (0, 0.5, 1 rather than −0.03, 0.12, 0.27), labels clear of each other
-    ctx.strokeStyle = theme.grid;
-    ctx.lineWidth = 1;
-    const xTicks = niceTicks(xMin, xMax, 4);
-    const yTicks = niceTicks(yMin, yMax, 4);
-    ctx.textAlign = 'center';
-    for (const x of xTicks) {
-      ctx.beginPath();
-      ctx.moveTo(sx(x), pad.top);
-      ctx.lineTo(sx(x), height - pad.bottom);
-      ctx.stroke();
-      ctx.fillText(formatTick(x), sx(x), height - pad.bottom + 14);
-    }
-    ctx.textAlign = 'right';
-    for (const y of yTicks) {
-      ctx.beginPath();
-      ctx.moveTo(pad.left, sy(y));
-      ctx.lineTo(width - pad.right, sy(y));
-      ctx.stroke();
-      ctx.fillText(formatTick(y), pad.left - 6, sy(y) + 4);
-    }
-    ctx.textAlign = 'center';
-    ctx.fillText('KL(π ‖ π_ref), nats', (pad.left + width - pad.right) / 2, height - 4);
-    ctx.save();
-    ctx.translate(12, (pad.top + height - pad.bottom) / 2);
-    ctx.rotate(-Math.PI / 2);
-    ctx.fillText('eval reward', 0, 0);
-    ctx.restore();
-    ctx.textAlign = 'left';
+    const { sx, sy, xTicks, yTicks } = drawAxes(frame, extent(all.map((p) => p.x), 0), extent(all.map((p) => p.y)),
+      { x: 'KL(π ‖ π_ref), nats', y: 'eval reward' }, theme);
     this.element.dataset.ticks = JSON.stringify({ x: xTicks, y: yTicks });
     series.forEach((s, index) => {
       const colour = this.context.runColour(index);
@@ -155,17 +117,7 @@ export class ParetoScatter {
         ctx.arc(sx(p.x), sy(p.y), 3.5, 0, 2 * Math.PI);
         ctx.fill();
       }
-      if (s.bon) {
-        const x = sx(s.bon.x);
-        const y = sy(s.bon.y);
-        ctx.beginPath();
-        ctx.moveTo(x, y - 6);
-        ctx.lineTo(x + 6, y);
-        ctx.lineTo(x, y + 6);
-        ctx.lineTo(x - 6, y);
-        ctx.closePath();
-        ctx.stroke();
-      }
+      if (s.bon) strokeDiamond(ctx, sx(s.bon.x), sy(s.bon.y));
     });
     this.element.dataset.hits = JSON.stringify(this.hits.map((hit) => [Math.round(hit.px), Math.round(hit.py), hit.step]));
     this.legend.replaceChildren(...runs.map((run, index) => h('span', { className: 'legend-item' }, [
@@ -176,19 +128,4 @@ export class ParetoScatter {
       swatch.style.background = this.context.runColour(index);
     });
   }
-}
-
-function extent(values: number[], include?: number): [number, number] {
-  let min = include ?? Infinity;
-  let max = include ?? -Infinity;
-  for (const value of values) {
-    if (value < min) min = value;
-    if (value > max) max = value;
-  }
-  if (!(max > min)) {
-    min -= 1;
-    max += 1;
-  }
-  const margin = (max - min) * 0.05;
-  return [min - margin, max + margin];
 }

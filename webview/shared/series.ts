@@ -181,3 +181,19 @@ export function robustRange(columns: readonly (readonly (number | null | undefin
   const pad = (hi - lo) * 0.05;
   return [lo - pad, hi + pad];
 }
+
+/** A plot's range over these values (and `include`, such as 0), with a 5% margin; never empty. */
+export function extent(values: number[], include?: number): [number, number] {
+  let min = include ?? Infinity;
+  let max = include ?? -Infinity;
+  for (const value of values) {
+    if (value < min) min = value;
+    if (value > max) max = value;
+  }
+  if (!(max > min)) {
+    min -= 1;
+    max += 1;
+  }
+  const margin = (max - min) * 0.05;
+  return [min - margin, max + margin];
+}

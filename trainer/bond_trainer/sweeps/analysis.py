@@ -118,8 +118,12 @@ def _importance(study: Any, spec: SweepSpec, complete: list[Any]) -> tuple[Optio
                                                              target=None if len(spec.objectives) == 1 else
                                                              (lambda t, i=index, s=sign: s * t.values[i]))
         result[objective.metric] = {key: float(value) for key, value in scores.items()}
-    return result, (f"Optuna's PED-ANOVA: how much each field decides whether a configuration is in the top "
-                    f"{quantile:.0%} of the {len(complete)} completed, per objective")
+    note = (f"Optuna's PED-ANOVA: how much each field decides whether a configuration is in the top "
+            f"{quantile:.0%} of the {len(complete)} completed, per objective")
+    if len(shared) == 1:
+        note += (f"; {shared[0]} is the only swept field every finished configuration has (the others belong to one "
+                 f"algorithm's section), so it has all of it")
+    return result, note
 
 
 def analyse(study: Any, spec: SweepSpec, folder: Path) -> dict[str, Any]:
