@@ -71,8 +71,8 @@ export class RunsView implements vscode.TreeDataProvider<RunsItem>, vscode.Dispo
     const timer = setInterval(() => {
       for (const group of this.groups.values()) {
         const now = sweepGroupAt(group.folder, group.runs, group.name);
-        if (now.active !== group.active || now.sweepFile !== group.sweepFile) {
-          Object.assign(group, { active: now.active, sweepFile: now.sweepFile });
+        if (now.active !== group.active || now.status !== group.status || now.sweepFile !== group.sweepFile) {
+          Object.assign(group, { active: now.active, status: now.status, sweepFile: now.sweepFile });
           this.changed.fire(group);
         }
       }
@@ -89,7 +89,7 @@ export class RunsView implements vscode.TreeDataProvider<RunsItem>, vscode.Dispo
       if (!isSweepGroup(item)) return item;
       const kept = this.groups.get(item.folder);
       if (!kept) return item;
-      Object.assign(kept, { name: item.name, active: item.active, sweepFile: item.sweepFile, runs: item.runs });
+      Object.assign(kept, { name: item.name, active: item.active, status: item.status, sweepFile: item.sweepFile, runs: item.runs });
       return kept;
     });
     this.groups.clear();
@@ -132,7 +132,8 @@ function sweepItem(group: SweepGroup): vscode.TreeItem {
   item.id = `sweep:${group.folder}`;
   item.iconPath = new vscode.ThemeIcon(group.active ? 'beaker~spin' : 'beaker', group.active ? new vscode.ThemeColor('charts.blue') : undefined);
   item.description = `sweep · ${group.active ? 'running · ' : ''}${sweepProgress(group)}`;
-  item.contextValue = `sweep ${group.active ? 'sweepActive' : 'sweepStopped'}`;
+  // a completed sweep has nothing to resume (Open Sweep View's Add trials continues a sampled one)
+  item.contextValue = `sweep ${group.active ? 'sweepActive' : group.status === 'completed' ? 'sweepDone' : 'sweepStopped'}`;
   item.resourceUri = vscode.Uri.file(group.folder);
   const tip = new vscode.MarkdownString(undefined, false);
   tip.isTrusted = false;

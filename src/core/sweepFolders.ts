@@ -35,6 +35,8 @@ export interface SweepGroup {
   name: string;
   /** the sweep process that last ran it is alive */
   active: boolean;
+  /** sweep.json's status (running, completed, stopped); null when unreadable */
+  status: string | null;
   sweepFile: string | null;
   runs: RunState[];
 }
@@ -95,6 +97,7 @@ export function sweepGroupAt(folder: string, runs: RunState[], name?: string): S
   return {
     kind: 'sweep', folder, name: typeof record?.name === 'string' ? record.name : name ?? basename(folder),
     active: record?.status === 'running' && pid > 0 && isPidAlive(pid),
+    status: typeof record?.status === 'string' ? record.status : null,
     sweepFile: typeof record?.sweep_file === 'string' ? record.sweep_file : null, runs,
   };
 }

@@ -5,7 +5,7 @@
  * points need no chart library.
  */
 import { h } from '../shared/dom';
-import { canvasFrame, drawAxes, strokeDiamond } from '../shared/canvasPlot';
+import { canvasFrame, drawAxes, nearestWithin, strokeDiamond } from '../shared/canvasPlot';
 import { extent, smooth } from '../shared/series';
 import type { RunData } from './model';
 import { klBonBound } from './specs';
@@ -59,16 +59,7 @@ export class ParetoScatter {
 
   /** The eval point nearest (x, y) in CSS px within HIT_RADIUS, or undefined. */
   nearestHit(x: number, y: number): { px: number; py: number; run: RunData; step: number } | undefined {
-    let best: (typeof this.hits)[number] | undefined;
-    let distance = HIT_RADIUS;
-    for (const hit of this.hits) {
-      const d = Math.hypot(hit.px - x, hit.py - y);
-      if (d <= distance) {
-        best = hit;
-        distance = d;
-      }
-    }
-    return best;
+    return nearestWithin(this.hits, x, y, HIT_RADIUS);
   }
 
   draw(): void {

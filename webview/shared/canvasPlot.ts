@@ -95,3 +95,17 @@ export function strokeDiamond(ctx: CanvasRenderingContext2D, x: number, y: numbe
   ctx.closePath();
   ctx.stroke();
 }
+
+/** The drawn point nearest (x, y) in CSS px, within `radius`; undefined when none is that near (a click on empty space). */
+export function nearestWithin<T extends { px: number; py: number }>(points: readonly T[], x: number, y: number, radius: number): T | undefined {
+  let best: T | undefined;
+  let distance = radius;
+  for (const point of points) {
+    const d = Math.hypot(point.px - x, point.py - y);
+    if (d <= distance) {
+      best = point;
+      distance = d;
+    }
+  }
+  return best;
+}

@@ -60,7 +60,8 @@ document.body.append(h('div', { className: 'sweep' }, [
   header, notes, empty,
   h('section', { className: 'chart sweep-scatter' }, [
     h('div', { className: 'chart-title' }, [h('span', { text: 'Configurations: mean over seeds' }), h('span', { className: 'controls' }, [
-      h('label', { text: 'x ' }), xSelect, h('label', {}, [logX, ' log']), h('label', { text: ' y ' }), ySelect, h('label', { text: ' bars ' }), barsSelect,
+      h('label', { text: 'x ' }), xSelect, h('label', { className: 'check' }, [logX, 'log x']), h('label', { text: ' y ' }), ySelect,
+      h('label', { text: ' bars ' }), barsSelect,
     ])]),
     plot.element,
   ]),

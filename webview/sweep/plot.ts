@@ -6,7 +6,7 @@
  * still training (their latest evaluation). A click on a point opens its seeds' dashboard.
  */
 import type { SweepConfiguration } from '../../contracts/webviews/sweep';
-import { canvasFrame, drawAxes, strokeDiamond } from '../shared/canvasPlot';
+import { canvasFrame, drawAxes, nearestWithin, strokeDiamond } from '../shared/canvasPlot';
 import { h } from '../shared/dom';
 import { extent } from '../shared/series';
 import { halfBar, spread, type ErrorBars, type Spread } from './stats';
@@ -78,16 +78,7 @@ export class SweepPlot {
   }
 
   nearest(x: number, y: number): PlottedPoint | undefined {
-    let best: PlottedPoint | undefined;
-    let distance = HIT_RADIUS;
-    for (const point of this.points) {
-      const d = Math.hypot(point.px - x, point.py - y);
-      if (d <= distance) {
-        best = point;
-        distance = d;
-      }
-    }
-    return best;
+    return nearestWithin(this.points, x, y, HIT_RADIUS);
   }
 
   draw(trials: readonly SweepConfiguration[], front: readonly number[], xMetric: string, yMetric: string, bars: ErrorBars,
