@@ -29,7 +29,7 @@ const webviews = {
   target: 'chrome120',
   sourcemap: production ? false : 'inline',
   minify: production,
-  entryPoints: { dashboard: 'webview/dashboard/main.ts', samples: 'webview/samples/main.ts', inspector: 'webview/inspector/main.ts', playground: 'webview/playground/main.ts', sweep: 'webview/sweep/main.ts' },
+  entryPoints: { dashboard: 'webview/dashboard/main.ts', samples: 'webview/samples/main.ts', inspector: 'webview/inspector/main.ts', playground: 'webview/playground/main.ts', sweep: 'webview/sweep/main.ts', experiments: 'webview/experiments/main.ts' },
   outdir: 'dist/webview',
   logLevel: common.logLevel,
 };

@@ -6,6 +6,8 @@
  * 2. Live latency: a metrics line appended to metrics.jsonl on disk → RunStore notices (fs.watch)
  *    → the host's record stream reads it → posted to the webview → its point is on the chart.
  *    The first leg alone (disk → RunStore event) is the baseline.
+ * 3. The experiments table: a snapshot of N runs until its rows are drawn, a re-sort, and a scroll to
+ *    the bottom (the rows in view drawn); against 100 runs in the same run.
  */
 import { appendFileSync, copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,7 +17,7 @@ import { readMetricLine } from '../src/core/readers';
 import { toDashboardRun } from '../src/core/webviewModels';
 import { RecordStream } from '../src/webviews/runSource';
 import { tempDir } from '../test/helpers';
-import { fixtureRun, startHarness, syntheticMetrics } from '../test/webview/harness';
+import { experimentRows, fixtureRun, startHarness, syntheticMetrics } from '../test/webview/harness';
 
 const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
 
@@ -117,10 +119,52 @@ async function liveLatency(): Promise<void> {
   await harness.close();
 }
 
+async function experimentsTable(): Promise<void> {
+  const harness = await startHarness();
+  console.log('\n## Experiments table (headless Chromium): snapshot → rows drawn, re-sort, scroll to the bottom\n');
+  console.log('| runs | rows in the DOM | snapshot ms | sort ms | scroll ms | snapshot vs 100 runs |');
+  console.log('|---:|---:|---:|---:|---:|---:|');
+  let baseline = 0;
+  for (const count of [100, 1_000, 10_000]) {
+    const view = await harness.open('experiments', { width: 1300, height: 800 });
+    const rows = experimentRows(count);
+    const timings = await view.page.evaluate(async ({ rows: all }) => {
+      const frames = (): Promise<void> => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(() => resolve())));
+      const updates = (): number => Number(document.body.dataset.updates ?? '0');
+      const until = async (before: number): Promise<void> => {
+        while (updates() === before) await frames();
+      };
+      let before = updates();
+      let start = performance.now();
+      window.postMessage({ type: 'snapshot', seq: 1, rows: all, fields: ['algorithm', 'anchor.ema_eta', 'train.lr'] }, '*');
+      await until(before);
+      const snapshot = performance.now() - start;
+      before = updates();
+      start = performance.now();
+      document.querySelector<HTMLButtonElement>('.exp-head [data-column="reward"] button')!.click();
+      await until(before);
+      const sort = performance.now() - start;
+      const viewport = document.querySelector<HTMLElement>('.exp-viewport')!;
+      before = updates();
+      start = performance.now();
+      viewport.scrollTop = viewport.scrollHeight;
+      await until(before);
+      const scroll = performance.now() - start;
+      return { snapshot, sort, scroll, dom: document.querySelectorAll('.exp-body .exp-row').length };
+    }, { rows });
+    if (count === 100) baseline = timings.snapshot;
+    console.log(`| ${count.toLocaleString()} | ${timings.dom} | ${timings.snapshot.toFixed(0)} | ${timings.sort.toFixed(0)} | ${timings.scroll.toFixed(0)} | ${(timings.snapshot / baseline).toFixed(1)}x |`);
+    await view.page.close();
+  }
+  await harness.close();
+}
+
 async function main(): Promise<void> {
   console.log(`# webview bench — Node ${process.version}, ${new Date().toISOString().slice(0, 10)}`);
+  if (process.argv.includes('--experiments')) return experimentsTable();
   await firstPaint();
   await liveLatency();
+  await experimentsTable();
 }
 
 main().then(() => process.exit(0), (error: unknown) => {

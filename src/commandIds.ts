@@ -27,6 +27,13 @@ export const COMMANDS = {
   startSweep: 'bond.startSweep',
   stopSweep: 'bond.stopSweep',
   openSweep: 'bond.openSweep',
+  openExperiments: 'bond.openExperiments',
+  queueRun: 'bond.queueRun',
+  queueMoveUp: 'bond.queueMoveUp',
+  queueMoveDown: 'bond.queueMoveDown',
+  queueRemove: 'bond.queueRemove',
+  queuePause: 'bond.queuePause',
+  queueResume: 'bond.queueResume',
 } as const;
 
 export type CommandId = (typeof COMMANDS)[keyof typeof COMMANDS];

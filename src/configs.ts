@@ -29,7 +29,10 @@ export async function findConfigs(glob = CONFIG_GLOB): Promise<vscode.Uri[]> {
 export class ConfigCodeLens implements vscode.CodeLensProvider {
   provideCodeLenses(document: vscode.TextDocument): vscode.CodeLens[] {
     const top = new vscode.Range(0, 0, 0, 0);
-    return [new vscode.CodeLens(top, { title: '$(play) Start BOND run', command: COMMANDS.startRun, arguments: [document.uri] })];
+    return [
+      new vscode.CodeLens(top, { title: '$(play) Start BOND run', command: COMMANDS.startRun, arguments: [document.uri] }),
+      new vscode.CodeLens(top, { title: '$(list-ordered) Queue Run', command: COMMANDS.queueRun, arguments: [document.uri] }),
+    ];
   }
 }
 

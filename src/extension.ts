@@ -12,6 +12,7 @@ import { RunStatusBar } from './statusBar';
 import { registerWebviews } from './webviews';
 import { registerWalkthrough } from './walkthrough';
 import { registerSweeps } from './sweeps';
+import { registerQueue } from './queue';
 import { sweepRunsDirectories, sweepsDirectory } from './core/sweepFolders';
 
 export function activate(context: vscode.ExtensionContext): Services {
@@ -37,7 +38,7 @@ export function activate(context: vscode.ExtensionContext): Services {
       return channel;
     },
   };
-  const view = new RunsView(store);
+  const view = new RunsView(store, () => (vscode.workspace.workspaceFolders ?? []).map(runsDirectory));
   const diagnostics = new ConfigDiagnostics(python);
   context.subscriptions.push(
     output, store, view, new RunStatusBar(store), diagnostics,
@@ -63,6 +64,7 @@ export function activate(context: vscode.ExtensionContext): Services {
     vscode.workspace.onDidChangeConfiguration((e) => { if (e.affectsConfiguration('bond.runsDirectory')) void store.refresh(); }),
     ...registerCommands(services),
     ...registerSweeps(services),
+    ...registerQueue(services),
     ...registerWebviews(services),
     ...registerWalkthrough(services),
   );

@@ -7,6 +7,7 @@ import { formatDuration, shortDate, shownReward } from './core/format';
 import type { RunStore } from './core/runStore';
 import { COMMANDS } from './commandIds';
 import { groupBySweep, isSweepGroup, sweepFolderOf, sweepGroupAt, sweepProgress, type SweepGroup } from './core/sweepFolders';
+import { isQueueGroup, isQueueItem, queueGroup, type QueueGroup, type QueueItem } from './queue';
 
 const ICONS: Record<string, [string, string | undefined]> = {
   starting: ['loading~spin', undefined],
@@ -31,7 +32,7 @@ export function contextValue(run: RunState): string {
   return words.join(' ');
 }
 
-type RunsItem = RunState | SweepGroup;
+type RunsItem = RunState | SweepGroup | QueueGroup | QueueItem;
 
 export class RunsView implements vscode.TreeDataProvider<RunsItem>, vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<RunsItem | undefined>();
@@ -45,7 +46,10 @@ export class RunsView implements vscode.TreeDataProvider<RunsItem>, vscode.Dispo
    * so a row refreshed alone (a trial's step) keeps its actions and clicks bound to the same sweep */
   private readonly groups = new Map<string, SweepGroup>();
 
-  constructor(private readonly store: RunStore) {
+  /** the queue as last listed (its files' contents): the view refreshes when they change */
+  private queueShown = '';
+
+  constructor(private readonly store: RunStore, private readonly runsDirectories: () => string[] = () => []) {
     // The store keeps RunState objects stable, so an update refreshes only the items that changed
     // (a trial's row and its sweep's progress line); a run the tree has not shown yet needs the root
     // refreshed (VS Code ignores unknown elements).
@@ -69,6 +73,8 @@ export class RunsView implements vscode.TreeDataProvider<RunsItem>, vscode.Dispo
     // A sweep's own process (not a run) says in sweep.json whether it lives: its row follows it
     // (Stop Sweep ends it some seconds after its trials have stopped, with no run changing then).
     const timer = setInterval(() => {
+      // the queue's files change with no run changing (an entry queued, moved, paused; the runner's state)
+      if (this.queueKey() !== this.queueShown) this.changed.fire(undefined);
       for (const group of this.groups.values()) {
         const now = sweepGroupAt(group.folder, group.runs, group.name);
         if (now.active !== group.active || now.status !== group.status || now.sweepFile !== group.sweepFile) {
@@ -80,8 +86,19 @@ export class RunsView implements vscode.TreeDataProvider<RunsItem>, vscode.Dispo
     this.subscriptions.push({ dispose: () => clearInterval(timer) });
   }
 
+  private queues(): QueueGroup[] {
+    return this.runsDirectories().map(queueGroup).filter((q): q is QueueGroup => q !== undefined);
+  }
+
+  private queueKey(): string {
+    return JSON.stringify(this.queues().map((q) => [q.paused, q.active, q.items.map((i) => [i.entry.id, i.status, i.runDir])]));
+  }
+
   getChildren(element?: RunsItem): RunsItem[] {
+    if (isQueueGroup(element)) return element.items;
     if (element) return isSweepGroup(element) ? element.runs : [];
+    const queues = this.queues();
+    this.queueShown = JSON.stringify(queues.map((q) => [q.paused, q.active, q.items.map((i) => [i.entry.id, i.status, i.runDir])]));
     const runs = this.store.runs;
     this.shown.clear();
     runs.forEach((r) => this.shown.add(r.dir));
@@ -94,10 +111,12 @@ export class RunsView implements vscode.TreeDataProvider<RunsItem>, vscode.Dispo
     });
     this.groups.clear();
     for (const item of items) if (isSweepGroup(item)) this.groups.set(item.folder, item);
-    return items;
+    return [...queues, ...items];
   }
 
   getTreeItem(element: RunsItem): vscode.TreeItem {
+    if (isQueueGroup(element)) return queueGroupItem(element);
+    if (isQueueItem(element)) return queueEntryItem(element);
     return isSweepGroup(element) ? sweepItem(element) : this.runItem(element);
   }
 
@@ -124,6 +143,33 @@ export class RunsView implements vscode.TreeDataProvider<RunsItem>, vscode.Dispo
     this.changed.dispose();
     this.subscriptions.forEach((s) => s.dispose());
   }
+}
+
+/** The queue's row: what waits and trains, and whether it is paused. */
+function queueGroupItem(queue: QueueGroup): vscode.TreeItem {
+  const item = new vscode.TreeItem('Queue', vscode.TreeItemCollapsibleState.Expanded);
+  item.id = `queue:${queue.folder}`;
+  const running = queue.items.filter((i) => i.status === 'running').length;
+  const waiting = queue.items.filter((i) => i.status === 'queued' || i.status === 'stopped').length;
+  item.iconPath = new vscode.ThemeIcon(queue.paused ? 'debug-pause' : 'list-ordered', running ? new vscode.ThemeColor('charts.blue') : undefined);
+  item.description = `${queue.paused ? 'paused · ' : ''}${running} running · ${waiting} waiting`;
+  item.contextValue = `queue ${queue.paused ? 'queuePaused' : 'queueRunning'}`;
+  item.tooltip = `The run queue (${queue.folder}): entries train in this order, bond.queue.workers at a time.`;
+  return item;
+}
+
+/** An entry of the queue: its position, its config, and what it is doing. */
+function queueEntryItem(entry: QueueItem): vscode.TreeItem {
+  const item = new vscode.TreeItem(`${entry.position}. ${entry.entry.name}`, vscode.TreeItemCollapsibleState.None);
+  item.id = `queue:${entry.folder}:${entry.entry.id}`;
+  const [icon, color] = entry.status === 'queued' ? ['clock', undefined] : ICONS[entry.status] ?? UNKNOWN_STATUS_ICON;
+  item.iconPath = new vscode.ThemeIcon(icon, color ? new vscode.ThemeColor(color) : undefined);
+  item.description = `${entry.status === 'stopped' ? 'stopped · continues when its turn comes' : entry.status} · ${basename(entry.entry.config)}`;
+  item.contextValue = `queueEntry queueEntry-${entry.status}`;
+  item.tooltip = `${entry.entry.config}${entry.entry.overrides.length ? `\n--set ${entry.entry.overrides.join(' --set ')}` : ''}${entry.runDir ? `\n${entry.runDir}` : ''}`;
+  item.resourceUri = vscode.Uri.file(entry.entry.config);
+  item.command = { title: 'Open Config', command: 'vscode.open', arguments: [vscode.Uri.file(entry.entry.config)] };
+  return item;
 }
 
 /** A sweep's row: its name, its trials' progress; expanded, its runs (a trial's seeds) under it. */

@@ -118,6 +118,11 @@ export class RunManager {
   }
 
   /** `sweep`: the trainer's sweep command on a sweep file, its folder the sweep folder (one process for all its trials). */
+  /** The run queue's runner (`queue --queue-dir`): it trains the entries of folder/queue.json. */
+  async startQueue(folder: string, cwd: string): Promise<RunProcess> {
+    return this.spawnTrainer(folder, trainerArguments(distributedLaunch(''), ['queue', '--queue-dir', folder]), cwd);
+  }
+
   /** `maxTrials`: configurations in all (adds trials to a sampled sweep), else the file's max_trials. */
   async startSweep(sweepFile: string, folder: string, cwd: string, resume: boolean, maxTrials?: number): Promise<RunProcess> {
     const args = ['sweep', '--sweep', sweepFile, '--sweep-dir', folder, ...(resume ? ['--resume'] : []),

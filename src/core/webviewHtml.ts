@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'crypto';
 
-export type WebviewName = 'dashboard' | 'samples' | 'inspector' | 'playground' | 'sweep';
+export type WebviewName = 'dashboard' | 'samples' | 'inspector' | 'playground' | 'sweep' | 'experiments';
 
 export interface WebviewPage {
   name: WebviewName;

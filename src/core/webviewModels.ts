@@ -2,6 +2,7 @@
  * What the host tells the webviews about a run, built from run.json (pure: the browser tests build
  * their host messages with these same functions from the shared fixtures).
  */
+import { flattenConfig } from '../../contracts/config-fields';
 import { canResume, describeChange, segmentsOf, type RunMeta } from '../../contracts/run-directory';
 import type { DashboardRun } from '../../contracts/webviews/dashboard';
 import type { SamplesRun } from '../../contracts/webviews/samples';
@@ -42,16 +43,7 @@ export function configSummary(meta: RunMeta): { label: string; value: string }[]
   return items;
 }
 
-/** A config as dotted fields → JSON values ({"bond": {"n": 4}} → {"bond.n": "4"}); lists stay whole. */
-export function flattenConfig(config: Record<string, unknown>, prefix = ''): Record<string, string> {
-  const flat: Record<string, string> = {};
-  for (const [key, value] of Object.entries(config)) {
-    const name = prefix ? `${prefix}.${key}` : key;
-    if (typeof value === 'object' && value !== null && !Array.isArray(value)) Object.assign(flat, flattenConfig(value as Record<string, unknown>, name));
-    else flat[name] = JSON.stringify(value) ?? 'null';
-  }
-  return flat;
-}
+export { flattenConfig } from '../../contracts/config-fields';
 
 const isLive = (status: DisplayStatus): boolean => status === 'running' || status === 'starting';
 

@@ -17,6 +17,7 @@ import { COMMANDS } from '../commandIds';
 import { parseSweepState } from '../../contracts/webviews/sweep';
 import { pickSweepFolder } from '../sweeps';
 import { SWEEP_VIEW_TYPE, SweepPanel, type SweepPanelServices } from './sweepPanel';
+import { EXPERIMENTS_VIEW_TYPE, ExperimentsPanel, type ExperimentsServices } from './experimentsPanel';
 
 /** A panel whose saved state names no run (or a run that is gone) says so instead of staying blank. */
 function orphan(panel: vscode.WebviewPanel, why: string, state: unknown, output: vscode.OutputChannel): void {
@@ -87,9 +88,17 @@ export function registerWebviews(services: Services): vscode.Disposable[] {
     if (folder) SweepPanel.show(sweepServices, folder);
   };
 
+  const experimentsServices: ExperimentsServices = { extensionUri, store, log: output, openRuns: sweepServices.openRuns };
+
   return [
     focus,
     vscode.commands.registerCommand(COMMANDS.openSweep, openSweep),
+    vscode.commands.registerCommand(COMMANDS.openExperiments, () => ExperimentsPanel.show(experimentsServices)),
+    vscode.window.registerWebviewPanelSerializer(EXPERIMENTS_VIEW_TYPE, {
+      async deserializeWebviewPanel(panel) {
+        new ExperimentsPanel(panel, experimentsServices);
+      },
+    }),
     vscode.window.registerWebviewPanelSerializer(SWEEP_VIEW_TYPE, {
       async deserializeWebviewPanel(panel, state: unknown) {
         const parsed = parseSweepState(state);

@@ -194,5 +194,12 @@ test('a sweep: Start Sweep from its CodeLens → its trials train grouped under 
     assert.deepEqual(plotted.map((p) => [p.trial, p.provisional]).sort(), [[0, false], [1, false]]);
     await done.locator('.best-row[data-metric="eval/reward/policy"]').waitFor({ timeout: 30_000 });
     await editor.screenshot('sweep-view');
+    // the experiments table lists every run, the sweep's trials under their sweep, jbond.beta a column
+    await editor.runCommand('BOND: Open Experiments Table');
+    const table = await editor.frameWith('.exp-group[data-sweep="e2e-sweep"]', 60_000);
+    assert.match(await table.textContent('.exp-group[data-sweep="e2e-sweep"]') ?? '', /2 runs · 2 done/);
+    await table.locator('.exp-head [data-column="config:jbond.beta"]').waitFor({ timeout: 10_000 });
+    assert.ok(await table.locator('.exp-row[data-dir*="e2e-sweep-t0001-s1"]').count() === 1);
+    await editor.screenshot('experiments-table');
   });
 });

@@ -219,3 +219,30 @@ test('Train Further with an edited config: the changes are shown and asked about
     await page.locator('.monaco-editor .view-lines', { hasText: 'trained in 2 segments' }).first().waitFor({ timeout: 30_000 });
   });
 });
+
+test('Queue Run twice from the CodeLens: the runs view lists the queue in order, one trains at a time, both complete', async (t) => {
+  await scenario(editor, 'queue', t, async () => {
+    const page = editor.page;
+    const runs = join(editor.workspace, '.bond', 'runs');
+    const before = new Set(readdirSync(runs));
+    await editor.openFile('tiny.bond.json');
+    const lens = page.locator('.contentWidgets .codelens-decoration a', { hasText: 'Queue Run' }).first();
+    await lens.click({ timeout: 30_000 });
+    await page.locator('.notifications-toasts', { hasText: 'queued at position 1' }).first().waitFor({ timeout: 30_000 });
+    await lens.click();
+    await page.locator('.notifications-toasts', { hasText: 'queued at position 2' }).first().waitFor({ timeout: 30_000 });
+    await editor.showRunsView();
+    // the queue's rows: the first training, the second waiting its turn (workers 1)
+    await page.locator('.monaco-list-row', { hasText: /Queue.*1 running · 1 waiting/ }).first().waitFor({ timeout: 60_000 });
+    await page.locator('.monaco-list-row', { hasText: /2\. e2e-tiny\s*queued/ }).first().waitFor({ timeout: 10_000 });
+    await editor.screenshot('queue');
+    const queued = (): RunMeta[] => readdirSync(runs).filter((d) => !before.has(d) && d.startsWith('e2e-tiny-'))
+      .flatMap((d) => { try { return [JSON.parse(readFileSync(join(runs, d, 'run.json'), 'utf8')) as RunMeta]; } catch { return []; } });
+    await waitFor(() => { const m = queued(); return m.length === 2 && m.every((r) => r.status === 'completed') ? true : undefined; }, 'both queued runs completed', 240_000);
+    const [first, second] = queued().sort((a, b) => a.created_at - b.created_at);
+    assert.ok(second!.created_at >= (first!.ended_at ?? Infinity) - 1, 'one at a time: the second started after the first ended');
+    // nothing left to wait: the queue's row goes
+    await waitFor(async () => ((await page.locator('.monaco-list-row', { hasText: /Queue.*waiting/ }).count()) === 0 ? true : undefined), 'the queue row gone', 30_000);
+    t.diagnostic(`queued runs: ${queued().map((m) => m.name).join(', ')}`);
+  });
+});

@@ -8,6 +8,7 @@ import { promises as fs, readFileSync } from 'node:fs';
 import { join, normalize } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import type { MetricRecord, RunMeta, SampleRecord } from '../../contracts/run-directory';
+import type { ExperimentRow } from '../../contracts/webviews/experiments';
 import { renderWebviewHtml, webviewAssets, type WebviewName } from '../../src/core/webviewHtml';
 import { FIXTURES, ROOT, waitFor } from '../helpers';
 
@@ -61,7 +62,7 @@ export interface WebviewPage {
 export async function startHarness(): Promise<Harness> {
   const server: Server = createServer((request, response) => {
     const url = new URL(request.url ?? '/', 'http://localhost');
-    const page = /^\/page\/(dashboard|samples|inspector|playground|sweep)$/.exec(url.pathname);
+    const page = /^\/page\/(dashboard|samples|inspector|playground|sweep|experiments)$/.exec(url.pathname);
     if (page) {
       const name = page[1] as WebviewName;
       const assets = webviewAssets(name);
@@ -211,4 +212,28 @@ export function syntheticMetrics(steps: number, options: { spikeStep?: number; e
     }
   }
   return out;
+}
+
+export const HOSTILE_LABEL = '<img src=x onerror="window.__canary = 1">';
+
+/**
+ * Rows for the experiments table: the first 9,000 (of 10,000) in three sweeps of 3,000, the rest in
+ * none; J-BOND and REINFORCE alternating, every tenth failed, run 42 running, run 7's label hostile,
+ * run 3 with a reader's problem, rewards spread without order.
+ */
+export function experimentRows(count: number): ExperimentRow[] {
+  const rows: ExperimentRow[] = [];
+  for (let i = 0; i < count; i++) {
+    const sweep = i < 9000 ? `sweep-${Math.floor(i / 3000)}` : null;
+    const algorithm = i % 2 ? 'reinforce' : 'jbond';
+    rows.push({
+      dir: `/runs/r${String(i).padStart(5, '0')}`, label: i === 7 ? HOSTILE_LABEL : `run-${String(i).padStart(5, '0')}`,
+      status: i % 10 === 0 ? 'failed' : i === 42 ? 'running' : 'completed', algorithm, sweep, trial: sweep ? i % 3000 : null, seed: sweep ? 1 : null,
+      step: 150, totalSteps: 150, tags: i % 100 === 0 ? ['baseline'] : [],
+      config: { algorithm: JSON.stringify(algorithm), 'train.lr': String(0.001 * (1 + (i % 5))), ...(algorithm === 'jbond' ? { 'anchor.ema_eta': String(0.01 * (1 + (i % 3))) } : {}) },
+      reward: (i * 7919) % 10000 / 1000, kl: (i % 97) / 10, effectiveN: 4 + (i % 12), winRate: (i % 50) / 50,
+      durationS: 60 + (i % 600), startedAt: 1_800_000_000_000 + i * 1000, problem: i === 3 ? 'run.json: unknown status' : null,
+    });
+  }
+  return rows;
 }

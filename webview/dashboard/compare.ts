@@ -5,6 +5,7 @@
  * Pareto view.
  */
 import { h } from '../shared/dom';
+import { differingFields } from '../../contracts/config-fields';
 import { formatNumber } from '../shared/format';
 import type { RunData } from './model';
 
@@ -13,14 +14,7 @@ export const EVAL_COLUMNS: readonly { key: string; label: string }[] = [
   { key: 'eval/effective_n', label: 'effective N' }, { key: 'eval/win_rate_vs_bon', label: 'win rate' },
 ];
 
-/** Fields that name a run rather than configure it: its label says them already. */
-const IDENTITY_FIELDS = new Set(['name']);
-
-/** The flattened config fields whose values are not the same in every run (a field one run lacks differs). */
-export function differingFields(configs: readonly Record<string, string>[]): string[] {
-  const keys = new Set(configs.flatMap((config) => Object.keys(config)));
-  return [...keys].filter((key) => !IDENTITY_FIELDS.has(key) && new Set(configs.map((config) => config[key] ?? '∅')).size > 1).sort();
-}
+export { differingFields };
 
 /** The last evaluation's value of a metric, or null before the first evaluation. */
 export function lastEval(run: RunData, key: string): number | null {

@@ -23,6 +23,20 @@ class ArgumentParser(argparse.ArgumentParser):
         sys.exit(2)
 
 
+def _add_experiment_commands(commands: Any) -> None:
+    """`sweep` and `queue`: many runs, each an ordinary `train`."""
+    sweep = commands.add_parser("sweep", help="run a *.sweep.json on Optuna: trials as trainer runs under --sweep-dir")
+    sweep.add_argument("--sweep", required=True, type=Path, help="the sweep file")
+    sweep.add_argument("--sweep-dir", required=True, type=Path, help="the sweep folder (sweep.json, the study's journal, runs/)")
+    sweep.add_argument("--workers", type=int, default=None, help="trials at once (default: the file's workers)")
+    sweep.add_argument("--resume", action="store_true", help="continue a stopped sweep: its stopped trials continue their runs")
+    sweep.add_argument("--max-trials", type=int, default=None,
+                       help="configurations in all (default: the file's max_trials); raise it to add trials to a random, tpe or nsga2 sweep")
+
+    queue = commands.add_parser("queue", help="run the configs of a run queue (DIR/queue.json, kept by the editor) k at a time")
+    queue.add_argument("--queue-dir", required=True, type=Path, help="the queue folder (queue.json, queue-state.json, logs/)")
+
+
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="python -m bond_trainer", description="BOND Studio trainer")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
@@ -36,13 +50,7 @@ def build_parser() -> ArgumentParser:
     train.add_argument("--sweep-trial", default=None, metavar="JSON",
                        help="set by `sweep`: the trial this run is a seed of, recorded as run.json's sweep")
 
-    sweep = commands.add_parser("sweep", help="run a *.sweep.json on Optuna: trials as trainer runs under --sweep-dir")
-    sweep.add_argument("--sweep", required=True, type=Path, help="the sweep file")
-    sweep.add_argument("--sweep-dir", required=True, type=Path, help="the sweep folder (sweep.json, the study's journal, runs/)")
-    sweep.add_argument("--workers", type=int, default=None, help="trials at once (default: the file's workers)")
-    sweep.add_argument("--resume", action="store_true", help="continue a stopped sweep: its stopped trials continue their runs")
-    sweep.add_argument("--max-trials", type=int, default=None,
-                       help="configurations in all (default: the file's max_trials); raise it to add trials to a random, tpe or nsga2 sweep")
+    _add_experiment_commands(commands)
 
     commands.add_parser("check", help="print Python, torch, devices and optional extras as JSON")
 
@@ -136,6 +144,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         return run_training(cfg, args.run_dir, args.resume, args.config, console, sweep_trial)
     if args.command == "sweep":
         return _sweep(args, console)
+    if args.command == "queue":
+        from ..sweeps.queue import run_queue
+        return run_queue(args.queue_dir, console)
     if args.command == "pretrain":
         return _pretrain(args, console)
     if args.command == "export-onnx":
