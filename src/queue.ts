@@ -71,17 +71,27 @@ async function update(folder: string, runsDir: string, change: (queue: QueueFile
   return next;
 }
 
+/** the runners this window started, until they exit: one started a moment ago has not written its state yet */
+const started = new Set<string>();
+
 /** Start the queue's runner unless one is alive, the queue is paused, or nothing is left to start. */
 async function ensureRunner(services: Services, folder: string, runsDir: string, cwd: string): Promise<void> {
   const queue = readQueue(folder, runsDir);
   const state = readQueueState(folder);
-  if (queue.paused || runnerAlive(state) || !startable(queue, state).length) return;
-  const runner = await services.manager.startQueue(folder, cwd);
+  if (queue.paused || started.has(folder) || runnerAlive(state) || !startable(queue, state).length) return;
+  started.add(folder);
+  const runner = await services.manager.startQueue(folder, cwd).catch((error: unknown) => {
+    started.delete(folder);
+    throw error;
+  });
   const channel = services.runOutput(folder, 'run queue');
   channel.appendLine(`[${new Date().toLocaleTimeString()}] queue runner started, pid ${runner.pid}: ${folder}`);
   runner.output.event(({ text }) => channel.append(text));
   void runner.exited.then(({ code, stderrTail }) => {
+    started.delete(folder);
     channel.appendLine(`[${new Date().toLocaleTimeString()}] queue runner exited ${code}`);
+    // another window's (or process's) runner has the queue: it trains these entries too
+    if (code === 2 && /already running it/.test(stderrTail)) return;
     if (code !== 0 && code !== null) void vscode.window.showErrorMessage(`BOND: the run queue stopped: ${stderrTail.trim().split('\n').slice(-2).join(' ')}`, 'Show Output')
       .then((choice) => choice && channel.show(true));
     void services.store.refresh();

@@ -122,3 +122,18 @@ def test_pause_holds_the_queue_a_stop_checkpoints_and_the_next_runner_continues(
     assert meta["resume_count"] == 1 and meta["step"] == 150
     steps = [json.loads(line)["step"] for line in (Path(final["a"]["run_dir"]) / "metrics.jsonl").read_text().splitlines() if '"train"' in line]
     assert steps == list(range(1, 151)), "every step once"
+
+
+def test_two_runners_started_at_the_same_moment_share_nothing_one_takes_the_queue(tmp_path: Path) -> None:
+    config = tmp_path / "tiny.bond.json"
+    config.write_text(json.dumps(tiny_config(tmp_path)), encoding="utf-8")
+    folder = tmp_path / "queue"
+    write_queue(folder, [entry(config, "a", 3), entry(config, "b", 3)], workers=2)
+    runners = [start_runner(folder), start_runner(folder)]  # before either has written its state
+    outputs = [r.communicate(timeout=300)[0] for r in runners]
+    codes = sorted(r.returncode for r in runners)
+    assert codes == [0, 2], outputs
+    assert any("already running" in o for o in outputs)
+    final = state(folder)["entries"]
+    assert sorted(final) == ["a", "b"] and all(e["status"] == "completed" for e in final.values())
+    assert len(list((tmp_path / "runs").iterdir())) == 2, "each entry trained once"

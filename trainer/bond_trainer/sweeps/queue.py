@@ -221,12 +221,39 @@ def _adopt_or_settle(runner: QueueRunner) -> None:
             record["status"] = "failed" if meta.get("status") == "failed" else "stopped"
 
 
+def _hold_lock(folder: Path) -> Optional[Any]:
+    """DIR/.runner.lock, held (flock) for as long as this runner lives: of two runners started at once,
+    one gets it. None when another holds it. Where flock does not exist, the state file's pid decides."""
+    try:
+        import fcntl
+    except ImportError:
+        return open(os.devnull, "w")
+    folder.mkdir(parents=True, exist_ok=True)
+    handle = open(folder / ".runner.lock", "w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        return None
+    return handle
+
+
 def run_queue(folder: Path, console: Console) -> int:
     """The `queue` command: 0 when it ran out of work (or was paused or stopped), 2 when another runner has the queue."""
+    lock = _hold_lock(folder)
     other = _other_runner(folder)
-    if other is not None:
-        console.error(f"queue {folder}: runner {other} is already running it")
+    if lock is None or other is not None:
+        console.error(f"queue {folder}: runner {other or 'another process'} is already running it")
+        if lock is not None:
+            lock.close()
         return 2
+    try:
+        return _run(folder, console)
+    finally:
+        lock.close()
+
+
+def _run(folder: Path, console: Console) -> int:
     runner = QueueRunner(folder, console, _load_state(folder))
     _adopt_or_settle(runner)
     previous = {sig: signal.signal(sig, lambda signum, _frame: _stop(runner)) for sig in (signal.SIGINT, signal.SIGTERM)}
