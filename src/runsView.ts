@@ -45,6 +45,8 @@ export class RunsView implements vscode.TreeDataProvider<RunsItem>, vscode.Dispo
   /** one object per sweep folder for as long as it is listed: VS Code finds a row's element by it,
    * so a row refreshed alone (a trial's step) keeps its actions and clicks bound to the same sweep */
   private readonly groups = new Map<string, SweepGroup>();
+  /** each sweep's progress line as its row last showed it */
+  private readonly progressShown = new Map<string, string>();
 
   /** the queue as last listed (its files' contents): the view refreshes when they change */
   private queueShown = '';
@@ -66,7 +68,12 @@ export class RunsView implements vscode.TreeDataProvider<RunsItem>, vscode.Dispo
           const group = folder ? this.groups.get(folder) : undefined;
           if (group) sweeps.add(group);
         }
-        sweeps.forEach((group) => this.changed.fire(group));
+        // a sweep's row changes only when its progress line does (a trial's step leaves it alone, so
+        // its inline actions are not re-rendered under the pointer at every step)
+        sweeps.forEach((group) => {
+          const line = sweepProgress(group);
+          if (this.progressShown.get(group.folder) !== line) this.changed.fire(group);
+        });
       }),
       store.onDidRemoveRuns(() => this.changed.fire(undefined)),
     );
@@ -117,7 +124,7 @@ export class RunsView implements vscode.TreeDataProvider<RunsItem>, vscode.Dispo
   getTreeItem(element: RunsItem): vscode.TreeItem {
     if (isQueueGroup(element)) return queueGroupItem(element);
     if (isQueueItem(element)) return queueEntryItem(element);
-    return isSweepGroup(element) ? sweepItem(element) : this.runItem(element);
+    return isSweepGroup(element) ? sweepItem(element, this.progressShown) : this.runItem(element);
   }
 
   private runItem(run: RunState): vscode.TreeItem {
@@ -173,7 +180,8 @@ function queueEntryItem(entry: QueueItem): vscode.TreeItem {
 }
 
 /** A sweep's row: its name, its trials' progress; expanded, its runs (a trial's seeds) under it. */
-function sweepItem(group: SweepGroup): vscode.TreeItem {
+function sweepItem(group: SweepGroup, progressShown?: Map<string, string>): vscode.TreeItem {
+  progressShown?.set(group.folder, sweepProgress(group));
   const item = new vscode.TreeItem(group.name, vscode.TreeItemCollapsibleState.Expanded);
   item.id = `sweep:${group.folder}`;
   item.iconPath = new vscode.ThemeIcon(group.active ? 'beaker~spin' : 'beaker', group.active ? new vscode.ThemeColor('charts.blue') : undefined);

@@ -170,8 +170,15 @@ test('a sweep: Start Sweep from its CodeLens → its trials train grouped under 
     const firstShown = await waitFor(async () => { const step = await shownStep(0); return step >= 0 ? step : undefined; }, 'the view shows trial 0 training', 30_000);
     await waitFor(async () => ((await shownStep(0)) > firstShown ? true : undefined), `the view follows trial 0 past step ${firstShown}`, 60_000);
     await waitFor(async () => ((await shownStep(1)) > 0 ? true : undefined), 'the view follows trial 1', 60_000);
-    await group.hover();
-    await group.locator('.action-label[aria-label="Stop Sweep"]').click();
+    // the stop is said at once; a click lost on a row the list re-rendered under the pointer is tried again
+    const stopping = page.locator('.notifications-toasts', { hasText: 'stopping sweep e2e-sweep' }).first();
+    for (let attempt = 1; ; attempt++) {
+      await group.hover();
+      await group.locator('.action-label[aria-label="Stop Sweep"]').click();
+      if (await stopping.waitFor({ timeout: 15_000 }).then(() => true, () => false)) break;
+      if (attempt >= 3) throw new Error(`Stop Sweep clicked 3 times, no stop:\n${await editor.diagnostics()}`);
+      t.diagnostic(`Stop Sweep click ${attempt} did nothing within 15 s: again\n${await editor.diagnostics()}`);
+    }
     await waitFor(() => (trials().every((r) => r.status === 'stopped') ? true : undefined), 'the trials stopped with a checkpoint', 90_000);
     const stoppedAt = trials().map((r) => r.step);
     assert.ok(stoppedAt.every((step) => step < 150), `stopped mid-run: ${stoppedAt.join(', ')}`);
