@@ -67,7 +67,7 @@ def test_the_queue_follows_its_file_as_it_changes_one_runner_at_a_time(tmp_path:
     config = tmp_path / "tiny.bond.json"
     config.write_text(json.dumps(tiny_config(tmp_path, checkpoint={"every": 1000})), encoding="utf-8")
     folder = tmp_path / "queue"
-    write_queue(folder, [entry(config, "a", 60), entry(config, "b", 2), entry(config, "c", 2)])
+    write_queue(folder, [entry(config, "a", 30), entry(config, "b", 2), entry(config, "c", 2)])
     runner = start_runner(folder)
     wait_until(lambda: run_step(folder, "a") >= 2, "entry a training", runner)
     # one runner per queue
@@ -75,7 +75,7 @@ def test_the_queue_follows_its_file_as_it_changes_one_runner_at_a_time(tmp_path:
                             env={**os.environ, "PYTHONPATH": str(TRAINER_DIR)}, capture_output=True, text=True, timeout=60)
     assert second.returncode == 2 and "already running" in second.stderr
     # while a trains, the editor removes b and puts d before c
-    write_queue(folder, [entry(config, "a", 60), entry(config, "d", 2), entry(config, "c", 2)])
+    write_queue(folder, [entry(config, "a", 30), entry(config, "d", 2), entry(config, "c", 2)])
     output = runner.communicate(timeout=300)[0]
     assert runner.returncode == 0, output
     final = state(folder)
@@ -89,14 +89,14 @@ def test_the_queue_follows_its_file_as_it_changes_one_runner_at_a_time(tmp_path:
     for record in entries.values():
         assert_run_dir_valid(Path(record["run_dir"]))
         assert Path(record["run_dir"]).parent == tmp_path / "runs"
-    assert json.loads((Path(entries["a"]["run_dir"]) / "run.json").read_text())["step"] == 60
+    assert json.loads((Path(entries["a"]["run_dir"]) / "run.json").read_text())["step"] == 30
 
 
 def test_pause_holds_the_queue_a_stop_checkpoints_and_the_next_runner_continues(tmp_path: Path) -> None:
     config = tmp_path / "tiny.bond.json"
     config.write_text(json.dumps(tiny_config(tmp_path, checkpoint={"every": 1000})), encoding="utf-8")
     folder = tmp_path / "queue"
-    entries = [entry(config, "a", 150), entry(config, "b", 2)]
+    entries = [entry(config, "a", 40), entry(config, "b", 2)]
     write_queue(folder, entries)
     runner = start_runner(folder)
     wait_until(lambda: run_step(folder, "a") >= 3, "entry a training", runner)
@@ -108,7 +108,7 @@ def test_pause_holds_the_queue_a_stop_checkpoints_and_the_next_runner_continues(
     assert stopped["status"] == "stopped" and stopped["entries"]["a"]["status"] == "stopped", stopped
     assert "b" not in stopped["entries"], "paused: nothing new started"
     stopped_at = json.loads((Path(stopped["entries"]["a"]["run_dir"]) / "run.json").read_text())["step"]
-    assert 3 <= stopped_at < 150
+    assert 3 <= stopped_at < 40
     # paused: a runner started now has nothing to start, and says so by exiting at once
     idle = start_runner(folder)
     assert idle.wait(timeout=60) == 0 and state(folder)["status"] == "paused"
@@ -119,9 +119,9 @@ def test_pause_holds_the_queue_a_stop_checkpoints_and_the_next_runner_continues(
     final = state(folder)["entries"]
     assert final["a"]["status"] == final["b"]["status"] == "completed" and final["a"]["resumed"] is True
     meta = json.loads((Path(final["a"]["run_dir"]) / "run.json").read_text())
-    assert meta["resume_count"] == 1 and meta["step"] == 150
+    assert meta["resume_count"] == 1 and meta["step"] == 40
     steps = [json.loads(line)["step"] for line in (Path(final["a"]["run_dir"]) / "metrics.jsonl").read_text().splitlines() if '"train"' in line]
-    assert steps == list(range(1, 151)), "every step once"
+    assert steps == list(range(1, 41)), "every step once"
 
 
 def test_two_runners_started_at_the_same_moment_share_nothing_one_takes_the_queue(tmp_path: Path) -> None:

@@ -322,3 +322,34 @@ def test_two_sweep_processes_on_one_postgresql_share_the_grid_and_run_no_point_t
     record = json.loads((tmp_path / "machine-0" / "sweep.json").read_text())
     assert record["storage"] == {"kind": "url", "url": postgres_url}
     assert len(recorded_study(tmp_path / "machine-0").get_trials()) == len(optuna.load_study(study_name="s", storage=postgres_url).get_trials())
+
+
+def test_a_trial_another_machine_left_running_is_taken_over_once_its_heartbeat_is_stale(tmp_path: Path) -> None:
+    from bond_trainer.run.console import Console
+    from bond_trainer.sweeps.runner import _queued_params, _requeue_lost
+    from bond_trainer.sweeps.spec import load_sweep
+    from bond_trainer.sweeps.study import HEARTBEAT_GRACE_SECONDS, open_study, suggest
+    path = write_sweep(tmp_path, {"parameters": {"train.lr": [0.001, 0.002]}}, train={"steps": 3}, eval={"every": 3})
+    folder = tmp_path / "out"
+    folder.mkdir()
+    spec = load_sweep(path)
+    study = open_study(spec, folder)
+    # two trials "another machine" took: one alive (a fresh heartbeat), one whose machine died
+    for beat in (time.time(), time.time() - HEARTBEAT_GRACE_SECONDS - 60):
+        trial = study.ask()
+        trial.set_user_attr("bond:worker", {"host": "another-machine", "pid": 4242})
+        trial.set_user_attr("bond:heartbeat", beat)
+        suggest(trial, spec, _queued_params(study, trial))
+    _requeue_lost(study, Console())
+    states = [t.state.name for t in study.get_trials()]
+    assert states == ["RUNNING", "FAIL", "WAITING"], states
+    # the live one's heartbeat goes stale too (its machine dies now): the sweep waits, then takes it over
+    import optuna
+    live = study.get_trials()[0]
+    optuna.trial.Trial(study, live._trial_id).set_user_attr("bond:heartbeat", time.time() - HEARTBEAT_GRACE_SECONDS - 1)
+    done = run_sweep(path, folder)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("has sent no heartbeat") == 1, done.stdout  # the second: taken over here, by this sweep
+    runs = run_meta(folder)
+    assert sorted(runs) == ["s-t0000-s0", "s-t0001-s0"], "each continues the folder of the trial it takes over"
+    assert all(m["status"] == "completed" for m in runs.values())

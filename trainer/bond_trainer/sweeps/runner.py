@@ -22,8 +22,8 @@ from ..run.files import pid_alive
 from ..run.layout import METRICS_FILE, PRUNE_REQUEST, RUN_FILE
 from .analysis import ANALYSIS_FILE, latest_trials, write_analysis
 from .spec import SweepSpec
-from .study import (ATTR_CONSTRAINT, ATTR_CONTINUES, ATTR_ERROR, ATTR_RUNS, ATTR_SEEDS, ATTR_STOPPED, ATTR_SURPLUS, ATTR_WORKER,
-                    LOGS_FOLDER, RUNS_FOLDER, open_study, suggest, write_sweep_record, _optuna)
+from .study import (ATTR_CONSTRAINT, ATTR_CONTINUES, ATTR_ERROR, ATTR_HEARTBEAT, ATTR_RUNS, ATTR_SEEDS, ATTR_STOPPED, ATTR_SURPLUS,
+                    ATTR_WORKER, HEARTBEAT_GRACE_SECONDS, HEARTBEAT_SECONDS, LOGS_FOLDER, RUNS_FOLDER, open_study, suggest, write_sweep_record, _optuna)
 
 log = logging.getLogger("bond_trainer.sweep")
 POLL_SECONDS = 0.5
@@ -133,18 +133,39 @@ def _requeue_stopped(study: Any, console: Console) -> None:
             console.line(f"trial {trial.number} was stopped: queued again, to continue its runs")
 
 
-def _requeue_lost(study: Any, console: Console) -> None:
-    """Trials still running in the study whose sweep process on this machine is gone (killed, the
-    machine rebooted) are failed and queued again, to continue their run folders."""
+def _requeue_lost(study: Any, console: Console, now: Optional[float] = None) -> None:
+    """Trials still running in the study whose sweep process is gone are failed and queued again, to
+    continue their run folders: on this machine, when the recorded pid is dead; on another (a shared
+    database), when its heartbeat is older than HEARTBEAT_GRACE_SECONDS (that machine died or lost
+    the database). Run at the start of every sweep and whenever a worker looks for its next trial."""
     optuna = _optuna()
     host = socket.gethostname()
+    now = time.time() if now is None else now
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         worker = trial.user_attrs.get(ATTR_WORKER) or {}
-        if worker.get("host") != host or pid_alive(int(worker.get("pid", 0))):
-            continue
-        study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+        if worker.get("host") == host:
+            if pid_alive(int(worker.get("pid", 0))):
+                continue
+            why = f"was left running by sweep process {worker.get('pid')}, which is gone"
+        else:
+            beat = trial.user_attrs.get(ATTR_HEARTBEAT)
+            if not isinstance(beat, (int, float)) or now - beat <= HEARTBEAT_GRACE_SECONDS:
+                continue
+            why = f"of {worker.get('host')} has sent no heartbeat for {now - beat:.0f} s"
+        try:
+            study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+        except (RuntimeError, ValueError):
+            continue  # another sweep process took it in the same moment
         study.enqueue_trial(trial.params, user_attrs={ATTR_CONTINUES: trial.user_attrs.get(ATTR_CONTINUES, trial.number)})
-        console.line(f"trial {trial.number} was left running by sweep process {worker.get('pid')}, which is gone: queued again")
+        console.line(f"trial {trial.number} {why}: queued again")
+
+
+def _elsewhere_running(study: Any) -> bool:
+    """Trials another sweep process (another machine's, with a heartbeat) is training now."""
+    optuna = _optuna()
+    me = {"host": socket.gethostname(), "pid": os.getpid()}
+    return any((t.user_attrs.get(ATTR_WORKER) or {}) != me and isinstance(t.user_attrs.get(ATTR_HEARTBEAT), (int, float))
+               for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)))
 
 
 def _finished_or_under_way(study: Any) -> int:
@@ -176,12 +197,19 @@ def _work_on(sweep: SweepRun, study: Any, index: int) -> None:
     optuna = _optuna()
     states = optuna.trial.TrialState
     while not sweep.stop.is_set():
+        with sweep.lock:
+            _requeue_lost(study, sweep.console)
         waiting = study.get_trials(deepcopy=False, states=(states.WAITING,))
         if not waiting and (sweep.spec.method == "grid" or _finished_or_under_way(study) >= sweep.spec.max_trials):
-            return
+            if not _elsewhere_running(study):
+                return
+            # another machine trains the last trials: wait, to take them over should it die
+            sweep.stop.wait(HEARTBEAT_SECONDS / 2)
+            continue
         trial = study.ask()
         # first of all: a sweep that dies from here on leaves a trial the next one can tell is orphaned
         trial.set_user_attr(ATTR_WORKER, {"host": socket.gethostname(), "pid": os.getpid()})
+        trial.set_user_attr(ATTR_HEARTBEAT, time.time())
         queued = _queued_params(study, trial)
         if sweep.spec.method == "grid" and queued is None:
             # another worker took the last grid point between the look and the ask
@@ -298,8 +326,12 @@ def _run_seed(sweep: SweepRun, trial: Any, params: dict[str, Any], origin: int, 
         reported: set[int] = set()
         offset = 0
         pruning = False
+        beat = time.time()
         while process.poll() is None:
             time.sleep(POLL_SECONDS)
+            if time.time() - beat >= HEARTBEAT_SECONDS:
+                beat = time.time()
+                trial.set_user_attr(ATTR_HEARTBEAT, beat)  # other machines sharing the study see this one lives
             offset, evaluations = _new_evaluations(run_dir, offset)
             if not report or pruning:
                 continue

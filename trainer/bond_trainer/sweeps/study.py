@@ -26,6 +26,10 @@ ATTR_CONSTRAINT = "bond:constraint"  # [metric - max]: at most 0 is feasible (Op
 ATTR_SURPLUS = "bond:surplus"       # asked after the grid was done: no run, not a result
 ATTR_ERROR = "bond:error"
 ATTR_WORKER = "bond:worker"         # {host, pid} of the sweep process running the trial
+ATTR_HEARTBEAT = "bond:heartbeat"   # when that process last said it was alive (time.time(), its clock)
+HEARTBEAT_SECONDS = 10.0
+# a trial of another machine whose heartbeat is older than this is taken as lost (clocks may differ a little)
+HEARTBEAT_GRACE_SECONDS = 120.0
 
 
 def _optuna() -> Any:
