@@ -19,6 +19,18 @@ import { pickSweepFolder } from '../sweeps';
 import { SWEEP_VIEW_TYPE, SweepPanel, type SweepPanelServices } from './sweepPanel';
 import { EXPERIMENTS_VIEW_TYPE, ExperimentsPanel, type ExperimentsServices } from './experimentsPanel';
 
+/** A panel serializer: the saved state parsed (a panel whose state names nothing says so instead of staying blank), then revived. */
+function reviver<T>(output: vscode.OutputChannel, parse: (state: unknown) => T | undefined, why: string,
+  revive: (panel: vscode.WebviewPanel, state: T) => void): vscode.WebviewPanelSerializer {
+  return {
+    async deserializeWebviewPanel(panel, state: unknown) {
+      const parsed = parse(state);
+      if (!parsed) return orphan(panel, why, state, output);
+      revive(panel, parsed);
+    },
+  };
+}
+
 /** A panel whose saved state names no run (or a run that is gone) says so instead of staying blank. */
 function orphan(panel: vscode.WebviewPanel, why: string, state: unknown, output: vscode.OutputChannel): void {
   output.appendLine(`[webviews] not restoring a ${panel.viewType} panel (${why}); saved state: ${JSON.stringify(state)?.slice(0, 300)}`);
@@ -99,13 +111,8 @@ export function registerWebviews(services: Services): vscode.Disposable[] {
         new ExperimentsPanel(panel, experimentsServices);
       },
     }),
-    vscode.window.registerWebviewPanelSerializer(SWEEP_VIEW_TYPE, {
-      async deserializeWebviewPanel(panel, state: unknown) {
-        const parsed = parseSweepState(state);
-        if (!parsed) return orphan(panel, 'its saved state names no sweep folder', state, output);
-        new SweepPanel(panel, sweepServices, parsed.folder);
-      },
-    }),
+    vscode.window.registerWebviewPanelSerializer(SWEEP_VIEW_TYPE, reviver(output, parseSweepState, 'its saved state names no sweep folder',
+      (panel, parsed) => new SweepPanel(panel, sweepServices, parsed.folder))),
     links,
     inspector,
     vscode.window.registerWebviewViewProvider(INSPECTOR_VIEW_ID, inspector),
@@ -118,19 +125,9 @@ export function registerWebviews(services: Services): vscode.Disposable[] {
         new PlaygroundPanel(panel, playgroundServices);
       },
     }),
-    vscode.window.registerWebviewPanelSerializer(DASHBOARD_VIEW_TYPE, {
-      async deserializeWebviewPanel(panel, state: unknown) {
-        const parsed = parseDashboardState(state);
-        if (!parsed) return orphan(panel, 'its saved state names no run', state, output);
-        new DashboardPanel(panel, extensionUri, store, links, output, parsed.dirs);
-      },
-    }),
-    vscode.window.registerWebviewPanelSerializer(SAMPLES_VIEW_TYPE, {
-      async deserializeWebviewPanel(panel, state: unknown) {
-        const parsed = parseSamplesState(state);
-        if (!parsed) return orphan(panel, 'its saved state names no run', state, output);
-        new SamplesPanel(panel, extensionUri, store, focus, links, output, parsed.dir);
-      },
-    }),
+    vscode.window.registerWebviewPanelSerializer(DASHBOARD_VIEW_TYPE, reviver(output, parseDashboardState, 'its saved state names no run',
+      (panel, parsed) => new DashboardPanel(panel, extensionUri, store, links, output, parsed.dirs))),
+    vscode.window.registerWebviewPanelSerializer(SAMPLES_VIEW_TYPE, reviver(output, parseSamplesState, 'its saved state names no run',
+      (panel, parsed) => new SamplesPanel(panel, extensionUri, store, focus, links, output, parsed.dir))),
   ];
 }

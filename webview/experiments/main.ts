@@ -79,26 +79,18 @@ document.body.append(h('div', { className: 'experiments' }, [
 ]));
 
 const save = (): void => host.saveState(state);
-filter.addEventListener('input', () => {
-  state = { ...state, filter: filter.value };
-  save();
-  schedule();
-});
-statusSelect.addEventListener('change', () => {
-  state = { ...state, status: statusSelect.value };
-  save();
-  schedule();
-});
-sweepSelect.addEventListener('change', () => {
-  state = { ...state, sweep: sweepSelect.value };
-  save();
-  schedule();
-});
-group.addEventListener('change', () => {
-  state = { ...state, groupBySweep: group.checked };
-  save();
-  schedule();
-});
+/** A control that changes the saved state: kept across reloads, and the table drawn again. */
+function bind(element: HTMLElement, event: 'input' | 'change', change: () => Partial<ExperimentsState>): void {
+  element.addEventListener(event, () => {
+    state = { ...state, ...change() };
+    save();
+    schedule();
+  });
+}
+bind(filter, 'input', () => ({ filter: filter.value }));
+bind(statusSelect, 'change', () => ({ status: statusSelect.value }));
+bind(sweepSelect, 'change', () => ({ sweep: sweepSelect.value }));
+bind(group, 'change', () => ({ groupBySweep: group.checked }));
 compare.addEventListener('click', () => {
   if (selected.length >= 2) host.post({ type: 'compare', dirs: selected.slice(0, 32) });
 });
