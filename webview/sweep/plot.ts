@@ -189,7 +189,7 @@ export class SweepPlot {
     this.legend.replaceChildren(
       h('span', { className: 'legend-item', text: `● mean over ${seeds > 1 ? `up to ${seeds} seeds` : 'the seeds'}, bars: ${barWords}${seeds === 1 ? ' (one seed: no bars)' : ''}` }),
       h('span', { className: 'legend-item', text: '◯ ring, dashed line: Optuna’s Pareto front (best trials)' }),
-      h('span', { className: 'legend-item', text: '○ hollow: still training (latest evaluation)' }),
+      h('span', { className: 'legend-item', text: '○ hollow: not finished — training, stopped or pruned (its latest evaluation)' }),
       ...(bon.length ? [h('span', { className: 'legend-item', text: '◇ Best-of-N of the base, at its KL bound log N − (N−1)/N' })] : []),
     );
   }
