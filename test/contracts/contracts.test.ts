@@ -185,6 +185,16 @@ test('run.json says what the editor needs of the algorithm: the N it distils, it
   assert.equal(validate({ ...killed, error: { ...killed.error, type: 'vanished' } }), false);
 });
 
+test('the extension has an icon VS Code shows (a 128×128 PNG: the extensions list and the walkthrough card; SVG is refused there)', () => {
+  const manifest = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { icon?: string };
+  assert.ok(manifest.icon, 'package.json names an icon');
+  const png = readFileSync(join(ROOT, manifest.icon));
+  assert.equal(png.subarray(1, 4).toString('ascii'), 'PNG');
+  assert.deepEqual([png.readUInt32BE(16), png.readUInt32BE(20)], [128, 128], 'IHDR width and height');
+  const kept = readFileSync(join(ROOT, '.vscodeignore'), 'utf8').split('\n');
+  assert.ok(kept.includes('!media/**'), 'the package keeps media/');
+});
+
 test('sweeps: the editor validates *.sweep.json with the trainer\'s schema, and the example sweep follows it', () => {
   const manifest = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { contributes: { jsonValidation: { fileMatch: string; url: string }[] } };
   const entry = manifest.contributes.jsonValidation.find((v) => v.fileMatch === '*.sweep.json');
