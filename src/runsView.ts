@@ -133,11 +133,15 @@ export class RunsView implements vscode.TreeDataProvider<RunsItem>, vscode.Dispo
     const [icon, color] = ICONS[run.status] ?? UNKNOWN_STATUS_ICON;
     item.iconPath = new vscode.ThemeIcon(icon, color ? new vscode.ThemeColor(color) : undefined);
     const reward = shownReward(run.latest, run.latestEval);
-    const parts = [`${run.status}`, `${run.meta.step}/${run.meta.total_steps}`];
+    // what matters first, as a narrow sidebar cuts from the right: status, reward, progress; the date
+    // only when the label does not carry it already (runs of the same name are told apart by it)
+    const parts = [`${run.status}`];
     if (reward) parts.push(`${reward.label} ${reward.value.toFixed(3)}`);
+    parts.push(`${run.meta.step}/${run.meta.total_steps}`);
     if (run.meta.world_size && run.meta.world_size > 1) parts.push(`×${run.meta.world_size}`);
     if (run.annotations?.tags?.length) parts.push(run.annotations.tags.map((t) => `#${t}`).join(' '));
-    parts.push(shortDate(run.meta.created_at));
+    // a label made distinct from its namesakes ends with the start time already
+    if (runLabel(run) === (run.annotations?.label ?? run.meta.name)) parts.push(shortDate(run.meta.created_at));
     item.description = `${run.readProblem ? '⚠ ' : ''}${parts.join(' · ')}`;
     item.tooltip = tooltip(run);
     item.contextValue = contextValue(run);
