@@ -76,7 +76,8 @@ export interface MetricGroup {
   section: 'training' | 'evaluation' | 'performance' | 'system';
   /** which lines of metrics.jsonl hold the series */
   table: 'train' | 'eval';
-  series: { key: string; label: string }[];
+  /** `every`: a metric with a pass of its own, on the first and every N-th train line only */
+  series: { key: string; label: string; every?: number }[];
   smooth: boolean;
   /** a horizontal line, e.g. the log-quantile target −1/N */
   reference?: { label: string; value: number };
@@ -216,7 +217,9 @@ export interface SampleRecord {
 }
 
 /** Metric names every train line of a run carries: the series of the train charts its run.json
- * declares (metrics.schema.json), which the algorithm chooses. Older runs without metric_groups: none. */
+ * declares (metrics.schema.json), which the algorithm chooses, but those declared with `every` (on
+ * every N-th line only). Older runs without metric_groups: none. */
 export function declaredTrainMetrics(meta: Pick<RunMeta, 'metric_groups'>): string[] {
-  return [...new Set((meta.metric_groups ?? []).filter((g) => g.table === 'train').flatMap((g) => g.series.map((s) => s.key)))];
+  return [...new Set((meta.metric_groups ?? []).filter((g) => g.table === 'train')
+    .flatMap((g) => g.series.filter((s) => s.every === undefined).map((s) => s.key)))];
 }

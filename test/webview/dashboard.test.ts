@@ -132,6 +132,30 @@ describe('dashboard webview', () => {
     await legacy.page.close();
   });
 
+  it('a metric written every N-th step (run.json\'s `every`) is drawn as a line through its points, as densely written ones are', async () => {
+    // J-BOND's kl/policy_ref: the reference's pass runs on the first and every 10th step only.
+    const meta = {
+      ...completed.meta,
+      metric_groups: (completed.meta.metric_groups ?? []).map((group) => group.id !== 'kl_ref' ? group
+        : { ...group, series: group.series.map((series) => ({ ...series, every: 10 })) }),
+    };
+    assert.ok(meta.metric_groups.some((g) => g.id === 'kl_ref'), 'the fixture charts kl_ref');
+    const records = syntheticMetrics(200).map((record) => {
+      if (record.kind !== 'train' || record.step === 1 || record.step % 10 === 0) return record;
+      const { 'kl/policy_ref': _dropped, ...rest } = record;
+      return rest as typeof record;
+    });
+    assert.equal(records.filter((r) => 'kl/policy_ref' in r).length, 21);
+    const view = await openWith({ type: 'snapshot', seq: 1, runs: [toDashboardRun('/runs/e', meta, 'completed', NOW)], metrics: [{ dir: '/runs/e', records }] });
+    const dense = await waitFor(async () => { const n = await inkedPixels(view.page, 'kl_anchor'); return n > 500 ? n : undefined; }, 'the dense KL chart to draw');
+    const sparse = await waitFor(async () => { const n = await inkedPixels(view.page, 'kl_ref'); return n > 500 ? n : undefined; }, 'the every-10th KL chart to draw');
+    // A line joins the 21 points across the chart: about as much ink as a line through 200 points.
+    assert.ok(sparse > dense / 4, `every-10th chart ${sparse} px against ${dense} px for the dense one`);
+    assert.doesNotMatch(await view.page.textContent('body') ?? '', /skipped/i, 'a metric absent by design is not reported as skipped');
+    assert.deepEqual(view.problems(), []);
+    await view.page.close();
+  });
+
   it('draws the −1/N target and the KL bound as reference lines named in the legend', async () => {
     const view = await openWith({ type: 'snapshot', seq: 1, runs: [header('/runs/a')], metrics: [{ dir: '/runs/a', records: syntheticMetrics(200, { evalEvery: 50 }) }] });
     const quantile = await view.page.textContent('[data-chart="quantile"] .u-legend');

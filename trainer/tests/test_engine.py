@@ -135,7 +135,17 @@ def test_a_run_trains_the_same_with_either_engine(algorithm: str, write_config: 
         lines[engine] = [{k: v for k, v in m.items() if not k.startswith(("time", "perf/", "system/"))}
                          for m in read_jsonl(run_dir / "metrics.jsonl")]
         assert f"sampling engine {engine}" in (run_dir / "trainer.log").read_text()
-    assert lines["static"] == lines["eager"]
+    # Training is bit for bit the same. An evaluation's KL of the policy to the reference and the anchor
+    # takes the policy's log-probs from its draw (training/sampler.py), which each engine computes in
+    # its own kernels: equal to a rescore within 1e-5 nats per sequence, not bit for bit.
+    from_draw = ("eval/kl/policy_ref", "eval/kl/policy_anchor")
+    exact = [{k: v for k, v in m.items() if k not in from_draw} for m in lines["static"]]
+    assert exact == [{k: v for k, v in m.items() if k not in from_draw} for m in lines["eager"]]
+    for static, eager in zip(lines["static"], lines["eager"]):
+        for key in from_draw:
+            assert (key in static) == (key in eager)
+            if key in static:
+                assert static[key] == pytest.approx(eager[key], abs=1e-5), (key, static["step"])
 
 
 def test_lora_roles_share_a_base_and_draw_alike_with_either_engine_across_draws(
@@ -185,7 +195,10 @@ def test_micro_batches_give_the_gradient_of_the_whole_batch(algorithm: str, writ
                                                                            "bonbon/h") if k in whole]
         assert len(keys) >= 4, keys
         for key in keys:
-            assert parts[key] == pytest.approx(whole[key], rel=1e-4, abs=1e-5), (key, whole["step"])
+            # loss/backward is a mean of advantage × log π with log π ≈ −40: float32 rounding of log π in
+            # another batch shape (≈1e-7 relative) reaches it as ≈1e-5 after an update; a wrong gradient
+            # is orders of magnitude more.
+            assert parts[key] == pytest.approx(whole[key], rel=1e-4, abs=3e-5), (key, whole["step"])
     # Four AdamW steps of lr 0.01 move weights by up to 0.04; float rounding in other batch shapes,
     # which Adam's normalisation amplifies for near-zero gradients, stays orders of magnitude below.
     drift = max(float((weights[0][k] - weights[3][k]).abs().max()) for k in weights[0])

@@ -48,7 +48,9 @@ def train(config: Path, run_dir: Path, *overrides: str) -> list[dict[str, Any]]:
 def test_identical_weights_give_kl_of_exactly_zero_despite_dropout_in_the_config(
         variant: str, dropout_gpt2: Path, write_config: Callable[..., Path], tmp_path: Path) -> None:
     """GPT-2 with dropout 0.1 everywhere: at step 1 policy, anchor and reference have the same
-    weights, so every KL estimate is exactly 0 (train mode used to make them ≈ 0.02 nats)."""
+    weights, so every KL estimate is exactly 0 (train mode used to make them ≈ 0.02 nats). With
+    dropout kept, the returns' dropout-free log π of the policy's own samples is the one their draw
+    computed (training/sampler.py), equal to a rescore within 1e-5, not bit for bit."""
     policy: dict[str, Any] = {"hf": {"model": str(dropout_gpt2)}}
     if variant == "lora":
         policy["hf"]["lora"] = {"r": 4, "alpha": 8, "dropout": 0.1}
@@ -57,7 +59,10 @@ def test_identical_weights_give_kl_of_exactly_zero_despite_dropout_in_the_config
         "dropout": variant == "dropout-kept"})
     first = train(config, tmp_path / "run")[0]
     assert first["step"] == 1
-    assert first["kl/policy_ref"] == 0.0 and first["kl/policy_anchor"] == 0.0, first
+    if variant == "dropout-kept":
+        assert abs(first["kl/policy_ref"]) < 1e-5 and abs(first["kl/policy_anchor"]) < 1e-5, first
+    else:
+        assert first["kl/policy_ref"] == 0.0 and first["kl/policy_anchor"] == 0.0, first
 
 
 def test_dropout_is_really_off_in_the_policy_module(dropout_gpt2: Path, write_config: Callable[..., Path]) -> None:

@@ -50,12 +50,16 @@ class Draws:
 class RowGroup:
     """Rows of one draw that the loss needs: `per_prompt` rows of each prompt, prompt-major, as indices
     into that draw. Each gets log π with gradient; `anchor` / `reference`: log π_anchor / log π_ref of
-    the same rows as well (the trainer runs a model's forward only when some group asks for it)."""
+    the same rows as well (the trainer runs a model's forward only for the rows some group asks it
+    for). `reference_metric_only`: the loss does not read log π_ref, only the kl/policy_ref metric
+    does, so the trainer scores it every `train.reference_kl_every` steps (and for free when the
+    anchor is π_ref)."""
     source: RowSource
     rows: list[int]
     per_prompt: int
     anchor: bool = False
     reference: bool = False
+    reference_metric_only: bool = False
 
 
 @dataclass
@@ -67,7 +71,6 @@ class ScoredGroup:
     reference: Optional[torch.Tensor]      # log π_ref, when asked for
     rewards: torch.Tensor                  # as the objective sees them (reward.normalize)
     raw_rewards: torch.Tensor              # as the reward returned them (what metrics show)
-    local_entropy: torch.Tensor            # this rank's rows only: averaged over ranks as a metric
     local_tokens: torch.Tensor
 
     def detached_logp(self) -> torch.Tensor:
@@ -126,6 +129,8 @@ class Algorithm:
     # Loss terms in chart order: (name, label); loss/total is always written.
     LOSS_TERMS: ClassVar[tuple[tuple[str, str], ...]] = ()
     HAS_ANCHOR: ClassVar[bool] = False
+    # The loss reads log π_ref (REINFORCE's KL penalty); otherwise only the kl/policy_ref metric does.
+    REFERENCE_IN_LOSS: ClassVar[bool] = False
 
     # --- what a step draws and scores ----------------------------------------------------------
     @property
@@ -149,6 +154,15 @@ class Algorithm:
         return self.HAS_ANCHOR and self.cfg.anchor_moves
 
     @property
+    def reference_kl_every(self) -> Optional[int]:
+        """Steps between the reference's passes over the policy's samples when only kl/policy_ref
+        reads them and they cost a pass (the anchor is not π_ref); None: every step."""
+        every = self.cfg.train.reference_kl_every
+        if self.REFERENCE_IN_LOSS or not self.needs_anchor or every == 1 or not self.policy_samples:
+            return None
+        return every
+
+    @property
     def lora_ema_anchor(self) -> bool:
         hf = self.cfg.policy.hf
         return hf is not None and hf.lora is not None and self.needs_anchor and self.cfg.anchor.kind == "ema"
@@ -161,21 +175,22 @@ class Algorithm:
         raise NotImplementedError
 
     # --- metrics shared by the algorithms that sample the policy --------------------------------
-    @staticmethod
-    def policy_group(draws: Draws) -> RowGroup:
-        """Every policy sample, scored by the anchor and the reference (the KL metrics)."""
+    def policy_group(self, draws: Draws) -> RowGroup:
+        """Every policy sample, scored by the anchor and the reference (the KL metrics; the loss too
+        where REFERENCE_IN_LOSS)."""
         policy = draws.of("policy")
         per_prompt = policy.rewards.shape[1]
-        return RowGroup("policy", list(range(len(policy.completions))), per_prompt, anchor=True, reference=True)
+        return RowGroup("policy", list(range(len(policy.completions))), per_prompt, anchor=True, reference=True,
+                        reference_metric_only=not self.REFERENCE_IN_LOSS)
 
     @staticmethod
     def policy_metrics(step: StepData, group: str = "policy") -> dict[str, float]:
-        """What the policy's own samples say: reward, KL to the reference and to the anchor, entropy,
-        length and the share cut at max_new_tokens (TRL's names for the last two)."""
+        """What the policy's own samples say: reward, KL to the reference and to the anchor, length
+        and the share cut at max_new_tokens (TRL's names for the last two). Their entropy comes from
+        the training step itself, after the backward that computes it (training/step.py)."""
         scored = step.groups[group]
         own = scored.detached_logp()
-        metrics = {"reward/policy": mean(scored.raw_rewards), "entropy": mean(scored.local_entropy),
-                   "completions/mean_length": mean(scored.local_tokens.float())}
+        metrics = {"reward/policy": mean(scored.raw_rewards), "completions/mean_length": mean(scored.local_tokens.float())}
         if scored.reference is not None:
             metrics["kl/policy_ref"] = mean(own - scored.reference.double().cpu())
         if scored.anchor is not None:
@@ -219,7 +234,8 @@ class Algorithm:
             return []
         eval_n = self.cfg.eval.bon_n
         return [
-            MetricGroup("kl_ref", "KL(π ‖ π_ref)", "training", "train", [Series("kl/policy_ref", "KL to reference")],
+            MetricGroup("kl_ref", "KL(π ‖ π_ref)", "training", "train",
+                        [Series("kl/policy_ref", "KL to reference", self.reference_kl_every)],
                         reference=kl_bon_bound_label(eval_n)),
             MetricGroup("kl_anchor", "KL(π ‖ anchor)", "training", "train", [Series("kl/policy_anchor", "KL to anchor")]),
             MetricGroup("entropy", "Entropy (nats/token)", "training", "train", [Series("entropy", "entropy")]),

@@ -14,6 +14,7 @@ from .bond import loss_output
 class Reinforce(Algorithm):
     name: ClassVar[str] = "reinforce"
     LOSS_TERMS: ClassVar[tuple[tuple[str, str], ...]] = (("backward", "backward"),)
+    REFERENCE_IN_LOSS: ClassVar[bool] = True  # the KL penalty in the return
 
     def rows(self, draws: Draws) -> dict[str, RowGroup]:
         return {"policy": self.policy_group(draws)}

@@ -181,6 +181,7 @@ class TrainConfig:
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     dropout: bool = False
     micro_batch_size: int = 0
+    reference_kl_every: int = 10
 
 
 @dataclass

@@ -211,7 +211,37 @@ def load_causal_lm(value: str, base_dir: Path, dtype: torch.dtype, field: str) -
     location = locate(value, base_dir)
     tokenizer = load_pretrained(transformers.AutoTokenizer, location, field, "tokenizer")
     module = load_pretrained(transformers.AutoModelForCausalLM, location, field, "causal LM", dtype=dtype)
+    fuse_activations(module)
+    head = module.get_output_embeddings()
+    if isinstance(head, nn.Module):
+        head.register_forward_pre_hook(_contiguous_input)
     return module, tokenizer, location
+
+
+def _contiguous_input(_module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The output head's input made contiguous. Models slice the hidden states to the positions whose
+    logits are kept (logits_to_keep), a strided view; with gradient on, linear then runs as a batched
+    matmul over a broadcast copy of the weight instead of one matrix product: 1.8× slower on
+    GPT-2's [32, 33, 256] × [256, 8192] (bench/trl_compare.py's shapes). The copy is of the hidden
+    states only."""
+    if args and isinstance(args[0], torch.Tensor) and not args[0].is_contiguous():
+        return (args[0].contiguous(), *args[1:])
+    return args
+
+
+def fuse_activations(module: nn.Module) -> int:
+    """GPT-2's `gelu_new` is written as six elementwise tensor ops (transformers' NewGELUActivation);
+    PyTorch's GELU with the tanh approximation is the same formula in one kernel (Liger and TRL's
+    use_liger_kernel patch models the same way). Swapped in place; returns how many were. The logits
+    agree to float rounding (tests/test_hf.py)."""
+    from transformers.activations import GELUTanh, NewGELUActivation
+    swapped = 0
+    for parent in module.modules():
+        for name, child in list(parent.named_children()):
+            if type(child) is NewGELUActivation:
+                setattr(parent, name, GELUTanh())
+                swapped += 1
+    return swapped
 
 
 def load_sequence_classifier(value: str, base_dir: Path, dtype: torch.dtype, field: str) -> tuple[nn.Module, Any, str]:

@@ -15,6 +15,9 @@ Table = Literal["train", "eval"]
 class Series:
     key: str      # a metric name in metrics.jsonl
     label: str
+    # A train metric with a pass of its own: on the first and every `every`-th train line
+    # only (None: on every line).
+    every: Optional[int] = None
 
 
 @dataclass(frozen=True)
@@ -38,4 +41,5 @@ class MetricGroup:
         record = asdict(self)
         if self.reference is None:
             record.pop("reference")
+        record["series"] = [{k: v for k, v in series.items() if v is not None} for series in record["series"]]
         return record

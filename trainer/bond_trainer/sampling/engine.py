@@ -31,7 +31,7 @@ from typing import Any, Callable, Literal, Optional
 import torch
 
 from ..models.base import CausalLM
-from .sequences import Completions, SamplingTransform, assemble_completions, left_pad, sample, take_token
+from .sequences import Completions, SamplingTransform, assemble_completions, left_pad, log_prob_dtype, sample, take_token
 
 log = logging.getLogger("bond_trainer")
 
@@ -131,6 +131,7 @@ class SamplingEngine:
         finished = torch.zeros(batch, dtype=torch.bool, device=device)
         generated = torch.full((batch, max_new_tokens), pad, dtype=torch.long, device=device)
         lengths = torch.zeros(batch, dtype=torch.long, device=device)
+        logp = torch.zeros(batch, dtype=log_prob_dtype(device), device=device)
 
         def autocast() -> Any:
             return torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None)
@@ -149,7 +150,7 @@ class SamplingEngine:
                 logits, _ = model.forward(ids, mask, slot.cache, cache_position=torch.arange(bucket, device=device), keep_last=1)
             logits = logits[:, -1, :]
             for position in range(max_new_tokens):
-                token = take_token(logits, transform, on_device[:, position], position, finished, generated, lengths, pad, eos)
+                token = take_token(logits, transform, on_device[:, position], position, finished, generated, lengths, pad, eos, logp)
                 last = position == max_new_tokens - 1
                 # The host waits for the device only every few tokens (and at the end).
                 if (last or (position + 1) % self.check_every == 0) and all_finished(bool(finished.all())):
@@ -161,7 +162,7 @@ class SamplingEngine:
                 logits = slot.decode(token[:, None], bucket + position)
         finally:
             module.train(was_training)
-        return assemble_completions(model, prompt_ids, generated, lengths)
+        return assemble_completions(model, prompt_ids, generated, lengths, logp)
 
     def _slot(self, model: CausalLM, batch: int, bucket: int, length: int, dtype: torch.dtype, device: torch.device,
               autocast: Callable[[], Any]) -> _Slot:

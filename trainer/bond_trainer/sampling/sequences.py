@@ -13,7 +13,7 @@ log-prob is floored at OUTSIDE_SUPPORT_LOGP (no gradient through it), see docs/a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 import torch
@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 from ..models.base import CausalLM
+from .logprobs import SelectedLogProbs, kernel_dtype, normalised_scores, scaled
 
 
 @dataclass
@@ -30,6 +31,14 @@ class Completions:
     completion_ids: list[list[int]]  # includes the final EOS when the model produced one
     truncated: list[bool]
     texts: list[str]
+    # log π(y) of each row as its draw computed it (float64 [B], CPU; None: not drawn here), and who
+    # drew it with which weights (training/sampler.py reuses it in place of a rescore).
+    sampled_logp: Optional[torch.Tensor] = None
+    drawn_by: list[Any] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if len(self.drawn_by) != len(self.completion_ids):
+            self.drawn_by = [None] * len(self.completion_ids)
 
     def __len__(self) -> int:
         return len(self.completion_ids)
@@ -38,14 +47,24 @@ class Completions:
     def generated_tokens(self) -> int:
         return sum(len(c) for c in self.completion_ids)
 
+    def widths(self) -> tuple[int, int]:
+        """The longest prompt and the longest completion (at least 1): a scored batch's shape."""
+        return max(len(p) for p in self.prompt_ids), max(1, max(len(c) for c in self.completion_ids))
+
     def select(self, rows: list[int]) -> "Completions":
+        sampled = self.sampled_logp[rows] if self.sampled_logp is not None else None
         return Completions([self.prompt_ids[r] for r in rows], [self.completion_ids[r] for r in rows],
-                           [self.truncated[r] for r in rows], [self.texts[r] for r in rows])
+                           [self.truncated[r] for r in rows], [self.texts[r] for r in rows], sampled,
+                           [self.drawn_by[r] for r in rows])
 
     @staticmethod
     def concat(parts: list["Completions"]) -> "Completions":
+        sampled = None
+        if parts and all(c.sampled_logp is not None for c in parts):
+            sampled = torch.cat([c.sampled_logp for c in parts if c.sampled_logp is not None])
         return Completions([p for c in parts for p in c.prompt_ids], [p for c in parts for p in c.completion_ids],
-                           [t for c in parts for t in c.truncated], [t for c in parts for t in c.texts])
+                           [t for c in parts for t in c.truncated], [t for c in parts for t in c.texts], sampled,
+                           [d for c in parts for d in c.drawn_by])
 
 
 def encode_prompts(model: CausalLM, prompts: list[Any], max_new_tokens: int) -> list[list[int]]:
@@ -63,8 +82,9 @@ def encode_prompts(model: CausalLM, prompts: list[Any], max_new_tokens: int) -> 
     return [encode(p)[-room:] or [model.tokenizer.eos_id] for p in prompts]
 
 
-def left_pad(rows: list[list[int]], pad_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(r) for r in rows)
+def left_pad(rows: list[list[int]], pad_id: int, device: torch.device,
+             width: Optional[int] = None) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(r) for r in rows) if width is None else width
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
     for i, row in enumerate(rows):
@@ -102,8 +122,9 @@ class SamplingTransform:
 
 
 def filter_logits(logits: torch.Tensor, temperature: float, top_k: int, top_p: float) -> torch.Tensor:
-    """Temperature, top-k and nucleus filtering of next-token logits [B, V]."""
-    logits = logits.float() / temperature
+    """Temperature, top-k and nucleus filtering of next-token logits [B, V] (float32; the tensor
+    itself, not a copy, when it is float32 and nothing applies)."""
+    logits = scaled(logits, temperature) if logits.dtype != torch.float64 else logits.float() / temperature
     if 0 < top_k < logits.shape[-1]:
         kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))
@@ -161,27 +182,38 @@ def sample(model: CausalLM, prompt_ids: list[list[int]], max_new_tokens: int, un
     finished = torch.zeros(batch, dtype=torch.bool, device=device)
     generated = torch.full((batch, max_new_tokens), pad, dtype=torch.long, device=device)
     lengths = torch.zeros(batch, dtype=torch.long, device=device)
+    logp = torch.zeros(batch, dtype=log_prob_dtype(device), device=device)
     cache = None
     step_input = ids
     try:
         for position in range(max_new_tokens):
             with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
                 logits, cache = model.forward(step_input, mask, cache, keep_last=1)
-            token = take_token(logits[:, -1, :], transform, uniforms[:, position], position, finished, generated, lengths, pad, eos)
+            token = take_token(logits[:, -1, :], transform, uniforms[:, position], position, finished, generated, lengths,
+                               pad, eos, logp)
             if all_finished(bool(finished.all())):
                 break
             step_input = token[:, None]
             mask = torch.cat([mask, (~finished | (token == eos)).long()[:, None]], dim=1)
     finally:
         module.train(was_training)
-    return assemble_completions(model, prompt_ids, generated, lengths)
+    return assemble_completions(model, prompt_ids, generated, lengths, logp)
+
+
+def log_prob_dtype(device: torch.device) -> torch.dtype:
+    return torch.float32 if device.type == "mps" else torch.float64  # MPS has no float64
 
 
 def take_token(logits: torch.Tensor, transform: SamplingTransform, uniforms: torch.Tensor, position: int,
-               finished: torch.Tensor, generated: torch.Tensor, lengths: torch.Tensor, pad: int, eos: int) -> torch.Tensor:
+               finished: torch.Tensor, generated: torch.Tensor, lengths: torch.Tensor, pad: int, eos: int,
+               logp: torch.Tensor) -> torch.Tensor:
     """One decoding step's draw, the same for every engine: the token of each row by inverse CDF of
-    π (ended rows get padding), written into `generated`, `lengths` and `finished` in place."""
-    token = inverse_cdf(transform(logits).softmax(dim=-1), uniforms)
+    π (ended rows get padding), written into `generated`, `lengths` and `finished` in place, and
+    its log π added to the row's `logp` (what a rescore of the row would compute)."""
+    probs = transform(logits).softmax(dim=-1)
+    token = inverse_cdf(probs, uniforms)
+    drawn = probs.gather(1, token[:, None]).squeeze(1)
+    logp += torch.where(finished, torch.zeros_like(drawn), drawn.log()).to(logp.dtype)
     token = torch.where(finished, torch.full_like(token, pad), token)
     generated[:, position] = token
     lengths += (~finished).long()
@@ -190,8 +222,8 @@ def take_token(logits: torch.Tensor, transform: SamplingTransform, uniforms: tor
 
 
 def assemble_completions(model: CausalLM, prompt_ids: list[list[int]], generated: torch.Tensor,
-                         lengths: torch.Tensor) -> Completions:
-    """Completions from a draw's token grid [B, max_new_tokens] and per-row lengths."""
+                         lengths: torch.Tensor, logp: Optional[torch.Tensor] = None) -> Completions:
+    """Completions from a draw's token grid [B, max_new_tokens], per-row lengths and log-probs."""
     eos = model.tokenizer.eos_id
     completion_ids: list[list[int]] = []
     truncated: list[bool] = []
@@ -200,44 +232,86 @@ def assemble_completions(model: CausalLM, prompt_ids: list[list[int]], generated
         completion_ids.append(tokens)
         truncated.append(not tokens or tokens[-1] != eos)
     texts = [model.tokenizer.decode([t for t in c if t != eos]) for c in completion_ids]
-    return Completions(prompt_ids, completion_ids, truncated, texts)
+    sampled = logp.detach().double().cpu() if logp is not None else None
+    return Completions(prompt_ids, completion_ids, truncated, texts, sampled)
 
 
-SCORE_CHUNK = 64  # completion positions scored at a time (bounds the float32 [B, chunk, V] tensors)
-
-
-def _token_scores(logits: torch.Tensor, targets: torch.Tensor, transform: SamplingTransform
-                  ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-token log π(target) under the sampling transform [B, c], and the entropy of π [B, c]
-    (detached), from logits [B, c, V] at the model's dtype."""
+SCORE_CHUNK = 64  # completion positions scored at a time under top-k/top-p (bounds the float32 [B, chunk, V] tensors)
+def _filtered_token_scores(logits: torch.Tensor, targets: torch.Tensor, transform: SamplingTransform,
+                           with_entropy: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-token log π(target) under a truncating transform (top-k/top-p) [B, c], and the entropy of
+    π [B, c] (detached; zeros unless asked for), from logits [B, c, V] at the model's dtype."""
     log_probs = F.log_softmax(transform(logits), dim=-1)
     token_logp = log_probs.gather(2, targets[:, :, None]).squeeze(2)
-    if transform.truncates:
-        # Outside this model's top-k/top-p set: floored, and no gradient (the -inf has none to give).
-        token_logp = torch.where(torch.isfinite(token_logp), token_logp, torch.full_like(token_logp, OUTSIDE_SUPPORT_LOGP))
+    # Outside this model's top-k/top-p set: floored, and no gradient (the -inf has none to give).
+    token_logp = torch.where(torch.isfinite(token_logp), token_logp, torch.full_like(token_logp, OUTSIDE_SUPPORT_LOGP))
     with torch.no_grad():
+        if not with_entropy:
+            return token_logp, torch.zeros_like(token_logp)
         probs = log_probs.exp()
         # 0·log 0 = 0 for the tokens the filter removed.
         entropy = -(probs * log_probs.masked_fill(probs == 0, 0.0)).sum(dim=-1)
     return token_logp, entropy
 
 
+def token_scores(logits: torch.Tensor, targets: torch.Tensor, transform: SamplingTransform,
+                 with_entropy: bool = False) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """log π(target) [B, T] under the sampling transform (differentiable when grad is on) and, when
+    asked, π's entropy [B, T] (detached), from next-token logits [B, T, V] at the model's dtype.
+
+    A temperature alone: `SelectedLogProbs` (logsumexp and gather; its own backward, which also
+    writes the entropy: with gradient on, the entropy tensor is filled when the backward runs). With
+    top-k or top-p, π is renormalised over a per-position set: the filtered log-softmax, SCORE_CHUNK
+    positions at a time, each chunk recomputed in the backward (checkpointed) instead of keeping it."""
+    if not transform.truncates:
+        if torch.is_grad_enabled() and logits.requires_grad:
+            entropy_out = (torch.full(targets.shape, float("nan"), dtype=kernel_dtype(logits), device=logits.device)
+                           if with_entropy else None)
+            return SelectedLogProbs.apply(logits, targets, transform.temperature, entropy_out), entropy_out
+        _, token_logp, maybe_entropy = normalised_scores(logits, targets, transform.temperature, with_entropy)
+        return token_logp, maybe_entropy
+    pieces = []
+    for begin in range(0, logits.shape[1], SCORE_CHUNK):
+        chunk, chunk_targets = logits[:, begin:begin + SCORE_CHUNK, :], targets[:, begin:begin + SCORE_CHUNK]
+        if torch.is_grad_enabled() and chunk.requires_grad:
+            pieces.append(checkpoint(_filtered_token_scores, chunk, chunk_targets, transform, with_entropy, use_reentrant=False))
+        else:
+            pieces.append(_filtered_token_scores(chunk, chunk_targets, transform, with_entropy))
+    token_logp = torch.cat([p[0] for p in pieces], dim=1)
+    return token_logp, torch.cat([p[1] for p in pieces], dim=1) if with_entropy else None
+
+
 @dataclass
 class SequenceScores:
-    logp: torch.Tensor       # [B] sum of completion-token log-probs (differentiable when grad is on)
-    entropy: torch.Tensor    # [B] mean per-token entropy of the model's next-token distribution (detached)
-    tokens: torch.Tensor     # [B] completion length in tokens
+    logp: torch.Tensor                     # [B] sum of completion-token log-probs (differentiable when grad is on)
+    tokens: torch.Tensor                   # [B] completion length in tokens
+    row_entropy: Optional[torch.Tensor] = None
+    # [B, T] per-token entropy and its mask, when it is written later (by the backward, see token_scores)
+    token_entropy: Optional[tuple[torch.Tensor, torch.Tensor]] = None
+
+    @property
+    def entropy(self) -> Optional[torch.Tensor]:
+        """[B] mean per-token entropy of π (detached), when asked for; NaN for a gradient forward
+        whose backward has not run yet."""
+        if self.row_entropy is not None or self.token_entropy is None:
+            return self.row_entropy
+        per_token, weights = self.token_entropy
+        return (per_token * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1)
 
 
 def score(model: CausalLM, completions: Completions, autocast_dtype: Optional[torch.dtype] = None,
-          transform: SamplingTransform = SamplingTransform()) -> SequenceScores:
+          transform: SamplingTransform = SamplingTransform(), with_entropy: bool = False,
+          pad_to: Optional[tuple[int, int]] = None) -> SequenceScores:
     """Sequence log-probs of completions given prompts under the sampling transform (π as sampled);
     gradient flows when enabled by the caller. Runs the module as it is (the caller picks the mode;
-    dropout is off in every role, see models/dropout.py)."""
+    dropout is off in every role, see models/dropout.py). `with_entropy`: π's mean entropy per row as
+    well (a metric, without gradient: from this forward, or with gradient on, from its backward). `pad_to` (prompt, completion
+    widths): pad to these instead of the rows' own longest, so that a subset of a batch is scored in
+    the very shape the whole batch was (equal weights then give bit-equal log-probs)."""
     device = next(model.module.parameters()).device
     pad = model.tokenizer.pad_id
-    prompt_ids, prompt_mask = left_pad(completions.prompt_ids, pad, device)
-    width = max(1, max(len(c) for c in completions.completion_ids))
+    prompt_width, width = pad_to if pad_to is not None else completions.widths()
+    prompt_ids, prompt_mask = left_pad(completions.prompt_ids, pad, device, prompt_width)
     batch = len(completions)
     completion = torch.full((batch, width), pad, dtype=torch.long)
     completion_mask = torch.zeros((batch, width), dtype=torch.long)
@@ -246,26 +320,18 @@ def score(model: CausalLM, completions: Completions, autocast_dtype: Optional[to
             completion[i, :len(row)] = torch.tensor(row, dtype=torch.long)
             completion_mask[i, :len(row)] = 1
     completion, completion_mask = completion.to(device), completion_mask.to(device)
-    ids = torch.cat([prompt_ids, completion], dim=1)
-    mask = torch.cat([prompt_mask, completion_mask], dim=1)
+    # The completion's last token predicts nothing that is scored: the input stops before it.
+    ids = torch.cat([prompt_ids, completion[:, :-1]], dim=1)
+    mask = torch.cat([prompt_mask, completion_mask[:, :-1]], dim=1)
     with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-        # Only the last C+1 positions' logits: position t predicts token t+1, so the completion's C
+        # Only the last C positions' logits: position t predicts token t+1, so the completion's C
         # tokens are predicted from P-1 .. P+C-2 (the prompt's other positions need no vocabulary).
-        logits, _ = model.forward(ids, mask, use_cache=False, keep_last=width + 1)
-    predicting = logits[:, -(width + 1):-1, :]
-    # The float32 transform, log-softmax and entropy run SCORE_CHUNK positions at a time, so no
-    # [B, T, V] float32 tensor exists; with gradient, each chunk is recomputed in the backward pass
-    # (checkpointed) instead of keeping its log-softmax.
-    pieces = []
-    for begin in range(0, width, SCORE_CHUNK):
-        chunk, targets = predicting[:, begin:begin + SCORE_CHUNK, :], completion[:, begin:begin + SCORE_CHUNK]
-        if torch.is_grad_enabled() and chunk.requires_grad:
-            pieces.append(checkpoint(_token_scores, chunk, targets, transform, use_reentrant=False))
-        else:
-            pieces.append(_token_scores(chunk, targets, transform))
-    token_logp = torch.cat([p[0] for p in pieces], dim=1)
-    token_entropy = torch.cat([p[1] for p in pieces], dim=1)
-    weights = completion_mask.float()
+        # They are the whole logits tensor, contiguous: no slice of it to copy or back-propagate through.
+        logits, _ = model.forward(ids, mask, use_cache=False, keep_last=width)
+    token_logp, token_entropy = token_scores(logits[:, -width:, :], completion, transform, with_entropy)
+    weights = completion_mask.to(token_logp.dtype)
     logp = (token_logp * weights).sum(dim=1)
-    entropy = (token_entropy * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1)
-    return SequenceScores(logp=logp, entropy=entropy, tokens=completion_mask.sum(dim=1))
+    tokens = completion_mask.sum(dim=1)
+    if token_entropy is None:
+        return SequenceScores(logp, tokens)
+    return SequenceScores(logp, tokens, token_entropy=(token_entropy, completion_mask.to(token_entropy.dtype)))

@@ -38,6 +38,20 @@ class Sampler:
         # Inside a reward call or an evaluation: a stop request interrupts it (StopNow) instead of
         # waiting for the step to end, which a hung reward never lets happen.
         self.interruptible = False
+        # Bumped whenever weights change (an update, a restore): a draw's own log-probs stand for
+        # its model's only while the weights it was drawn with are still the ones in place.
+        self.weights_version = 0
+
+    def weights_changed(self) -> None:
+        self.weights_version += 1
+
+    def _drawer_key(self, model: CausalLM) -> Optional[tuple[int, int]]:
+        """Who drew a row, for reusing the draw's log-probs in place of a rescore (Sampler.scores),
+        or None where they would not equal a rescore: the decode step and the full forward round
+        alike in float32 (1e-5 apart, tests/test_step_work.py) but not in bf16."""
+        if self.autocast is not None or next(model.module.parameters()).dtype != torch.float32:
+            return None
+        return (id(model), self.weights_version)
 
     def draw(self, model: CausalLM, prompt_ids: list[list[int]], prompts: list[Prompt], per_prompt: int,
               generator: torch.Generator, indices: Optional[list[int]] = None) -> Draw:
@@ -56,6 +70,7 @@ class Sampler:
                                         self.world.all if self.fsdp else (lambda done: done))
                      for i in range(0, len(rows), MAX_ROWS_PER_BATCH)]
         completions = Completions.concat(parts)
+        completions.drawn_by = [self._drawer_key(model)] * len(completions)
         row_prompts = [prompts[i] for i in indices for _ in range(per_prompt)]
         # Rewards see each prompt as the data holds it (text or messages) and the row's other columns.
         with self.interruptible_section():
@@ -75,18 +90,37 @@ class Sampler:
             self.interruptible = before
 
     @torch.no_grad()
-    def logp(self, model: CausalLM, completions: Completions) -> torch.Tensor:
+    def logp(self, model: CausalLM, completions: Completions, pad_to: Optional[tuple[int, int]] = None) -> torch.Tensor:
         """log π(y) of a role under the sampling transform, without dropout, float64 on the CPU."""
-        return self.scores(model, completions).logp.double().cpu()
+        return self.scores(model, completions, pad_to=pad_to).logp.double().cpu()
 
     @torch.no_grad()
-    def scores(self, model: CausalLM, completions: Completions, rows_per_pass: int = MAX_ROWS_PER_BATCH) -> SequenceScores:
+    def scores(self, model: CausalLM, completions: Completions, rows_per_pass: int = MAX_ROWS_PER_BATCH,
+               with_entropy: bool = False, pad_to: Optional[tuple[int, int]] = None) -> SequenceScores:
+        """Scores of the rows under `model` (no gradient, no dropout). A row `model` drew itself with
+        the weights in place takes the log-prob its draw computed (sequences.take_token): the same
+        distribution at the same positions, so a rescore would repeat it. The entropy needs a pass."""
+        key = self._drawer_key(model)
+        reused = [] if with_entropy or key is None else [i for i, k in enumerate(completions.drawn_by) if k == key]
+        taken = set(reused)
+        pending = [i for i in range(len(completions)) if i not in taken]
         rows_per_pass = rows_per_pass or MAX_ROWS_PER_BATCH
+        parts = []
         with self.without_dropout(model):
-            parts = [score(model, completions.select(list(range(i, min(i + rows_per_pass, len(completions))))),
-                           self.autocast, self.transform) for i in range(0, len(completions), rows_per_pass)]
-        return SequenceScores(torch.cat([p.logp for p in parts]), torch.cat([p.entropy for p in parts]),
-                              torch.cat([p.tokens for p in parts]))
+            for i in range(0, len(pending), rows_per_pass):
+                chunk = completions.select(pending[i:i + rows_per_pass])
+                parts.append(score(model, chunk, self.autocast, self.transform, with_entropy, pad_to))
+        device = next(model.module.parameters()).device
+        dtype = parts[0].logp.dtype if parts else torch.float32
+        logp = torch.empty(len(completions), dtype=dtype, device=device)
+        tokens = torch.tensor([len(c) for c in completions.completion_ids], device=device)
+        if reused:
+            assert completions.sampled_logp is not None
+            logp[reused] = completions.sampled_logp[reused].to(device, dtype)
+        if pending:
+            logp[pending] = torch.cat([p.logp for p in parts])
+        entropy = torch.cat([p.entropy for p in parts if p.entropy is not None]) if with_entropy else None
+        return SequenceScores(logp, tokens, entropy)
 
     def without_dropout(self, model: CausalLM) -> Any:
         """Dropout is zeroed for good at build time unless train.dropout keeps it for the gradient

@@ -8,7 +8,8 @@ import logging
 import math
 import time
 from contextlib import nullcontext
-from typing import Any, Optional
+from dataclasses import replace
+from typing import Any, Callable, Optional
 
 import torch
 
@@ -27,6 +28,18 @@ log = logging.getLogger("bond_trainer")
 
 class NumericError(Exception):
     pass
+
+
+def batch_rows(plan: dict[str, RowGroup], wanted: Callable[[RowGroup], bool]) -> list[int]:
+    """Indices into the step's scored batch (the plan's groups, concatenated in order) of the rows
+    of the groups `wanted` picks."""
+    rows: list[int] = []
+    offset = 0
+    for group in plan.values():
+        if wanted(group):
+            rows.extend(range(offset, offset + len(group.rows)))
+        offset += len(group.rows)
+    return rows
 
 
 class StepRunner:
@@ -56,14 +69,11 @@ class StepRunner:
         draws = self._draws(prompts)
         t_sampled = time.perf_counter()
 
-        plan = algorithm.rows(draws)
+        plan = self._plan(draws, step + 1)
         batch = Completions.concat([draws.of(group.source).completions.select(group.rows) for group in plan.values()])
-        # The anchor and the reference score the very batch the policy's gradient forward sees (same
-        # rows, same padding), so that equal weights give bit-equal log-probs: a KL of exactly 0.
-        logp_anchor = self.sampler.logp(self.anchor, batch) if any(g.anchor for g in plan.values()) else None
-        wants_ref = any(g.reference for g in plan.values())
+        logp_anchor = self._role_logp(self.anchor, batch, plan, lambda g: g.anchor)
         logp_ref = (logp_anchor if self.anchor is self.ref and logp_anchor is not None
-                    else self.sampler.logp(self.ref, batch) if wants_ref else None)
+                    else self._role_logp(self.ref, batch, plan, lambda g: g.reference))
         t_scored = time.perf_counter()
 
         self.policy.module.train()
@@ -73,11 +83,13 @@ class StepRunner:
             # Gradient accumulation: the loss is a function of the rows' log-probs, so its gradient with
             # respect to them comes from one no-grad pass, and each micro-batch then back-propagates
             # log π · that gradient (the chain rule, exactly).
-            scores = self.sampler.scores(self.policy, batch, micro)
+            scores = self.sampler.scores(self.policy, batch, micro, with_entropy=True)
             leaf: Optional[torch.Tensor] = scores.logp.to(self.device).detach().requires_grad_(True)
             gradient_logp = leaf
         else:
-            scores = score(self.policy, batch, self.autocast, self.transform)
+            # The entropy metric comes out of this forward's backward (from the π the gradient
+            # rebuilds), without gradient: no pass of its own.
+            scores = score(self.policy, batch, self.autocast, self.transform, with_entropy=True)
             gradient_logp, leaf = scores.logp, None
         # With train.dropout the gradient forward drops out; the returns and KL estimates must not.
         exact_logp = self.sampler.logp(self.policy, batch) if cfg.train.dropout and not accumulate else None
@@ -86,10 +98,13 @@ class StepRunner:
         lr = self.scheduler.get_last_lr()[0]
         grad_norm = self._update(out, step, batch, leaf, micro)
         t_updated = time.perf_counter()
+        entropy = self._policy_entropy(plan, scores)
 
         metrics: dict[str, float] = {"loss/total": out.total.item(),
                                      **{f"loss/{name}": value.item() for name, value in out.terms.items()},
                                      **out.metrics, "grad_norm": grad_norm if math.isfinite(grad_norm) else 0.0, "lr": lr}
+        if entropy is not None:
+            metrics["entropy"] = entropy
         if algorithm.lora_ema_anchor:
             metrics["anchor/lora_truncation"] = self.roles.anchor_truncation
         elapsed = t_updated - t_start
@@ -104,6 +119,41 @@ class StepRunner:
         })
         # Entropy, length and timings are per rank: averaged (equal shards); throughput adds up.
         return world.reduce_metrics(metrics)
+
+    @staticmethod
+    def _policy_entropy(plan: dict[str, RowGroup], scores: SequenceScores) -> Optional[float]:
+        """The mean entropy of π over this rank's policy samples (averaged over ranks as a metric),
+        read after the backward: the gradient forward's backward is what computes it."""
+        entropy = scores.entropy
+        rows = batch_rows(plan, lambda group: group.source == "policy")
+        if entropy is None or not rows:
+            return None
+        return entropy[rows].double().mean().item()
+
+    def _plan(self, draws: Draws, step: int) -> dict[str, RowGroup]:
+        """The algorithm's row groups for this step. log π_ref that only a metric reads is scored on
+        the first step and every train.reference_kl_every steps (each a pass of the reference over
+        the policy's rows; not tied to the run's end, so that a run extended later writes the same
+        lines); when the anchor is π_ref it comes with the anchor's pass."""
+        plan = self.algorithm.rows(draws)
+        every = self.algorithm.reference_kl_every
+        if every is None or step == 1 or step % every == 0:
+            return plan
+        return {name: replace(group, reference=False) if group.reference_metric_only else group
+                for name, group in plan.items()}
+
+    def _role_logp(self, model: CausalLM, batch: Completions, plan: dict[str, RowGroup],
+                   wanted: Callable[[RowGroup], bool]) -> Optional[torch.Tensor]:
+        """log π_model of the batch's rows that some group asks this role for (NaN elsewhere), or
+        None when none does. The rows are scored padded to the whole batch's widths, the shape the
+        policy's gradient forward sees, so that equal weights give bit-equal log-probs (a KL of
+        exactly 0); rows the model drew itself come from the sampler (Sampler.scores)."""
+        rows = batch_rows(plan, wanted)
+        if not rows:
+            return None
+        values = torch.full((len(batch),), float("nan"), dtype=torch.float64)
+        values[rows] = self.sampler.logp(model, batch.select(rows), pad_to=batch.widths())
+        return values
 
     def _draws(self, prompts: list[Prompt]) -> Draws:
         """This rank's share of the prompts, drawn from the policy and the anchor as the algorithm asks."""
@@ -135,6 +185,7 @@ class StepRunner:
         self.optimizer.step()
         self.scheduler.step()
         self._update_anchor(step + 1)
+        self.sampler.weights_changed()
         return grad_norm
 
     def _step_data(self, plan: dict[str, RowGroup], draws: Draws, gradient_logp: torch.Tensor,
@@ -171,7 +222,7 @@ class StepRunner:
                 anchor=on_device(logp_anchor[rows].view(shape)) if group.anchor and logp_anchor is not None else None,
                 reference=on_device(logp_ref[rows].view(shape)) if group.reference and logp_ref is not None else None,
                 rewards=normalised, raw_rewards=world.gather_rows(local_rewards),
-                local_entropy=scores.entropy[rows].detach(), local_tokens=scores.tokens[rows])
+                local_tokens=scores.tokens[rows])
         return StepData(groups, objective, raw, parts, draws)
 
     def _rows_of_every_rank(self, global_values: torch.Tensor, per_prompt: int, rows: list[int]) -> torch.Tensor:
