@@ -114,6 +114,84 @@ export class JsonlTail<T> {
   }
 
   /**
+   * The first read of a file whose history nobody needs (the runs view wants the latest lines only):
+   * reads the file's last `initialBytes`, then twice as much, … until `enough` says the records found
+   * there suffice or `maxBytes` were read, and continues from the end of the file from then on. Its
+   * cost depends on the lines' size, not the file's: a 1 GB metrics.jsonl costs what a 1 MB one does.
+   * Lines before the window are never read, so skips are counted in what was read, with line
+   * numbers counted from the window's start (`lineNumbersFromStart` is false then).
+   */
+  async readLatest(enough: (records: T[]) => boolean, initialBytes = 64 * 1024,
+    maxBytes = this.maxBytesPerRead): Promise<TailResult<T>> {
+    let window = Math.max(1, initialBytes);
+    for (;;) {
+      const size = await this.fileSize();
+      if (size === undefined || size <= window || window >= maxBytes) {
+        // The whole file fits, or the window may grow no more: read from its start (or the window's).
+        const start = size === undefined || size <= window ? 0 : size - window;
+        return this.readFrom(start);
+      }
+      const found = await this.parseWindow(size - window, size);
+      if (found !== undefined && enough(found)) return this.readFrom(size - window);
+      window *= 2;
+    }
+  }
+
+  /** Whether line numbers in skip reports count from the file's first line (false after readLatest skipped a head). */
+  lineNumbersFromStart = true;
+
+  private async fileSize(): Promise<number | undefined> {
+    try {
+      const kind = await fs.stat(this.path);
+      if (!kind.isFile()) throw new NotARegularFile(this.path);
+      return kind.size;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+  }
+
+  /** The records of the complete lines in [start, end), the partial first line dropped (nothing kept). */
+  private async parseWindow(start: number, end: number): Promise<T[] | undefined> {
+    let handle: fs.FileHandle;
+    try {
+      handle = await fs.open(this.path, 'r');
+    } catch {
+      return undefined;
+    }
+    try {
+      const chunk = Buffer.alloc(end - start);
+      const { bytesRead } = await handle.read(chunk, 0, chunk.length, start);
+      const data = chunk.subarray(0, bytesRead);
+      const first = start === 0 ? 0 : data.indexOf(0x0a) + 1;
+      const records: T[] = [];
+      for (const line of data.subarray(first).toString('utf8').split('\n').slice(0, -1)) {
+        try {
+          const read = this.reader(JSON.parse(line));
+          if (!(read instanceof LineProblem)) records.push(read);
+        } catch {
+          // not JSON: counted when the window is read for good
+        }
+      }
+      return records;
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /** Read from `start` (a line's partial first part dropped) to the end of the file, as read() would. */
+  private async readFrom(start: number): Promise<TailResult<T>> {
+    this.restart(undefined);
+    this.rewound = false;
+    if (start === 0) return this.readAll();
+    // The window's partial first line is dropped by parse(), up to its newline.
+    this.offset = start;
+    this.skipToNewline = true;
+    this.lineNumbersFromStart = false;
+    return this.readAll();
+  }
+
+  /**
    * Start again from the first byte on the next read, which then reports reset. For a cut-back that
    * the size cannot reveal (cut, then as many bytes appended): run.json's resume_count says so.
    */
@@ -124,8 +202,13 @@ export class JsonlTail<T> {
 
   private rewound = false;
 
+  /** The next parsed bytes begin inside a line: drop them up to its newline. */
+  private skipToNewline = false;
+
   private restart(identity: string | undefined): void {
     this.offset = 0;
+    this.skipToNewline = false;
+    this.lineNumbersFromStart = true;
     this.pending = Buffer.alloc(0);
     this.identity = identity;
     this.lines = 0;
@@ -143,6 +226,15 @@ export class JsonlTail<T> {
     const records: T[] = [];
     let skipped = 0;
     let start = 0;
+    if (this.skipToNewline) {
+      const newline = data.indexOf(0x0a);
+      if (newline < 0) {
+        this.pending = Buffer.alloc(0);
+        return { records, skipped };
+      }
+      start = newline + 1;
+      this.skipToNewline = false;
+    }
     for (;;) {
       const newline = data.indexOf(0x0a, start);
       if (newline < 0) break;

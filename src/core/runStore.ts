@@ -5,7 +5,7 @@
  */
 import { lstatSync, realpathSync, watch, type FSWatcher, promises as fs } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { RUN_FOLDER, type MetricRecord, type ReadStatus, type RunMeta } from '../../contracts/run-directory';
+import { RUN_FOLDER, TERMINAL_STATUSES, type MetricRecord, type ReadStatus, type RunMeta } from '../../contracts/run-directory';
 import { Emitter, type Disposable } from './emitter';
 import { distinctLabels, readAnnotations, type RunAnnotations } from './annotations';
 import { JsonlTail, type SkipReport, type TailResult } from './jsonlTail';
@@ -90,6 +90,25 @@ interface Tracked {
   annotationsStamp?: string;
   tail: JsonlTail<MetricRecord>;
   watcher?: FSWatcher;
+  /** the run folder's own stat when it was last read in full: an ended run whose folder still has it is unchanged */
+  folderStamp?: string;
+  /** no metrics line read yet: the first read takes the file's last lines only, unless a view holds the history */
+  unread: boolean;
+}
+
+/** Run folders stat'ed at once when a pass checks which ended runs changed. */
+const STAT_BATCH = 256;
+/** Ended, unchanged runs that a pass reads in full all the same, in turn (a file rewritten in place). */
+export const RECHECKED_PER_PASS = 50;
+
+/** A folder's identity and last change: a file renamed into it (how run.json and bond-studio.json are replaced) or removed changes it. */
+async function folderStamp(dir: string): Promise<string | undefined> {
+  try {
+    const stat = await fs.stat(dir);
+    return `${stat.mtimeMs}:${stat.ctimeMs}:${stat.ino}`;
+  } catch {
+    return undefined;
+  }
 }
 
 export class RunStore implements Disposable {
@@ -100,6 +119,7 @@ export class RunStore implements Disposable {
   private readonly dirWatchers = new Map<string, FSWatcher>();
   private timer: NodeJS.Timeout | undefined;
   private refreshing: Promise<void> | undefined;
+  private recheckCursor = 0;
   private again = false;
   private debounce: NodeJS.Timeout | undefined;
   private readonly changed = new Emitter<RunState[]>();
@@ -204,6 +224,7 @@ export class RunStore implements Disposable {
 
   private async pass(): Promise<void> {
     const found = new Set<string>();
+    const unchanged = new Set<string>();
     for (const root of this.options.runsDirectories()) {
       let entries: string[];
       try {
@@ -212,16 +233,32 @@ export class RunStore implements Disposable {
         continue; // no runs yet
       }
       this.watchDirectory(root);
-      for (const entry of entries) {
-        const dir = join(root, entry);
-        try {
-          await fs.access(join(dir, RUN_FOLDER.run));
-        } catch {
-          continue;
-        }
-        found.add(dir);
+      const dirs = entries.map((entry) => join(root, entry));
+      for (let i = 0; i < dirs.length; i += STAT_BATCH) {
+        await Promise.all(dirs.slice(i, i + STAT_BATCH).map(async (dir) => {
+          // An ended run whose folder has not changed costs this one stat: nothing in it was replaced.
+          const tracked = this.tracked.get(dir);
+          if (tracked?.folderStamp !== undefined && this.settled(tracked) && (await folderStamp(dir)) === tracked.folderStamp) {
+            found.add(dir);
+            unchanged.add(dir);
+            return;
+          }
+          try {
+            await fs.access(join(dir, RUN_FOLDER.run));
+            found.add(dir);
+          } catch {
+            // not a run folder
+          }
+        }));
       }
     }
+    // A file rewritten in place (not how the trainer and the editor replace them) leaves the folder's
+    // stat as it was: every pass also reads a few ended runs in full, in turn.
+    const quiet = [...unchanged];
+    for (let i = 0; i < Math.min(RECHECKED_PER_PASS, quiet.length); i++) {
+      unchanged.delete(quiet[(this.recheckCursor + i) % quiet.length]!);
+    }
+    this.recheckCursor = quiet.length ? (this.recheckCursor + RECHECKED_PER_PASS) % quiet.length : 0;
     const outside = new Set<string>();
     for (const dir of this.retained.keys()) {
       if (found.has(dir)) continue;
@@ -236,6 +273,7 @@ export class RunStore implements Disposable {
     this.outside = outside;
     const changed: RunState[] = [];
     for (const dir of found) {
+      if (unchanged.has(dir)) continue;
       // A problem belongs to its run (shown on its row); the other runs are listed all the same.
       let updated: boolean;
       try {
@@ -264,8 +302,28 @@ export class RunStore implements Disposable {
     if (gone.length) this.removed.fire(gone);
   }
 
+  /**
+   * A run that changes only when its folder does: ended (by the trainer's word), read without a
+   * problem, its history held by no view. Its metrics no longer grow, and run.json and
+   * bond-studio.json are replaced by rename (a resume rewrites run.json first), which the folder's
+   * stat shows.
+   */
+  private settled(tracked: Tracked): boolean {
+    return (TERMINAL_STATUSES as readonly string[]).includes(tracked.state.status) && tracked.state.readProblem === undefined
+      && !this.retained.has(tracked.state.dir) && !tracked.unread;
+  }
+
   /** Re-read one run; true when anything the UI shows changed. */
   private async update(dir: string): Promise<boolean> {
+    // Taken before anything is read: a change while reading shows at the next pass.
+    const stampBefore = await folderStamp(dir);
+    const changed = await this.read(dir);
+    const tracked = this.tracked.get(dir);
+    if (tracked) tracked.folderStamp = stampBefore;
+    return changed;
+  }
+
+  private async read(dir: string): Promise<boolean> {
     const now = (this.options.now ?? Date.now)();
     const pidAlive = this.options.pidAlive ?? isPidAlive;
     let tracked = this.tracked.get(dir);
@@ -291,6 +349,7 @@ export class RunStore implements Disposable {
           state: { dir, meta, status: displayStatus(meta, now, pidAlive, this.options.heartbeatStaleMs), skippedLines: 0, metaNotes: notes },
           metaStamp: stamp,
           tail: new JsonlTail(join(dir, RUN_FOLDER.metrics), readMetricLine),
+          unread: true,
         };
         this.tracked.set(dir, tracked);
         this.watchRun(tracked);
@@ -326,7 +385,11 @@ export class RunStore implements Disposable {
     }
     let result: TailResult<MetricRecord>;
     try {
-      result = await tracked.tail.readAll();
+      // The runs view needs a run's latest train and eval lines, not its history: a run seen for the
+      // first time costs its file's last lines, whatever the file's size.
+      const latestOnly = tracked.unread && !kept;
+      result = latestOnly ? await tracked.tail.readLatest(hasLatestOfEachKind) : await tracked.tail.readAll();
+      tracked.unread = false;
     } catch (error) {
       // metrics.jsonl unreadable (a folder, a FIFO, no permission): said on this run's row, the rest stands
       if (kept && fromStart) kept.needsRewind = true; // the history is filled once the file reads
@@ -374,6 +437,7 @@ export class RunStore implements Disposable {
         state: { dir, meta: placeholder.meta, status: 'unreadable', skippedLines: 0, metaNotes: [], readProblem: problem },
         metaStamp: '',
         tail: new JsonlTail(join(dir, RUN_FOLDER.metrics), readMetricLine),
+        unread: true,
       };
       this.tracked.set(dir, tracked);
       return true;
@@ -413,6 +477,11 @@ export class RunStore implements Disposable {
     this.removed.dispose();
     this.metrics.dispose();
   }
+}
+
+/** Whether `records` hold a train line and an eval line: what the runs view shows of a run. */
+function hasLatestOfEachKind(records: MetricRecord[]): boolean {
+  return records.some((r) => r.kind === 'train') && records.some((r) => r.kind === 'eval');
 }
 
 /** run.json, read leniently (readRunMetaValue) with its notes; a string says why it could not be used at all. */

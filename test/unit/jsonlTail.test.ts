@@ -137,3 +137,43 @@ test('a missing file is empty, not an error', async () => {
   const tail = new JsonlTail(join(tempDir(), 'none.jsonl'), readItem);
   assert.deepEqual(await tail.read(), { records: [], reset: false, skipped: 0 });
 });
+
+test('readLatest reads a large file\'s last lines only, grows its window until enough is found, then follows appends', async () => {
+  const file = join(tempDir(), 'big.jsonl');
+  // 20,000 lines (~0.3 MB); the one line marked "eval" is 6,000 lines from the end.
+  const lines = Array.from({ length: 20_000 }, (_, i) => JSON.stringify(i === 14_000 ? { n: i, eval: true } : { n: i }));
+  writeFileSync(file, lines.join('\n') + '\n{"n":');
+  const tail = new JsonlTail(file, fromGuard((v: unknown): v is Item & { eval?: boolean } => isItem(v), () => 'n is not a number'));
+  let windows = 0;
+  const result = await tail.readLatest((records) => {
+    windows++;
+    return records.some((r) => r.eval === true);
+  }, 1024);
+  const numbers = result.records.map((r) => r.n);
+  assert.ok(windows > 1, 'the 1 KiB window held no eval line: it grew');
+  assert.ok(numbers.includes(14_000), 'the window reaches the eval line');
+  assert.ok(numbers.length < 20_000 && numbers[0]! > 0, `only the file's end is read (${numbers.length} lines)`);
+  assert.deepEqual(numbers, Array.from({ length: numbers.length }, (_, i) => 20_000 - numbers.length + i), 'whole lines, in order, up to the last complete one');
+  assert.equal(result.reset, false);
+  assert.equal(tail.skippedTotal, 0, 'the window\'s cut first line is dropped, not counted as garbage');
+  assert.equal(tail.lineNumbersFromStart, false);
+  appendFileSync(file, '20000}\n{"n":20001}\n');
+  assert.deepEqual((await tail.read()).records.map((r) => r.n), [20_000, 20_001], 'the partial last line completes; then appends only');
+  tail.rewind();
+  assert.equal((await tail.readAll()).records.length, 20_002, 'a rewind reads the whole history');
+  assert.equal(tail.lineNumbersFromStart, true);
+});
+
+test('readLatest of a small file reads it whole; its window stops growing at the limit', async () => {
+  const file = join(tempDir(), 'small.jsonl');
+  writeFileSync(file, '{"n":1}\n{"n":2}\n');
+  const small = new JsonlTail(file, readItem);
+  assert.deepEqual((await small.readLatest(() => false)).records, [{ n: 1 }, { n: 2 }]);
+  assert.equal(small.lineNumbersFromStart, true);
+  const big = join(tempDir(), 'big.jsonl');
+  writeFileSync(big, Array.from({ length: 5_000 }, (_, n) => JSON.stringify({ n })).join('\n') + '\n');
+  const bounded = new JsonlTail(big, readItem);
+  const result = await bounded.readLatest(() => false, 512, 4096);
+  assert.ok(result.records.length > 0 && result.records.length <= 4096 / 8, `at most the limit's lines (${result.records.length})`);
+  assert.equal(result.records.at(-1)?.n, 4_999);
+});

@@ -1,11 +1,11 @@
 import { strict as assert } from 'node:assert';
-import { appendFileSync, cpSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { MetricRecord, RunMeta } from '../../contracts/run-directory';
 import { localHost } from '../../src/core/process';
-import { RunStore, deletableRunProblem, displayStatus, readRunMeta, type MetricsEvent } from '../../src/core/runStore';
+import { RECHECKED_PER_PASS, RunStore, deletableRunProblem, displayStatus, readRunMeta, type MetricsEvent } from '../../src/core/runStore';
 import { FIXTURES, tempDir } from '../helpers';
 
 function copyFixture(kind: string, runs: string, name = kind): string {
@@ -311,5 +311,67 @@ test('a view waits for its run\'s history, not for the store\'s polling loop, an
   assert.equal(s.metricsHistory(missing), undefined);
   held.dispose();
   none.dispose();
+  s.dispose();
+});
+
+test('the runs view reads a large metrics.jsonl\'s last lines only; a view that holds the run gets its whole history', async () => {
+  const runs = tempDir();
+  const dir = copyFixture('completed', runs);
+  const fixture = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as MetricRecord);
+  const train = fixture.find((r) => r.kind === 'train')!;
+  const evaluation = fixture.find((r) => r.kind === 'eval')!;
+  // 40,000 train lines (several MB), an eval line every 1,000 steps.
+  const lines: string[] = [];
+  for (let step = 1; step <= 40_000; step++) {
+    lines.push(JSON.stringify({ ...train, step }));
+    if (step % 1000 === 0) lines.push(JSON.stringify({ ...evaluation, step }));
+  }
+  writeFileSync(join(dir, 'metrics.jsonl'), lines.join('\n') + '\n');
+  const s = store(runs);
+  const events: MetricsEvent[] = [];
+  s.onDidAppendMetrics((e) => events.push(e));
+  await s.refresh();
+  const run = s.get(dir)!;
+  assert.equal(run.latest?.step, 40_000);
+  assert.equal(run.latestEval?.step, 40_000);
+  const read = events.reduce((n, e) => n + e.records.length, 0);
+  assert.ok(read > 0 && read < 5_000, `the file's end only: ${read} of ${lines.length} lines`);
+  const held = s.retainMetrics(dir);
+  await s.refresh();
+  assert.equal(s.metricsHistory(dir)?.length, lines.length, 'held: every line, from the first');
+  held.dispose();
+  s.dispose();
+});
+
+test('an ended run is checked by its folder\'s stat: a replaced run.json or bond-studio.json shows at once, one rewritten in place within a few passes, among many runs', async () => {
+  const runs = tempDir();
+  const count = 120;
+  for (let i = 0; i < count; i++) copyFixture('completed', runs, `run-${String(i).padStart(3, '0')}`);
+  const s = store(runs);
+  await s.refresh();
+  assert.equal(s.runs.length, count);
+  const replaced = join(runs, 'run-007');
+  const meta = JSON.parse(readFileSync(join(replaced, 'run.json'), 'utf8')) as RunMeta;
+  // How the trainer and the editor replace a file: write a temporary one, rename it over.
+  writeFileSync(join(replaced, 'run.json.tmp'), JSON.stringify({ ...meta, status: 'stopped' }));
+  renameSync(join(replaced, 'run.json.tmp'), join(replaced, 'run.json'));
+  const noted = join(runs, 'run-050');
+  writeFileSync(join(noted, 'bond-studio.json.tmp'), JSON.stringify({ label: 'renamed here' }));
+  renameSync(join(noted, 'bond-studio.json.tmp'), join(noted, 'bond-studio.json'));
+  rmSync(join(runs, 'run-099'), { recursive: true });
+  await s.refresh();
+  assert.equal(s.get(replaced)?.status, 'stopped', 'a replaced run.json: at the next pass');
+  assert.equal(s.get(noted)?.annotations?.label, 'renamed here', 'a replaced bond-studio.json: at the next pass');
+  assert.equal(s.get(join(runs, 'run-099')), undefined, 'a removed folder: at the next pass');
+  // Rewritten in place (same file, the folder unchanged): seen when its turn comes.
+  const inPlace = join(runs, 'run-111');
+  editMeta(inPlace, { status: 'failed' });
+  let passes = 0;
+  while (s.get(inPlace)?.status !== 'failed' && passes < 10) {
+    await s.refresh();
+    passes++;
+  }
+  assert.equal(s.get(inPlace)?.status, 'failed');
+  assert.ok(passes <= Math.ceil(count / RECHECKED_PER_PASS), `seen after ${passes} passes`);
   s.dispose();
 });
