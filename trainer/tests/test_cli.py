@@ -476,3 +476,40 @@ def test_pretraining_says_its_first_step_at_once_then_often() -> None:
     for step in range(1, 6):
         report(step, 1.0)
     assert len(out.getvalue().splitlines()) == 5
+
+
+def test_stop_ends_a_run_stuck_while_loading_within_seconds(write_config: Callable[..., Path], tmp_path: Path) -> None:
+    """A reward file whose import never ends (as a model or data set that never arrives): the first
+    Stop ends the run within seconds, status stopped, nothing trained, and a resume then trains."""
+    (tmp_path / "slow_import.py").write_text(
+        "import os, time\n"
+        "while os.environ.get('BOND_TEST_HANG_IMPORT'):\n"
+        "    try:\n        time.sleep(0.05)\n    except Exception:\n        pass\n"
+        "def score(prompts, completions):\n    return [float(len(c)) for c in completions]\n")
+    config = write_config(reward={"type": "python", "function": "slow_import.py:score"}, train={"steps": 4},
+                          samples={"every": 0}, eval={"every": 0}, checkpoint={"every": 2, "keep_last": 2})
+    run_dir = tmp_path / "run"
+    env = {**environment(), "BOND_TEST_HANG_IMPORT": "1"}
+    process = subprocess.Popen(trainer_command("train", "--config", str(config), "--run-dir", str(run_dir)),
+                               text=True, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    log = run_dir / "trainer.log"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (log.exists() and "starting" in log.read_text()):
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.1)
+    time.sleep(3)  # well inside the import that never ends
+    assert process.poll() is None, process.communicate()
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "starting"
+    asked = time.time()
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert time.time() - asked < 10, f"the first Stop took {time.time() - asked:.1f} s"
+    assert process.returncode == 0, err
+    assert "stopped while loading" in out, out
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["status"] == "stopped" and meta["step"] == 0 and meta["checkpoints"] == [], meta
+    assert not (run_dir / "metrics.jsonl").exists() or not read_jsonl(run_dir / "metrics.jsonl")
+    resumed = run_cli("train", "--config", str(config), "--run-dir", str(run_dir), "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert [r["step"] for r in read_jsonl(run_dir / "metrics.jsonl") if r["kind"] == "train"] == [1, 2, 3, 4]
+    assert_run_dir_valid(run_dir)

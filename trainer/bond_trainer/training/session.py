@@ -151,7 +151,13 @@ def _train_main(cfg: RunConfig, rd: RunDirectory, resume: bool, meta: dict[str, 
             shutil.rmtree(run_path / RANK_ERRORS, ignore_errors=True)
         log.info("run %s: %s, config %s", run_path.name, "resuming" if resume else "starting", config_path)
         rd.keep_reserve()
-        trainer.build()
+        trainer.loading = True  # a stop while a model, the reward or the data loads ends the run at once
+        try:
+            trainer.build()
+        finally:
+            trainer.loading = False
+        if trainer.stop_requested and not world.active:  # asked just as loading ended (ranks decide together in run())
+            raise StopNow()
         # The System charts match what this device reports (GPU memory only on CUDA, utilisation with NVML).
         rd.update(metric_groups=[g.to_json() for g in [*trainer.algorithm.metric_groups(), *trainer.system.metric_groups()]])
         rd.clean_partial_checkpoints()
@@ -162,6 +168,13 @@ def _train_main(cfg: RunConfig, rd: RunDirectory, resume: bool, meta: dict[str, 
             rd.update(segments=resumed_segments(rd.segments(), cfg.to_json(), trainer.step))
         trainer.trackers = open_trackers(cfg, run_path, trainer.step if resume else None)
         trainer.run()
+        return 0
+    except StopNow:
+        # Stopped while loading: nothing trained in this process, every earlier checkpoint intact.
+        rd.stop_heartbeat()
+        rd.update(status="stopped", ended_at=time.time())
+        console.line(f"stopped while loading (models, reward, data), at step {trainer.step}; nothing was trained in "
+                     "this run's process. Resume with --resume.")
         return 0
     except (ConfigError, DataError, ModelLoadError) as error:
         if not resume and trainer.step == 0:
@@ -316,8 +329,9 @@ def _install_stop_handlers(trainer: Trainer, rd: RunDirectory, console: Console,
             trainer.stop_requested = True
             if trainer.interruptible and not world.active:
                 # In a reward or an evaluation, which may never return: interrupt it here.
-                log.info("signal %d inside a reward or evaluation: stopping now", signum)
-                console.line(f"stop requested (signal {signum}): interrupting the reward, then checkpointing")
+                log.info("signal %d while loading, or inside a reward or evaluation: stopping now", signum)
+                console.line(f"stop requested (signal {signum}): " + ("interrupting the loading" if trainer.loading
+                             else "interrupting the reward, then checkpointing"))
                 raise StopNow()
             log.info("signal %d: stopping after the current step", signum)
             console.line(f"stop requested (signal {signum}): finishing the current step, then checkpointing")

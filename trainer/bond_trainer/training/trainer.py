@@ -61,6 +61,7 @@ class Trainer:
         self.algorithm: Algorithm = algorithm_for(cfg)
         self.num_tokens = 0  # generated so far, over every rank (checkpointed)
         self.trackers = Trackers([])  # TensorBoard, W&B: opened by rank 0 (_run_main)
+        self.loading = False  # in build(): nothing of the run is written there, so a stop may cut it short
 
     # --- setup ----------------------------------------------------------------------------------
     def build(self) -> None:
@@ -188,9 +189,10 @@ class Trainer:
 
     @property
     def interruptible(self) -> bool:
-        """Inside a reward call or an evaluation, where a stop request interrupts (StopNow)."""
+        """Loading (models, reward, data: build), inside a reward call or an evaluation: where a stop
+        request interrupts (StopNow) instead of waiting for a step to end, which may never come."""
         sampler = getattr(self, "sampler", None)
-        return bool(sampler and sampler.interruptible)
+        return self.loading or bool(sampler and sampler.interruptible)
 
     # --- the step and the held-out prompts (step.py, evaluation.py) ------------------------------
     def train_step(self, prompts: list[Prompt]) -> dict[str, float]:
