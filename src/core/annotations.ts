@@ -67,7 +67,11 @@ function startedAt(seconds: number): string {
 export function distinctLabels(runs: readonly { dir: string; name: string; label?: string; createdAt: number }[]): Map<string, string> {
   const base = (run: (typeof runs)[number]) => run.label ?? run.name;
   const groups = new Map<string, (typeof runs)[number][]>();
-  for (const run of runs) groups.set(base(run), [...(groups.get(base(run)) ?? []), run]);
+  for (const run of runs) {
+    const members = groups.get(base(run));
+    if (members) members.push(run);
+    else groups.set(base(run), [run]);
+  }
   const out = new Map<string, string>();
   for (const [name, members] of groups) {
     if (members.length === 1) {

@@ -60,6 +60,10 @@ export interface RunStoreOptions {
   now?: () => number;
   pidAlive?: (pid: number) => boolean;
   watchFiles?: boolean;
+  /** ended runs whose folder a pass stats, in turn (default SETTLED_STATS_PER_PASS) */
+  settledStatsPerPass?: number;
+  /** ended, unchanged runs a pass reads in full all the same, in turn (default RECHECKED_PER_PASS) */
+  recheckedPerPass?: number;
 }
 
 export function displayStatus(meta: RunMeta, nowMs: number, pidAlive: (pid: number) => boolean,
@@ -100,6 +104,15 @@ interface Tracked {
 const STAT_BATCH = 256;
 /** Ended, unchanged runs that a pass reads in full all the same, in turn (a file rewritten in place). */
 export const RECHECKED_PER_PASS = 50;
+/** Ended runs whose folder a pass stats, in turn (the others wait for their turn or the file watcher). */
+export const SETTLED_STATS_PER_PASS = 2000;
+/** Runs read at once in a pass. */
+const READ_BATCH = 32;
+
+/** `work` on every item, at most `size` at once. */
+async function inBatches<T>(items: readonly T[], size: number, work: (item: T) => Promise<void>): Promise<void> {
+  for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(work));
+}
 
 /** A folder's identity and last change: a file renamed into it (how run.json and bond-studio.json are replaced) or removed changes it. */
 async function folderStamp(dir: string): Promise<string | undefined> {
@@ -120,6 +133,9 @@ export class RunStore implements Disposable {
   private timer: NodeJS.Timeout | undefined;
   private refreshing: Promise<void> | undefined;
   private recheckCursor = 0;
+  private statCursor = 0;
+  /** run folders the file watcher saw change since the last pass: read whatever their state */
+  private reported = new Set<string>();
   private again = false;
   private debounce: NodeJS.Timeout | undefined;
   private readonly changed = new Emitter<RunState[]>();
@@ -224,7 +240,11 @@ export class RunStore implements Disposable {
 
   private async pass(): Promise<void> {
     const found = new Set<string>();
-    const unchanged = new Set<string>();
+    /** folders to look at this pass: new, active or changed runs (an ended, unchanged run is not read) */
+    const toRead: string[] = [];
+    const settled: string[] = [];
+    const reported = this.reported;
+    this.reported = new Set();
     for (const root of this.options.runsDirectories()) {
       let entries: string[];
       try {
@@ -233,32 +253,42 @@ export class RunStore implements Disposable {
         continue; // no runs yet
       }
       this.watchDirectory(root);
-      const dirs = entries.map((entry) => join(root, entry));
-      for (let i = 0; i < dirs.length; i += STAT_BATCH) {
-        await Promise.all(dirs.slice(i, i + STAT_BATCH).map(async (dir) => {
-          // An ended run whose folder has not changed costs this one stat: nothing in it was replaced.
-          const tracked = this.tracked.get(dir);
-          if (tracked?.folderStamp !== undefined && this.settled(tracked) && (await folderStamp(dir)) === tracked.folderStamp) {
-            found.add(dir);
-            unchanged.add(dir);
-            return;
-          }
-          try {
-            await fs.access(join(dir, RUN_FOLDER.run));
-            found.add(dir);
-          } catch {
-            // not a run folder
-          }
-        }));
+      for (const entry of entries) {
+        const dir = join(root, entry);
+        const tracked = this.tracked.get(dir);
+        if (tracked?.folderStamp !== undefined && this.settled(tracked) && !reported.has(dir)) {
+          found.add(dir);
+          settled.push(dir);
+        } else {
+          toRead.push(dir);
+        }
       }
     }
-    // A file rewritten in place (not how the trainer and the editor replace them) leaves the folder's
-    // stat as it was: every pass also reads a few ended runs in full, in turn.
-    const quiet = [...unchanged];
-    for (let i = 0; i < Math.min(RECHECKED_PER_PASS, quiet.length); i++) {
-      unchanged.delete(quiet[(this.recheckCursor + i) % quiet.length]!);
-    }
-    this.recheckCursor = quiet.length ? (this.recheckCursor + RECHECKED_PER_PASS) % quiet.length : 0;
+    // Ended runs: a file renamed into the folder (how run.json and bond-studio.json are replaced)
+    // changes the folder's stat. At most SETTLED_STATS_PER_PASS of them are stat'ed a pass, in turn,
+    // so that a poll costs the same with 10,000 runs as with 2,000 (the file watcher reports the
+    // folders it sees change at once); and a few are read in full, in turn, for a file rewritten in
+    // place, which leaves the folder's stat as it was.
+    const turn = (cursor: number, count: number) =>
+      Array.from({ length: Math.min(count, settled.length) }, (_, i) => settled[(cursor + i) % settled.length]!);
+    const rechecked = this.options.recheckedPerPass ?? RECHECKED_PER_PASS;
+    const statted = this.options.settledStatsPerPass ?? SETTLED_STATS_PER_PASS;
+    const reread = new Set(turn(this.recheckCursor, rechecked));
+    const stats = turn(this.statCursor, statted).filter((dir) => !reread.has(dir));
+    this.recheckCursor = settled.length ? (this.recheckCursor + rechecked) % settled.length : 0;
+    this.statCursor = settled.length ? (this.statCursor + statted) % settled.length : 0;
+    toRead.push(...reread);
+    await inBatches(stats, STAT_BATCH, async (dir) => {
+      if ((await folderStamp(dir)) !== this.tracked.get(dir)?.folderStamp) toRead.push(dir);
+    });
+    await inBatches(toRead, STAT_BATCH, async (dir) => {
+      try {
+        await fs.access(join(dir, RUN_FOLDER.run));
+        found.add(dir);
+      } catch {
+        found.delete(dir); // not (or no longer) a run folder
+      }
+    });
     const outside = new Set<string>();
     for (const dir of this.retained.keys()) {
       if (found.has(dir)) continue;
@@ -272,8 +302,9 @@ export class RunStore implements Disposable {
     }
     this.outside = outside;
     const changed: RunState[] = [];
-    for (const dir of found) {
-      if (unchanged.has(dir)) continue;
+    const reading = [...new Set([...toRead, ...outside])].filter((dir) => found.has(dir));
+    // Runs are read a few at a time: each waits on its files, not on the other runs'.
+    await inBatches(reading, READ_BATCH, async (dir) => {
       // A problem belongs to its run (shown on its row); the other runs are listed all the same.
       let updated: boolean;
       try {
@@ -283,23 +314,29 @@ export class RunStore implements Disposable {
       }
       const state = this.tracked.get(dir)?.state;
       if (updated && state) changed.push(state);
-    }
+    });
     const gone = [...this.tracked.keys()].filter((dir) => !found.has(dir));
     for (const dir of gone) {
       this.tracked.get(dir)?.watcher?.close();
       this.tracked.delete(dir);
     }
     // Labels depend on every run (two of one name are told apart): a label that moved is a change.
+    // Only a run that changed, came or went can move one.
+    if (changed.length || gone.length) this.relabel(changed);
+    if (changed.length) this.changed.fire(changed);
+    if (gone.length) this.removed.fire(gone);
+  }
+
+  private relabel(changed: RunState[]): void {
     const states = [...this.tracked.values()].map((t) => t.state);
     const labels = distinctLabels(states.map((s) => ({ dir: s.dir, name: s.meta.name, label: s.annotations?.label, createdAt: s.meta.created_at })));
+    const listed = new Set(changed);
     for (const state of states) {
       const label = labels.get(state.dir) ?? state.meta.name;
       if (state.label === label) continue;
       state.label = label;
-      if (!changed.includes(state)) changed.push(state);
+      if (!listed.has(state)) changed.push(state);
     }
-    if (changed.length) this.changed.fire(changed);
-    if (gone.length) this.removed.fire(gone);
   }
 
   /**
@@ -461,7 +498,10 @@ export class RunStore implements Disposable {
   private watchRun(tracked: Tracked): void {
     if (this.options.watchFiles === false) return;
     try {
-      tracked.watcher = watch(tracked.state.dir, () => this.scheduleRefresh());
+      tracked.watcher = watch(tracked.state.dir, () => {
+        this.reported.add(tracked.state.dir);
+        this.scheduleRefresh();
+      });
       tracked.watcher.on('error', () => tracked.watcher?.close());
     } catch {
       // Polling covers it.

@@ -375,3 +375,36 @@ test('an ended run is checked by its folder\'s stat: a replaced run.json or bond
   assert.ok(passes <= Math.ceil(count / RECHECKED_PER_PASS), `seen after ${passes} passes`);
   s.dispose();
 });
+
+test('ended runs beyond what a pass stats are stat\'ed in turn: a replaced run.json is seen within a few passes, at once where the file watcher reports it', async () => {
+  const runs = tempDir();
+  const count = 90;
+  for (let i = 0; i < count; i++) copyFixture('completed', runs, `run-${String(i).padStart(3, '0')}`);
+  const replace = (dir: string, status: string) => {
+    const meta = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')) as RunMeta;
+    writeFileSync(join(dir, 'run.json.tmp'), JSON.stringify({ ...meta, status }));
+    renameSync(join(dir, 'run.json.tmp'), join(dir, 'run.json'));
+  };
+  const polled = store(runs, { settledStatsPerPass: 30, recheckedPerPass: 5 });
+  await polled.refresh();
+  const target = join(runs, 'run-077');
+  replace(target, 'stopped');
+  let passes = 0;
+  while (polled.get(target)?.status !== 'stopped' && passes < 10) {
+    await polled.refresh();
+    passes++;
+  }
+  assert.equal(polled.get(target)?.status, 'stopped');
+  assert.ok(passes <= Math.ceil(count / 30), `seen after ${passes} passes`);
+  polled.dispose();
+  // With the file watcher on, the run's folder reports the change: read at the next pass, whatever its turn.
+  const watched = store(runs, { settledStatsPerPass: 1, recheckedPerPass: 0, watchFiles: true, pollIntervalMs: 60_000 });
+  await watched.refresh();
+  await watched.refresh(); // every run read, settled
+  const seen = new Promise<void>((resolve) => watched.onDidChangeRuns((changed) => {
+    if (changed.some((r) => r.dir === join(runs, 'run-033') && r.status === 'failed')) resolve();
+  }));
+  replace(join(runs, 'run-033'), 'failed');
+  await Promise.race([seen, new Promise((_, reject) => setTimeout(() => reject(new Error('the watcher\'s report was not read within 5 s')), 5000))]);
+  watched.dispose();
+});
