@@ -147,17 +147,9 @@ def _train_main(cfg: RunConfig, rd: RunDirectory, resume: bool, meta: dict[str, 
         _stop_when_orphaned()
     try:
         _record_start(trainer, rd, resume, meta, config_path, sweep)
-        if world.active:
-            shutil.rmtree(run_path / RANK_ERRORS, ignore_errors=True)
         log.info("run %s: %s, config %s", run_path.name, "resuming" if resume else "starting", config_path)
-        rd.keep_reserve()
-        trainer.loading = True  # a stop while a model, the reward or the data loads ends the run at once
-        try:
-            trainer.build()
-        finally:
-            trainer.loading = False
-        if trainer.stop_requested and not world.active:  # asked just as loading ended (ranks decide together in run())
-            raise StopNow()
+        _prepare_folder(rd, world)
+        _build(trainer, world)
         # The System charts match what this device reports (GPU memory only on CUDA, utilisation with NVML).
         rd.update(metric_groups=[g.to_json() for g in [*trainer.algorithm.metric_groups(), *trainer.system.metric_groups()]])
         rd.clean_partial_checkpoints()
@@ -170,12 +162,7 @@ def _train_main(cfg: RunConfig, rd: RunDirectory, resume: bool, meta: dict[str, 
         trainer.run()
         return 0
     except StopNow:
-        # Stopped while loading: nothing trained in this process, every earlier checkpoint intact.
-        rd.stop_heartbeat()
-        rd.update(status="stopped", ended_at=time.time())
-        console.line(f"stopped while loading (models, reward, data), at step {trainer.step}; nothing was trained in "
-                     "this run's process. Resume with --resume.")
-        return 0
+        return _stopped_while_loading(trainer, rd, console)
     except (ConfigError, DataError, ModelLoadError) as error:
         if not resume and trainer.step == 0:
             # Bad input found while starting a new run: said, and nothing of the run is left behind.
@@ -209,6 +196,33 @@ def _train_main(cfg: RunConfig, rd: RunDirectory, resume: bool, meta: dict[str, 
             signal.signal(sig, previous)
         log.removeHandler(handler)
         handler.close()
+
+
+def _prepare_folder(rd: RunDirectory, world: World) -> None:
+    """The reserve that lets a full disk's failure be recorded; no rank errors of an earlier process."""
+    if world.active:
+        shutil.rmtree(rd.path / RANK_ERRORS, ignore_errors=True)
+    rd.keep_reserve()
+
+
+def _build(trainer: Trainer, world: World) -> None:
+    """The models, the reward and the data; a stop request meanwhile ends the run at once (StopNow)."""
+    trainer.loading = True
+    try:
+        trainer.build()
+    finally:
+        trainer.loading = False
+    if trainer.stop_requested and not world.active:  # asked just as loading ended (ranks decide together in run())
+        raise StopNow()
+
+
+def _stopped_while_loading(trainer: Trainer, rd: RunDirectory, console: Console) -> int:
+    """Nothing was trained in this process; every earlier checkpoint is intact."""
+    rd.stop_heartbeat()
+    rd.update(status="stopped", ended_at=time.time())
+    console.line(f"stopped while loading (models, reward, data), at step {trainer.step}; nothing was trained in "
+                 "this run's process. Resume with --resume.")
+    return 0
 
 
 def resumed_segments(history: list[dict[str, Any]], config: dict[str, Any], step: int) -> list[dict[str, Any]]:
