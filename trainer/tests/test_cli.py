@@ -513,3 +513,22 @@ def test_stop_ends_a_run_stuck_while_loading_within_seconds(write_config: Callab
     assert resumed.returncode == 0, resumed.stderr
     assert [r["step"] for r in read_jsonl(run_dir / "metrics.jsonl") if r["kind"] == "train"] == [1, 2, 3, 4]
     assert_run_dir_valid(run_dir)
+
+
+def test_a_stop_asked_for_outside_a_reward_stops_at_the_next_reward_call(write_config: Callable[..., Path], tmp_path: Path) -> None:
+    """The signal found nothing to interrupt (it came during sampling, or just before an evaluation),
+    so it only set the flag: the next reward call, which may never return, raises StopNow instead of
+    starting (CI caught an evaluation's hung reward after a stop asked for during the step before)."""
+    from bond_trainer.inputs.config import load_config
+    from bond_trainer.run.console import Console
+    from bond_trainer.run.rundir import RunDirectory
+    from bond_trainer.training.trainer import StopNow, Trainer
+    import io
+    config = write_config(train={"steps": 4, "batch_size": 4}, samples={"every": 0}, eval={"every": 0})
+    out = io.StringIO()
+    trainer = Trainer(load_config(config), RunDirectory(tmp_path / "run"), Console(out=out, err=out))
+    trainer.build()
+    trainer.train_step(trainer.stream.next_batch(4))  # rewards are called while no stop is asked for
+    trainer.stop_requested = True
+    with pytest.raises(StopNow):
+        trainer.train_step(trainer.stream.next_batch(4))

@@ -7,7 +7,7 @@ interrupted by a stop request."""
 from __future__ import annotations
 
 from contextlib import contextmanager, nullcontext
-from typing import Any, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import torch
 
@@ -38,6 +38,9 @@ class Sampler:
         # Inside a reward call or an evaluation: a stop request interrupts it (StopNow) instead of
         # waiting for the step to end, which a hung reward never lets happen.
         self.interruptible = False
+        # Called on entering such a section: raises (StopNow) where a stop was asked for before it,
+        # when the signal found nothing to interrupt (set by the trainer).
+        self.on_interruptible: Callable[[], None] = lambda: None
         # Bumped whenever weights change (an update, a restore): a draw's own log-probs stand for
         # its model's only while the weights it was drawn with are still the ones in place.
         self.weights_version = 0
@@ -82,6 +85,7 @@ class Sampler:
 
     @contextmanager
     def interruptible_section(self) -> Iterator[None]:
+        self.on_interruptible()
         before = self.interruptible
         self.interruptible = True
         try:

@@ -104,6 +104,7 @@ class Trainer:
                                            **({"fused": True} if fused else {}))
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         self.sampler = Sampler(cfg, self.policy, self.reward, self.engine, self.transform, self.autocast, self.world, self.fsdp)
+        self.sampler.on_interruptible = self._stop_if_requested
         self.stepper = StepRunner(cfg, self.algorithm, self.sampler, self.roles, self.optimizer, self.scheduler,
                                   self.trainable, self.generator, self.system, self.device, self.world)
         self.evaluator = Evaluator(cfg, self.sampler, self.roles, self.prompts, self.world)
@@ -186,6 +187,13 @@ class Trainer:
         if saved["cuda"]:
             torch.cuda.set_rng_state_all(saved["cuda"])
         self.stream.restore(saved["stream"])
+
+    def _stop_if_requested(self) -> None:
+        """A stop asked for outside a reward (the signal then only set the flag) that reaches a reward
+        call before the step loop sees it, e.g. an evaluation right after the step: stop there, since
+        that reward may never return. Ranks of a torchrun job decide together in the loop instead."""
+        if self.stop_requested and not self.world.active:
+            raise StopNow()
 
     @property
     def interruptible(self) -> bool:
