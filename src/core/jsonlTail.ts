@@ -123,17 +123,12 @@ export class JsonlTail<T> {
    */
   async readLatest(enough: (records: T[]) => boolean, initialBytes = 64 * 1024,
     maxBytes = this.maxBytesPerRead): Promise<TailResult<T>> {
-    let window = Math.max(1, initialBytes);
-    for (;;) {
+    for (let window = Math.max(1, initialBytes); ; window *= 2) {
       const size = await this.fileSize();
-      if (size === undefined || size <= window || window >= maxBytes) {
-        // The whole file fits, or the window may grow no more: read from its start (or the window's).
-        const start = size === undefined || size <= window ? 0 : size - window;
-        return this.readFrom(start);
-      }
-      const found = await this.parseWindow(size - window, size);
-      if (found !== undefined && enough(found)) return this.readFrom(size - window);
-      window *= 2;
+      const whole = size === undefined || size <= window;
+      // Each try reads its window through the one parser; a larger window starts over.
+      const result = await this.readFrom(whole ? 0 : size - window);
+      if (whole || window >= maxBytes || enough(result.records)) return result;
     }
   }
 
@@ -148,34 +143,6 @@ export class JsonlTail<T> {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw error;
-    }
-  }
-
-  /** The records of the complete lines in [start, end), the partial first line dropped (nothing kept). */
-  private async parseWindow(start: number, end: number): Promise<T[] | undefined> {
-    let handle: fs.FileHandle;
-    try {
-      handle = await fs.open(this.path, 'r');
-    } catch {
-      return undefined;
-    }
-    try {
-      const chunk = Buffer.alloc(end - start);
-      const { bytesRead } = await handle.read(chunk, 0, chunk.length, start);
-      const data = chunk.subarray(0, bytesRead);
-      const first = start === 0 ? 0 : data.indexOf(0x0a) + 1;
-      const records: T[] = [];
-      for (const line of data.subarray(first).toString('utf8').split('\n').slice(0, -1)) {
-        try {
-          const read = this.reader(JSON.parse(line));
-          if (!(read instanceof LineProblem)) records.push(read);
-        } catch {
-          // not JSON: counted when the window is read for good
-        }
-      }
-      return records;
-    } finally {
-      await handle.close();
     }
   }
 

@@ -233,7 +233,7 @@ def fuse_activations(module: nn.Module) -> int:
     """GPT-2's `gelu_new` is written as six elementwise tensor ops (transformers' NewGELUActivation);
     PyTorch's GELU with the tanh approximation is the same formula in one kernel (Liger and TRL's
     use_liger_kernel patch models the same way). Swapped in place; returns how many were. The logits
-    agree to float rounding (tests/test_hf.py)."""
+    agree to float rounding (tests/test_step_work.py)."""
     from transformers.activations import GELUTanh, NewGELUActivation
     swapped = 0
     for parent in module.modules():
