@@ -532,3 +532,51 @@ def test_a_stop_asked_for_outside_a_reward_stops_at_the_next_reward_call(write_c
     trainer.stop_requested = True
     with pytest.raises(StopNow):
         trainer.train_step(trainer.stream.next_batch(4))
+
+
+@pytest.mark.parametrize("where", ["samples", "eval", "last"])
+def test_a_stop_during_a_steps_held_out_pass_is_made_up_on_resume(
+        where: str, write_config: Callable[..., Path], tmp_path: Path) -> None:
+    """A stop after a step's update but during its sample snapshot or evaluation keeps the step and
+    drops the pass (it may hang); the resume takes that pass first, so the run's records equal an
+    uninterrupted run's (CI caught a resumed run without step 3's evaluation)."""
+    # From the step given on, every reward call hangs: the first is that step's held-out pass.
+    (tmp_path / "hangs_late.py").write_text(
+        "import json, os, time\n"
+        "def score(prompts, completions):\n"
+        "    run, after = os.environ.get('BOND_TEST_RUN'), int(os.environ.get('BOND_TEST_HANG_AFTER', '0'))\n"
+        "    metrics = os.path.join(run, 'metrics.jsonl') if run else ''\n"
+        "    done = sum('\"train\"' in line for line in open(metrics)) if metrics and os.path.exists(metrics) else 0\n"
+        "    while after and done >= after:\n"
+        "        time.sleep(0.05)\n"
+        "    return [float(c.count('a')) for c in completions]\n")
+    hang_after = 6 if where == "last" else 3
+    config = write_config(reward={"type": "python", "function": "hangs_late.py:score"}, train={"steps": 6},
+                          samples={"every": 0 if where == "eval" else 3}, checkpoint={"every": 3, "keep_last": 3})
+    straight = tmp_path / "straight"
+    assert run_cli("train", "--config", str(config), "--run-dir", str(straight)).returncode == 0
+
+    interrupted = tmp_path / "interrupted"
+    env = {**environment(), "BOND_TEST_RUN": str(interrupted), "BOND_TEST_HANG_AFTER": str(hang_after)}
+    process = subprocess.Popen(trainer_command("train", "--config", str(config), "--run-dir", str(interrupted)),
+                               text=True, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    wait_for_steps(interrupted, hang_after, process)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    part = "sample snapshot" if where in ("samples", "last") else "evaluation"
+    assert f"stop requested during the {part} of step {hang_after}" in out, out
+    meta = json.loads((interrupted / "run.json").read_text())
+    assert meta["status"] == "stopped" and meta["step"] == hang_after, meta
+    recorded = read_jsonl(interrupted / "metrics.jsonl")
+    assert not [r for r in recorded if r["kind"] == "eval" and r["step"] == hang_after], "the cut pass is not recorded"
+    assert_run_dir_valid(interrupted)
+
+    resumed = run_cli("train", "--config", str(config), "--run-dir", str(interrupted), "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming from step {hang_after}" in resumed.stdout
+    assert f"step {hang_after}'s " in resumed.stdout and "was not recorded before the run stopped" in resumed.stdout
+    assert json.loads((interrupted / "run.json").read_text())["status"] == "completed"
+    assert stable(read_jsonl(interrupted / "metrics.jsonl")) == stable(read_jsonl(straight / "metrics.jsonl"))
+    assert stable(read_jsonl(interrupted / "samples.jsonl")) == stable(read_jsonl(straight / "samples.jsonl"))
+    assert_run_dir_valid(interrupted)

@@ -162,6 +162,23 @@ class RunDirectory:
                 raise DiskFull(path, f"a {record.get('kind', 'record')} line of step {record.get('step')}") from error
             raise
 
+    def holds_record(self, file_name: str, step: int, kind: Optional[str] = None) -> bool:
+        """The records file already holds a line of this step (and of this kind, where given)."""
+        path = self.path / file_name
+        if not path.exists():
+            return False
+        with open(path, encoding="utf-8") as handle:
+            for line in handle:
+                if str(step) not in line:
+                    continue  # most lines of a long run: not parsed
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue  # a torn last line of a killed writer
+                if isinstance(record, dict) and record.get("step") == step and (kind is None or record.get("kind") == kind):
+                    return True
+        return False
+
     def discard_new_run(self) -> None:
         """A new run that could not start (bad input): remove every file it wrote, and the folder
         when that leaves it empty (a folder the user pointed at keeps whatever else it held)."""

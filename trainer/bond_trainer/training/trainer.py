@@ -244,6 +244,10 @@ class Trainer:
                        model=f"{self.roles.description}; reward: {self.reward.name}")
         self.rd.start_heartbeat(self._watch_other_ranks if self.world.active else None)
         self.console.start(self.step, total)
+        try:
+            self._catch_up_held_out_records()
+        except StopNow:
+            return self._stopped(last_checkpoint)
         final_eval: Optional[dict[str, Any]] = None
         last_meta_write = 0.0
         stopping = False
@@ -265,9 +269,10 @@ class Trainer:
             try:
                 evaluation = self._held_out_records(last)
                 final_eval = evaluation if last else final_eval
-            except StopNow:
+            except StopNow as stop:
                 # The step itself is complete (evaluation draws from its own generators): keep it.
-                self.console.line(f"stop requested during the evaluation of step {self.step}: that evaluation is not recorded")
+                part = stop.args[0] if stop.args else "evaluation"
+                self.console.line(f"stop requested during the {part} of step {self.step}: a resume takes it again")
                 self.rd.update(step=self.step)
                 return self._stopped(last_checkpoint)
             due = cfg.checkpoint.every and self.step % cfg.checkpoint.every == 0
@@ -283,7 +288,11 @@ class Trainer:
         if stopping and self.step < total:
             return self._stopped(last_checkpoint)
         if self.step >= total and final_eval is None and not stopping:
-            final_eval = self._finish_evaluation()
+            try:
+                final_eval = self._finish_evaluation()
+            except StopNow:
+                self.console.line(f"stop requested during the final evaluation of step {self.step}: a resume takes it again")
+                return self._stopped(last_checkpoint)
         self.rd.stop_heartbeat()
         if self.step >= total:
             summary = self.summary(final_eval) if final_eval else None
@@ -297,24 +306,55 @@ class Trainer:
         after the last step), recorded; returns the evaluation, or None when none was due."""
         cfg = self.cfg
         if cfg.samples.every and (self.step % cfg.samples.every == 0 or last):
-            records = self.snapshot_samples()
-            for record in records:
-                self.rd.append(SAMPLES_FILE, record)
-            self.trackers.samples(self.step, records)
+            try:
+                self._record_samples()
+            except StopNow:
+                raise StopNow("sample snapshot") from None
         if not ((cfg.eval.every and self.step % cfg.eval.every == 0) or last):
             return None
         evaluation = self.evaluate()
+        self._record_evaluation(evaluation)
+        return evaluation
+
+    def _record_samples(self) -> None:
+        records = self.snapshot_samples()
+        for record in records:
+            self.rd.append(SAMPLES_FILE, record)
+        self.trackers.samples(self.step, records)
+
+    def _record_evaluation(self, evaluation: dict[str, Any]) -> None:
         self.rd.append(METRICS_FILE, {"kind": "eval", "step": self.step, "time": time.time(), **evaluation})
         self.trackers.scalars(self.step, evaluation)
         self.console.evaluation(self.step, evaluation)
-        return evaluation
+
+    def _catch_up_held_out_records(self) -> None:
+        """Resumed from a run stopped during the sample snapshot or evaluation after its last step
+        (the checkpoint holds the step, not those records): make them now, as the run would have.
+        Both draw from generators of their own, seeded by the step, so they equal the lost ones."""
+        cfg = self.cfg
+        if self.step == 0:
+            return
+        last = self.step >= cfg.train.steps
+        # Rank 0 reads the files; every rank takes its decision (both passes are collective).
+        samples_due = bool(cfg.samples.every) and (self.step % cfg.samples.every == 0 or last)
+        # After the last step, _finish_evaluation evaluates (and records only what is missing).
+        eval_due = bool(cfg.eval.every) and self.step % cfg.eval.every == 0 and not last
+        missing = (samples_due and not self.rd.holds_record(SAMPLES_FILE, self.step),
+                   eval_due and not self.rd.holds_record(METRICS_FILE, self.step, kind="eval")) \
+            if self.world.is_main else (False, False)
+        missing_samples, missing_eval = self.world.broadcast_object(missing)
+        if missing_samples:
+            self.console.line(f"step {self.step}'s sample snapshot was not recorded before the run stopped: taking it now")
+            self._record_samples()
+        if missing_eval:
+            self.console.line(f"step {self.step}'s evaluation was not recorded before the run stopped: running it now")
+            self._record_evaluation(self.evaluate())
 
     def _finish_evaluation(self) -> dict[str, Any]:
         """Resumed at the end (killed after the final checkpoint): finish what that run did not."""
         final_eval = self.evaluate()
-        if not self._evaluated_at(self.step):
-            self.rd.append(METRICS_FILE, {"kind": "eval", "step": self.step, "time": time.time(), **final_eval})
-            self.trackers.scalars(self.step, final_eval)
+        if not self.rd.holds_record(METRICS_FILE, self.step, kind="eval"):
+            self._record_evaluation(final_eval)
         return final_eval
 
     def _stopped(self, last_checkpoint: int) -> str:
@@ -330,22 +370,6 @@ class Trainer:
         self.rd.update(status="stopped", ended_at=time.time(), step=self.step)
         self.console.line(f"stopped at step {self.step}/{self.cfg.train.steps}; checkpoint written. Resume with --resume.")
         return "stopped"
-
-    def _evaluated_at(self, step: int) -> bool:
-        """metrics.jsonl already holds an evaluation line of this step."""
-        path = self.rd.path / METRICS_FILE
-        if not path.exists():
-            return False
-        with open(path, encoding="utf-8") as handle:
-            for line in handle:
-                if '"eval"' in line:
-                    try:
-                        record = json.loads(line)
-                    except ValueError:
-                        continue
-                    if record.get("kind") == "eval" and record.get("step") == step:
-                        return True
-        return False
 
     def _watch_other_ranks(self) -> None:
         """Rank 0, every second: another rank that failed wrote its error; report it and end the run
