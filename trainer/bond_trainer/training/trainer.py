@@ -285,6 +285,11 @@ class Trainer:
             if due or last or stopping:
                 self.save_checkpoint()
                 last_checkpoint = self.step
+        return self._end(final_eval, stopping, last_checkpoint)
+
+    def _end(self, final_eval: Optional[dict[str, Any]], stopping: bool, last_checkpoint: int) -> str:
+        """After the loop: completed (with the final evaluation a resumed run may still owe), or stopped."""
+        total = self.cfg.train.steps
         if stopping and self.step < total:
             return self._stopped(last_checkpoint)
         if self.step >= total and final_eval is None and not stopping:
@@ -312,9 +317,7 @@ class Trainer:
                 raise StopNow("sample snapshot") from None
         if not ((cfg.eval.every and self.step % cfg.eval.every == 0) or last):
             return None
-        evaluation = self.evaluate()
-        self._record_evaluation(evaluation)
-        return evaluation
+        return self._record_evaluation(self.evaluate())
 
     def _record_samples(self) -> None:
         records = self.snapshot_samples()
@@ -322,19 +325,19 @@ class Trainer:
             self.rd.append(SAMPLES_FILE, record)
         self.trackers.samples(self.step, records)
 
-    def _record_evaluation(self, evaluation: dict[str, Any]) -> None:
+    def _record_evaluation(self, evaluation: dict[str, Any]) -> dict[str, Any]:
         self.rd.append(METRICS_FILE, {"kind": "eval", "step": self.step, "time": time.time(), **evaluation})
         self.trackers.scalars(self.step, evaluation)
         self.console.evaluation(self.step, evaluation)
+        return evaluation
 
     def _catch_up_held_out_records(self) -> None:
         """Resumed from a run stopped during the sample snapshot or evaluation after its last step
         (the checkpoint holds the step, not those records): make them now, as the run would have.
         Both draw from generators of their own, seeded by the step, so they equal the lost ones."""
-        cfg = self.cfg
+        cfg, last = self.cfg, self.step >= self.cfg.train.steps
         if self.step == 0:
             return
-        last = self.step >= cfg.train.steps
         # Rank 0 reads the files; every rank takes its decision (both passes are collective).
         samples_due = bool(cfg.samples.every) and (self.step % cfg.samples.every == 0 or last)
         # After the last step, _finish_evaluation evaluates (and records only what is missing).
@@ -353,9 +356,7 @@ class Trainer:
     def _finish_evaluation(self) -> dict[str, Any]:
         """Resumed at the end (killed after the final checkpoint): finish what that run did not."""
         final_eval = self.evaluate()
-        if not self.rd.holds_record(METRICS_FILE, self.step, kind="eval"):
-            self._record_evaluation(final_eval)
-        return final_eval
+        return final_eval if self.rd.holds_record(METRICS_FILE, self.step, kind="eval") else self._record_evaluation(final_eval)
 
     def _stopped(self, last_checkpoint: int) -> str:
         """A stop request, honoured: a checkpoint of the last completed step, then status stopped."""
