@@ -59,9 +59,21 @@ export interface SkippedLines {
   reason: string;
 }
 
+/**
+ * One run's metric lines in a snapshot. A long history comes reduced (more `lines` than records):
+ * per kind, runs of consecutive lines kept as their first and last line and the lines holding each
+ * metric's extremes, so every spike is still drawn; the view says so.
+ */
+export interface SnapshotMetrics {
+  dir: string;
+  records: MetricRecord[];
+  /** lines in the run's history (absent: the records are all of it) */
+  lines?: number;
+}
+
 export type HostToDashboard =
   /** everything: the runs and every metric line read so far; replaces what the view holds */
-  | { type: 'snapshot'; seq: number; runs: DashboardRun[]; metrics: { dir: string; records: MetricRecord[] }[] }
+  | { type: 'snapshot'; seq: number; runs: DashboardRun[]; metrics: SnapshotMetrics[] }
   /** new metric lines of one run, in file order */
   | { type: 'append'; seq: number; dir: string; records: MetricRecord[] }
   /** headers changed (status, step, ETA) */

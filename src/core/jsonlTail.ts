@@ -99,18 +99,28 @@ export class JsonlTail<T> {
     const all: T[] = [];
     let reset = false;
     let skipped = 0;
-    for (;;) {
-      const before = this.offset;
-      const result = await this.read();
-      if (result.reset) {
+    await this.readEach((slice) => {
+      if (slice.reset) {
         all.length = 0;
         reset = true;
       }
-      all.push(...result.records);
-      skipped += result.skipped;
+      for (const record of slice.records) all.push(record);
+      skipped += slice.skipped;
+    });
+    return { records: all, reset, skipped };
+  }
+
+  /**
+   * Read until the end of the file as it is now, handing each bounded slice to `take` as it is
+   * parsed: a caller that keeps only what it needs of each line never holds a whole large file's
+   * records at once. A slice with `reset` voids every record handed before it.
+   */
+  async readEach(take: (slice: TailResult<T>) => void): Promise<void> {
+    for (;;) {
+      const before = this.offset;
+      take(await this.read());
       if (this.offset === before || this.offset - before < this.maxBytesPerRead) break;
     }
-    return { records: all, reset, skipped };
   }
 
   /**

@@ -11,6 +11,7 @@ import { distinctLabels, readAnnotations, type RunAnnotations } from './annotati
 import { JsonlTail, type SkipReport, type TailResult } from './jsonlTail';
 import { NotARegularFile, readRegularFile } from './regularFile';
 import { isPidAlive, localHost } from './process';
+import { MetricHistory } from './metricHistory';
 import { LineProblem, readMetricLine, readRunMetaValue, type RunMetaReading } from './readers';
 
 /** What the UI shows: the trainer's status (any text a newer trainer wrote), or `lost` for a run that stopped answering. */
@@ -79,7 +80,7 @@ export function displayStatus(meta: RunMeta, nowMs: number, pidAlive: (pid: numb
 /** A run whose whole metric history the store keeps while someone holds it (a dashboard). */
 interface Retained {
   holders: number;
-  records: MetricRecord[];
+  history: MetricHistory;
   /** the history holds every line read so far, from the first */
   complete: boolean;
   /** the next read of the run starts over from the first line, to fill the history */
@@ -166,7 +167,7 @@ export class RunStore implements Disposable {
   retainMetrics(dir: string): Disposable {
     let entry = this.retained.get(dir);
     if (!entry) {
-      entry = { holders: 0, records: [], complete: false, needsRewind: true, waiting: [] };
+      entry = { holders: 0, history: new MetricHistory(), complete: false, needsRewind: true, waiting: [] };
       this.retained.set(dir, entry);
       this.scheduleRefresh();
     }
@@ -199,9 +200,9 @@ export class RunStore implements Disposable {
   }
 
   /** Every metric line of a retained run, in file order, once the store has read them all; undefined before. */
-  metricsHistory(dir: string): readonly MetricRecord[] | undefined {
+  metricsHistory(dir: string): MetricHistory | undefined {
     const entry = this.retained.get(dir);
-    return entry?.complete ? entry.records : undefined;
+    return entry?.complete ? entry.history : undefined;
   }
 
   /** The lines of a run's metrics.jsonl its reader could not use, or undefined when there were none. */
@@ -420,12 +421,30 @@ export class RunStore implements Disposable {
       tracked.tail.rewind();
       kept.needsRewind = false;
     }
-    let result: TailResult<MetricRecord>;
+    if (kept && fromStart) kept.history.clear();
+    const take = (slice: TailResult<MetricRecord>) => {
+      if (slice.reset) {
+        tracked.state.latest = undefined;
+        tracked.state.latestEval = undefined;
+        kept?.history.clear();
+      }
+      for (const record of slice.records) {
+        if (record.kind === 'eval') tracked.state.latestEval = record;
+        else tracked.state.latest = record;
+      }
+      // The history keeps numbers in columns; the slice's records are dropped once handed on.
+      kept?.history.addAll(slice.records);
+      if (slice.records.length || slice.reset) {
+        this.metrics.fire({ dir, records: slice.records, reset: slice.reset });
+        changed = true;
+      }
+    };
     try {
       // The runs view needs a run's latest train and eval lines, not its history: a run seen for the
       // first time costs its file's last lines, whatever the file's size.
       const latestOnly = tracked.unread && !kept;
-      result = latestOnly ? await tracked.tail.readLatest(hasLatestOfEachKind) : await tracked.tail.readAll();
+      if (latestOnly) take(await tracked.tail.readLatest(hasLatestOfEachKind));
+      else await tracked.tail.readEach(take);
       tracked.unread = false;
     } catch (error) {
       // metrics.jsonl unreadable (a folder, a FIFO, no permission): said on this run's row, the rest stands
@@ -438,25 +457,9 @@ export class RunStore implements Disposable {
       return changed;
     }
     tracked.state.skippedLines = tracked.tail.skippedTotal;
-    if (result.reset) {
-      tracked.state.latest = undefined;
-      tracked.state.latestEval = undefined;
-    }
-    for (const record of result.records) {
-      if (record.kind === 'eval') tracked.state.latestEval = record;
-      else tracked.state.latest = record;
-    }
-    if (kept) {
-      if (result.reset || fromStart) kept.records = [...result.records];
-      else kept.records.push(...result.records);
-      if (fromStart) {
-        kept.complete = true;
-        for (const wake of kept.waiting.splice(0)) wake();
-      }
-    }
-    if (result.records.length || result.reset) {
-      this.metrics.fire({ dir, records: result.records, reset: result.reset });
-      changed = true;
+    if (kept && fromStart) {
+      kept.complete = true;
+      for (const wake of kept.waiting.splice(0)) wake();
     }
     return changed;
   }

@@ -3,11 +3,12 @@ import { basename, join } from 'node:path';
 import * as vscode from 'vscode';
 import { RUN_FOLDER } from '../../contracts/run-directory';
 import {
-  parseDashboardMessage, type DashboardRun, type DashboardToHost, type HostToDashboard, type SkippedLines,
+  parseDashboardMessage, type DashboardRun, type DashboardToHost, type HostToDashboard, type SkippedLines, type SnapshotMetrics,
 } from '../../contracts/webviews/dashboard';
+import { SNAPSHOT_ALL_LINES_UP_TO, SNAPSHOT_BUCKETS } from '../core/metricHistory';
 import { runLabel, type RunStore } from '../core/runStore';
 import { toDashboardRun } from '../core/webviewModels';
-import { setWebviewHtml, WebviewChannel, webviewOptions } from './channel';
+import { closeTabs, setWebviewHtml, unrevivedTabs, WebviewChannel, webviewOptions } from './channel';
 import { exportFile } from './saveFile';
 import { runState } from './runSource';
 import { COMMANDS } from '../commandIds';
@@ -15,6 +16,8 @@ import { reach } from '../milestones';
 import type { ViewLinks } from './links';
 
 export const DASHBOARD_VIEW_TYPE = 'bond.dashboard';
+
+const dashboardTitle = (names: string[]): string => (names.length > 1 ? `BOND: compare ${names.length} runs` : `BOND: ${names[0] ?? ''}`);
 
 export class DashboardPanel implements vscode.Disposable {
   private static readonly open = new Map<string, DashboardPanel>();
@@ -32,8 +35,12 @@ export class DashboardPanel implements vscode.Disposable {
       existing.panel.reveal(undefined, false);
       return existing;
     }
+    const known = dirs.length === 1 ? store.get(dirs[0]!) : undefined;
+    // A compare panel's title names no run: only a single run's restored tab is known for its own.
+    const stale = known ? unrevivedTabs(DASHBOARD_VIEW_TYPE, dashboardTitle([runLabel(known)])) : [];
     const panel = vscode.window.createWebviewPanel(DASHBOARD_VIEW_TYPE, 'BOND dashboard', vscode.ViewColumn.Active,
       { ...webviewOptions(extensionUri), retainContextWhenHidden: false });
+    closeTabs(stale, log);
     return new DashboardPanel(panel, extensionUri, store, links, log, dirs);
   }
 
@@ -94,7 +101,7 @@ export class DashboardPanel implements vscode.Disposable {
 
   private async updateTitle(): Promise<void> {
     const headers = await this.headers();
-    this.panel.title = headers.length > 1 ? `BOND: compare ${headers.length} runs` : `BOND: ${headers[0]?.name ?? basename(this.dirs[0] ?? '')}`;
+    this.panel.title = dashboardTitle(headers.length ? headers.map((h) => h.name) : [basename(this.dirs[0] ?? '')]);
   }
 
   private async sendHeaders(): Promise<void> {
@@ -115,11 +122,19 @@ export class DashboardPanel implements vscode.Disposable {
   private sendAppends(dir: string): void {
     const history = this.store.metricsHistory(dir);
     if (!history || !this.snapshotSent) return;
-    const fresh = history.slice(this.sent.get(dir) ?? 0);
+    const from = this.sent.get(dir) ?? 0;
+    if (history.length - (this.reducedAt.get(dir) ?? 0) > SNAPSHOT_ALL_LINES_UP_TO) {
+      // A live run that outgrew what a view holds line by line: a reduced snapshot replaces it.
+      void this.sendSnapshot();
+      return;
+    }
     this.sent.set(dir, history.length);
-    if (fresh.length) this.channel.post({ type: 'append', dir, records: fresh });
+    if (history.length > from) this.channel.post({ type: 'append', dir, records: history.slice(from) });
     this.postSkipped();
   }
+
+  /** per run, the history's length when the view last got it whole or reduced (what it holds line by line comes after) */
+  private readonly reducedAt = new Map<string, number>();
 
   private async sendSnapshotNow(): Promise<void> {
     this.snapshotSent = false;
@@ -128,10 +143,16 @@ export class DashboardPanel implements vscode.Disposable {
     await Promise.all(this.dirs.map((dir) => this.store.whenHistory(dir, 5_000)));
     const headers = await this.headers();
     // Taken in one go, with nothing awaited after: every later line reaches the view as an append.
-    const metrics = this.dirs.map((dir) => ({ dir, records: [...(this.store.metricsHistory(dir) ?? [])] }));
-    for (const { dir, records } of metrics) this.sent.set(dir, records.length);
+    const metrics: SnapshotMetrics[] = this.dirs.map((dir) => {
+      const history = this.store.metricsHistory(dir);
+      const { records, lines } = history?.reduced(SNAPSHOT_ALL_LINES_UP_TO, SNAPSHOT_BUCKETS) ?? { records: [], lines: 0 };
+      this.sent.set(dir, lines);
+      // A whole history is followed line by line from its end; a reduced one too, until it outgrows the limit again.
+      this.reducedAt.set(dir, lines > records.length ? lines : 0);
+      return { dir, records, lines };
+    });
     this.channel.post({ type: 'snapshot', runs: headers, metrics });
-    this.log.appendLine(`[dashboard] snapshot sent: ${metrics.map((m) => `${basename(m.dir)} ${m.records.length} lines${this.store.metricsHistory(m.dir) ? '' : ' (history not read yet)'}`).join(', ')}`);
+    this.log.appendLine(`[dashboard] snapshot sent: ${metrics.map((m) => `${basename(m.dir)} ${m.lines ?? 0} lines${(m.lines ?? 0) > m.records.length ? ` (reduced to ${m.records.length})` : ''}${this.store.metricsHistory(m.dir) ? '' : ' (history not read yet)'}`).join(', ')}`);
     this.snapshotSent = true;
     for (const dir of this.dirs) {
       const step = this.links.markerOf(dir);

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import type { MetricRecord, RunMeta } from '../../contracts/run-directory';
 import { localHost } from '../../src/core/process';
+import { readMetricLine } from '../../src/core/readers';
 import { RECHECKED_PER_PASS, RunStore, deletableRunProblem, displayStatus, readRunMeta, type MetricsEvent } from '../../src/core/runStore';
 import { FIXTURES, tempDir } from '../helpers';
 
@@ -266,7 +267,9 @@ test('a held run keeps its whole metric history in the store, the one reader of 
   const record = { ...(JSON.parse(lines[0]!) as MetricRecord), step: 777 };
   appendFileSync(join(dir, 'metrics.jsonl'), JSON.stringify(record) + '\n');
   await s.refresh();
-  assert.equal(s.metricsHistory(dir)?.at(-1)?.step, 777);
+  const history = s.metricsHistory(dir);
+  assert.equal(history?.record(history.length - 1).step, 777);
+  assert.deepEqual(history?.record(history.length - 1), readMetricLine(JSON.parse(JSON.stringify(record))), 'the line as the reader gives it, from the columns');
   assert.deepEqual(events.at(-1)?.records.map((r) => r.step), [777]);
   held.dispose();
   held.dispose(); // releasing twice releases once

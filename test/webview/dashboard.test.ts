@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
 import type { HostToDashboard } from '../../contracts/webviews/dashboard';
+import { MetricHistory, SNAPSHOT_ALL_LINES_UP_TO, SNAPSHOT_BUCKETS } from '../../src/core/metricHistory';
 import { toDashboardRun } from '../../src/core/webviewModels';
 import { waitFor } from '../helpers';
 import { ARTIFACTS, cspViolations, fixtureRun, startHarness, syntheticMetrics, type Harness, type WebviewPage } from './harness';
@@ -372,6 +373,33 @@ describe('dashboard webview', () => {
     const shown = Number(await view.page.getAttribute('[data-chart="loss"]', 'data-shown'));
     assert.ok(yMax >= 1000, `the spike was lost by decimation: the y axis ends at ${yMax}`);
     assert.ok(shown < 10_000, `not decimated: ${shown} points handed to the chart`);
+    await view.page.close();
+  });
+
+  it('a long run\'s history, reduced by the host, keeps its spike, says how many lines stand for how many, and follows appends', async () => {
+    const history = new MetricHistory();
+    history.addAll(syntheticMetrics(120_000, { spikeStep: 77_777, evalEvery: 100 }));
+    const { records, lines } = history.reduced(SNAPSHOT_ALL_LINES_UP_TO, SNAPSHOT_BUCKETS);
+    assert.ok(records.length < lines / 5, `reduced: ${records.length} of ${lines}`);
+    const view = await openWith({ type: 'snapshot', seq: 1, runs: [header('/runs/a')], metrics: [{ dir: '/runs/a', records, lines }] });
+    const notice = await view.page.textContent('.reduced-lines');
+    assert.ok(await view.page.isVisible('.reduced-lines'), 'a reduced history says so');
+    assert.match(notice ?? '', new RegExp(`${lines.toLocaleString('en-US')} metric lines, drawn from ${records.length.toLocaleString('en-US')} of them`));
+    await view.page.$eval('.smoothing-slider', (el) => {
+      (el as HTMLInputElement).value = '0';
+      el.dispatchEvent(new Event('input'));
+    });
+    await view.page.waitForFunction(() => Number(document.querySelector('[data-chart="loss"]')?.getAttribute('data-y-max')) >= 1000, undefined, { timeout: 5_000 })
+      .catch(() => assert.fail('the spike was lost by the reduction'));
+    const train = records.filter((r) => r.kind === 'train').length;
+    assert.equal(await view.page.getAttribute('[data-chart="loss"]', 'data-points'), String(train));
+    // Lines after the snapshot come whole, as appends, and the chart follows them.
+    const later = syntheticMetrics(120_002, { seed: 9 }).slice(-2).map((r, i) => ({ ...r, step: 120_001 + i }));
+    await view.send({ type: 'append', seq: 2, dir: '/runs/a', records: later });
+    await view.page.waitForFunction(() => document.querySelector<HTMLElement>('[data-chart="loss"]')?.dataset.lastX === '120002');
+    // A whole history (no `lines` beyond its records) says nothing of the kind.
+    await view.send({ type: 'snapshot', seq: 3, runs: [header('/runs/a')], metrics: [{ dir: '/runs/a', records: completed.metrics, lines: completed.metrics.length }] });
+    await view.page.waitForFunction(() => (document.querySelector('.reduced-lines') as HTMLElement | null)?.hidden === true, undefined, { timeout: 5_000 });
     await view.page.close();
   });
 

@@ -3,10 +3,9 @@ import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-badge/index.js';
 import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import '@vscode-elements/elements/dist/vscode-option/index.js';
-import type { MetricRecord } from '../../contracts/run-directory';
 import {
   parseDashboardState, type DashboardCommand, type DashboardRun, type DashboardState, type DashboardToHost, type HostToDashboard,
-  type SkippedLines,
+  type SkippedLines, type SnapshotMetrics,
 } from '../../contracts/webviews/dashboard';
 import { SequenceTracker } from '../../contracts/webviews/guards';
 import { custom, h } from '../shared/dom';
@@ -271,10 +270,24 @@ function scheduleRefresh(): void {
   });
 }
 
-function applySnapshot(headers: DashboardRun[], metrics: { dir: string; records: MetricRecord[] }[]): void {
+/** A long history comes reduced: said, with how many lines stand for how many. */
+const reducedNotice = h('div', { className: 'reduced-lines', attrs: { role: 'status' } });
+reducedNotice.hidden = true;
+
+function showReduced(metrics: SnapshotMetrics[]): void {
+  const reduced = metrics.filter((m) => (m.lines ?? 0) > m.records.length);
+  reducedNotice.hidden = reduced.length === 0;
+  const name = (dir: string) => (runs.length > 1 ? `${runs.find((r) => r.header.dir === dir)?.header.name ?? dir}: ` : '');
+  reducedNotice.textContent = reduced.map((m) => `${name(m.dir)}${(m.lines ?? 0).toLocaleString('en-US')} metric lines, drawn from `
+    + `${m.records.length.toLocaleString('en-US')} of them (each stretch of the run keeps its first, last, lowest and highest `
+    + 'values, so spikes show); smoothing runs over those; later lines are drawn as they come.').join(' ');
+}
+
+function applySnapshot(headers: DashboardRun[], metrics: SnapshotMetrics[]): void {
   runs = headers.map((header) => new RunData(header));
   const byDir = new Map(runs.map((run) => [run.header.dir, run]));
   for (const entry of metrics) byDir.get(entry.dir)?.add(entry.records);
+  showReduced(metrics);
   renderHeader();
   renderCompare();
   knownSpecs = specsKey();
@@ -366,7 +379,7 @@ function toolbar(): HTMLElement {
   ]);
 }
 
-document.body.append(header, compareSection, toolbar(), skippedNotice, main);
+document.body.append(header, compareSection, toolbar(), skippedNotice, reducedNotice, main);
 main.append(status);
 new ResizeObserver(() => {
   charts.forEach((chart) => chart.resize());
