@@ -68,3 +68,18 @@ export class WebviewChannel<Out extends Sequenced, In extends { type: string }> 
     this.subscription.dispose();
   }
 }
+
+/**
+ * Tabs of `viewType` titled `title` that VS Code restored after a window reload but has not revived:
+ * it revives a webview tab only when it is shown, so a view opened again for the same run would make
+ * a second tab beside it. Taken before the new panel exists; close them once it does.
+ */
+export function unrevivedTabs(viewType: string, title: string): vscode.Tab[] {
+  return vscode.window.tabGroups.all.flatMap((group) => group.tabs).filter((tab) =>
+    tab.input instanceof vscode.TabInputWebview && tab.input.viewType.endsWith(viewType) && tab.label === title);
+}
+
+export function closeTabs(tabs: vscode.Tab[], log: vscode.OutputChannel): void {
+  if (!tabs.length) return;
+  vscode.window.tabGroups.close(tabs, true).then(undefined, (error: unknown) => log.appendLine(`[views] could not close a restored tab: ${String(error)}`));
+}

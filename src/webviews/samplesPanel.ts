@@ -9,7 +9,7 @@ import { runLabel, type RunStore } from '../core/runStore';
 import { fromGuard } from '../core/readers';
 import { isSampleRecord } from '../core/schemas';
 import { toSamplesRun } from '../core/webviewModels';
-import { setWebviewHtml, WebviewChannel, webviewOptions } from './channel';
+import { closeTabs, setWebviewHtml, unrevivedTabs, WebviewChannel, webviewOptions } from './channel';
 import { RecordStream, runState } from './runSource';
 import { COMMANDS } from '../commandIds';
 import { reach } from '../milestones';
@@ -54,6 +54,8 @@ export class FocusModel implements vscode.Disposable {
   }
 }
 
+const samplesTitle = (label: string): string => `BOND samples: ${label}`;
+
 export class SamplesPanel implements vscode.Disposable {
   private static readonly open = new Map<string, SamplesPanel>();
   private stream: RecordStream<SampleRecord>;
@@ -74,8 +76,11 @@ export class SamplesPanel implements vscode.Disposable {
       existing.panel.reveal(beside && !existing.panel.visible ? vscode.ViewColumn.Beside : undefined, beside);
       return existing;
     }
+    const known = store.get(dir);
+    const stale = unrevivedTabs(SAMPLES_VIEW_TYPE, samplesTitle(known ? runLabel(known) : basename(dir)));
     const panel = vscode.window.createWebviewPanel(SAMPLES_VIEW_TYPE, 'BOND samples', beside ? vscode.ViewColumn.Beside : vscode.ViewColumn.Active,
       webviewOptions(extensionUri));
+    closeTabs(stale, log);
     return new SamplesPanel(panel, extensionUri, store, focus, links, log, dir);
   }
 
@@ -109,7 +114,7 @@ export class SamplesPanel implements vscode.Disposable {
     );
     void runState(store, dir).then((state) => {
       this.runName = state ? runLabel(state) : this.runName;
-      panel.title = `BOND samples: ${this.runName}`;
+      panel.title = samplesTitle(this.runName);
     });
   }
 

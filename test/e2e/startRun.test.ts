@@ -91,10 +91,16 @@ test('linked views: a click on a chart opens the samples at the nearest snapshot
     await editor.showRunsView();
     await editor.clickUntil(page.locator('.monaco-list-row', { hasText: /e2e-tiny.*completed/ }).first(), page.locator('.tabs-container .tab', { hasText: 'BOND: e2e-tiny' }), (m) => t.diagnostic(m));
     const dashboard = await editor.frameWith('[data-chart="reward"][data-points="12"] .u-over', 60_000);
+    // The reload in the test before restored the dashboard's tab without reviving it (VS Code revives
+    // a webview tab when it is shown): opening the run's dashboard again leaves one tab, not two.
+    const dashboardTabs = page.locator('.tabs-container .tab', { hasText: 'BOND: e2e-tiny' });
+    await waitFor(async () => ((await dashboardTabs.count()) === 1 ? true : undefined), 'one dashboard tab of the run', 15_000)
+      .catch(async () => assert.fail(`dashboard tabs of the run: ${await dashboardTabs.count()}`));
     // near the left edge: step 1, whose nearest snapshot is step 4 (samples every 4 steps)
     await dashboard.click('[data-chart="reward"] .u-over', { position: { x: 4, y: 40 } });
     const samples = await editor.frameWith('.rows .sample-row', 30_000);
     await samples.waitForFunction(() => /step 4 \(1 of 3\)/.test(document.querySelector('.step-label')?.textContent ?? ''), undefined, { timeout: 30_000 });
+    assert.equal(await page.locator('.tabs-container .tab', { hasText: 'BOND samples: e2e-tiny' }).count(), 1, 'one samples tab of the run');
     const marked = await editor.frameWith('[data-chart="loss"][data-marker="0:4"]', 30_000);
     const markers = await marked.$$eval('[data-chart]:not([data-chart="pareto"])', (charts) => charts.map((c) => (c as HTMLElement).dataset.marker));
     assert.ok(markers.length > 3 && markers.every((m) => m === '0:4'), `every chart marks step 4: ${JSON.stringify(markers)}`);
