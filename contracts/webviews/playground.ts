@@ -41,6 +41,10 @@ export interface PlaygroundResult {
   policy: PlaygroundText[];
   anchor: PlaygroundText[];
   candidates: PlaygroundText[];
+  /** π_ref's samples (the model training started from), or null when the step has no export of it */
+  reference: PlaygroundText[] | null;
+  /** why there is no reference column, or that the anchor is π_ref; null when there is nothing to say */
+  referenceNote: string | null;
   /** index of the Best-of-N winner among the candidates (ties: the first), or null without rewards */
   winner: number | null;
   tokensPerSecond: number;

@@ -1,10 +1,10 @@
 /**
  * Exported models of a run, as the playground sees them: <run>/exports/step-<N>/{policy,anchor}/
- * with model.onnx and model.json each. The folders are renamed into place whole by the trainer, so a
+ * with model.onnx and model.json each, and reference/ (π_ref) when it could be exported. The folders are renamed into place whole by the trainer, so a
  * folder that is listed is complete. `exportCheckpoint` makes them from a checkpoint (the latest by default).
  */
 import { existsSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { cp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RUN_FOLDER, type RunMeta } from '../../contracts/run-directory';
 import { checkpointsOnDisk } from '../core/checkpointsOnDisk';
@@ -16,8 +16,20 @@ export interface ExportSet {
   step: number;
   policy: string;
   anchor: string;
+  /** π_ref's export, or null (a step exported before the reference was, or a reference that cannot be rebuilt) */
+  reference: string | null;
 }
 
+
+/** The role an export folder's model.json names (policy, anchor or reference), or null. */
+async function exportedRole(folder: string): Promise<string | null> {
+  try {
+    const info = JSON.parse(await readRegularFile(join(folder, 'model.json'), 2 ** 20)) as unknown;
+    return typeof info === 'object' && info !== null && typeof (info as { role?: unknown }).role === 'string' ? (info as { role: string }).role : null;
+  } catch {
+    return null;
+  }
+}
 
 export async function listExports(runDir: string): Promise<ExportSet[]> {
   const root = join(runDir, RUN_FOLDER.exports);
@@ -33,9 +45,25 @@ export async function listExports(runDir: string): Promise<ExportSet[]> {
     if (!match) continue;
     const policy = join(root, name, 'policy');
     const anchor = join(root, name, 'anchor');
-    if (existsSync(join(policy, 'model.json')) && existsSync(join(anchor, 'model.json'))) sets.push({ step: Number(match[1]), policy, anchor });
+    const reference = join(root, name, 'reference');
+    if (existsSync(join(policy, 'model.json')) && existsSync(join(anchor, 'model.json'))) {
+      // A fixed anchor is exported as the reference: then the anchor's export is π_ref's.
+      const found = existsSync(join(reference, 'model.json')) ? reference : (await exportedRole(anchor)) === 'reference' ? anchor : null;
+      sets.push({ step: Number(match[1]), policy, anchor, reference: found });
+    }
   }
   return sets.sort((a, b) => b.step - a.step);
+}
+
+/** Why a role of a step was not exported (that step's errors.json), or null. */
+export async function roleExportProblem(runDir: string, step: number, role: string): Promise<string | null> {
+  try {
+    const errors = JSON.parse(await readRegularFile(join(runDir, RUN_FOLDER.exports, `step-${step}`, RUN_FOLDER.exportErrors), 2 ** 20)) as unknown;
+    const why = typeof errors === 'object' && errors !== null ? (errors as Record<string, unknown>)[role] : undefined;
+    return typeof why === 'string' ? why : null;
+  } catch {
+    return null;
+  }
 }
 
 /** Why the latest step with export problems could not be exported (exports/step-N/errors.json), or null. */
@@ -76,13 +104,41 @@ export async function exportCheckpoint(env: TrainerEnvironment, runDir: string, 
   const checkpoint = latest.path;
   const target = join(runDir, RUN_FOLDER.exports, `step-${latest.step}`);
   await exportOnnx(env, checkpoint, join(target, 'policy'), 'policy');
+  const reference = meta.paths?.reference;
+  const referenceProblem = !reference
+    ? `${meta.name} was written by an older trainer that did not record its reference model's path; set export.onnx to true in its config and resume it, or export with bond_trainer export-onnx`
+    : reference.kind === 'random' || !reference.location
+      ? `${meta.name}: the reference was randomly initialised and not saved; the playground cannot rebuild it (export.onnx: true exports it while training)`
+      : null;
   if (existsSync(join(checkpoint, 'anchor.pt'))) {
     await exportOnnx(env, checkpoint, join(target, 'anchor'), 'anchor');
   } else {
-    const reference = meta.paths?.reference;
-    if (!reference) throw new Error(`${meta.name} was written by an older trainer that did not record its reference model's path; set export.onnx to true in its config and resume it, or export with bond_trainer export-onnx`);
-    if (reference.kind === 'random' || !reference.location) throw new Error(`${meta.name}: the anchor is the reference, which was randomly initialised and not saved; the playground cannot rebuild it`);
+    // The anchor is the fixed reference: its export is the reference's.
+    if (referenceProblem || !reference?.location) throw new Error(referenceProblem ?? `${meta.name}: no reference to export`);
     await exportOnnx(env, reference.location, join(target, 'anchor'), 'reference', reference.chat_template);
+    return { step: latest.step, policy: join(target, 'policy'), anchor: join(target, 'anchor'), reference: join(target, 'anchor') };
   }
-  return { step: latest.step, policy: join(target, 'policy'), anchor: join(target, 'anchor') };
+  // π_ref beside them, for the playground's reference column; without it the other columns still work.
+  if (referenceProblem || !reference?.location) {
+    await writeExportProblem(target, 'reference', referenceProblem ?? 'no reference location');
+    return { step: latest.step, policy: join(target, 'policy'), anchor: join(target, 'anchor'), reference: null };
+  }
+  // π_ref does not change over a run: another step's export of it is copied, not made again.
+  const earlier = (await listExports(runDir)).find((set) => set.step !== latest.step && set.reference !== null && set.reference !== set.anchor);
+  if (earlier?.reference) await cp(earlier.reference, join(target, 'reference'), { recursive: true });
+  else await exportOnnx(env, reference.location, join(target, 'reference'), 'reference', reference.chat_template);
+  return { step: latest.step, policy: join(target, 'policy'), anchor: join(target, 'anchor'), reference: join(target, 'reference') };
+}
+
+/** Say in the step's errors.json (the trainer's file for roles it could not export) why a role is missing. */
+async function writeExportProblem(target: string, role: string, why: string): Promise<void> {
+  const path = join(target, RUN_FOLDER.exportErrors);
+  let errors: Record<string, unknown> = {};
+  try {
+    const parsed: unknown = JSON.parse(await readFile(path, 'utf8'));
+    if (typeof parsed === 'object' && parsed !== null) errors = parsed as Record<string, unknown>;
+  } catch {
+    // none yet
+  }
+  await writeFile(path, `${JSON.stringify({ ...errors, [role]: why }, null, 2)}\n`);
 }

@@ -5,8 +5,10 @@ export interface GenerateRequest {
   /** export folders (model.onnx + model.json) */
   policy: string;
   anchor: string;
+  /** π_ref's export, when there is one: K samples of the model training started from */
+  reference?: string;
   prompt: string;
-  /** samples shown for the policy and for the anchor */
+  /** samples shown for the policy, the anchor and the reference */
   k: number;
   /** Best-of-N candidates drawn from the anchor */
   n: number;
@@ -19,9 +21,11 @@ export interface GenerateResult {
   policy: Completion[];
   anchor: Completion[];
   candidates: Completion[];
+  /** the reference's samples, when a reference was given */
+  reference?: Completion[];
   tokensPerSecond: number;
   /** the reward model's scores, when one was given */
-  rewards?: { policy: number[]; anchor: number[]; candidates: number[] };
+  rewards?: { policy: number[]; anchor: number[]; candidates: number[]; reference?: number[] };
 }
 
 export type ToWorker =
@@ -29,7 +33,7 @@ export type ToWorker =
   | { type: 'cancel'; id: number };
 
 export type FromWorker =
-  | { type: 'progress'; id: number; phase: 'policy' | 'anchor'; done: number; total: number }
+  | { type: 'progress'; id: number; phase: 'policy' | 'anchor' | 'reference'; done: number; total: number }
   | { type: 'result'; id: number; result: GenerateResult }
   | { type: 'cancelled'; id: number }
   | { type: 'error'; id: number; message: string };

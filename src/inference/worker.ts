@@ -6,7 +6,7 @@ import { parentPort } from 'node:worker_threads';
 import { OrtKvModel } from './ortModel';
 import { OnnxRewardModel } from './rewardModel';
 import type { FromWorker, GenerateRequest, GenerateResult, ToWorker } from './protocol';
-import { encodePrompt, sample, Cancelled } from './sampler';
+import { encodePrompt, sample, Cancelled, type Completion } from './sampler';
 
 const port = parentPort;
 if (!port) throw new Error('inference worker: must run as a worker thread');
@@ -33,6 +33,17 @@ function post(message: FromWorker): void {
   port?.postMessage(message);
 }
 
+/** π_ref's K samples (its own seed), from the same prompt tokens: it shares the policy's vocabulary. */
+async function sampleReference(id: number, request: GenerateRequest, folder: string, policy: OrtKvModel,
+  prompt: ReturnType<typeof encodePrompt>, stop: () => boolean): Promise<Completion[]> {
+  const reference = await model(folder);
+  if (reference.info.vocabSize !== policy.info.vocabSize) {
+    throw new Error(`the policy (${request.policy}) and the reference (${folder}) have different vocabularies; export both from the same run`);
+  }
+  return sample(reference, Array.from({ length: request.k }, () => prompt), { ...request.options, seed: request.options.seed + 2 }, stop,
+    (done, total) => post({ type: 'progress', id, phase: 'reference', done, total }));
+}
+
 async function generate(id: number, request: GenerateRequest): Promise<GenerateResult> {
   const started = performance.now();
   const [policy, anchor] = await Promise.all([model(request.policy), model(request.anchor)]);
@@ -47,12 +58,14 @@ async function generate(id: number, request: GenerateRequest): Promise<GenerateR
   const anchorSamples = await sample(anchor, Array.from({ length: request.k + request.n }, () => prompt),
     { ...request.options, seed: request.options.seed + 1 }, stop,
     (done, total) => post({ type: 'progress', id, phase: 'anchor', done, total }));
-  const tokens = [...policySamples, ...anchorSamples].reduce((sum, c) => sum + c.tokens.length, 0);
+  const referenceSamples = request.reference ? await sampleReference(id, request, request.reference, policy, prompt, stop) : undefined;
+  const tokens = [...policySamples, ...anchorSamples, ...(referenceSamples ?? [])].reduce((sum, c) => sum + c.tokens.length, 0);
   const tokensPerSecond = tokens / ((performance.now() - started) / 1000);
   const result: GenerateResult = {
     policy: policySamples,
     anchor: anchorSamples.slice(0, request.k),
     candidates: anchorSamples.slice(request.k),
+    ...(referenceSamples ? { reference: referenceSamples } : {}),
     tokensPerSecond,
   };
   if (request.rewardModel) {
@@ -62,6 +75,7 @@ async function generate(id: number, request: GenerateRequest): Promise<GenerateR
       policy: await scorer.score(request.prompt, texts(result.policy)),
       anchor: await scorer.score(request.prompt, texts(result.anchor)),
       candidates: await scorer.score(request.prompt, texts(result.candidates)),
+      ...(result.reference ? { reference: await scorer.score(request.prompt, texts(result.reference)) } : {}),
     };
   }
   return result;

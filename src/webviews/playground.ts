@@ -11,7 +11,7 @@ import { NeedsPackages } from '../core/trainerCli';
 import { runLabel, type RunStore } from '../core/runStore';
 import { evalBestOfN } from '../core/webviewModels';
 import type { GenerateHandle, InferenceClient } from '../inference/client';
-import { exportCheckpoint, latestExportProblem, listExports } from '../inference/onnxExports';
+import { exportCheckpoint, latestExportProblem, listExports, roleExportProblem } from '../inference/onnxExports';
 import { buildRunReward } from '../inference/rewards';
 import type { Completion } from '../inference/sampler';
 
@@ -87,8 +87,13 @@ export class Playground {
     if (!found) return this.events.status(`${runLabel(state)} has no exported models at step ${request.step}; export them first`, true);
     this.running?.cancel();
     const rewardModel = this.rewardModels.get(request.dir);
+    // A fixed anchor is π_ref: its column already shows the reference.
+    const reference = found.reference !== null && found.reference !== found.anchor ? found.reference : undefined;
+    const referenceNote = found.reference === found.anchor ? 'This run\'s anchor is the reference (a fixed anchor): the Anchor column shows π_ref.'
+      : reference ? null : await roleExportProblem(request.dir, request.step, 'reference').then((why) => (why
+        ? `No π_ref column: ${why}` : `π_ref was not exported with step ${request.step} (exported before the playground exported it); export the step again to add it.`));
     const handle = this.client.generate({
-      policy: found.policy, anchor: found.anchor, prompt: request.prompt, k: request.k, n: request.n,
+      policy: found.policy, anchor: found.anchor, ...(reference ? { reference } : {}), prompt: request.prompt, k: request.k, n: request.n,
       options: { maxNewTokens: request.maxTokens, temperature: request.temperature, topK: 0, topP: 1, seed: request.seed },
       ...(rewardModel ? { rewardModel } : {}),
     }, (phase, done, total) => this.events.progress(phase, done, total));
@@ -109,6 +114,7 @@ export class Playground {
       this.events.result({
         request, runName: runLabel(state), step: request.step, prompt: request.prompt,
         policy: scored(result.policy, result.rewards?.policy), anchor: scored(result.anchor, result.rewards?.anchor), candidates,
+        reference: result.reference ? scored(result.reference, result.rewards?.reference) : null, referenceNote,
         winner: hasRewards ? bestIndex(candidates.map((c) => c.reward as number)) : null,
         tokensPerSecond: result.tokensPerSecond,
         rewardNote: result.rewards ? `rewards from ${basename(rewardModel ?? '')}` : typeof builtIn === 'string' ? builtIn : null,

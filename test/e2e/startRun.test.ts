@@ -133,7 +133,9 @@ test('playground tab: BOND: Open Playground → export a checkpoint → generate
     const bon = await panel.$$eval('[data-column="bon"] .playground-sample', (rows) => rows.map((r) => Number(/reward ([−-]?\d+\.\d+)/.exec(r.textContent ?? '')?.[1]?.replace('−', '-'))));
     assert.equal(bon.length, 8, 'all N candidates');
     assert.deepEqual(bon, [...bon].sort((a, b) => b - a), 'ranked by reward');
+    // This run's π_ref was randomly initialised and never saved: no reference column, and the panel says why.
     assert.equal(await panel.$$eval('.playground-column', (n) => n.length), 3);
+    assert.match(await panel.textContent('.reference-note') ?? '', /No π_ref column: .*randomly initialised/);
     // The other kept checkpoint (step 6): export it, then run the same try again there from the history.
     await panel.click('vscode-button:text("Export checkpoint")');
     await panel.waitForFunction(() => /exported step 6/.test(document.querySelector('.playground-status')?.textContent ?? ''), undefined, { timeout: 120_000 });

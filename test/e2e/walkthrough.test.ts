@@ -142,6 +142,9 @@ test('walkthrough: every step completes on its real event, from an empty folder 
     await playground.waitForFunction(() => /exported step 150/.test(document.querySelector('.playground-status')?.textContent ?? ''), undefined, { timeout: 180_000 });
     await playground.click('vscode-button:text("Generate")');
     await playground.waitForSelector('.playground-results [data-winner="true"]', { timeout: 120_000 });
+    // The demo starts from a pretrained model: π_ref was exported with the step, and has a column of its own.
+    assert.deepEqual(await playground.$$eval('.playground-column', (cols) => cols.map((c) => (c as HTMLElement).dataset.column)), ['reference', 'policy', 'anchor', 'bon']);
+    assert.ok(await playground.$$eval('[data-column="reference"] .playground-sample', (rows) => rows.length) > 0, 'π_ref\'s samples');
     await waitForStep('playground');
     await readmeShot('demo-playground', 'BOND Playground', '.playground-results [data-winner="true"]');
 

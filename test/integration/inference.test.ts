@@ -79,7 +79,7 @@ describe('ONNX inference', () => {
     await assert.rejects(OnnxRewardModel.load(join(reference.export, 'model.onnx')), /takes exactly the inputs input_ids and attention_mask \(this one takes input_ids, attention_mask, past_key_0/);
   });
 
-  it('the worker thread generates policy, anchor and Best-of-N candidates, and cancels', async () => {
+  it('the worker thread generates policy, anchor, Best-of-N candidates and π_ref\'s samples, and cancels', async () => {
     const client = new InferenceClient(join(ROOT, 'dist', 'inferenceWorker.js'));
     try {
       const phases = new Set<string>();
@@ -96,6 +96,13 @@ describe('ONNX inference', () => {
       const countA = (text: string): number => [...new TextEncoder().encode(`a${text}`)].filter((b) => b === 97).length;
       assert.deepEqual(scored.rewards.candidates, scored.candidates.map((c) => countA(c.text)));
       assert.deepEqual(scored.rewards.policy, scored.policy.map((c) => countA(c.text)));
+      // with π_ref's export, K samples of it too (a seed of its own), scored like the others
+      const withReference = await client.generate({ ...request, prompt: 'a', reference: reference.export, rewardModel: reference.reward_model },
+        (phase) => phases.add(phase)).result;
+      assert.ok(withReference !== 'cancelled' && withReference.reference && withReference.rewards?.reference);
+      assert.equal(withReference.reference.length, 2);
+      assert.deepEqual(withReference.rewards.reference, withReference.reference.map((c) => countA(c.text)));
+      assert.ok(phases.has('reference'));
       const handle = client.generate({ ...request, options: { ...options, maxNewTokens: 60 } });
       handle.cancel();
       assert.equal(await handle.result, 'cancelled');

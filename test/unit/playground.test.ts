@@ -7,6 +7,7 @@ import type { PlaygroundResult, PlaygroundRun } from '../../contracts/webviews/p
 import type { RunState, RunStore } from '../../src/core/runStore';
 import type { InferenceClient } from '../../src/inference/client';
 import type { GenerateRequest, GenerateResult } from '../../src/inference/protocol';
+import { listExports, roleExportProblem } from '../../src/inference/onnxExports';
 import { Playground } from '../../src/webviews/playground';
 import { TRAINER, tempDir } from '../helpers';
 import { fixtureRun } from '../webview/harness';
@@ -55,6 +56,28 @@ const answer = (): GenerateResult => ({
 });
 
 describe('playground host', () => {
+  it('samples π_ref when its export is there, scored as the others; says why not, or that a fixed anchor is π_ref', async () => {
+    const { dir, playground, events, requests } = setup({ type: 'sentiment' },
+      (r) => ({ ...answer(), ...(r.reference ? { reference: [completion('lovely'), completion('bad bad')] } : {}) }));
+    await playground.generate(request(dir));
+    assert.equal(requests[0]?.reference, undefined, 'no reference export at step 5: none asked for');
+    assert.equal(events.results[0]?.reference, null);
+    assert.match(events.results[0]?.referenceNote ?? '', /π_ref was not exported with step 5/);
+    const reference = join(dir, 'exports', 'step-5', 'reference');
+    mkdirSync(reference, { recursive: true });
+    writeFileSync(join(reference, 'model.json'), JSON.stringify({ role: 'reference' }));
+    await playground.generate(request(dir));
+    assert.equal(requests[1]?.reference, reference);
+    assert.deepEqual(events.results[1]?.reference?.map((t) => [t.text, t.reward]), [['lovely', 1], ['bad bad', -2]]);
+    assert.equal(events.results[1]?.referenceNote, null);
+    // A fixed anchor was exported as the reference: its column is π_ref's; no second sampling.
+    rmSync(reference, { recursive: true });
+    writeFileSync(join(dir, 'exports', 'step-5', 'anchor', 'model.json'), JSON.stringify({ role: 'reference' }));
+    await playground.generate(request(dir));
+    assert.equal(requests[2]?.reference, undefined);
+    assert.match(events.results[2]?.referenceNote ?? '', /anchor is the reference/);
+  });
+
   it('offers exported steps, scores with the run\'s built-in reward and marks the first best candidate', async () => {
     const { dir, playground, events, requests } = setup({ type: 'sentiment' }, answer);
     const runs: PlaygroundRun[] = await playground.runs();
@@ -89,6 +112,41 @@ describe('playground host', () => {
     const other = setup({ type: 'sentiment' }, answer, join(bin, 'missing-python'));
     await other.playground.exportModels(other.dir, 4);
     assert.equal(other.events.installs.length, 0);
+  });
+
+  it('an export adds π_ref (from run.json\'s reference, once: later steps copy it), or says in errors.json why it cannot', async () => {
+    // A stand-in interpreter that exports as the trainer does: the out folder with a model.json naming the role.
+    const bin = tempDir('bond-fake-python-');
+    const python = join(bin, 'python');
+    writeFileSync(python, `#!/bin/sh\necho "$*" >> "${join(bin, 'calls')}"\n`
+      + 'while [ $# -gt 0 ]; do case "$1" in --out) out=$2; shift;; --role) role=$2; shift;; esac; shift; done\n'
+      + 'mkdir -p "$out" && printf \'{"role": "%s"}\' "$role" > "$out/model.json"\n');
+    chmodSync(python, 0o755);
+    const { dir, playground, events } = setup({ type: 'sentiment' }, answer, python);
+    // a moving anchor: each checkpoint holds its weights
+    for (const step of [2, 4]) writeFileSync(join(dir, 'checkpoints', `step-${step}`, 'anchor.pt'), 'anchor');
+    const pretrained = join(dir, 'pretrained.pt');
+    const meta = (playground as unknown as { store: RunStore }).store.get(dir)!.meta;
+    meta.paths = { ...meta.paths!, reference: { kind: 'byte-gpt', location: pretrained, chat_template: false } };
+    await playground.exportModels(dir, 4);
+    assert.equal(events.statuses.at(-1), 'exported step 4');
+    const calls = () => readFileSync(join(bin, 'calls'), 'utf8').trim().split('\n');
+    assert.deepEqual(calls().map((c) => / --role (\w+)/.exec(c)?.[1]), ['policy', 'anchor', 'reference']);
+    assert.ok(calls()[2]?.includes(`--checkpoint ${pretrained} `), calls()[2]);
+    await playground.exportModels(dir, 2);
+    assert.equal(calls().length, 5, 'the second step copies π_ref\'s export instead of making it again');
+    const listed = await listExports(dir);
+    assert.deepEqual(listed.filter((set) => set.step !== 5).map((set) => [set.step, set.reference]),
+      [[4, join(dir, 'exports', 'step-4', 'reference')], [2, join(dir, 'exports', 'step-2', 'reference')]]);
+    assert.equal(JSON.parse(readFileSync(join(dir, 'exports', 'step-2', 'reference', 'model.json'), 'utf8')).role, 'reference');
+    // A reference that was randomly initialised cannot be rebuilt: the step exports without it and says why.
+    meta.paths = { ...meta.paths!, reference: { kind: 'random', location: null, chat_template: false } };
+    rmSync(join(dir, 'exports'), { recursive: true });
+    await playground.exportModels(dir, 4);
+    assert.equal(events.statuses.at(-1), 'exported step 4');
+    assert.equal((await listExports(dir))[0]?.reference, null);
+    assert.match(await roleExportProblem(dir, 4, 'reference') ?? '', /randomly initialised and not saved/);
+    assert.match((await playground.runs())[0]?.exportNote ?? '', /reference: .*randomly initialised/);
   });
 
   it('offers only the checkpoints intact on disk, whatever run.json lists', async () => {

@@ -1,4 +1,4 @@
-/** The playground editor tab in headless Chromium: the form, a try's three columns, the history. */
+/** The playground editor tab in headless Chromium: the form, a try's columns (π_ref's, policy, anchor, Best-of-N), the history. */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -24,7 +24,7 @@ describe('playground webview', () => {
   });
   after(async () => harness?.close());
 
-  it('posts a validated request, shows progress, ranks all N candidates in three columns with the winner marked, cancels', async () => {
+  it('posts a validated request, shows progress, ranks all N candidates with the winner marked beside π_ref\'s, the policy\'s and the anchor\'s samples, cancels', async () => {
     const view = await harness.open('playground', { theme: 'dark' });
     await view.send({ type: 'runs', seq: 1, runs: RUNS });
     await view.page.locator('vscode-textarea[aria-label="prompt"] textarea').fill('the soup was');
@@ -40,17 +40,21 @@ describe('playground webview', () => {
       request: { ...request, n: 4 }, runName: 'jbond-demo', step: 150, prompt: 'the soup was',
       policy: [text(HOSTILE[0] as string, 1), text('great', 2)], anchor: [text(HOSTILE[1] as string, 0), text('meh', -1)],
       candidates: [text('bad', -1), text(HOSTILE[2] as string, 3), text('good', 3), text('fine', 0.5)], winner: 1, tokensPerSecond: 900, rewardNote: null,
+      reference: [text('plain', -0.5), text(`ref ${HOSTILE[0] as string}`, 0.25)], referenceNote: null,
     };
     await view.send({ type: 'result', seq: 3, result });
     await view.page.waitForSelector('.playground-results [data-winner="true"]');
     const results = await view.page.textContent('.playground-results') ?? '';
     for (const payload of HOSTILE) assert.ok(results.includes(payload), 'hostile text not shown literally');
     assert.match(results, /policy mean reward 1\.500 vs Best-of-4 3\.000 \(gap 1\.500\)/);
-    // three columns; each ranked by reward, highest first, ties by draw order; the winner marked
-    assert.deepEqual(await view.page.$$eval('.playground-column', (cols) => cols.map((c) => (c as HTMLElement).dataset.column)), ['policy', 'anchor', 'bon']);
+    // π_ref, policy, anchor, Best-of-N; each ranked by reward, highest first, ties by draw order; the winner marked
+    const columns = () => view.page.$$eval('.playground-column', (cols) => cols.map((c) => (c as HTMLElement).dataset.column));
+    assert.deepEqual(await columns(), ['reference', 'policy', 'anchor', 'bon']);
     const order = (column: string) => view.page.$$eval(`[data-column="${column}"] .playground-sample`, (rows) => rows.map((r) => Number((r as HTMLElement).dataset.index)));
     assert.deepEqual(await order('bon'), [1, 2, 3, 0]);
     assert.deepEqual(await order('policy'), [1, 0]);
+    assert.deepEqual(await order('reference'), [1, 0]);
+    assert.match(await view.page.textContent('[data-column="reference"]') ?? '', /Reference \(π_ref\)2 samples, ranked by reward · mean −0\.125 · where training started/);
     assert.match(await view.page.textContent('[data-winner="true"]') ?? '', /1\. #1 · reward 3\.000 · ★ Best-of-N pick/);
     assert.equal(await view.page.$$eval('[data-winner="true"]', (n) => n.length), 1);
     assert.equal(await view.page.$$eval('.playground-results img, .playground-results script, .playground-results svg', (n) => n.length), 0);
@@ -58,6 +62,10 @@ describe('playground webview', () => {
     assert.deepEqual(await cspViolations(view.page), []);
     assert.deepEqual(view.problems(), []);
     await view.page.screenshot({ path: join(ARTIFACTS, 'playground-dark.png'), fullPage: true });
+    // A step without π_ref's export: no reference column, and the note says why.
+    await view.send({ type: 'result', seq: 4, result: { ...result, reference: null, referenceNote: 'π_ref was not exported with step 150; export this step again to add it.' } });
+    await view.page.waitForFunction(() => document.querySelector('.reference-note')?.textContent?.includes('π_ref was not exported') === true);
+    assert.deepEqual(await columns(), ['policy', 'anchor', 'bon']);
     await view.page.close();
   });
 
@@ -67,7 +75,7 @@ describe('playground webview', () => {
     const request = { dir: '/runs/a', step: 150, prompt: 'the pasta was', n: 3, k: 1, temperature: 0.7, maxTokens: 20, seed: 9 };
     await view.send({ type: 'result', seq: 2, result: {
       request, runName: 'jbond-demo', step: 150, prompt: request.prompt, policy: [text('ok', 0.25)], anchor: [text('meh', 0)],
-      candidates: [text('a', 0), text('b', 1), text('c', 0.5)], winner: 1, tokensPerSecond: 500, rewardNote: null,
+      candidates: [text('a', 0), text('b', 1), text('c', 0.5)], winner: 1, tokensPerSecond: 500, rewardNote: null, reference: null, referenceNote: null,
     } });
     await view.page.waitForSelector('.history-row');
     assert.match(await view.page.textContent('.history-row') ?? '', /jbond-demo · step 150 · N 3 · K 1 · T 0\.7 · seed 9/);

@@ -1,5 +1,5 @@
 /**
- * The playground editor tab: the form on top; then a try's three columns (the policy's samples, the
+ * The playground editor tab: the form on top; then a try's columns (π_ref's samples when exported, the policy's, the
  * anchor's, and Best-of-N of the anchor with all N candidates ranked by reward and the winner
  * marked); then the history of this session's tries, each re-runnable at another exported step.
  */
@@ -123,7 +123,7 @@ function generate(request: PlaygroundRequest): void {
   host.post({ type: 'generate', request });
 }
 
-// ---- a try: three columns ----
+// ---- a try: the reference's, the policy's and the anchor's samples, and Best-of-N ----
 const mean = (items: PlaygroundText[]): number | null => (items.length && items.every((i) => i.reward !== null)
   ? items.reduce((s, i) => s + (i.reward as number), 0) / items.length : null);
 
@@ -148,6 +148,8 @@ function column(title: string, note: string, items: PlaygroundText[], winner: nu
   ]);
 }
 
+const samplesNote = (items: PlaygroundText[]): string => `${items.length} samples, ranked by reward${mean(items) === null ? '' : ` · mean ${formatNumber(mean(items) as number)}`}`;
+
 function renderResult(result: PlaygroundResult): void {
   const policyMean = mean(result.policy);
   const best = result.winner === null ? null : result.candidates[result.winner]?.reward ?? null;
@@ -158,9 +160,11 @@ function renderResult(result: PlaygroundResult): void {
       : result.rewardNote ?? 'no rewards' }),
     h('div', { className: 'cell-meta', text: `${result.runName} · step ${result.step} · ${formatNumber(result.tokensPerSecond, 0)} tokens/s` }),
     modelText('pre', 'detail-text prompt-text', clip(result.prompt, TEXT_CHARS)),
+    ...(result.referenceNote ? [h('div', { className: 'cell-meta reference-note', text: result.referenceNote })] : []),
     h('div', { className: 'playground-columns' }, [
-      column('Policy', `${result.policy.length} samples, ranked by reward${mean(result.policy) === null ? '' : ` · mean ${formatNumber(mean(result.policy) as number)}`}`, result.policy, null, 'policy'),
-      column('Anchor', `${result.anchor.length} samples, ranked by reward${mean(result.anchor) === null ? '' : ` · mean ${formatNumber(mean(result.anchor) as number)}`}`, result.anchor, null, 'anchor'),
+      ...(result.reference ? [column('Reference (π_ref)', `${samplesNote(result.reference)} · where training started`, result.reference, null, 'reference')] : []),
+      column('Policy', samplesNote(result.policy), result.policy, null, 'policy'),
+      column('Anchor', samplesNote(result.anchor), result.anchor, null, 'anchor'),
       column(`Best-of-${n}`, `all ${n} candidates of the anchor, ranked; ★ is the pick (ties: the first drawn)`, result.candidates, result.winner, 'bon'),
     ]),
   );
