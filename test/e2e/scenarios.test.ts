@@ -96,21 +96,53 @@ test('stop from the runs view → stopped with a checkpoint; resume → it conti
     const dashboard = await editor.frameWith('[data-chart="loss"][data-last-x] canvas', 60_000);
     const chart = async () => dashboard.$eval('[data-chart="loss"]', (el) => {
       const d = (el as HTMLElement).dataset;
-      return { last: Number(d.lastX), xMax: Number(d.xMax) };
+      return { last: Number(d.lastX), xMin: Number(d.xMin), xMax: Number(d.xMax), zoomed: d.zoomed === 'true' };
     });
     let seen = (await chart()).last;
-    for (let update = 0; update < 3; update++) {
-      const grown = await waitFor(async () => ((await chart()).last > seen ? chart() : undefined), `update ${update + 1} of the live chart`, 60_000);
+    const nextUpdate = async (what: string) => {
+      const grown = await waitFor(async () => ((await chart()).last > seen ? chart() : undefined), what, 60_000);
       seen = grown.last;
-      await dashboard.waitForFunction((s) => Number(document.querySelector<HTMLElement>('[data-chart="loss"]')?.dataset.xMax) >= s, seen, { timeout: 2_000 })
-        .catch(async () => assert.fail(`the live chart stopped following: ${JSON.stringify(await chart())}, newest point ${seen}`));
+    };
+    const follows = async () => dashboard.waitForFunction((s) => Number(document.querySelector<HTMLElement>('[data-chart="loss"]')?.dataset.xMax) >= s, seen, { timeout: 2_000 })
+      .catch(async () => assert.fail(`the live chart stopped following: ${JSON.stringify(await chart())}, newest point ${seen}`));
+    for (let update = 0; update < 3; update++) {
+      await nextUpdate(`update ${update + 1} of the live chart`);
+      await follows();
     }
+    // A drag zooms: the range holds while the run goes on, and the chart says so; Reset follows again.
+    const box = (await (await dashboard.$('[data-chart="loss"] .u-over'))!.boundingBox())!;
+    await page.mouse.move(box.x + box.width * 0.2, box.y + box.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width * 0.6, box.y + box.height / 2, { steps: 5 });
+    await page.mouse.up();
+    await dashboard.waitForFunction(() => document.querySelector<HTMLElement>('[data-chart="loss"]')?.dataset.zoomed === 'true', undefined, { timeout: 5_000 });
+    const zoomed = await chart();
+    await nextUpdate('an update while zoomed');
+    await page.waitForTimeout(300);
+    const held = await chart();
+    assert.deepEqual({ ...held, last: 0 }, { ...zoomed, last: 0 }, `the zoom held while the run went on to ${seen}`);
+    assert.ok(held.xMax < seen, `zoomed inside the run: ${JSON.stringify(held)}, newest ${seen}`);
+    await dashboard.click('[data-chart="loss"] .zoom-badge');
+    await follows();
+    await nextUpdate('an update after Reset');
+    await follows();
     await editor.showRunsView();
     await row.hover();
     await row.locator('.action-label[aria-label="Stop Run"]').click();
     await waitFor(() => (meta(dir).status === 'stopped' ? true : undefined), 'stopped', 60_000);
     const stopped = meta(dir);
     assert.equal(stopped.checkpoints[stopped.checkpoints.length - 1]?.step, stopped.step);
+    // The ended run on the wall-time axis: the whole run, from its first point to its last.
+    await dashboard.evaluate(() => {
+      const select = document.querySelector('vscode-single-select') as HTMLElement & { value: string };
+      select.value = 'time';
+      select.dispatchEvent(new Event('change'));
+    });
+    await dashboard.waitForFunction(() => document.querySelector<HTMLElement>('[data-chart="loss"]')?.dataset.xAxis === 'time'
+      && document.querySelector<HTMLElement>('[data-chart="loss"]')?.dataset.zoomed === 'false', undefined, { timeout: 10_000 });
+    const time = await chart();
+    assert.ok(time.last > 0 && time.xMax >= time.last && time.xMin <= 0.5 && time.xMax - time.xMin >= 0.9 * time.last,
+      `the wall-time axis spans the run: ${JSON.stringify(time)}`);
     const stoppedRow = page.locator('.monaco-list-row', { hasText: /e2e-long.*stopped/ }).first();
     await stoppedRow.waitFor({ timeout: 30_000 });
     await editor.screenshot('stop-resume-stopped');

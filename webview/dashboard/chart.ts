@@ -168,6 +168,7 @@ export class MetricChart {
     this.element.dataset.points = String(xs.length);
     this.element.dataset.shown = String(data.xs.length);
     this.element.dataset.lastX = last === undefined ? '' : String(last);
+    this.element.dataset.xAxis = this.context.xAxis();
   }
 
   /** A drag on the plot selected an x window: zoom to it (the selection box is cleared). */
