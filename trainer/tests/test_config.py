@@ -200,7 +200,9 @@ def test_the_schema_gives_trls_names_and_warns_that_bond_beta_is_not_a_kl_weight
     assert "Not a KL coefficient" in description("bond.beta")
 
 
-def test_micro_batches_under_fsdp_are_refused_naming_the_field(write_config: Any) -> None:
-    with pytest.raises(ConfigError, match=r"train\.micro_batch_size: micro-batches are not supported under distributed\.strategy fsdp"):
-        load_config(write_config(train={"micro_batch_size": 4}, distributed={"nproc_per_node": 2, "strategy": "fsdp"}))
-    assert load_config(write_config(train={"micro_batch_size": 4}, distributed={"nproc_per_node": 2, "strategy": "ddp"}))
+def test_micro_batches_are_accepted_under_both_strategies(write_config: Any) -> None:
+    # FSDP's were refused while 2-process runs aborted at exit at random (the cause: the interpreter's
+    # teardown, fixed); test_distributed.py checks FSDP micro-batches give one process's losses.
+    for strategy in ("ddp", "fsdp"):
+        cfg = load_config(write_config(train={"micro_batch_size": 4}, distributed={"nproc_per_node": 2, "strategy": strategy}))
+        assert cfg.train.micro_batch_size == 4 and cfg.distributed.strategy == strategy

@@ -56,7 +56,8 @@ def close(a: list[dict[str, Any]], b: list[dict[str, Any]], tol: float = 1e-4) -
     return True
 
 
-@pytest.mark.parametrize("strategy,micro", [("ddp", 0), ("fsdp", 0), ("ddp", 3)], ids=["ddp", "fsdp", "ddp-micro-batches"])
+@pytest.mark.parametrize("strategy,micro", [("ddp", 0), ("fsdp", 0), ("ddp", 3), ("fsdp", 3)],
+                         ids=["ddp", "fsdp", "ddp-micro-batches", "fsdp-micro-batches"])
 def test_two_processes_give_the_losses_of_one_for_the_same_global_batch(
         strategy: str, micro: int, write_config: Callable[..., Path], tmp_path: Path) -> None:
     # 5 held-out prompts over 2 ranks: uneven shares (FSDP pads them so every rank runs the same forwards).

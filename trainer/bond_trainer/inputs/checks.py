@@ -64,9 +64,6 @@ def _distributed_problems(cfg: RunConfig, problems: _Problems) -> None:
     if cfg.distributed.strategy == "fsdp" and cfg.export.onnx:
         add("export.onnx", "the ONNX export reads whole weights, which FSDP shards; set export.onnx to false, or "
             "export a checkpoint afterwards with `python -m bond_trainer export-onnx`")
-    if cfg.distributed.strategy == "fsdp" and cfg.distributed.world_size > 1 and cfg.train.micro_batch_size:
-        add("train.micro_batch_size", "micro-batches are not supported under distributed.strategy fsdp yet (a 2-process "
-            "CPU run aborted once in CI); use ddp, or set micro_batch_size to 0")
     if cfg.distributed.nnodes > 1 and cfg.distributed.rdzv_endpoint is None:
         add("distributed.rdzv_endpoint", f"a run on {cfg.distributed.nnodes} nodes needs a rendezvous host:port "
             "that every node can reach")

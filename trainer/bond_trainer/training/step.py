@@ -257,8 +257,8 @@ class StepRunner:
             self.roles.ema_anchor(a.ema_eta)
 
     def _accumulate(self, update_rows: Completions, weights: torch.Tensor, micro: int) -> None:
-        """Back-propagate Σ log π(y)·weight(y) micro-batch by micro-batch; under DDP gradients are
-        synchronised with the last one only (no_sync). FSDP refuses micro-batches (inputs/checks.py)."""
+        """Back-propagate Σ log π(y)·weight(y) micro-batch by micro-batch; gradients are synchronised
+        with the last one only (DDP's no_sync, FSDP2's gradient-sync switch)."""
         chunks = [list(range(i, min(i + micro, len(update_rows)))) for i in range(0, len(update_rows), micro)]
         for index, chunk in enumerate(chunks):
             with self._gradient_sync(index == len(chunks) - 1):
@@ -267,4 +267,11 @@ class StepRunner:
 
     def _gradient_sync(self, sync: bool) -> Any:
         ddp = getattr(self.policy, "ddp", None)
-        return ddp.no_sync() if ddp is not None and not sync else nullcontext()
+        if ddp is not None:
+            return ddp.no_sync() if not sync else nullcontext()
+        # FSDP2: a sharded module reduce-scatters its gradients in backward unless told not to; the
+        # unsharded gradients then accumulate until the last micro-batch's backward reduces them all.
+        set_sync = getattr(self.policy.module, "set_requires_gradient_sync", None)
+        if set_sync is not None:
+            set_sync(sync)
+        return nullcontext()
