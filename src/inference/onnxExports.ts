@@ -125,8 +125,14 @@ export async function exportCheckpoint(env: TrainerEnvironment, runDir: string, 
   }
   // π_ref does not change over a run: another step's export of it is copied, not made again.
   const earlier = (await listExports(runDir)).find((set) => set.step !== latest.step && set.reference !== null && set.reference !== set.anchor);
-  if (earlier?.reference) await cp(earlier.reference, join(target, 'reference'), { recursive: true });
-  else await exportOnnx(env, reference.location, join(target, 'reference'), 'reference', reference.chat_template);
+  try {
+    if (earlier?.reference) await cp(earlier.reference, join(target, 'reference'), { recursive: true });
+    else await exportOnnx(env, reference.location, join(target, 'reference'), 'reference', reference.chat_template);
+  } catch (error) {
+    // The step's policy and anchor are exported: a reference that fails costs its column only, said.
+    await writeExportProblem(target, 'reference', (error as Error).message);
+    return { step: latest.step, policy: join(target, 'policy'), anchor: join(target, 'anchor'), reference: null };
+  }
   return { step: latest.step, policy: join(target, 'policy'), anchor: join(target, 'anchor'), reference: join(target, 'reference') };
 }
 

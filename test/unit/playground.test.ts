@@ -120,6 +120,7 @@ describe('playground host', () => {
     const python = join(bin, 'python');
     writeFileSync(python, `#!/bin/sh\necho "$*" >> "${join(bin, 'calls')}"\n`
       + 'while [ $# -gt 0 ]; do case "$1" in --out) out=$2; shift;; --role) role=$2; shift;; esac; shift; done\n'
+      + `if [ "$role" = reference ] && [ -f "${join(bin, 'fail-reference')}" ]; then echo "error: cannot load the reference model" >&2; exit 1; fi\n`
       + 'mkdir -p "$out" && printf \'{"role": "%s"}\' "$role" > "$out/model.json"\n');
     chmodSync(python, 0o755);
     const { dir, playground, events } = setup({ type: 'sentiment' }, answer, python);
@@ -147,6 +148,14 @@ describe('playground host', () => {
     assert.equal((await listExports(dir))[0]?.reference, null);
     assert.match(await roleExportProblem(dir, 4, 'reference') ?? '', /randomly initialised and not saved/);
     assert.match((await playground.runs())[0]?.exportNote ?? '', /reference: .*randomly initialised/);
+    // A reference whose export fails costs its column only: the step is exported, the reason kept.
+    meta.paths = { ...meta.paths!, reference: { kind: 'byte-gpt', location: pretrained, chat_template: false } };
+    writeFileSync(join(bin, 'fail-reference'), '');
+    rmSync(join(dir, 'exports'), { recursive: true });
+    await playground.exportModels(dir, 4);
+    assert.equal(events.statuses.at(-1), 'exported step 4');
+    assert.equal((await listExports(dir))[0]?.reference, null);
+    assert.match(await roleExportProblem(dir, 4, 'reference') ?? '', /cannot load the reference model/);
   });
 
   it('offers only the checkpoints intact on disk, whatever run.json lists', async () => {
