@@ -4,13 +4,14 @@
  * folder that is listed is complete. `exportCheckpoint` makes them from a checkpoint (the latest by default).
  */
 import { existsSync } from 'node:fs';
-import { cp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { cp, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RUN_FOLDER, type RunMeta } from '../../contracts/run-directory';
 import { checkpointsOnDisk } from '../core/checkpointsOnDisk';
 import { readRegularFile } from '../core/regularFile';
 import type { TrainerEnvironment } from '../core/python';
 import { exportOnnx } from '../core/trainerCli';
+import { readModelJson } from './modelInfo';
 
 export interface ExportSet {
   step: number;
@@ -21,13 +22,18 @@ export interface ExportSet {
 }
 
 
-/** The role an export folder's model.json names (policy, anchor or reference), or null. */
+/** The role an export folder's model.json names (policy, anchor or reference), or null when unreadable. */
 async function exportedRole(folder: string): Promise<string | null> {
+  return readModelJson(join(folder, 'model.json')).then((info) => info.role, () => null);
+}
+
+/** A step's errors.json (the roles that could not be exported, and why): {} when there is none. */
+async function exportErrors(stepFolder: string): Promise<Record<string, unknown>> {
   try {
-    const info = JSON.parse(await readRegularFile(join(folder, 'model.json'), 2 ** 20)) as unknown;
-    return typeof info === 'object' && info !== null && typeof (info as { role?: unknown }).role === 'string' ? (info as { role: string }).role : null;
+    const errors: unknown = JSON.parse(await readRegularFile(join(stepFolder, RUN_FOLDER.exportErrors), 2 ** 20));
+    return typeof errors === 'object' && errors !== null && !Array.isArray(errors) ? errors as Record<string, unknown> : {};
   } catch {
-    return null;
+    return {}; // no errors.json: the step exported whole
   }
 }
 
@@ -57,13 +63,8 @@ export async function listExports(runDir: string): Promise<ExportSet[]> {
 
 /** Why a role of a step was not exported (that step's errors.json), or null. */
 export async function roleExportProblem(runDir: string, step: number, role: string): Promise<string | null> {
-  try {
-    const errors = JSON.parse(await readRegularFile(join(runDir, RUN_FOLDER.exports, `step-${step}`, RUN_FOLDER.exportErrors), 2 ** 20)) as unknown;
-    const why = typeof errors === 'object' && errors !== null ? (errors as Record<string, unknown>)[role] : undefined;
-    return typeof why === 'string' ? why : null;
-  } catch {
-    return null;
-  }
+  const why = (await exportErrors(join(runDir, RUN_FOLDER.exports, `step-${step}`)))[role];
+  return typeof why === 'string' ? why : null;
 }
 
 /** Why the latest step with export problems could not be exported (exports/step-N/errors.json), or null. */
@@ -78,14 +79,8 @@ export async function latestExportProblem(runDir: string): Promise<string | null
   const steps = names.map((n) => /^step-(\d+)$/.exec(n)?.[1]).filter((n): n is string => n !== undefined).map(Number).sort((a, b) => b - a);
   const latest = steps[0];
   if (latest === undefined) return null;
-  try {
-    const errors = JSON.parse(await readRegularFile(join(root, `step-${latest}`, RUN_FOLDER.exportErrors), 2 ** 20)) as unknown;
-    if (typeof errors !== 'object' || errors === null) return null;
-    const lines = Object.entries(errors as Record<string, unknown>).map(([role, why]) => `${role}: ${String(why)}`);
-    return lines.length ? `Step ${latest} could not be exported for the playground (${lines.join('; ')})` : null;
-  } catch {
-    return null;  // no errors.json: the step exported whole
-  }
+  const lines = Object.entries(await exportErrors(join(root, `step-${latest}`))).map(([role, why]) => `${role}: ${String(why)}`);
+  return lines.length ? `Step ${latest} could not be exported for the playground (${lines.join('; ')})` : null;
 }
 
 /**
@@ -103,6 +98,8 @@ export async function exportCheckpoint(env: TrainerEnvironment, runDir: string, 
   }
   const checkpoint = latest.path;
   const target = join(runDir, RUN_FOLDER.exports, `step-${latest.step}`);
+  const exported = (reference: string | null): ExportSet =>
+    ({ step: latest.step, policy: join(target, 'policy'), anchor: join(target, 'anchor'), reference });
   await exportOnnx(env, checkpoint, join(target, 'policy'), 'policy');
   const reference = meta.paths?.reference;
   const referenceProblem = !reference
@@ -116,12 +113,12 @@ export async function exportCheckpoint(env: TrainerEnvironment, runDir: string, 
     // The anchor is the fixed reference: its export is the reference's.
     if (referenceProblem || !reference?.location) throw new Error(referenceProblem ?? `${meta.name}: no reference to export`);
     await exportOnnx(env, reference.location, join(target, 'anchor'), 'reference', reference.chat_template);
-    return { step: latest.step, policy: join(target, 'policy'), anchor: join(target, 'anchor'), reference: join(target, 'anchor') };
+    return exported(join(target, 'anchor'));
   }
   // π_ref beside them, for the playground's reference column; without it the other columns still work.
   if (referenceProblem || !reference?.location) {
     await writeExportProblem(target, 'reference', referenceProblem ?? 'no reference location');
-    return { step: latest.step, policy: join(target, 'policy'), anchor: join(target, 'anchor'), reference: null };
+    return exported(null);
   }
   // π_ref does not change over a run: another step's export of it is copied, not made again.
   const earlier = (await listExports(runDir)).find((set) => set.step !== latest.step && set.reference !== null && set.reference !== set.anchor);
@@ -131,20 +128,13 @@ export async function exportCheckpoint(env: TrainerEnvironment, runDir: string, 
   } catch (error) {
     // The step's policy and anchor are exported: a reference that fails costs its column only, said.
     await writeExportProblem(target, 'reference', (error as Error).message);
-    return { step: latest.step, policy: join(target, 'policy'), anchor: join(target, 'anchor'), reference: null };
+    return exported(null);
   }
-  return { step: latest.step, policy: join(target, 'policy'), anchor: join(target, 'anchor'), reference: join(target, 'reference') };
+  return exported(join(target, 'reference'));
 }
 
 /** Say in the step's errors.json (the trainer's file for roles it could not export) why a role is missing. */
 async function writeExportProblem(target: string, role: string, why: string): Promise<void> {
-  const path = join(target, RUN_FOLDER.exportErrors);
-  let errors: Record<string, unknown> = {};
-  try {
-    const parsed: unknown = JSON.parse(await readFile(path, 'utf8'));
-    if (typeof parsed === 'object' && parsed !== null) errors = parsed as Record<string, unknown>;
-  } catch {
-    // none yet
-  }
-  await writeFile(path, `${JSON.stringify({ ...errors, [role]: why }, null, 2)}\n`);
+  const errors = await exportErrors(target);
+  await writeFile(join(target, RUN_FOLDER.exportErrors), `${JSON.stringify({ ...errors, [role]: why }, null, 2)}\n`);
 }

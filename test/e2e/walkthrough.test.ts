@@ -97,19 +97,23 @@ test('walkthrough: every step completes on its real event, from an empty folder 
     await editor.showRunsView();
     // the run's own progress sets the pace: a loaded machine trains slower, a stuck run stops moving
     const runs = join(editor.workspace, '.bond', 'runs');
-    const runDir = (): string | undefined => {
-      const name = existsSync(runs) ? readdirSync(runs).find((d) => d.startsWith('demo-jbond-')) : undefined;
+    /** The folder of the run whose name starts with `prefix`, and its run.json (undefined while being written). */
+    const runFolder = (prefix: string): string | undefined => {
+      const name = existsSync(runs) ? readdirSync(runs).find((d) => d.startsWith(prefix)) : undefined;
       return name ? join(runs, name) : undefined;
     };
-    await waitForProgress(() => {
-      const found = runDir();
-      if (!found || !existsSync(join(found, 'run.json'))) return undefined;
+    const runMeta = (prefix: string): RunMeta | undefined => {
+      const found = runFolder(prefix);
       try {
-        const now = JSON.parse(readFileSync(join(found, 'run.json'), 'utf8')) as RunMeta;
-        return { done: now.status !== 'running' && now.status !== 'starting', progress: `${now.status} step ${now.step}` };
+        return found && existsSync(join(found, 'run.json')) ? JSON.parse(readFileSync(join(found, 'run.json'), 'utf8')) as RunMeta : undefined;
       } catch {
         return undefined; // being written
       }
+    };
+    const runDir = (): string | undefined => runFolder('demo-jbond-');
+    await waitForProgress(() => {
+      const now = runMeta('demo-jbond-');
+      return now ? { done: now.status !== 'running' && now.status !== 'starting', progress: `${now.status} step ${now.step}` } : undefined;
     }, 'the demo run', 240_000, 1_800_000);
     await page.locator('.monaco-list-row', { hasText: /demo-jbond.*completed/ }).first().waitFor({ timeout: 60_000 });
     const dir = runDir()!;
@@ -166,18 +170,8 @@ test('walkthrough: every step completes on its real event, from an empty folder 
     await editor.showRunsView();
     // It runs: past its first sample snapshot (step 10: every reward component scores the anchor's
     // samples), then Stop. Its 150 steps train as the first config's did; CI's time goes elsewhere.
-    const compositeDir = (): string | undefined => {
-      const name = existsSync(runs) ? readdirSync(runs).find((d) => d.startsWith('demo-composite-')) : undefined;
-      return name ? join(runs, name) : undefined;
-    };
-    const compositeMeta = (): RunMeta | undefined => {
-      const found = compositeDir();
-      try {
-        return found && existsSync(join(found, 'run.json')) ? JSON.parse(readFileSync(join(found, 'run.json'), 'utf8')) as RunMeta : undefined;
-      } catch {
-        return undefined; // being written
-      }
-    };
+    const compositeDir = (): string | undefined => runFolder('demo-composite-');
+    const compositeMeta = (): RunMeta | undefined => runMeta('demo-composite-');
     await waitForProgress(() => {
       const now = compositeMeta();
       const sampled = compositeDir() !== undefined && existsSync(join(compositeDir()!, 'samples.jsonl'));

@@ -72,7 +72,10 @@ describe('playground host', () => {
     assert.equal(events.results[1]?.referenceNote, null);
     // A fixed anchor was exported as the reference: its column is π_ref's; no second sampling.
     rmSync(reference, { recursive: true });
-    writeFileSync(join(dir, 'exports', 'step-5', 'anchor', 'model.json'), JSON.stringify({ role: 'reference' }));
+    writeFileSync(join(dir, 'exports', 'step-5', 'anchor', 'model.json'), JSON.stringify({
+      format: 'bond-onnx/1', role: 'reference', step: null, context: 32, layers: 1, heads: 2, head_dim: 16,
+      tokenizer: { type: 'bytes', vocab_size: 257, eos_id: 256, pad_id: 256 }, inputs: ['input_ids'], outputs: ['logits'],
+    }));
     await playground.generate(request(dir));
     assert.equal(requests[2]?.reference, undefined);
     assert.match(events.results[2]?.referenceNote ?? '', /anchor is the reference/);
