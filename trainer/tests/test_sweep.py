@@ -42,8 +42,12 @@ def recorded_study(folder: Path) -> Any:
     return load_recorded_study(folder)
 
 
-def run_meta(folder: Path) -> dict[str, dict[str, Any]]:
-    return {d.name: json.loads((d / "run.json").read_text()) for d in sorted((folder / "runs").iterdir()) if d.is_dir()}
+def run_meta(folder: Path, started_only: bool = False) -> dict[str, dict[str, Any]]:
+    """Each run's run.json. `started_only`: while the sweep runs, a trial's folder exists a moment
+    before its run.json (written atomically): such a folder is left out instead of failing."""
+    folders = [d for d in sorted((folder / "runs").iterdir()) if d.is_dir()]
+    return {d.name: json.loads((d / "run.json").read_text()) for d in folders
+            if not started_only or (d / "run.json").exists()}
 
 
 def test_a_grid_over_seeds_trains_every_point_once_per_seed_and_records_the_study(tmp_path: Path) -> None:
@@ -263,7 +267,7 @@ def start_and_wait_for_steps(sweep: Path, folder: Path, runs: int, steps: int) -
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 180
     while time.time() < deadline:
-        found = [m.get("step", 0) for m in run_meta(folder).values()] if (folder / "runs").exists() else []
+        found = [m.get("step", 0) for m in run_meta(folder, started_only=True).values()] if (folder / "runs").exists() else []
         if len(found) == runs and min(found) >= steps:
             return process
         time.sleep(0.3)
