@@ -13,9 +13,15 @@ REPO_ROOT = TRAINER_DIR.parent
 CONTRACTS = REPO_ROOT / "contracts"
 sys.path.insert(0, str(TRAINER_DIR))
 
+# The CPU's threads split between pytest-xdist's workers, here and in the processes the tests start
+# (trainers, sweeps, queues inherit OMP_NUM_THREADS): two workers with two threads each, and their
+# trainers with two more, oversubscribed 2 cores and cost the suite ~10% more CPU time.
+THREADS_PER_WORKER = max(1, min(2, (os.cpu_count() or 1) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))))
+os.environ.setdefault("OMP_NUM_THREADS", str(THREADS_PER_WORKER))
+
 import torch  # noqa: E402
 
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+torch.set_num_threads(THREADS_PER_WORKER)
 
 # An easy reward for fast tests: completions full of 'a' score high. Prompts are short so the
 # tiny random model has room to move.
