@@ -3,6 +3,8 @@
   log-softmax, values, gradients and entropy, with and without a temperature;
 - log-probs a draw computed equal a full rescore (1e-5) under temperature, top-k and top-p, with
   either engine, and the sampler reuses them only while the weights they were drawn with are in place;
+- scoring with each distinct prompt's forward done once equals one forward over the rows (values,
+  entropy, gradients), and a subset of a batch still scores bit-equal to the whole;
 - the anchor and the reference score only the rows some group asks them for, the reference of a
   J-BOND run (a metric only) on its cadence, and the entropy comes out of the policy's own forward."""
 
@@ -195,7 +197,9 @@ def test_reinforce_scores_the_reference_every_step_and_entropy_comes_from_the_po
         seen = rows.take()
         assert seen["reference"] == [12] and seen["policy"] == [12], seen
         assert "kl/policy_ref" in metrics and "entropy" in metrics
-        assert calls == [False, False], calls  # the reference's forward and the policy's: no entropy
+        # the reference's forward and the policy's, each in its two parts (the first completion
+        # position from the prompts' pass, then the rest; see shared_prefix.py): no entropy
+        assert calls == [False] * 4, calls
         calls.clear()
     # The metric is π's entropy over the policy's samples: recompute it from the policy's logits.
     prompts = trainer.stream.next_batch(4)
@@ -249,3 +253,65 @@ def test_gpt2_loads_with_a_fused_gelu_and_a_contiguous_head_input_and_computes_w
             reference = theirs(input_ids=ids, logits_to_keep=9).logits
         assert mine.requires_grad == grad
         torch.testing.assert_close(mine, reference, rtol=0, atol=1e-5)
+
+
+def shared_and_single_scores(model: Any, transform: SamplingTransform, monkeypatch: pytest.MonkeyPatch,
+                             ) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """(log-probs, entropy, gradient of every parameter) of one batch scored with the prompt's forward
+    shared, then in one forward: prompts repeated over rows of mixed completion lengths, one of a
+    single token (the shared path's second part is then empty for no row but that one's padding)."""
+    prompts = [MIXED[i % 3] for i in (0, 0, 0, 1, 1, 2, 2, 2, 2)] + [MIXED[3]]
+    torch.manual_seed(3)
+    lengths = [7, 1, 4, 7, 2, 5, 7, 3, 6, 7]
+    completions = sequences.Completions(prompts, [torch.randint(3, 120, (n,)).tolist() for n in lengths],
+                                        [True] * len(prompts), [""] * len(prompts))
+    results = []
+    for shared in (True, False):
+        monkeypatch.setattr(sequences, "shares_prompts", lambda: shared)
+        model.module.zero_grad()
+        scores = score(model, completions, None, transform, with_entropy=True)
+        (scores.logp * torch.linspace(-1, 1, len(prompts))).sum().backward()
+        grads = torch.cat([p.grad.flatten() for p in model.module.parameters() if p.grad is not None])
+        assert scores.entropy is not None and not bool(scores.entropy.isnan().any())
+        results.append((scores.logp.detach(), scores.entropy, grads))
+    return results
+
+
+@pytest.mark.parametrize("transform", TRANSFORMS, ids=TRANSFORM_IDS)
+@pytest.mark.parametrize("arch", ["byte", "gpt2", "llama"])
+def test_scoring_with_each_prompts_forward_shared_equals_one_forward_over_the_rows(
+        arch: str, transform: SamplingTransform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Log-probs, entropy and gradients (1e-5) under temperature, top-k and top-p, for our byte GPT
+    and transformers' GPT-2 and Llama (whose cache is indexed by row through its own API)."""
+    if arch == "byte":
+        model: Any = byte_model(eos_bias=0.5)
+    else:
+        from hf_models import make_causal_lm
+        from test_hf import hf_model
+        model = hf_model(make_causal_lm(tmp_path / arch, arch))  # type: ignore[arg-type]
+    (shared_logp, shared_entropy, shared_grads), (logp, entropy, grads) = shared_and_single_scores(model, transform, monkeypatch)
+    torch.testing.assert_close(shared_logp, logp, rtol=0, atol=1e-5)
+    torch.testing.assert_close(shared_entropy, entropy, rtol=0, atol=1e-5)
+    torch.testing.assert_close(shared_grads, grads, rtol=1e-4, atol=1e-5)
+    assert grads.abs().max() > 1e-3, "the gradient reaches the weights (the comparison can fail)"
+
+
+def test_the_shared_path_runs_each_distinct_prompt_once_and_a_subset_scores_bit_equal_to_the_whole() -> None:
+    """The prompt pass sees the distinct prompts only; rows scored apart, padded to the whole batch's
+    widths, give the bit-equal log-probs the anchor's KL of exactly 0 rests on."""
+    model = byte_model()
+    seen: list[tuple[int, bool]] = []
+    inner = model.forward
+
+    def counted(ids: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+        seen.append((ids.shape[0], kwargs.get("use_cache", True)))
+        return inner(ids, *args, **kwargs)
+    model.forward = counted  # type: ignore[method-assign]
+    prompts = [MIXED[0]] * 4 + [MIXED[2]] * 4
+    completions = sequences.Completions(prompts, [list(b"abcdef"[:n]) for n in (6, 3, 6, 1, 2, 6, 5, 4)],
+                                        [True] * 8, [""] * 8)
+    with torch.no_grad():
+        whole = score(model, completions).logp
+        assert seen == [(2, True), (8, False)], seen
+        part = score(model, completions.select([1, 5, 6]), pad_to=completions.widths()).logp
+    assert torch.equal(part, whole[[1, 5, 6]])

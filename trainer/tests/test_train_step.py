@@ -176,7 +176,9 @@ def test_bonbon_step_recomputed_by_hand(write_config: Callable[..., Path], tmp_p
     metrics = trainer.train_step(prompts)
     for hook in hooks:
         hook.remove()
-    assert forwards == {"policy": 1, "reference": 0}  # the gradient forward only: no policy samples, no π_ref
+    # the gradient forward only, in its two parts (the distinct prompts, then every row's completion;
+    # see shared_prefix.py): no policy samples, no π_ref
+    assert forwards == {"policy": 2, "reference": 0}
 
     prompt_ids = [list(p.value.encode("utf-8")) for p in prompts]
     ys = draw_by_hand(anchor, prompt_ids, bb.n, generator, trainer)

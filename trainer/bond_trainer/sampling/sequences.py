@@ -22,6 +22,7 @@ from torch.utils.checkpoint import checkpoint
 
 from ..models.base import CausalLM
 from .logprobs import SelectedLogProbs, kernel_dtype, normalised_scores, scaled
+from .shared_prefix import forward_with_shared_prompts, shares_prompts
 
 
 @dataclass
@@ -255,7 +256,8 @@ def _filtered_token_scores(logits: torch.Tensor, targets: torch.Tensor, transfor
 
 
 def token_scores(logits: torch.Tensor, targets: torch.Tensor, transform: SamplingTransform,
-                 with_entropy: bool = False) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+                 with_entropy: bool = False, entropy_out: Optional[torch.Tensor] = None,
+                 ) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
     """log π(target) [B, T] under the sampling transform (differentiable when grad is on) and, when
     asked, π's entropy [B, T] (detached), from next-token logits [B, T, V] at the model's dtype.
 
@@ -265,8 +267,9 @@ def token_scores(logits: torch.Tensor, targets: torch.Tensor, transform: Samplin
     positions at a time, each chunk recomputed in the backward (checkpointed) instead of keeping it."""
     if not transform.truncates:
         if torch.is_grad_enabled() and logits.requires_grad:
-            entropy_out = (torch.full(targets.shape, float("nan"), dtype=kernel_dtype(logits), device=logits.device)
-                           if with_entropy else None)
+            if with_entropy and entropy_out is None:
+                entropy_out = torch.full(targets.shape, float("nan"), dtype=kernel_dtype(logits), device=logits.device)
+            entropy_out = entropy_out if with_entropy else None
             return SelectedLogProbs.apply(logits, targets, transform.temperature, entropy_out), entropy_out
         _, token_logp, maybe_entropy = normalised_scores(logits, targets, transform.temperature, with_entropy)
         return token_logp, maybe_entropy
@@ -307,11 +310,11 @@ def score(model: CausalLM, completions: Completions, autocast_dtype: Optional[to
     dropout is off in every role, see models/dropout.py). `with_entropy`: π's mean entropy per row as
     well (a metric, without gradient: from this forward, or with gradient on, from its backward). `pad_to` (prompt, completion
     widths): pad to these instead of the rows' own longest, so that a subset of a batch is scored in
-    the very shape the whole batch was (equal weights then give bit-equal log-probs)."""
+    the very shape the whole batch was (equal weights then give bit-equal log-probs). A single
+    process runs each distinct prompt's forward once (shared_prefix.py)."""
     device = next(model.module.parameters()).device
     pad = model.tokenizer.pad_id
     prompt_width, width = pad_to if pad_to is not None else completions.widths()
-    prompt_ids, prompt_mask = left_pad(completions.prompt_ids, pad, device, prompt_width)
     batch = len(completions)
     completion = torch.full((batch, width), pad, dtype=torch.long)
     completion_mask = torch.zeros((batch, width), dtype=torch.long)
@@ -320,18 +323,47 @@ def score(model: CausalLM, completions: Completions, autocast_dtype: Optional[to
             completion[i, :len(row)] = torch.tensor(row, dtype=torch.long)
             completion_mask[i, :len(row)] = 1
     completion, completion_mask = completion.to(device), completion_mask.to(device)
-    # The completion's last token predicts nothing that is scored: the input stops before it.
-    ids = torch.cat([prompt_ids, completion[:, :-1]], dim=1)
-    mask = torch.cat([prompt_mask, completion_mask[:, :-1]], dim=1)
     with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-        # Only the last C positions' logits: position t predicts token t+1, so the completion's C
-        # tokens are predicted from P-1 .. P+C-2 (the prompt's other positions need no vocabulary).
-        # They are the whole logits tensor, contiguous: no slice of it to copy or back-propagate through.
-        logits, _ = model.forward(ids, mask, use_cache=False, keep_last=width)
-    token_logp, token_entropy = token_scores(logits[:, -width:, :], completion, transform, with_entropy)
+        parts = (forward_with_shared_prompts(model, completions.prompt_ids, prompt_width, completion, completion_mask)
+                 if shares_prompts() else None)
+        if parts is None:
+            prompt_ids, prompt_mask = left_pad(completions.prompt_ids, pad, device, prompt_width)
+            # The completion's last token predicts nothing that is scored: the input stops before it.
+            ids = torch.cat([prompt_ids, completion[:, :-1]], dim=1)
+            mask = torch.cat([prompt_mask, completion_mask[:, :-1]], dim=1)
+            # Only the last C positions' logits: position t predicts token t+1, so the completion's C
+            # tokens are predicted from P-1 .. P+C-2 (the prompt's other positions need no vocabulary).
+            # They are the whole logits tensor, contiguous: no slice of it to copy or back-propagate through.
+            logits, _ = model.forward(ids, mask, use_cache=False, keep_last=width)
+            parts = (logits, None)
+    token_logp, token_entropy = _scores_of_parts(parts, completion, transform, with_entropy)
     weights = completion_mask.to(token_logp.dtype)
     logp = (token_logp * weights).sum(dim=1)
     tokens = completion_mask.sum(dim=1)
     if token_entropy is None:
         return SequenceScores(logp, tokens)
     return SequenceScores(logp, tokens, token_entropy=(token_entropy, completion_mask.to(token_entropy.dtype)))
+
+
+def _scores_of_parts(parts: tuple[torch.Tensor, Optional[torch.Tensor]], completion: torch.Tensor,
+                     transform: SamplingTransform, with_entropy: bool) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """token_scores over the completion's positions when their logits come in parts (the first
+    position's and the rest's, see shared_prefix.py) or whole (the second part None)."""
+    pieces = [p for p in parts if p is not None]
+    if len(pieces) == 1:
+        return token_scores(pieces[0], completion, transform, with_entropy)
+    gradient_entropy = with_entropy and not transform.truncates and torch.is_grad_enabled() and pieces[0].requires_grad
+    # With gradient, the entropy is written by each part's backward: into views of one tensor.
+    entropy = (torch.full(completion.shape, float("nan"), dtype=kernel_dtype(pieces[0]), device=completion.device)
+               if gradient_entropy else None)
+    logps, entropies, begin = [], [], 0
+    for logits in pieces:
+        end = begin + logits.shape[1]
+        logp, part_entropy = token_scores(logits, completion[:, begin:end], transform, with_entropy,
+                                          entropy[:, begin:end] if entropy is not None else None)
+        logps.append(logp)
+        entropies.append(part_entropy)
+        begin = end
+    if entropy is None and with_entropy:
+        entropy = torch.cat([e for e in entropies if e is not None], dim=1)
+    return torch.cat(logps, dim=1), entropy
