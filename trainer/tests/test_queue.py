@@ -70,12 +70,13 @@ def test_the_queue_follows_its_file_as_it_changes_one_runner_at_a_time(tmp_path:
     write_queue(folder, [entry(config, "a", 30), entry(config, "b", 2), entry(config, "c", 2)])
     runner = start_runner(folder)
     wait_until(lambda: run_step(folder, "a") >= 2, "entry a training", runner)
-    # one runner per queue
+    # while a trains, the editor removes b and puts d before c (at once: on a loaded machine a's
+    # remaining steps took less than the second runner's start-up below)
+    write_queue(folder, [entry(config, "a", 30), entry(config, "d", 2), entry(config, "c", 2)])
+    # one runner per queue (the first has d's and c's trainers to start after a: it is still running)
     second = subprocess.run([sys.executable, "-m", "bond_trainer", "queue", "--queue-dir", str(folder)], cwd=TRAINER_DIR,
                             env={**os.environ, "PYTHONPATH": str(TRAINER_DIR)}, capture_output=True, text=True, timeout=60)
-    assert second.returncode == 2 and "already running" in second.stderr
-    # while a trains, the editor removes b and puts d before c
-    write_queue(folder, [entry(config, "a", 30), entry(config, "d", 2), entry(config, "c", 2)])
+    assert second.returncode == 2 and "already running" in second.stderr, (second.returncode, second.stderr)
     output = runner.communicate(timeout=300)[0]
     assert runner.returncode == 0, output
     final = state(folder)
