@@ -329,7 +329,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--steps", type=int, default=5, help="timed steps a side per round")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--smoke", action="store_true", help="the CI run: the tiny shape, 2 rounds of 2 steps")
+    parser.add_argument("--smoke", action="store_true", help="the CI run: the tiny shape, 1 round of 2 steps a side")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument("--worker", choices=SIDES, help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
@@ -340,7 +340,7 @@ def main() -> None:
         worker(args.worker, args.work, SHAPES[args.shape[0]], args.warmup, args.steps)
         return
     if args.smoke:
-        compare("smoke", 2, 1, 2, 1, args.keep)
+        compare("smoke", 1, 1, 2, 1, args.keep)
         return
     for shape_name in args.shape or ["small", "large"]:
         compare(shape_name, args.rounds, args.warmup, args.steps, args.threads, args.keep)
