@@ -315,3 +315,21 @@ def test_the_shared_path_runs_each_distinct_prompt_once_and_a_subset_scores_bit_
         assert seen == [(2, True), (8, False)], seen
         part = score(model, completions.select([1, 5, 6]), pad_to=completions.widths()).logp
     assert torch.equal(part, whole[[1, 5, 6]])
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["shared", "one-forward"])
+def test_a_model_that_ignores_keep_last_scores_the_same(shared: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """keep_last is a hint (transformers' logits_to_keep, which not every model takes): a model that
+    returns every position's logits is sliced to the completion's, in both scoring paths."""
+    model = byte_model()
+    prompts = [MIXED[0]] * 3 + [MIXED[2]] * 2
+    completions = sequences.Completions(prompts, [list(b"abcdef"[:n]) for n in (6, 3, 1, 2, 5)], [True] * 5, [""] * 5)
+    monkeypatch.setattr(sequences, "shares_prompts", lambda: shared)
+    with torch.no_grad():
+        expected = score(model, completions).logp
+        inner = model.forward
+        model.forward = lambda ids, mask, **kwargs: inner(ids, mask, **{**kwargs, "keep_last": None})  # type: ignore[method-assign]
+        every = torch.tensor([MIXED[2]])
+        assert model.forward(every, torch.ones_like(every), keep_last=1)[0].shape[1] == len(MIXED[2]), "every position"
+        ignored = score(model, completions).logp
+    torch.testing.assert_close(ignored, expected, rtol=0, atol=1e-6)

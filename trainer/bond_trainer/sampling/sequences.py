@@ -335,7 +335,7 @@ def score(model: CausalLM, completions: Completions, autocast_dtype: Optional[to
             # tokens are predicted from P-1 .. P+C-2 (the prompt's other positions need no vocabulary).
             # They are the whole logits tensor, contiguous: no slice of it to copy or back-propagate through.
             logits, _ = model.forward(ids, mask, use_cache=False, keep_last=width)
-            parts = (logits, None)
+            parts = (logits[:, -width:, :], None)  # a model that ignores keep_last returns every position
     token_logp, token_entropy = _scores_of_parts(parts, completion, transform, with_entropy)
     weights = completion_mask.to(token_logp.dtype)
     logp = (token_logp * weights).sum(dim=1)

@@ -60,8 +60,9 @@ def forward_with_shared_prompts(model: CausalLM, prompt_ids: list[list[int]], pr
     distinct, row_of = distinct_prompts(prompt_ids)
     ids, mask = left_pad(distinct, model.tokenizer.pad_id, device, prompt_width)
     rows = torch.tensor(row_of, dtype=torch.long, device=device)
+    # keep_last is a hint some models ignore (all positions come back): the last ones are sliced.
     first, cache = model.forward(ids, mask, use_cache=True, keep_last=1)
-    first = first.index_select(0, rows)
+    first = first[:, -1:, :].index_select(0, rows)
     width = completion.shape[1]
     if width == 1:
         return first, None
@@ -71,4 +72,4 @@ def forward_with_shared_prompts(model: CausalLM, prompt_ids: list[list[int]], pr
     # The completion's last token predicts nothing that is scored: the input stops before it.
     every_mask = torch.cat([mask.index_select(0, rows), completion_mask[:, :-1]], dim=1)
     rest, _ = model.forward(completion[:, :-1], every_mask, cache=cache, use_cache=False, keep_last=width - 1)
-    return first, rest
+    return first, rest[:, -(width - 1):, :]
