@@ -264,7 +264,9 @@ def token_scores(logits: torch.Tensor, targets: torch.Tensor, transform: Samplin
     A temperature alone: `SelectedLogProbs` (logsumexp and gather; its own backward, which also
     writes the entropy: with gradient on, the entropy tensor is filled when the backward runs). With
     top-k or top-p, π is renormalised over a per-position set: the filtered log-softmax, SCORE_CHUNK
-    positions at a time, each chunk recomputed in the backward (checkpointed) instead of keeping it."""
+    positions at a time, each chunk recomputed in the backward (checkpointed) instead of keeping it.
+    `entropy_out`: where the gradient path's backward writes the entropy (a view of a larger tensor
+    when the positions come in parts); a new tensor when None."""
     if not transform.truncates:
         if torch.is_grad_enabled() and logits.requires_grad:
             if with_entropy and entropy_out is None:

@@ -7,8 +7,8 @@ last position, which predict each completion's first token), then every row's co
 attending to its prompt's cached keys and values. The same positions, mask and arithmetic as one
 forward over [prompt, completion] (the engines' decode already continues a cache so); gradients
 flow through the cache into the prompt's forward. What is saved is the prompt's share of the
-forward and backward for all but one row of each prompt (about 15% of an update with 8-token
-prompts and 32-token completions, measured in bench/RESULTS.md).
+forward and backward for all but one row of each prompt (4-11% of a scoring pass with 8-token
+prompts, 4 samples each and 32-64-token completions: bench/shared_prefix.py, bench/RESULTS.md).
 
 Every score of a single process takes this path, whether or not its rows repeat a prompt, so that a
 subset of a batch is scored in the same arithmetic as the whole (equal weights give bit-equal
