@@ -229,6 +229,8 @@ async function trainFurther(services: Services, argument?: unknown): Promise<voi
     prompt: `New total of steps (it completed ${completed}). It resumes from its last checkpoint; a cosine schedule is re-stretched over the new total.`,
     value: String(completed * 2),
     validateInput: (text) => furtherStepsProblem(text, completed),
+    // the user may look at the run's dashboard to choose the total: that must not dismiss the question
+    ignoreFocusOut: true,
   });
   if (total === undefined) return;
   await resumeWith(services, run, [`train.steps=${total.trim()}`], () => trainFurther(services, run));

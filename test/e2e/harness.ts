@@ -29,6 +29,12 @@ export interface Editor {
   screenshot(name: string): Promise<string>;
   /** run a command from the palette by its title, e.g. "BOND: Start Run" */
   runCommand(title: string): Promise<void>;
+  /**
+   * Run a command that asks for a value in an input box titled `boxTitle`, type `text` and press
+   * Enter. A box that closes before it is answered (a view taking the focus as it loads) is asked for
+   * again by running the command again, up to 3 times, said through `report`.
+   */
+  answerInputBox(command: string, boxTitle: string, text: string, report?: (message: string) => void): Promise<void>;
   /** open the BOND container's Runs view (idempotent, unlike clicking the activity bar) */
   showRunsView(): Promise<void>;
   /** focus the side panel (Sample view: inspector and playground launcher) and return its frame once loaded */
@@ -203,6 +209,23 @@ export async function launchEditor(workspaceTemplate: string, options: LaunchOpt
           await page.keyboard.press('Escape');
           if (Date.now() > deadline) throw new Error(`no command "${title}" in the palette within 30 s: ${(error as Error).message}`);
           await page.waitForTimeout(500);
+        }
+      }
+    },
+    async answerInputBox(command, boxTitle, text, report) {
+      const box = page.locator('.quick-input-widget input').and(page.getByRole('textbox', { name: boxTitle, exact: true }));
+      for (let attempt = 1; ; attempt++) {
+        await editor.runCommand(command);
+        try {
+          await box.waitFor({ state: 'visible', timeout: 20_000 });
+          await box.fill(text, { timeout: 5_000 });
+          await box.press('Enter', { timeout: 5_000 });
+          return;
+        } catch (error) {
+          const message = `the input box "${boxTitle}" of "${command}" was not answered (try ${attempt}): ${(error as Error).message.split('\n')[0]}`;
+          if (attempt >= 3) throw new Error(`${message}\n${await editor.diagnostics()}`);
+          report?.(`${message}: running the command again`);
+          await page.keyboard.press('Escape');
         }
       }
     },

@@ -196,11 +196,7 @@ test('Train Further with an edited config: the changes are shown and asked about
     // The user edits the config the run was started from.
     const configPath = join(editor.workspace, 'tiny.bond.json');
     writeFileSync(configPath, readFileSync(configPath, 'utf8').replace('"lr": 0.003', '"lr": 0.01'));
-    await editor.runCommand('BOND: Train Further…');
-    const input = page.locator('.quick-input-widget input');
-    await input.waitFor({ timeout: 30_000 });
-    await input.fill('18');
-    await page.keyboard.press('Enter');
+    await editor.answerInputBox('BOND: Train Further…', 'BOND: train e2e-tiny further', '18', (m) => t.diagnostic(m));
     // asked first, with what changed
     const dialog = page.locator('.monaco-dialog-box');
     await dialog.waitFor({ timeout: 60_000 });
