@@ -35,6 +35,12 @@ export interface Editor {
    * again by running the command again, up to 3 times, said through `report`.
    */
   answerInputBox(command: string, boxTitle: string, text: string, report?: (message: string) => void): Promise<void>;
+  /**
+   * Run a command that asks in a quick pick and click the rows that hold `rows` (one row: the pick;
+   * several: a multi-select, accepted with Enter). A pick that closed before it was answered is asked
+   * for again as answerInputBox's box is.
+   */
+  answerQuickPick(command: string, rows: string[], report?: (message: string) => void): Promise<void>;
   /** open the BOND container's Runs view (idempotent, unlike clicking the activity bar) */
   showRunsView(): Promise<void>;
   /** focus the side panel (Sample view: inspector and playground launcher) and return its frame once loaded */
@@ -167,6 +173,23 @@ export async function launchEditor(workspaceTemplate: string, options: LaunchOpt
   await page.locator('.activitybar [aria-label^="BOND"]').first().waitFor({ timeout: 60_000 });
   mkdirSync(ARTIFACTS, { recursive: true });
 
+  // A quick input closes when a view takes the focus as it finishes loading (seen on a loaded CI
+  // machine): the command is run again, up to 3 times, and each retry is said through `report`.
+  const answerAgainIfClosed = async (command: string, what: string, report: ((message: string) => void) | undefined,
+    answer: () => Promise<void>): Promise<void> => {
+    for (let attempt = 1; ; attempt++) {
+      await editor.runCommand(command);
+      try {
+        await answer();
+        return;
+      } catch (error) {
+        const message = `${what} of "${command}" was not answered (try ${attempt}): ${(error as Error).message.split('\n')[0]}`;
+        if (attempt >= 3) throw new Error(`${message}\n${await editor.diagnostics()}`);
+        report?.(`${message}: running the command again`);
+        await page.keyboard.press('Escape');
+      }
+    }
+  };
   const editor: Editor = {
     page,
     workspace,
@@ -214,20 +237,17 @@ export async function launchEditor(workspaceTemplate: string, options: LaunchOpt
     },
     async answerInputBox(command, boxTitle, text, report) {
       const box = page.locator('.quick-input-widget input').and(page.getByRole('textbox', { name: boxTitle, exact: true }));
-      for (let attempt = 1; ; attempt++) {
-        await editor.runCommand(command);
-        try {
-          await box.waitFor({ state: 'visible', timeout: 20_000 });
-          await box.fill(text, { timeout: 5_000 });
-          await box.press('Enter', { timeout: 5_000 });
-          return;
-        } catch (error) {
-          const message = `the input box "${boxTitle}" of "${command}" was not answered (try ${attempt}): ${(error as Error).message.split('\n')[0]}`;
-          if (attempt >= 3) throw new Error(`${message}\n${await editor.diagnostics()}`);
-          report?.(`${message}: running the command again`);
-          await page.keyboard.press('Escape');
-        }
-      }
+      await answerAgainIfClosed(command, `the input box "${boxTitle}"`, report, async () => {
+        await box.waitFor({ state: 'visible', timeout: 20_000 });
+        await box.fill(text, { timeout: 5_000 });
+        await box.press('Enter', { timeout: 5_000 });
+      });
+    },
+    async answerQuickPick(command, rows, report) {
+      await answerAgainIfClosed(command, `the pick of ${rows.join(', ')}`, report, async () => {
+        for (const row of rows) await page.locator('.quick-input-list .monaco-list-row', { hasText: row }).first().click({ timeout: 20_000 });
+        if (rows.length > 1) await page.locator('.quick-input-widget input').press('Enter', { timeout: 5_000 });
+      });
     },
     async frameWith(selector, timeoutMs = 20_000) {
       const deadline = Date.now() + timeoutMs;

@@ -175,9 +175,7 @@ test('a run written by another tool: unknown status, fields and metrics are show
     const legend = await dashboard.textContent('[data-chart="other:custom"] .u-legend') ?? '';
     assert.ok(legend.includes('score') && legend.includes('other'), `both unknown metrics in one chart: ${legend}`);
     // Compare the two runs: the table names the config field that differs.
-    await editor.runCommand('BOND: Compare Runs');
-    for (const name of ['e2e-tiny', 'foreign-run']) await page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().click();
-    await page.keyboard.press('Enter');
+    await editor.answerQuickPick('BOND: Compare Runs', ['e2e-tiny', 'foreign-run'], (m) => t.diagnostic(m));
     const compare = await editor.frameWith('.compare table', 30_000);
     const table = await compare.textContent('.compare table') ?? '';
     assert.match(table, /train\.lr/);
@@ -217,9 +215,8 @@ test('Train Further with an edited config: the changes are shown and asked about
     await editor.clickUntil(page.locator('.monaco-list-row', { hasText: /e2e-tiny.*completed/ }).first(), page.locator('.tabs-container .tab', { hasText: 'BOND: e2e-tiny' }), (m) => t.diagnostic(m));
     await editor.frameWith('[data-chart="loss"][data-config-changes="0:12"]', 60_000);
     // Open Run Config shows what ran, read-only, with its segments
-    await editor.runCommand('BOND: Open Run Config');
     // two runs by now (the foreign one is a copy): the picker asks which
-    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'e2e-tiny' }).first().click({ timeout: 30_000 });
+    await editor.answerQuickPick('BOND: Open Run Config', ['e2e-tiny'], (m) => t.diagnostic(m));
     await page.locator('.monaco-editor .view-lines', { hasText: 'trained in 2 segments' }).first().waitFor({ timeout: 30_000 });
   });
 });

@@ -34,8 +34,7 @@ async function checkedSteps(): Promise<string[]> {
 }
 
 async function openWalkthrough(): Promise<void> {
-  await editor.runCommand('Welcome: Open Walkthrough...');
-  await editor.page.locator('.quick-input-list .monaco-list-row', { hasText: 'Get started with BOND Studio' }).first().click();
+  await editor.answerQuickPick('Welcome: Open Walkthrough...', ['Get started with BOND Studio']);
   await editor.page.locator('button.getting-started-step[data-step-id$="bond.environment"]').waitFor({ timeout: 30_000 });
 }
 
@@ -165,8 +164,7 @@ test('walkthrough: every step completes on its real event, from an empty folder 
     await page.locator('.monaco-editor .view-lines', { hasText: 'demo-jbond' }).first().click();
     await editor.runCommand('View: Close All Editors');
     await page.locator('.tab', { hasText: 'demo.bond.json' }).first().waitFor({ state: 'detached', timeout: 15_000 }).catch(() => undefined);
-    await editor.runCommand('BOND: Start Run');
-    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'demo-composite.bond.json' }).first().click({ timeout: 30_000 });
+    await editor.answerQuickPick('BOND: Start Run', ['demo-composite.bond.json'], (m) => t.diagnostic(m));
     await editor.showRunsView();
     // It runs: past its first sample snapshot (step 10: every reward component scores the anchor's
     // samples), then Stop. Its 150 steps train as the first config's did; CI's time goes elsewhere.
