@@ -33,8 +33,11 @@ async function checkedSteps(): Promise<string[]> {
   return STEPS.filter((step) => ids.some((id) => id.endsWith(`bond.${step}`)));
 }
 
+/** Where the helpers below say what they retried: the running test's output. */
+let report: ((message: string) => void) | undefined;
+
 async function openWalkthrough(): Promise<void> {
-  await editor.answerQuickPick('Welcome: Open Walkthrough...', ['Get started with BOND Studio']);
+  await editor.answerQuickPick('Welcome: Open Walkthrough...', ['Get started with BOND Studio'], report);
   await editor.page.locator('button.getting-started-step[data-step-id$="bond.environment"]').waitFor({ timeout: 30_000 });
 }
 
@@ -58,6 +61,7 @@ async function readmeShot(name: string, tab: string, ready: string): Promise<voi
 }
 
 test('walkthrough: every step completes on its real event, from an empty folder to a playground try on the demo run', async (t) => {
+  report = (message) => t.diagnostic(message);
   await scenario(editor, 'walkthrough-done', t, async () => {
     const page = editor.page;
     await openWalkthrough();
