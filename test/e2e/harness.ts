@@ -32,9 +32,11 @@ export interface Editor {
   /**
    * Run a command that asks for a value in an input box titled `boxTitle`, type `text` and press
    * Enter. A box that closes before it is answered (a view taking the focus as it loads) is asked for
-   * again by running the command again, up to 3 times, said through `report`.
+   * again by running the command again, up to 3 times, said through `report`. `whileOpen` runs once
+   * the box shows, before it is answered (what a user does meanwhile, such as looking elsewhere).
    */
-  answerInputBox(command: string, boxTitle: string, text: string, report?: (message: string) => void): Promise<void>;
+  answerInputBox(command: string, boxTitle: string, text: string, report?: (message: string) => void,
+    whileOpen?: () => Promise<void>): Promise<void>;
   /**
    * Run a command that asks in a quick pick and click the rows that hold `rows` (one row: the pick;
    * several: a multi-select, accepted with Enter). A pick that closed before it was answered is asked
@@ -235,10 +237,11 @@ export async function launchEditor(workspaceTemplate: string, options: LaunchOpt
         }
       }
     },
-    async answerInputBox(command, boxTitle, text, report) {
+    async answerInputBox(command, boxTitle, text, report, whileOpen) {
       const box = page.locator('.quick-input-widget input').and(page.getByRole('textbox', { name: boxTitle, exact: true }));
       await answerAgainIfClosed(command, `the input box "${boxTitle}"`, report, async () => {
         await box.waitFor({ state: 'visible', timeout: 20_000 });
+        await whileOpen?.();
         await box.fill(text, { timeout: 5_000 });
         await box.press('Enter', { timeout: 5_000 });
       });
