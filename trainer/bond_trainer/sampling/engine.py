@@ -31,7 +31,8 @@ from typing import Any, Callable, Literal, Optional
 import torch
 
 from ..models.base import CausalLM
-from .sequences import Completions, SamplingTransform, assemble_completions, left_pad, log_prob_dtype, sample, take_token
+from .padding import left_pad
+from .sequences import Completions, SamplingTransform, assemble_completions, log_prob_dtype, sample, take_token
 
 log = logging.getLogger("bond_trainer")
 

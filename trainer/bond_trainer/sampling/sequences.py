@@ -22,6 +22,7 @@ from torch.utils.checkpoint import checkpoint
 
 from ..models.base import CausalLM
 from .logprobs import SelectedLogProbs, kernel_dtype, normalised_scores, scaled
+from .padding import left_pad
 from .shared_prefix import forward_with_shared_prompts, shares_prompts
 
 
@@ -81,18 +82,6 @@ def encode_prompts(model: CausalLM, prompts: list[Any], max_new_tokens: int) -> 
             return model.tokenizer.encode_chat(prompt)  # type: ignore[attr-defined]
         return model.tokenizer.encode(prompt)
     return [encode(p)[-room:] or [model.tokenizer.eos_id] for p in prompts]
-
-
-def left_pad(rows: list[list[int]], pad_id: int, device: torch.device,
-             width: Optional[int] = None) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(r) for r in rows) if width is None else width
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, row in enumerate(rows):
-        if row:
-            ids[i, width - len(row):] = torch.tensor(row, dtype=torch.long)
-            mask[i, width - len(row):] = 1
-    return ids.to(device), mask.to(device)
 
 
 # A token that a model's top-k/top-p filter excludes has log-prob −∞ under it; scores floor it here
@@ -269,9 +258,10 @@ def token_scores(logits: torch.Tensor, targets: torch.Tensor, transform: Samplin
     when the positions come in parts); a new tensor when None."""
     if not transform.truncates:
         if torch.is_grad_enabled() and logits.requires_grad:
-            if with_entropy and entropy_out is None:
+            if not with_entropy:
+                entropy_out = None
+            elif entropy_out is None:
                 entropy_out = torch.full(targets.shape, float("nan"), dtype=kernel_dtype(logits), device=logits.device)
-            entropy_out = entropy_out if with_entropy else None
             return SelectedLogProbs.apply(logits, targets, transform.temperature, entropy_out), entropy_out
         _, token_logp, maybe_entropy = normalised_scores(logits, targets, transform.temperature, with_entropy)
         return token_logp, maybe_entropy

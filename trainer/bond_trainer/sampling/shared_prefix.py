@@ -22,6 +22,7 @@ from typing import Any, Optional
 import torch
 
 from ..models.base import CausalLM
+from .padding import left_pad
 
 
 def shares_prompts() -> bool:
@@ -54,8 +55,6 @@ def forward_with_shared_prompts(model: CausalLM, prompt_ids: list[list[int]], pr
     """Next-token logits for each row's completion positions, in two parts: [B, 1, V] (from the
     prompt's last position) and [B, C-1, V] (None when C is 1), C = completion.shape[1]. None when
     the model's cache cannot be indexed by row (the caller runs one forward instead)."""
-    from .sequences import left_pad  # sequences imports this module
-
     device = completion.device
     distinct, row_of = distinct_prompts(prompt_ids)
     ids, mask = left_pad(distinct, model.tokenizer.pad_id, device, prompt_width)
