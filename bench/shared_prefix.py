@@ -12,6 +12,7 @@ the per-pair ratio.
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 import tempfile
@@ -43,6 +44,7 @@ def main() -> None:
         work = Path(tempfile.mkdtemp(prefix="shared-prefix-"))
         build_work(work, shape)
         module, tokenizer, _ = load_causal_lm(str(work / "model"), work, torch.float32, "policy.hf.model")
+        shutil.rmtree(work)  # the model is in memory: its folder is not needed
         model = HFCausalLM(module.eval(), HFTokenizer(tokenizer, False, "policy.hf"), 256, name)
         generator = torch.Generator().manual_seed(0)
         prompts = [torch.randint(0, shape.vocab - 2, (shape.prompt_tokens,), generator=generator).tolist()
