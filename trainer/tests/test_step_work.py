@@ -259,7 +259,7 @@ def shared_and_single_scores(model: Any, transform: SamplingTransform, monkeypat
                              ) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     """(log-probs, entropy, gradient of every parameter) of one batch scored with the prompt's forward
     shared, then in one forward: prompts repeated over rows of mixed completion lengths, one of a
-    single token (the shared path's second part is then empty for no row but that one's padding)."""
+    single token (scored by the prompts' pass alone: its row in the second part is padding only)."""
     prompts = [MIXED[i % 3] for i in (0, 0, 0, 1, 1, 2, 2, 2, 2)] + [MIXED[3]]
     torch.manual_seed(3)
     lengths = [7, 1, 4, 7, 2, 5, 7, 3, 6, 7]
